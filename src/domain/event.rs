@@ -1,0 +1,344 @@
+use std::fmt;
+
+use jiff::Timestamp;
+
+/// Which backup tool's format an event was read from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SenderKind {
+    Kopia,
+    /// JSON with documented field names (the seed's Kopia template, scripts, curl).
+    Generic,
+    /// A body no sender understood, kept raw.
+    Unknown,
+}
+
+/// What an event says happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    /// A job finished, successfully or not.
+    Run,
+    /// A job began.
+    Start,
+    /// Information only; never changes a status.
+    Log,
+    /// A sender's "send test notification".
+    Test,
+    /// An authenticated body that no sender understood.
+    Unrecognized,
+}
+
+/// The outcome of one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum RunStatus {
+    // Declared from best to worst: `Ord` ranks them, `max` is the worst.
+    Success,
+    Unknown,
+    Warning,
+    Failed,
+}
+
+macro_rules! string_enum {
+    ($ty:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        impl $ty {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$variant => $text),+ }
+            }
+
+            pub fn from_db(text: &str) -> Option<Self> {
+                match text { $($text => Some(Self::$variant),)+ _ => None }
+            }
+        }
+
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use string_enum;
+
+string_enum!(SenderKind { Kopia => "kopia", Generic => "generic", Unknown => "unknown" });
+string_enum!(EventKind {
+    Run => "run",
+    Start => "start",
+    Log => "log",
+    Test => "test",
+    Unrecognized => "unrecognized",
+});
+string_enum!(RunStatus {
+    Success => "success",
+    Unknown => "unknown",
+    Warning => "warning",
+    Failed => "failed",
+});
+
+/// One thing a backup tool reported, normalised: UTC times, milliseconds, bytes.
+///
+/// Built only by the sender parsers through the methods below, which keep it consistent
+/// (no negative durations, text bounded, end never before start).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BackupEvent {
+    sender: SenderKind,
+    kind: EventKind,
+    status: RunStatus,
+    source: Option<String>,
+    started_at: Option<Timestamp>,
+    finished_at: Option<Timestamp>,
+    duration_ms: Option<i64>,
+    size_bytes: Option<i64>,
+    files: Option<i64>,
+    dirs: Option<i64>,
+    error: Option<String>,
+    raw: Option<Vec<u8>>,
+}
+
+impl BackupEvent {
+    pub const MAX_TEXT: usize = 2000;
+    pub const MAX_SOURCE: usize = 300;
+    pub const MAX_RAW: usize = 64 * 1024;
+
+    pub fn new(sender: SenderKind, kind: EventKind, status: RunStatus) -> Self {
+        Self {
+            sender,
+            kind,
+            status,
+            source: None,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            size_bytes: None,
+            files: None,
+            dirs: None,
+            error: None,
+            raw: None,
+        }
+    }
+
+    /// An authenticated body that no parser understood: kept (bounded) so nothing is lost.
+    pub fn unrecognized(body: &[u8]) -> Self {
+        Self::new(
+            SenderKind::Unknown,
+            EventKind::Unrecognized,
+            RunStatus::Unknown,
+        )
+        .with_raw(body)
+    }
+
+    pub fn with_source(mut self, source: &str) -> Self {
+        let source = source.trim();
+        if !source.is_empty() {
+            self.source = Some(bounded(source, Self::MAX_SOURCE));
+        }
+        self
+    }
+
+    pub fn with_error(mut self, error: &str) -> Self {
+        let error = error.trim();
+        if !error.is_empty() {
+            self.error = Some(bounded(error, Self::MAX_TEXT));
+        }
+        self
+    }
+
+    /// Sets start and end; the duration follows unless one is already known.
+    pub fn with_times(mut self, started: Option<Timestamp>, finished: Option<Timestamp>) -> Self {
+        self.started_at = started;
+        self.finished_at = match (started, finished) {
+            (Some(s), Some(f)) if f < s => Some(s),
+            _ => finished,
+        };
+        if let (Some(s), Some(f), None) = (self.started_at, self.finished_at, self.duration_ms) {
+            self.duration_ms = Some(f.duration_since(s).as_millis() as i64);
+        }
+        self
+    }
+
+    /// Sets the duration; with a start and no end, the end is start + duration.
+    pub fn with_duration_ms(mut self, ms: i64) -> Self {
+        if ms < 0 {
+            return self;
+        }
+        self.duration_ms = Some(ms);
+        if let (Some(s), None) = (self.started_at, self.finished_at) {
+            self.finished_at = s.checked_add(jiff::SignedDuration::from_millis(ms)).ok();
+        }
+        self
+    }
+
+    pub fn with_size_bytes(mut self, bytes: u64) -> Self {
+        self.size_bytes = Some(i64::try_from(bytes).unwrap_or(i64::MAX));
+        self
+    }
+
+    pub fn with_files(mut self, files: u64) -> Self {
+        self.files = Some(i64::try_from(files).unwrap_or(i64::MAX));
+        self
+    }
+
+    pub fn with_dirs(mut self, dirs: u64) -> Self {
+        self.dirs = Some(i64::try_from(dirs).unwrap_or(i64::MAX));
+        self
+    }
+
+    pub fn with_raw(mut self, body: &[u8]) -> Self {
+        self.raw = Some(body[..body.len().min(Self::MAX_RAW)].to_vec());
+        self
+    }
+
+    pub fn sender(&self) -> SenderKind {
+        self.sender
+    }
+    pub fn kind(&self) -> EventKind {
+        self.kind
+    }
+    pub fn status(&self) -> RunStatus {
+        self.status
+    }
+    pub fn source(&self) -> Option<&str> {
+        self.source.as_deref()
+    }
+    pub fn started_at(&self) -> Option<Timestamp> {
+        self.started_at
+    }
+    pub fn finished_at(&self) -> Option<Timestamp> {
+        self.finished_at
+    }
+    pub fn duration_ms(&self) -> Option<i64> {
+        self.duration_ms
+    }
+    pub fn size_bytes(&self) -> Option<i64> {
+        self.size_bytes
+    }
+    pub fn files(&self) -> Option<i64> {
+        self.files
+    }
+    pub fn dirs(&self) -> Option<i64> {
+        self.dirs
+    }
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+    pub fn raw(&self) -> Option<&[u8]> {
+        self.raw.as_deref()
+    }
+}
+
+fn bounded(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+/// An event as it was committed: its row ID and when it arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEvent {
+    pub id: i64,
+    pub received_at: Timestamp,
+    pub event: BackupEvent,
+}
+
+impl StoredEvent {
+    /// The store reads back only what a parser once built, so this trusts its input.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_row(
+        id: i64,
+        received_at: Timestamp,
+        sender: SenderKind,
+        kind: EventKind,
+        status: RunStatus,
+        source: Option<String>,
+        started_at: Option<Timestamp>,
+        finished_at: Option<Timestamp>,
+        duration_ms: Option<i64>,
+        size_bytes: Option<i64>,
+        files: Option<i64>,
+        dirs: Option<i64>,
+        error: Option<String>,
+    ) -> Self {
+        Self {
+            id,
+            received_at,
+            event: BackupEvent {
+                sender,
+                kind,
+                status,
+                source,
+                started_at,
+                finished_at,
+                duration_ms,
+                size_bytes,
+                files,
+                dirs,
+                error,
+                raw: None,
+            },
+        }
+    }
+
+    /// When the run ended, as well as anyone can tell.
+    pub fn ended_at(&self) -> Timestamp {
+        self.event.finished_at.unwrap_or(self.received_at)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn status_order_makes_max_the_worst() {
+        use RunStatus::*;
+        assert_eq!([Success, Warning, Unknown].into_iter().max(), Some(Warning));
+        assert_eq!([Success, Failed, Warning].into_iter().max(), Some(Failed));
+        assert_eq!([Success, Unknown].into_iter().max(), Some(Unknown));
+    }
+
+    #[test]
+    fn end_is_start_plus_duration() {
+        let e = BackupEvent::new(SenderKind::Kopia, EventKind::Run, RunStatus::Success)
+            .with_times(Some(ts("2020-01-02T03:04:05Z")), None)
+            .with_duration_ms(1100);
+        assert_eq!(e.finished_at(), Some(ts("2020-01-02T03:04:06.1Z")));
+    }
+
+    #[test]
+    fn duration_follows_start_and_end_and_is_never_negative() {
+        let e = BackupEvent::new(SenderKind::Generic, EventKind::Run, RunStatus::Success)
+            .with_times(
+                Some(ts("2020-01-02T03:00:00Z")),
+                Some(ts("2020-01-02T03:01:00Z")),
+            );
+        assert_eq!(e.duration_ms(), Some(60_000));
+        let backwards = BackupEvent::new(SenderKind::Generic, EventKind::Run, RunStatus::Success)
+            .with_times(
+                Some(ts("2020-01-02T03:00:00Z")),
+                Some(ts("2020-01-02T02:00:00Z")),
+            );
+        assert_eq!(backwards.duration_ms(), Some(0));
+        let negative = BackupEvent::new(SenderKind::Generic, EventKind::Run, RunStatus::Success)
+            .with_duration_ms(-5);
+        assert_eq!(negative.duration_ms(), None);
+    }
+
+    #[test]
+    fn text_is_bounded_on_a_character_boundary() {
+        let e = BackupEvent::new(SenderKind::Generic, EventKind::Run, RunStatus::Failed)
+            .with_error(&"é".repeat(5000));
+        assert_eq!(
+            e.error().unwrap().chars().count(),
+            BackupEvent::MAX_TEXT + 1
+        );
+    }
+}

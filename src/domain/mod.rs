@@ -1,0 +1,21 @@
+//! Domain types: every value here was parsed from the outside world once, at the edge,
+//! and cannot be built any other way.
+
+mod event;
+mod monitor;
+mod status;
+
+pub use event::{BackupEvent, EventKind, RunStatus, SenderKind, StoredEvent};
+pub use monitor::{HistoryLimit, MonitorKey, MonitorName, NewMonitor, WebhookId};
+pub use status::MonitorStatus;
+
+/// Why a value from the outside world was refused; the text is shown to the user as is.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct ParseError(pub String);
+
+impl ParseError {
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self(reason.into())
+    }
+}

@@ -1,0 +1,303 @@
+use std::fmt;
+
+use base64::Engine as _;
+
+use super::ParseError;
+
+/// The secret part of a webhook URL: 128 random bits, or a user's choice of at least 16
+/// URL-safe characters.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct WebhookId(String);
+
+impl WebhookId {
+    pub const MIN_LEN: usize = 16;
+    pub const MAX_LEN: usize = 128;
+
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
+        Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let len = raw.chars().count();
+        if !(Self::MIN_LEN..=Self::MAX_LEN).contains(&len) {
+            return Err(ParseError::new(format!(
+                "a webhook ID must be {} to {} characters long (this one has {len}); leave it empty to get a random one",
+                Self::MIN_LEN,
+                Self::MAX_LEN
+            )));
+        }
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ParseError::new(
+                "a webhook ID may only contain letters, digits, '-' and '_'",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
+    /// A chosen ID that does not mix upper case, lower case and digits, or repeats a few
+    /// characters, is probably words and guessable: accepted, but worth a warning, since the
+    /// ID is all that protects a webhook without a secret.
+    pub fn looks_weak(&self) -> bool {
+        let s = self.0.as_str();
+        let distinct: std::collections::HashSet<char> = s.chars().collect();
+        distinct.len() < 10
+            || !s.chars().any(|c| c.is_ascii_uppercase())
+            || !s.chars().any(|c| c.is_ascii_lowercase())
+            || !s.chars().any(|c| c.is_ascii_digit())
+    }
+
+    /// The first characters followed by an ellipsis: safe to log and to show in lists.
+    pub fn masked(&self) -> String {
+        let head: String = self.0.chars().take(4).collect();
+        format!("{head}…")
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// IDs are secrets: debug output never shows them whole.
+impl fmt::Debug for WebhookId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "WebhookId({})", self.masked())
+    }
+}
+
+/// What a person calls a monitor ("Server One").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonitorName(String);
+
+impl MonitorName {
+    pub const MAX_CHARS: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let name = raw.trim();
+        if name.is_empty() {
+            return Err(ParseError::new(
+                "the name is empty: give the monitor a name such as \"NAS photos\"",
+            ));
+        }
+        if name.chars().count() > Self::MAX_CHARS {
+            return Err(ParseError::new(format!(
+                "the name is longer than {} characters",
+                Self::MAX_CHARS
+            )));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(ParseError::new("the name contains control characters"));
+        }
+        if !name.chars().any(|c| c.is_alphanumeric()) {
+            return Err(ParseError::new(
+                "the name needs at least one letter or digit",
+            ));
+        }
+        Ok(Self(name.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// The slug of a monitor's name, used in entity IDs (`sensor.kopia_{key}`) and URLs:
+/// lowercase ASCII letters, digits and single underscores, never at either end.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MonitorKey(String);
+
+impl MonitorKey {
+    pub const MAX_LEN: usize = 48;
+
+    /// `Server One` -> `server_one`; accents are dropped to their base letter where simple.
+    pub fn from_name(name: &MonitorName) -> Self {
+        let mut key = String::new();
+        for c in name.as_str().chars().flat_map(char::to_lowercase) {
+            let c = fold_accent(c);
+            if c.is_ascii_alphanumeric() {
+                key.push(c);
+            } else if !key.is_empty() && !key.ends_with('_') {
+                key.push('_');
+            }
+            if key.len() >= Self::MAX_LEN {
+                break;
+            }
+        }
+        let key = key.trim_end_matches('_');
+        if key.is_empty() {
+            // A name made only of non-Latin letters still needs an entity ID.
+            return Self("monitor".to_owned());
+        }
+        Self(key.to_owned())
+    }
+
+    /// `server_one` + 2 -> `server_one_2`, used when the slug is taken.
+    pub fn with_suffix(&self, n: u32) -> Self {
+        let suffix = format!("_{n}");
+        let mut base = self.0.clone();
+        base.truncate(Self::MAX_LEN - suffix.len());
+        Self(format!("{}{suffix}", base.trim_end_matches('_')))
+    }
+
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let valid = !raw.is_empty()
+            && raw.len() <= Self::MAX_LEN
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+            && !raw.starts_with('_')
+            && !raw.ends_with('_')
+            && !raw.contains("__");
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ParseError::new(format!("no monitor is called {raw:?}")))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MonitorKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn fold_accent(c: char) -> char {
+    match c {
+        'à' | 'á' | 'â' | 'ã' | 'ä' | 'å' => 'a',
+        'ç' => 'c',
+        'è' | 'é' | 'ê' | 'ë' => 'e',
+        'ì' | 'í' | 'î' | 'ï' => 'i',
+        'ñ' => 'n',
+        'ò' | 'ó' | 'ô' | 'õ' | 'ö' | 'ø' => 'o',
+        'ù' | 'ú' | 'û' | 'ü' => 'u',
+        'ý' | 'ÿ' => 'y',
+        'ß' => 's',
+        other => other,
+    }
+}
+
+/// How many runs the Home Assistant `history` attribute carries (5 to 40).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HistoryLimit(u8);
+
+impl HistoryLimit {
+    pub const MIN: i64 = 5;
+    pub const MAX: i64 = 40;
+
+    pub fn parse(n: i64) -> Result<Self, ParseError> {
+        if (Self::MIN..=Self::MAX).contains(&n) {
+            Ok(Self(n as u8))
+        } else {
+            Err(ParseError::new(format!(
+                "history_limit must be between {} and {} (got {n})",
+                Self::MIN,
+                Self::MAX
+            )))
+        }
+    }
+
+    pub fn get(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl Default for HistoryLimit {
+    fn default() -> Self {
+        Self(10)
+    }
+}
+
+/// A monitor about to be created: every part already parsed.
+#[derive(Debug, Clone)]
+pub struct NewMonitor {
+    pub name: MonitorName,
+    pub webhook_id: WebhookId,
+    pub history_limit: HistoryLimit,
+    pub secret: Option<secrecy::SecretString>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str) -> String {
+        MonitorKey::from_name(&MonitorName::parse(name).unwrap()).0
+    }
+
+    #[test]
+    fn keys_are_slugs_of_names() {
+        assert_eq!(key("Server One"), "server_one");
+        assert_eq!(key("  NAS -- Photos (daily)  "), "nas_photos_daily");
+        assert_eq!(key("Büro-PC"), "buro_pc");
+        assert_eq!(key("日本"), "monitor");
+        assert_eq!(key(&"x".repeat(64)).len(), MonitorKey::MAX_LEN);
+    }
+
+    #[test]
+    fn keys_from_names_always_parse_back() {
+        for name in ["Server One", "a_b", "__x__", "9 lives", "É"] {
+            let k = key(name);
+            assert!(MonitorKey::parse(&k).is_ok(), "{name} -> {k}");
+        }
+    }
+
+    #[test]
+    fn suffixed_keys_stay_within_the_length_limit() {
+        let long = MonitorKey::from_name(&MonitorName::parse(&"ab".repeat(32)).unwrap());
+        let k = long.with_suffix(12);
+        assert!(k.as_str().len() <= MonitorKey::MAX_LEN);
+        assert!(k.as_str().ends_with("_12"));
+        assert!(MonitorKey::parse(k.as_str()).is_ok());
+    }
+
+    #[test]
+    fn generated_webhook_ids_are_22_url_safe_characters_and_parse() {
+        let id = WebhookId::generate();
+        assert_eq!(id.as_str().len(), 22);
+        assert!(WebhookId::parse(id.as_str()).is_ok());
+        assert_ne!(id, WebhookId::generate());
+    }
+
+    #[test]
+    fn chosen_webhook_ids_are_checked() {
+        assert!(WebhookId::parse("short").is_err());
+        assert!(WebhookId::parse("has/a/slash/in/it/x").is_err());
+        assert!(WebhookId::parse(&"a".repeat(129)).is_err());
+        assert!(WebhookId::parse("server_1_backup_x").unwrap().looks_weak());
+        assert!(
+            !WebhookId::parse("Zq3-xT9_bK2mWp7LrA4vYc")
+                .unwrap()
+                .looks_weak()
+        );
+    }
+
+    #[test]
+    fn webhook_ids_never_print_whole() {
+        let id = WebhookId::parse("abcdefghijklmnopqrstuvwxyz").unwrap();
+        assert_eq!(format!("{id:?}"), "WebhookId(abcd…)");
+    }
+
+    #[test]
+    fn names_are_trimmed_and_checked() {
+        assert_eq!(MonitorName::parse("  x ").unwrap().as_str(), "x");
+        assert!(MonitorName::parse("   ").is_err());
+        assert!(MonitorName::parse("---").is_err());
+        assert!(MonitorName::parse("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn history_limits_are_bounded() {
+        assert!(HistoryLimit::parse(4).is_err());
+        assert_eq!(HistoryLimit::parse(40).unwrap().get(), 40);
+        assert!(HistoryLimit::parse(41).is_err());
+    }
+}

@@ -1,0 +1,5 @@
+//! Kopia Webhook Status: backup tools' webhooks in, Home Assistant entities out.
+
+pub mod domain;
+pub mod senders;
+pub mod store;

@@ -1,0 +1,164 @@
+//! Value formats that several senders share: times, Go durations, human sizes, counts.
+
+use jiff::civil::DateTime;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
+
+/// Reads a point in time written any of the ways backup tools write them:
+/// RFC 3339, RFC 1123/2822 (Kopia), Go's `time.Time` default (`2006-01-02 15:04:05 -0700 MST`),
+/// or a naive date and time, which is taken to be in `zone`.
+pub fn parse_time(text: &str, zone: &TimeZone) -> Option<Timestamp> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    if let Ok(ts) = text.parse::<Timestamp>() {
+        return Some(ts);
+    }
+    if let Ok(zoned) = jiff::fmt::rfc2822::parse(text) {
+        return Some(zoned.timestamp());
+    }
+    if let Some(ts) = parse_go_time(text) {
+        return Some(ts);
+    }
+    let naive: DateTime = text.parse().ok()?;
+    naive.to_zoned(zone.clone()).ok().map(|z| z.timestamp())
+}
+
+/// Go's `time.Time.String()`: `2020-01-02 03:04:05.1 +0000 UTC`, maybe followed by a
+/// monotonic clock reading (`m=+0.001`) that means nothing outside the process.
+fn parse_go_time(text: &str) -> Option<Timestamp> {
+    let mut parts = text.split_whitespace();
+    let (date, time, offset) = (parts.next()?, parts.next()?, parts.next()?);
+    let joined = format!("{date} {time} {offset}");
+    jiff::fmt::strtime::parse("%Y-%m-%d %H:%M:%S%.f %z", &joined)
+        .ok()?
+        .to_timestamp()
+        .ok()
+}
+
+/// Go's `time.Duration` text (`1h2m3.5s`, `1.1s`, `250ms`, `0s`) in milliseconds.
+pub fn parse_go_duration_ms(text: &str) -> Option<i64> {
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let duration: SignedDuration = text.parse().ok()?;
+    if duration.is_negative() {
+        return None;
+    }
+    i64::try_from(duration.as_millis()).ok()
+}
+
+/// A human size (`456 B`, `1.2 GB`, `3.5 GiB`), with an optional Kopia delta such as
+/// ` (+56 B)` after it, in bytes. Decimal units are powers of 1000, binary ones of 1024.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let value = without_delta(text);
+    let split = value
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(value.len());
+    let (number, unit) = value.split_at(split);
+    let number: f64 = number.parse().ok()?;
+    let factor: f64 = match unit.trim() {
+        "" | "B" | "bytes" => 1.0,
+        "kB" | "KB" | "K" => 1e3,
+        "MB" | "M" => 1e6,
+        "GB" | "G" => 1e9,
+        "TB" | "T" => 1e12,
+        "PB" | "P" => 1e15,
+        "EB" | "E" => 1e18,
+        "KiB" => 1024.0,
+        "MiB" => 1024f64.powi(2),
+        "GiB" => 1024f64.powi(3),
+        "TiB" => 1024f64.powi(4),
+        "PiB" => 1024f64.powi(5),
+        "EiB" => 1024f64.powi(6),
+        _ => return None,
+    };
+    let bytes = (number * factor).round();
+    (bytes.is_finite() && bytes >= 0.0 && bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
+/// A count (`123`, or Kopia's `123 (+23)`).
+pub fn parse_count(text: &str) -> Option<u64> {
+    without_delta(text).replace([',', '_'], "").parse().ok()
+}
+
+fn without_delta(text: &str) -> &str {
+    let text = text.trim();
+    match text.find(" (") {
+        Some(i) => text[..i].trim(),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn times_in_every_format_senders_use() {
+        let utc = TimeZone::UTC;
+        let want = ts("2020-01-02T03:04:05Z");
+        assert_eq!(
+            parse_time("Thu, 02 Jan 2020 03:04:05 +0000", &utc),
+            Some(want)
+        );
+        assert_eq!(
+            parse_time("Wed, 01 Jan 2020 19:04:05 PST", &utc),
+            Some(want)
+        );
+        assert_eq!(parse_time("2020-01-02T04:04:05+01:00", &utc), Some(want));
+        assert_eq!(
+            parse_time("2020-01-02 03:04:05 +0000 UTC", &utc),
+            Some(want)
+        );
+        assert_eq!(
+            parse_time("2020-01-02 03:04:05.5 +0000 UTC m=+0.000123", &utc),
+            Some(ts("2020-01-02T03:04:05.5Z"))
+        );
+        assert_eq!(parse_time("2020-01-02 03:04:05", &utc), Some(want));
+        let berlin = TimeZone::get("Europe/Berlin").unwrap();
+        assert_eq!(parse_time("2020-01-02 04:04:05", &berlin), Some(want));
+        assert_eq!(parse_time("yesterday", &utc), None);
+        assert_eq!(parse_time("", &utc), None);
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration_ms("1.1s"), Some(1100));
+        assert_eq!(parse_go_duration_ms("0s"), Some(0));
+        assert_eq!(parse_go_duration_ms("1h2m3.5s"), Some(3_723_500));
+        assert_eq!(parse_go_duration_ms("250ms"), Some(250));
+        assert_eq!(parse_go_duration_ms("1m30s"), Some(90_000));
+        assert_eq!(parse_go_duration_ms("-5s"), None);
+        assert_eq!(parse_go_duration_ms("soon"), None);
+    }
+
+    #[test]
+    fn sizes_in_decimal_and_binary_units_with_deltas() {
+        assert_eq!(parse_size("456 B (+56 B)"), Some(456));
+        assert_eq!(parse_size("456 B (-44 B)"), Some(456));
+        assert_eq!(parse_size("0 B"), Some(0));
+        assert_eq!(parse_size("1.2 GB"), Some(1_200_000_000));
+        assert_eq!(parse_size("12.3 kB"), Some(12_300));
+        assert_eq!(parse_size("1.5 KiB"), Some(1536));
+        assert_eq!(parse_size("2 GiB (+1 GiB)"), Some(2 * 1024 * 1024 * 1024));
+        assert_eq!(parse_size("456"), Some(456));
+        assert_eq!(parse_size("lots"), None);
+        assert_eq!(parse_size("1 XB"), None);
+        assert_eq!(parse_size("99999999999999 EB"), None);
+    }
+
+    #[test]
+    fn counts_with_deltas() {
+        assert_eq!(parse_count("123 (+23)"), Some(123));
+        assert_eq!(parse_count("33"), Some(33));
+        assert_eq!(parse_count("1,234"), Some(1234));
+        assert_eq!(parse_count("-1"), None);
+    }
+}

@@ -1,0 +1,346 @@
+//! Kopia's webhook notifications, as its default templates render them (no template editing).
+//!
+//! Kopia sends the first template line as the `Subject` header and the rest as the body, with
+//! no Content-Type. A snapshot report has one `Path:` block per snapshot; the overall outcome
+//! is only in the Subject. See `senders.md` §1.
+
+use jiff::Timestamp;
+
+use super::fields::{parse_count, parse_go_duration_ms, parse_size, parse_time};
+use super::{Inbound, Sender, SenderError};
+use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
+
+pub struct Kopia;
+
+const TEST_BODY: &str = "This is a test notification from Kopia.";
+const TEST_SUBJECT: &str = "Test notification from Kopia";
+const ERROR_SUBJECT: &str = "Kopia has encountered an error during ";
+
+impl Sender for Kopia {
+    fn parse(&self, inbound: &Inbound<'_>) -> Option<Result<Vec<BackupEvent>, SenderError>> {
+        let subject = inbound.header("subject").unwrap_or_default().trim();
+        let text = inbound.text()?;
+        let body = text.trim_start();
+        if body.starts_with(TEST_BODY) || subject.starts_with(TEST_SUBJECT) {
+            return Some(Ok(vec![test_notification()]));
+        }
+        if subject.starts_with(ERROR_SUBJECT) || is_generic_error_body(body) {
+            return Some(Ok(vec![generic_error(subject, body, inbound)]));
+        }
+        if body.lines().any(|line| line.starts_with("Path:")) {
+            return Some(snapshot_report(subject, body, inbound));
+        }
+        None
+    }
+}
+
+fn test_notification() -> BackupEvent {
+    BackupEvent::new(SenderKind::Kopia, EventKind::Test, RunStatus::Success)
+}
+
+fn is_generic_error_body(body: &str) -> bool {
+    let mut lines = body.lines();
+    matches!(
+        (lines.next(), lines.next()),
+        (Some(a), Some(b)) if a.starts_with("Operation:") && b.starts_with("Started:")
+    )
+}
+
+/// An error during a repository operation (maintenance, a failed command): a failed run that
+/// belongs to no snapshot source.
+fn generic_error(subject: &str, body: &str, inbound: &Inbound<'_>) -> BackupEvent {
+    let operation = subject
+        .strip_prefix(ERROR_SUBJECT)
+        .map(|rest| rest.rsplit_once(" on ").map_or(rest, |(op, _host)| op))
+        .unwrap_or("a Kopia operation");
+    let mut started = None;
+    let mut finished = None;
+    let mut details = Vec::new();
+    for line in body.lines() {
+        if let Some(v) = line.strip_prefix("Started:") {
+            started = parse_time(v, inbound.zone());
+        } else if let Some(v) = line.strip_prefix("Finished:") {
+            // `Thu, 02 Jan 2020 03:04:06 +0000 (1s)`
+            let time = v.rsplit_once(" (").map_or(v, |(t, _)| t);
+            finished = parse_time(time, inbound.zone());
+        } else if line.starts_with("Operation:") {
+        } else if line.starts_with("Generated at ") {
+            break;
+        } else {
+            details.push(line);
+        }
+    }
+    let details = details.join("\n");
+    let error = match details.trim() {
+        "" => format!("{operation} failed"),
+        text => format!("{operation} failed: {text}"),
+    };
+    BackupEvent::new(SenderKind::Kopia, EventKind::Run, RunStatus::Failed)
+        .with_times(started, finished)
+        .with_error(&error)
+}
+
+/// Kopia's per-snapshot `Status:` codes: v0.19+ (`success`, `warnings`, `incomplete`, `fatal`)
+/// and v0.18 (`ok`, `error`).
+fn status_from_code(code: &str) -> RunStatus {
+    match code.trim() {
+        "success" | "ok" => RunStatus::Success,
+        "warnings" | "incomplete" => RunStatus::Warning,
+        "fatal" | "error" => RunStatus::Failed,
+        _ => RunStatus::Unknown,
+    }
+}
+
+/// What the Subject says about the whole report, used when a block has no status line.
+fn status_from_subject(subject: &str) -> RunStatus {
+    if subject.starts_with("Failed") {
+        RunStatus::Failed
+    } else if subject.starts_with("Successfully") || subject.starts_with("Kopia created") {
+        RunStatus::Success
+    } else {
+        RunStatus::Unknown
+    }
+}
+
+#[derive(Default)]
+struct Block<'a> {
+    path: &'a str,
+    status: Option<&'a str>,
+    start: Option<&'a str>,
+    duration: Option<&'a str>,
+    size: Option<&'a str>,
+    files: Option<&'a str>,
+    dirs: Option<&'a str>,
+    error: Option<&'a str>,
+    failed_entries: Vec<&'a str>,
+}
+
+fn snapshot_report(
+    subject: &str,
+    body: &str,
+    inbound: &Inbound<'_>,
+) -> Result<Vec<BackupEvent>, SenderError> {
+    let mut blocks: Vec<Block<'_>> = Vec::new();
+    let mut in_failed_entries = false;
+    for line in body.lines() {
+        if let Some(path) = line.strip_prefix("Path:") {
+            blocks.push(Block {
+                path: path.trim(),
+                ..Block::default()
+            });
+            in_failed_entries = false;
+            continue;
+        }
+        if line.starts_with("Generated at ") {
+            break;
+        }
+        let Some(block) = blocks.last_mut() else {
+            continue;
+        };
+        let line = line.trim();
+        if in_failed_entries {
+            if let Some(entry) = line.strip_prefix("- ") {
+                block.failed_entries.push(entry);
+            }
+            continue;
+        }
+        let Some((key, value)) = line.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        match key {
+            "Status" => block.status = Some(value),
+            "Start" => block.start = Some(value),
+            "Duration" => block.duration = Some(value),
+            "Size" => block.size = Some(value),
+            "Files" => block.files = Some(value),
+            "Directories" => block.dirs = Some(value),
+            "Error" => block.error = Some(value),
+            "Failed Entries" => in_failed_entries = true,
+            _ => {}
+        }
+    }
+    if blocks.is_empty() {
+        return Err(SenderError::Invalid(
+            "this looks like a Kopia snapshot report but has no `Path:` block".into(),
+        ));
+    }
+    let fallback = status_from_subject(subject);
+    Ok(blocks
+        .into_iter()
+        .map(|block| block_to_event(block, fallback, inbound))
+        .collect())
+}
+
+fn block_to_event(block: Block<'_>, fallback: RunStatus, inbound: &Inbound<'_>) -> BackupEvent {
+    let status = block.status.map_or(fallback, status_from_code);
+    let mut event =
+        BackupEvent::new(SenderKind::Kopia, EventKind::Run, status).with_source(block.path);
+    let start = block
+        .start
+        .and_then(|s| parse_time(s, inbound.zone()))
+        // A snapshot that failed before it began reports the zero time and zero sizes.
+        .filter(|t| *t != Timestamp::UNIX_EPOCH);
+    if let Some(start) = start {
+        event = event.with_times(Some(start), None);
+        if let Some(ms) = block.duration.and_then(parse_go_duration_ms) {
+            event = event.with_duration_ms(ms);
+        }
+        if let Some(bytes) = block.size.and_then(parse_size) {
+            event = event.with_size_bytes(bytes);
+        }
+        if let Some(files) = block.files.and_then(parse_count) {
+            event = event.with_files(files);
+        }
+        if let Some(dirs) = block.dirs.and_then(parse_count) {
+            event = event.with_dirs(dirs);
+        }
+    }
+    let error = match (block.error, block.failed_entries.is_empty()) {
+        (Some(error), _) => Some(error.to_owned()),
+        (None, false) => Some(format!(
+            "{} failed entries: {}",
+            block.failed_entries.len(),
+            block.failed_entries.join("; ")
+        )),
+        (None, true) => None,
+    };
+    if let Some(error) = error {
+        event = event.with_error(&error);
+    }
+    event
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::tz::TimeZone;
+
+    use super::*;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kopia");
+
+    /// Splits a rendered Kopia message the way Kopia's webhook sender does: header lines up
+    /// to the first blank line, then the body without a trailing newline.
+    fn kopia_request(rendered: &str) -> (Vec<(String, String)>, String) {
+        let (head, body) = rendered.split_once("\n\n").unwrap();
+        let headers = head
+            .lines()
+            .filter_map(|l| l.split_once(": "))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        (headers, body.trim_end_matches('\n').to_string())
+    }
+
+    fn parse_fixture(name: &str) -> Vec<BackupEvent> {
+        let rendered = std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap();
+        let (headers, body) = kopia_request(&rendered);
+        let zone = TimeZone::UTC;
+        let inbound = Inbound::new(&headers, body.as_bytes(), &zone);
+        Kopia.parse(&inbound).expect("recognised").expect("parsed")
+    }
+
+    fn ts(s: &str) -> Timestamp {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn default_report_gives_one_event_per_snapshot() {
+        let events = parse_fixture("snapshot-report.txt.default.expected");
+        assert_eq!(events.len(), 4);
+        let sources: Vec<_> = events.iter().map(|e| e.source().unwrap()).collect();
+        assert_eq!(
+            sources,
+            [
+                "/some/other/path",
+                "/some/path",
+                "/some/path",
+                "/some/path2"
+            ]
+        );
+
+        let fatal = &events[0];
+        assert_eq!(fatal.status(), RunStatus::Failed);
+        assert_eq!(fatal.error(), Some("some top-level error"));
+        assert_eq!(
+            fatal.started_at(),
+            None,
+            "the zero manifest has no real start"
+        );
+        assert_eq!(fatal.size_bytes(), None);
+
+        let ok = &events[1];
+        assert_eq!(ok.status(), RunStatus::Success);
+        assert_eq!(ok.started_at(), Some(ts("2020-01-02T03:04:05Z")));
+        assert_eq!(ok.finished_at(), Some(ts("2020-01-02T03:04:06.1Z")));
+        assert_eq!(ok.duration_ms(), Some(1100));
+        assert_eq!(ok.size_bytes(), Some(456));
+        assert_eq!(ok.files(), Some(123));
+        assert_eq!(ok.dirs(), Some(33));
+        assert_eq!(
+            ok.error(),
+            Some("2 failed entries: /some/path: some error; /some/path2: some error")
+        );
+    }
+
+    #[test]
+    fn alternative_template_in_a_us_zone_gives_the_same_utc_times() {
+        let default = parse_fixture("snapshot-report.txt.default.expected");
+        let alt = parse_fixture("snapshot-report.txt.alt.expected");
+        assert_eq!(default, alt);
+    }
+
+    #[test]
+    fn single_success_report() {
+        let events = parse_fixture("snapshot-report.txt.success.expected");
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].status(), RunStatus::Success);
+        assert_eq!(events[0].sender(), SenderKind::Kopia);
+    }
+
+    #[test]
+    fn generic_error_is_a_failed_run_without_a_source() {
+        let events = parse_fixture("generic-error.txt.default.expected");
+        assert_eq!(events.len(), 1);
+        let e = &events[0];
+        assert_eq!((e.kind(), e.status()), (EventKind::Run, RunStatus::Failed));
+        assert_eq!(e.source(), None);
+        assert_eq!(e.error(), Some("Some Operation failed: error details"));
+        assert_eq!(e.started_at(), Some(ts("2020-01-02T03:04:05Z")));
+        assert_eq!(e.duration_ms(), Some(1000));
+    }
+
+    #[test]
+    fn test_notification_is_a_test_event() {
+        let events = parse_fixture("test-notification.txt");
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind(), EventKind::Test);
+    }
+
+    #[test]
+    fn legacy_status_codes_map() {
+        assert_eq!(status_from_code("ok"), RunStatus::Success);
+        assert_eq!(status_from_code("error"), RunStatus::Failed);
+        assert_eq!(status_from_code("incomplete"), RunStatus::Warning);
+        assert_eq!(status_from_code("warnings"), RunStatus::Warning);
+        assert_eq!(status_from_code("weird"), RunStatus::Unknown);
+    }
+
+    #[test]
+    fn blocks_without_status_take_the_subject() {
+        let headers = vec![(
+            "Subject".to_string(),
+            "Failed to create a snapshot of /x on h".to_string(),
+        )];
+        let zone = TimeZone::UTC;
+        let inbound = Inbound::new(&headers, b"Path: /x\n\n  Duration: 1s\n", &zone);
+        let events = Kopia.parse(&inbound).unwrap().unwrap();
+        assert_eq!(events[0].status(), RunStatus::Failed);
+    }
+
+    #[test]
+    fn other_text_is_not_kopia() {
+        let zone = TimeZone::UTC;
+        let inbound = Inbound::new(&[], b"hello", &zone);
+        assert!(Kopia.parse(&inbound).is_none());
+    }
+}

@@ -1,0 +1,163 @@
+//! Turning what backup tools send into [`BackupEvent`]s.
+//!
+//! Each sender lives in its own module and implements [`Sender`]: given the request, it
+//! either says "not mine" (`None`) or parses it. Content-Type is never trusted on its own:
+//! Kopia sends none at all. Adding a sender means adding a module and a line to [`SENDERS`].
+
+mod fields;
+mod generic;
+mod kopia;
+
+use std::cell::OnceCell;
+
+use jiff::tz::TimeZone;
+
+use crate::domain::BackupEvent;
+
+/// A sender's parser.
+pub trait Sender: Sync {
+    /// `None`: this body is not in this sender's format. `Some(Err)`: it is, but broken.
+    fn parse(&self, inbound: &Inbound<'_>) -> Option<Result<Vec<BackupEvent>, SenderError>>;
+}
+
+/// Tried in this order; the first that recognises the body wins.
+const SENDERS: &[&dyn Sender] = &[&kopia::Kopia, &generic::GenericJson];
+
+/// Why a body was refused; said back to the sender in a 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SenderError {
+    #[error("the request body is empty: send the backup tool's report in the body")]
+    EmptyBody,
+    #[error(
+        "the body claims to be JSON but is not valid JSON ({0}); check the template that builds it"
+    )]
+    MalformedJson(String),
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// One webhook request as the parsers see it.
+pub struct Inbound<'a> {
+    headers: &'a [(String, String)],
+    body: &'a [u8],
+    /// Zone for times that carry none (naive `2021-12-12 12:12:12`).
+    zone: &'a TimeZone,
+    json: OnceCell<Option<serde_json::Value>>,
+}
+
+impl<'a> Inbound<'a> {
+    pub fn new(headers: &'a [(String, String)], body: &'a [u8], zone: &'a TimeZone) -> Self {
+        Self {
+            headers,
+            body,
+            zone,
+            json: OnceCell::new(),
+        }
+    }
+
+    /// The first header of that name, compared case-insensitively.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn body(&self) -> &[u8] {
+        self.body
+    }
+
+    pub fn zone(&self) -> &TimeZone {
+        self.zone
+    }
+
+    /// The body as text, if it is UTF-8.
+    pub fn text(&self) -> Option<&str> {
+        std::str::from_utf8(self.body).ok()
+    }
+
+    /// The body as JSON, if it looks like JSON and parses.
+    pub fn json(&self) -> Option<&serde_json::Value> {
+        self.json
+            .get_or_init(|| {
+                if !self.looks_like_json() {
+                    return None;
+                }
+                serde_json::from_slice(self.body).ok()
+            })
+            .as_ref()
+    }
+
+    fn looks_like_json(&self) -> bool {
+        matches!(
+            self.body.iter().find(|b| !b.is_ascii_whitespace()),
+            Some(b'{' | b'[')
+        )
+    }
+
+    fn claims_json(&self) -> bool {
+        self.header("content-type")
+            .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"))
+    }
+}
+
+/// Reads a request into events; a body no sender recognises is kept as `unrecognized`.
+pub fn parse(inbound: &Inbound<'_>) -> Result<Vec<BackupEvent>, SenderError> {
+    if inbound.body.iter().all(u8::is_ascii_whitespace) {
+        return Err(SenderError::EmptyBody);
+    }
+    for sender in SENDERS {
+        if let Some(parsed) = sender.parse(inbound) {
+            return parsed;
+        }
+    }
+    if inbound.claims_json() || inbound.looks_like_json() {
+        if let Err(e) = serde_json::from_slice::<serde_json::Value>(inbound.body) {
+            if inbound.claims_json() {
+                return Err(SenderError::MalformedJson(e.to_string()));
+            }
+        }
+    }
+    Ok(vec![BackupEvent::unrecognized(inbound.body)])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::EventKind;
+
+    fn parse_with(headers: &[(&str, &str)], body: &str) -> Result<Vec<BackupEvent>, SenderError> {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect();
+        parse(&Inbound::new(&headers, body.as_bytes(), &TimeZone::UTC))
+    }
+
+    #[test]
+    fn empty_bodies_are_refused_with_a_reason() {
+        assert_eq!(parse_with(&[], " \n"), Err(SenderError::EmptyBody));
+    }
+
+    #[test]
+    fn broken_json_that_claims_to_be_json_is_a_400() {
+        let err = parse_with(&[("Content-Type", "application/json")], "{\"status\": ").unwrap_err();
+        assert!(matches!(err, SenderError::MalformedJson(_)), "{err:?}");
+        assert!(err.to_string().contains("line 1"), "{err}");
+    }
+
+    #[test]
+    fn unknown_text_is_kept_as_unrecognized() {
+        let events = parse_with(&[], "hello there").unwrap();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].kind(), EventKind::Unrecognized);
+        assert_eq!(events[0].raw(), Some(&b"hello there"[..]));
+    }
+
+    #[test]
+    fn unknown_json_is_kept_as_unrecognized() {
+        let events =
+            parse_with(&[("content-type", "application/json")], r#"{"hello": 1}"#).unwrap();
+        assert_eq!(events[0].kind(), EventKind::Unrecognized);
+    }
+}

@@ -1,0 +1,288 @@
+use jiff::Timestamp;
+use rusqlite::{Connection, Row, params};
+
+use super::{Store, StoreError, from_ms, to_ms};
+use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind, StoredEvent};
+
+const COLUMNS: &str = "id, received_at, sender, kind, status, source, started_at, finished_at, \
+                       duration_ms, size_bytes, files, dirs, error";
+
+fn event_from_row(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
+    let corrupt = |what: &str, value: String| StoreError::Corrupt(format!("{what} {value:?}"));
+    let sender: String = row.get(2)?;
+    let kind: String = row.get(3)?;
+    let status: String = row.get(4)?;
+    let time = |i: usize| -> Result<Option<Timestamp>, StoreError> {
+        row.get::<_, Option<i64>>(i)?.map(from_ms).transpose()
+    };
+    Ok(StoredEvent::from_row(
+        row.get(0)?,
+        from_ms(row.get(1)?)?,
+        SenderKind::from_db(&sender).ok_or_else(|| corrupt("sender", sender.clone()))?,
+        EventKind::from_db(&kind).ok_or_else(|| corrupt("kind", kind.clone()))?,
+        RunStatus::from_db(&status).ok_or_else(|| corrupt("status", status.clone()))?,
+        row.get(5)?,
+        time(6)?,
+        time(7)?,
+        row.get(8)?,
+        row.get(9)?,
+        row.get(10)?,
+        row.get(11)?,
+        row.get(12)?,
+    ))
+}
+
+fn collect(
+    conn: &Connection,
+    sql: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<StoredEvent>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut events = Vec::new();
+    while let Some(row) = rows.next()? {
+        events.push(event_from_row(row)?);
+    }
+    Ok(events)
+}
+
+/// One page of a monitor's history, newest first.
+#[derive(Debug, Clone)]
+pub struct EventPage {
+    pub events: Vec<StoredEvent>,
+    /// Pass as `before` to get the next (older) page; `None` on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// What a monitor's status and Home Assistant entities are computed from.
+#[derive(Debug, Clone, Default)]
+pub struct MonitorRuns {
+    /// The newest run of each source; a run naming no source is listed with `source() == None`.
+    pub latest_per_source: Vec<StoredEvent>,
+    /// The newest runs, newest first, at most the monitor's history limit.
+    pub recent: Vec<StoredEvent>,
+    pub last_success: Option<StoredEvent>,
+    pub last_test: Option<StoredEvent>,
+}
+
+impl Store {
+    /// Stores the events of one delivery in one transaction; returns how many were new
+    /// (a retried delivery with a known dedup key is not stored twice).
+    pub async fn insert_events(
+        &self,
+        monitor_id: i64,
+        received_at: Timestamp,
+        events: Vec<BackupEvent>,
+    ) -> Result<usize, StoreError> {
+        self.write(move |conn| {
+            let mut insert = conn.prepare_cached(
+                "INSERT INTO events (monitor_id, received_at, sender, kind, status, source, started_at,
+                     finished_at, duration_ms, size_bytes, files, dirs, error, dedup_key, raw)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, ?14)",
+            )?;
+            let mut latest = conn.prepare_cached(
+                "INSERT INTO latest_runs (monitor_id, source, event_id) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (monitor_id, source) DO UPDATE SET event_id = excluded.event_id",
+            )?;
+            for event in &events {
+                insert.execute(params![
+                    monitor_id,
+                    to_ms(received_at),
+                    event.sender().as_str(),
+                    event.kind().as_str(),
+                    event.status().as_str(),
+                    event.source(),
+                    event.started_at().map(to_ms),
+                    event.finished_at().map(to_ms),
+                    event.duration_ms(),
+                    event.size_bytes(),
+                    event.files(),
+                    event.dirs(),
+                    event.error(),
+                    event.raw(),
+                ])?;
+                if event.kind() == EventKind::Run {
+                    let id = conn.last_insert_rowid();
+                    latest.execute(params![monitor_id, event.source().unwrap_or(""), id])?;
+                }
+            }
+            Ok(events.len())
+        })
+        .await
+    }
+
+    /// A page of a monitor's events, newest first, older than `before` (an event ID).
+    pub async fn events(
+        &self,
+        monitor_id: i64,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<EventPage, StoreError> {
+        let before = before.unwrap_or(i64::MAX);
+        let limit = limit.clamp(1, 500);
+        self.read(move |conn| {
+            let mut events = collect(
+                conn,
+                &format!("SELECT {COLUMNS} FROM events WHERE monitor_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"),
+                &[&monitor_id, &before, &((limit + 1) as i64)],
+            )?;
+            let next_before = if events.len() > limit {
+                events.truncate(limit);
+                events.last().map(|e| e.id)
+            } else {
+                None
+            };
+            Ok(EventPage { events, next_before })
+        })
+        .await
+    }
+
+    pub async fn monitor_runs(
+        &self,
+        monitor_id: i64,
+        recent: usize,
+    ) -> Result<MonitorRuns, StoreError> {
+        self.read(move |conn| {
+            let latest_per_source = collect(
+                conn,
+                &format!(
+                    "SELECT {COLUMNS} FROM events WHERE id IN
+                     (SELECT event_id FROM latest_runs WHERE monitor_id = ?1) ORDER BY id DESC"
+                ),
+                &[&monitor_id],
+            )?;
+            let recent = collect(
+                conn,
+                &format!("SELECT {COLUMNS} FROM events WHERE monitor_id = ?1 AND kind = 'run' ORDER BY id DESC LIMIT ?2"),
+                &[&monitor_id, &(recent as i64)],
+            )?;
+            let last_success = collect(
+                conn,
+                &format!(
+                    "SELECT {COLUMNS} FROM events WHERE monitor_id = ?1 AND kind = 'run' AND status = 'success'
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                &[&monitor_id],
+            )?
+            .pop();
+            let last_test = collect(
+                conn,
+                &format!("SELECT {COLUMNS} FROM events WHERE monitor_id = ?1 AND kind = 'test' ORDER BY id DESC LIMIT 1"),
+                &[&monitor_id],
+            )?
+            .pop();
+            Ok(MonitorRuns {
+                latest_per_source,
+                recent,
+                last_success,
+                last_test,
+            })
+        })
+        .await
+    }
+
+    /// Deletes events received before `cutoff`; returns how many.
+    pub async fn prune_events(&self, cutoff: Timestamp) -> Result<usize, StoreError> {
+        self.write(move |conn| {
+            Ok(conn.execute("DELETE FROM events WHERE received_at < ?1", [to_ms(cutoff)])?)
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{HistoryLimit, MonitorName, NewMonitor, WebhookId};
+    use crate::store::Origin;
+
+    async fn store_with_monitor() -> (tempfile::TempDir, Store, i64) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let m = store
+            .create_monitor(
+                NewMonitor {
+                    name: MonitorName::parse("M").unwrap(),
+                    webhook_id: WebhookId::generate(),
+                    history_limit: HistoryLimit::default(),
+                    secret: None,
+                },
+                Origin::Ui,
+            )
+            .await
+            .unwrap();
+        (dir, store, m.id)
+    }
+
+    fn run(source: Option<&str>, status: RunStatus) -> BackupEvent {
+        let e = BackupEvent::new(SenderKind::Generic, EventKind::Run, status);
+        match source {
+            Some(s) => e.with_source(s),
+            None => e,
+        }
+    }
+
+    #[tokio::test]
+    async fn latest_run_per_source_is_kept() {
+        let (_dir, store, id) = store_with_monitor().await;
+        let now = Timestamp::now();
+        store
+            .insert_events(
+                id,
+                now,
+                vec![
+                    run(Some("a"), RunStatus::Failed),
+                    run(Some("b"), RunStatus::Success),
+                ],
+            )
+            .await
+            .unwrap();
+        store
+            .insert_events(id, now, vec![run(Some("a"), RunStatus::Success)])
+            .await
+            .unwrap();
+        store
+            .insert_events(id, now, vec![run(None, RunStatus::Failed)])
+            .await
+            .unwrap();
+        let runs = store.monitor_runs(id, 10).await.unwrap();
+        let mut latest: Vec<_> = runs
+            .latest_per_source
+            .iter()
+            .map(|e| (e.event.source().map(str::to_owned), e.event.status()))
+            .collect();
+        latest.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(
+            latest,
+            [
+                (None, RunStatus::Failed),
+                (Some("a".into()), RunStatus::Success),
+                (Some("b".into()), RunStatus::Success)
+            ]
+        );
+        assert_eq!(runs.recent.len(), 4);
+        assert_eq!(runs.last_success.unwrap().event.source(), Some("a"));
+    }
+
+    #[tokio::test]
+    async fn pages_go_back_in_time_without_gaps() {
+        let (_dir, store, id) = store_with_monitor().await;
+        let events = (0..7)
+            .map(|i| run(Some(&format!("s{i}")), RunStatus::Success))
+            .collect();
+        store
+            .insert_events(id, Timestamp::now(), events)
+            .await
+            .unwrap();
+        let first = store.events(id, None, 3).await.unwrap();
+        let second = store.events(id, first.next_before, 3).await.unwrap();
+        let third = store.events(id, second.next_before, 3).await.unwrap();
+        let sources: Vec<_> = [first.events, second.events, third.events.clone()]
+            .concat()
+            .iter()
+            .map(|e| e.event.source().unwrap().to_owned())
+            .collect();
+        assert_eq!(sources, ["s6", "s5", "s4", "s3", "s2", "s1", "s0"]);
+        assert_eq!(third.next_before, None);
+    }
+}

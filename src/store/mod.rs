@@ -1,0 +1,310 @@
+//! SQLite storage: one writer thread that commits concurrent writes together (group commit),
+//! and readers on tokio's blocking pool. WAL lets readers run while the writer commits.
+//!
+//! Durability: `synchronous = FULL`, so an answered webhook survives a process crash and a
+//! power loss; group commit keeps that to one fsync per batch, not one per request.
+
+mod events;
+mod monitors;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+use jiff::Timestamp;
+use rusqlite::{Connection, OpenFlags};
+use rusqlite_migration::{M, Migrations};
+use tokio::sync::oneshot;
+
+pub use events::{EventPage, MonitorRuns};
+pub use monitors::{MonitorRecord, Origin};
+
+const MIGRATION_STEPS: &[M<'static>] = &[M::up(include_str!("migrations/001_init.sql"))];
+const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
+
+/// Jobs beyond this many wait for the next transaction, so one commit stays short.
+const MAX_BATCH: usize = 512;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("could not prepare the database: {0}")]
+    Migration(#[from] rusqlite_migration::Error),
+    #[error("could not commit: {0}")]
+    Commit(String),
+    #[error("the database is closed")]
+    Closed,
+    #[error("{0}")]
+    Conflict(String),
+    #[error("stored data is not valid: {0}")]
+    Corrupt(String),
+}
+
+/// The database. Cheap to clone; every clone talks to the same writer thread.
+#[derive(Clone)]
+pub struct Store {
+    writer: mpsc::Sender<Box<dyn WriteJob>>,
+    readers: Arc<ReaderPool>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the database file and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                StoreError::Commit(format!(
+                    "cannot create the data directory {}: {e}",
+                    dir.display()
+                ))
+            })?;
+        }
+        let mut conn = Connection::open(path)?;
+        configure(&conn)?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        MIGRATIONS.to_latest(&mut conn)?;
+
+        let (writer, jobs) = mpsc::channel::<Box<dyn WriteJob>>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run_writer(conn, jobs))
+            .map_err(|e| StoreError::Commit(format!("cannot start the writer thread: {e}")))?;
+        Ok(Self {
+            writer,
+            readers: Arc::new(ReaderPool {
+                path: path.to_owned(),
+                idle: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `work` in the next group transaction and answers once that transaction is
+    /// committed. A failing job is rolled back alone; the others in its batch still commit.
+    pub(crate) async fn write<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Job {
+            work: Some(work),
+            result: None,
+            reply,
+        };
+        self.writer
+            .send(Box::new(job))
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs `work` on a read-only connection off the async executor.
+    pub(crate) async fn read<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let readers = Arc::clone(&self.readers);
+        tokio::task::spawn_blocking(move || {
+            let conn = readers.take()?;
+            let result = work(&conn);
+            readers.give_back(conn);
+            result
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?
+    }
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    Ok(())
+}
+
+struct ReaderPool {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl ReaderPool {
+    const MAX_IDLE: usize = 4;
+
+    fn take(&self) -> Result<Connection, StoreError> {
+        if let Some(conn) = self.idle.lock().unwrap_or_else(|p| p.into_inner()).pop() {
+            return Ok(conn);
+        }
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        configure(&conn)?;
+        Ok(conn)
+    }
+
+    fn give_back(&self, conn: Connection) {
+        let mut idle = self.idle.lock().unwrap_or_else(|p| p.into_inner());
+        if idle.len() < Self::MAX_IDLE {
+            idle.push(conn);
+        }
+    }
+}
+
+trait WriteJob: Send {
+    fn run(&mut self, conn: &Connection);
+    fn finish(self: Box<Self>, commit: Result<(), String>);
+}
+
+struct Job<F, R> {
+    work: Option<F>,
+    result: Option<Result<R, StoreError>>,
+    reply: oneshot::Sender<Result<R, StoreError>>,
+}
+
+impl<F, R> WriteJob for Job<F, R>
+where
+    R: Send,
+    F: FnOnce(&Connection) -> Result<R, StoreError> + Send,
+{
+    fn run(&mut self, conn: &Connection) {
+        let Some(work) = self.work.take() else { return };
+        let result = conn
+            .execute_batch("SAVEPOINT job")
+            .map_err(StoreError::from)
+            .and_then(|()| work(conn));
+        let end = if result.is_ok() {
+            "RELEASE job"
+        } else {
+            "ROLLBACK TO job; RELEASE job"
+        };
+        self.result = Some(match conn.execute_batch(end) {
+            Ok(()) => result,
+            Err(e) => Err(e.into()),
+        });
+    }
+
+    fn finish(self: Box<Self>, commit: Result<(), String>) {
+        let answer = match (commit, self.result) {
+            (Err(e), _) => Err(StoreError::Commit(e)),
+            (Ok(()), Some(result)) => result,
+            (Ok(()), None) => Err(StoreError::Commit("the job did not run".into())),
+        };
+        // The requester may have gone away (client hung up); the work is committed anyway.
+        let _ = self.reply.send(answer);
+    }
+}
+
+fn run_writer(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
+    while let Ok(first) = jobs.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match jobs.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        let commit = match conn.execute_batch("BEGIN IMMEDIATE") {
+            Ok(()) => {
+                for job in &mut batch {
+                    job.run(&conn);
+                }
+                conn.execute_batch("COMMIT").map_err(|e| {
+                    let _ = conn.execute_batch("ROLLBACK");
+                    e.to_string()
+                })
+            }
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = &commit {
+            tracing::error!(error = %e, jobs = batch.len(), "a database transaction failed");
+        }
+        for job in batch {
+            job.finish(commit.clone());
+        }
+    }
+}
+
+pub(crate) fn to_ms(ts: Timestamp) -> i64 {
+    ts.as_millisecond()
+}
+
+pub(crate) fn from_ms(ms: i64) -> Result<Timestamp, StoreError> {
+    Timestamp::from_millisecond(ms).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migrations_are_valid() {
+        assert!(MIGRATIONS.validate().is_ok());
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_does_not_take_its_batch_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        store
+            .write(|c| Ok(c.execute_batch("CREATE TABLE t (x INTEGER NOT NULL)")?))
+            .await
+            .unwrap();
+        let writes = (0..50).map(|i| {
+            let store = store.clone();
+            async move {
+                store
+                    .write(move |c| {
+                        if i % 10 == 0 {
+                            c.execute("INSERT INTO t VALUES (NULL)", [])?;
+                        }
+                        c.execute("INSERT INTO t VALUES (?1)", [i])?;
+                        Ok(())
+                    })
+                    .await
+            }
+        });
+        let results = futures_join_all(writes).await;
+        assert_eq!(results.iter().filter(|r| r.is_err()).count(), 5);
+        let count: i64 = store
+            .read(|c| Ok(c.query_row("SELECT COUNT(*) FROM t", [], |r| r.get(0))?))
+            .await
+            .unwrap();
+        assert_eq!(count, 45);
+    }
+
+    async fn futures_join_all<F: std::future::Future + Send + 'static>(
+        futures: impl Iterator<Item = F>,
+    ) -> Vec<F::Output>
+    where
+        F::Output: Send + 'static,
+    {
+        let handles: Vec<_> = futures.map(tokio::spawn).collect();
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn reopening_keeps_data_and_schema_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let store = Store::open(&path).unwrap();
+            store
+                .write(|c| Ok(c.execute("INSERT INTO monitors (key, name, webhook_id, history_limit, created_at) VALUES ('a','A','abcdefghijklmnopqrstuv',10,0)", [])?))
+                .await
+                .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let (n, version): (i64, i64) = store
+            .read(|c| {
+                let n = c.query_row("SELECT COUNT(*) FROM monitors", [], |r| r.get(0))?;
+                let v = c.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+                Ok((n, v))
+            })
+            .await
+            .unwrap();
+        assert_eq!((n, version), (1, 1));
+    }
+}

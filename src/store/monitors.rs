@@ -1,0 +1,196 @@
+use jiff::Timestamp;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{Store, StoreError, from_ms, to_ms};
+use crate::domain::{HistoryLimit, MonitorKey, MonitorName, NewMonitor, WebhookId};
+
+/// Where a monitor was declared: in the panel, or in the add-on options (read-only there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Ui,
+    Options,
+}
+
+/// A monitor as stored.
+#[derive(Debug, Clone)]
+pub struct MonitorRecord {
+    pub id: i64,
+    pub key: MonitorKey,
+    pub name: MonitorName,
+    pub webhook_id: WebhookId,
+    pub secret: Option<SecretString>,
+    pub history_limit: HistoryLimit,
+    pub origin: Origin,
+    pub created_at: Timestamp,
+}
+
+const COLUMNS: &str = "id, key, name, webhook_id, secret, history_limit, origin, created_at";
+
+fn monitor_from_row(row: &Row<'_>) -> Result<MonitorRecord, StoreError> {
+    let corrupt = |e: crate::domain::ParseError| StoreError::Corrupt(e.0);
+    let origin: String = row.get(6)?;
+    Ok(MonitorRecord {
+        id: row.get(0)?,
+        key: MonitorKey::parse(&row.get::<_, String>(1)?).map_err(corrupt)?,
+        name: MonitorName::parse(&row.get::<_, String>(2)?).map_err(corrupt)?,
+        webhook_id: WebhookId::parse(&row.get::<_, String>(3)?).map_err(corrupt)?,
+        secret: row.get::<_, Option<String>>(4)?.map(SecretString::from),
+        history_limit: HistoryLimit::parse(row.get(5)?).map_err(corrupt)?,
+        origin: if origin == "options" {
+            Origin::Options
+        } else {
+            Origin::Ui
+        },
+        created_at: from_ms(row.get(7)?)?,
+    })
+}
+
+fn query_monitors(
+    conn: &Connection,
+    filter: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<MonitorRecord>, StoreError> {
+    let sql = format!("SELECT {COLUMNS} FROM monitors {filter} ORDER BY name COLLATE NOCASE, id");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut rows = stmt.query(params)?;
+    let mut monitors = Vec::new();
+    while let Some(row) = rows.next()? {
+        monitors.push(monitor_from_row(row)?);
+    }
+    Ok(monitors)
+}
+
+impl Store {
+    /// Creates a monitor; its key is the slug of its name, suffixed `_2`, `_3`… when taken.
+    pub async fn create_monitor(
+        &self,
+        new: NewMonitor,
+        origin: Origin,
+    ) -> Result<MonitorRecord, StoreError> {
+        let now = Timestamp::now();
+        self.write(move |conn| {
+            let taken: bool = conn
+                .query_row("SELECT 1 FROM monitors WHERE webhook_id = ?1", [new.webhook_id.as_str()], |_| Ok(true))
+                .optional()?
+                .unwrap_or(false);
+            if taken {
+                return Err(StoreError::Conflict(
+                    "that webhook ID is already used by another monitor; choose another or leave it empty".into(),
+                ));
+            }
+            let base = MonitorKey::from_name(&new.name);
+            let mut key = base.clone();
+            let mut n = 2;
+            while conn
+                .query_row("SELECT 1 FROM monitors WHERE key = ?1", [key.as_str()], |_| Ok(()))
+                .optional()?
+                .is_some()
+            {
+                key = base.with_suffix(n);
+                n += 1;
+            }
+            let origin_text = match origin {
+                Origin::Ui => "ui",
+                Origin::Options => "options",
+            };
+            conn.execute(
+                "INSERT INTO monitors (key, name, webhook_id, secret, history_limit, origin, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    key.as_str(),
+                    new.name.as_str(),
+                    new.webhook_id.as_str(),
+                    new.secret.as_ref().map(|s| s.expose_secret().to_owned()),
+                    new.history_limit.get() as i64,
+                    origin_text,
+                    to_ms(now),
+                ],
+            )?;
+            Ok(MonitorRecord {
+                id: conn.last_insert_rowid(),
+                key,
+                name: new.name,
+                webhook_id: new.webhook_id,
+                secret: new.secret,
+                history_limit: new.history_limit,
+                origin,
+                created_at: now,
+            })
+        })
+        .await
+    }
+
+    /// Every monitor, by name.
+    pub async fn monitors(&self) -> Result<Vec<MonitorRecord>, StoreError> {
+        self.read(|conn| query_monitors(conn, "", &[])).await
+    }
+
+    pub async fn monitor_by_key(
+        &self,
+        key: &MonitorKey,
+    ) -> Result<Option<MonitorRecord>, StoreError> {
+        let key = key.as_str().to_owned();
+        self.read(move |conn| Ok(query_monitors(conn, "WHERE key = ?1", &[&key])?.pop()))
+            .await
+    }
+
+    pub async fn monitor_by_webhook_id(
+        &self,
+        id: &WebhookId,
+    ) -> Result<Option<MonitorRecord>, StoreError> {
+        let id = id.as_str().to_owned();
+        self.read(move |conn| Ok(query_monitors(conn, "WHERE webhook_id = ?1", &[&id])?.pop()))
+            .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn new_monitor(name: &str) -> NewMonitor {
+        NewMonitor {
+            name: MonitorName::parse(name).unwrap(),
+            webhook_id: WebhookId::generate(),
+            history_limit: HistoryLimit::default(),
+            secret: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn keys_are_unique_slugs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let a = store
+            .create_monitor(new_monitor("Server One"), Origin::Ui)
+            .await
+            .unwrap();
+        let b = store
+            .create_monitor(new_monitor("server-one"), Origin::Ui)
+            .await
+            .unwrap();
+        assert_eq!(a.key.as_str(), "server_one");
+        assert_eq!(b.key.as_str(), "server_one_2");
+        let found = store
+            .monitor_by_webhook_id(&b.webhook_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(found.key, b.key);
+        assert_eq!(store.monitors().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_webhook_id_cannot_be_used_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let first = new_monitor("A");
+        let mut second = new_monitor("B");
+        second.webhook_id = first.webhook_id.clone();
+        store.create_monitor(first, Origin::Ui).await.unwrap();
+        let err = store.create_monitor(second, Origin::Ui).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict(_)));
+    }
+}
