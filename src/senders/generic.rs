@@ -157,10 +157,11 @@ fn duration_ms(object: &Map<String, Value>) -> Result<Option<i64>, SenderError> 
             }
             Some(Value::String(s)) if s.trim().is_empty() => {}
             Some(Value::String(s)) => {
-                if let Ok(secs) = s.trim().parse::<f64>() {
-                    if secs >= 0.0 && secs.is_finite() {
-                        return Ok(Some((secs * 1000.0).round() as i64));
-                    }
+                if let Ok(secs) = s.trim().parse::<f64>()
+                    && secs >= 0.0
+                    && secs.is_finite()
+                {
+                    return Ok(Some((secs * 1000.0).round() as i64));
                 }
                 return parse_go_duration_ms(s)
                     .map(Some)

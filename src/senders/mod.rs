@@ -111,12 +111,10 @@ pub fn parse(inbound: &Inbound<'_>) -> Result<Vec<BackupEvent>, SenderError> {
             return parsed;
         }
     }
-    if inbound.claims_json() || inbound.looks_like_json() {
-        if let Err(e) = serde_json::from_slice::<serde_json::Value>(inbound.body) {
-            if inbound.claims_json() {
-                return Err(SenderError::MalformedJson(e.to_string()));
-            }
-        }
+    if inbound.claims_json()
+        && let Err(e) = serde_json::from_slice::<serde_json::Value>(inbound.body)
+    {
+        return Err(SenderError::MalformedJson(e.to_string()));
     }
     Ok(vec![BackupEvent::unrecognized(inbound.body)])
 }

@@ -1,0 +1,369 @@
+//! Settings: embedded defaults, then the add-on options (`options.json` in the data
+//! directory, written by the Supervisor), then `KOPIA_WEBHOOK_*` environment variables.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use jiff::tz::TimeZone;
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::domain::{HistoryLimit, ParseError};
+
+pub const ENV_PREFIX: &str = "KOPIA_WEBHOOK_";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{name} is not valid: {reason}")]
+    Invalid { name: String, reason: String },
+    #[error("cannot read {path}: {reason}")]
+    Options { path: PathBuf, reason: String },
+}
+
+fn invalid(name: &str, reason: impl ToString) -> ConfigError {
+    ConfigError::Invalid {
+        name: name.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+/// Where Home Assistant Core's REST API is and how to authenticate.
+#[derive(Debug, Clone)]
+pub struct CoreSettings {
+    /// Without the `/api` suffix: `http://supervisor/core` or `http://127.0.0.1:8123`.
+    pub url: String,
+    pub token: SecretString,
+}
+
+#[derive(Debug, Clone)]
+pub struct SupervisorSettings {
+    pub url: String,
+    pub token: SecretString,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub data_dir: PathBuf,
+    /// Webhook listener, reached by backup tools on the LAN.
+    pub webhook_listen: SocketAddr,
+    /// Ingress UI listener, reached only through the Supervisor.
+    pub ui_listen: SocketAddr,
+    /// The only peer allowed on the UI listener (the Supervisor's ingress proxy).
+    pub trusted_proxy: IpAddr,
+    /// Local runs (no Supervisor) also let loopback peers open the panel.
+    pub allow_loopback_ui: bool,
+    /// `None`: no Home Assistant to push to (a local run without a token).
+    pub core: Option<CoreSettings>,
+    pub supervisor: Option<SupervisorSettings>,
+    pub options: AddonOptions,
+}
+
+/// The add-on options, as the Supervisor validated them against `config.yaml`'s schema.
+#[derive(Debug, Clone)]
+pub struct AddonOptions {
+    pub log_level: String,
+    pub history_limit: HistoryLimit,
+    pub retention_days: u32,
+    /// Overrides the scheme, host and port of the webhook URLs shown to the user.
+    pub webhook_base_url: Option<String>,
+    /// Zone for senders' times that carry none.
+    pub timezone: TimeZone,
+    pub timezone_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawOptions {
+    log_level: String,
+    history_limit: i64,
+    retention_days: i64,
+    webhook_base_url: Option<String>,
+    timezone: Option<String>,
+}
+
+impl Default for RawOptions {
+    fn default() -> Self {
+        Self {
+            log_level: "info".into(),
+            history_limit: HistoryLimit::default().get() as i64,
+            retention_days: 365,
+            webhook_base_url: None,
+            timezone: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Reads the process environment (and `options.json` in the data directory).
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::load(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+    }
+
+    /// Builds settings from an environment lookup, so tests need not touch the real one.
+    pub fn load(env: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let var = |suffix: &str| env(&format!("{ENV_PREFIX}{suffix}"));
+        let supervisor_token = env("SUPERVISOR_TOKEN").map(SecretString::from);
+        let in_addon = supervisor_token.is_some();
+
+        let data_dir = var("DATA_DIR").map(PathBuf::from).unwrap_or_else(|| {
+            if in_addon {
+                PathBuf::from("/data")
+            } else {
+                PathBuf::from("./data")
+            }
+        });
+        let webhook_listen = parse_addr("LISTEN", var("LISTEN"), "0.0.0.0:8098")?;
+        let default_ui = if in_addon {
+            "0.0.0.0:8099"
+        } else {
+            "127.0.0.1:8099"
+        };
+        let ui_listen = parse_addr("UI_LISTEN", var("UI_LISTEN"), default_ui)?;
+        let trusted_proxy = match var("TRUSTED_PROXY") {
+            Some(ip) => ip
+                .parse()
+                .map_err(|e| invalid("KOPIA_WEBHOOK_TRUSTED_PROXY", e))?,
+            None => IpAddr::V4(Ipv4Addr::new(172, 30, 32, 2)),
+        };
+
+        let supervisor_url = var("SUPERVISOR_URL").unwrap_or_else(|| "http://supervisor".into());
+        let supervisor = supervisor_token.clone().map(|token| SupervisorSettings {
+            url: supervisor_url.trim_end_matches('/').to_owned(),
+            token,
+        });
+        let core = match (var("CORE_URL"), var("CORE_TOKEN")) {
+            (Some(url), Some(token)) => Some(CoreSettings {
+                url: check_http_url("KOPIA_WEBHOOK_CORE_URL", &url)?,
+                token: SecretString::from(token),
+            }),
+            (Some(_), None) => {
+                return Err(invalid(
+                    "KOPIA_WEBHOOK_CORE_URL",
+                    "it needs KOPIA_WEBHOOK_CORE_TOKEN too (a long-lived access token from your Home Assistant profile)",
+                ));
+            }
+            (None, _) => supervisor.as_ref().map(|s| CoreSettings {
+                url: format!("{}/core", s.url),
+                token: s.token.clone(),
+            }),
+        };
+
+        let mut raw = read_options(&data_dir.join("options.json"))?;
+        if let Some(v) = var("LOG_LEVEL") {
+            raw.log_level = v;
+        }
+        if let Some(v) = var("HISTORY_LIMIT") {
+            raw.history_limit = v
+                .parse()
+                .map_err(|e| invalid("KOPIA_WEBHOOK_HISTORY_LIMIT", e))?;
+        }
+        if let Some(v) = var("RETENTION_DAYS") {
+            raw.retention_days = v
+                .parse()
+                .map_err(|e| invalid("KOPIA_WEBHOOK_RETENTION_DAYS", e))?;
+        }
+        if let Some(v) = var("WEBHOOK_BASE_URL") {
+            raw.webhook_base_url = Some(v);
+        }
+        if let Some(v) = var("TIMEZONE") {
+            raw.timezone = Some(v);
+        }
+        let options = AddonOptions::from_raw(raw, env("TZ"))?;
+
+        Ok(Self {
+            data_dir,
+            webhook_listen,
+            ui_listen,
+            trusted_proxy,
+            allow_loopback_ui: !in_addon,
+            core,
+            supervisor,
+            options,
+        })
+    }
+
+    pub fn database_path(&self) -> PathBuf {
+        self.data_dir.join("kopia_webhook.db")
+    }
+}
+
+impl AddonOptions {
+    fn from_raw(raw: RawOptions, tz_env: Option<String>) -> Result<Self, ConfigError> {
+        let history_limit = HistoryLimit::parse(raw.history_limit)
+            .map_err(|ParseError(e)| invalid("history_limit", e))?;
+        let retention_days = u32::try_from(raw.retention_days)
+            .ok()
+            .filter(|d| (1..=36_500).contains(d))
+            .ok_or_else(|| invalid("retention_days", "use a number of days from 1 to 36500"))?;
+        let webhook_base_url = raw
+            .webhook_base_url
+            .filter(|u| !u.trim().is_empty())
+            .map(|u| check_http_url("webhook_base_url", &u))
+            .transpose()?;
+        let (timezone, timezone_name) = match raw.timezone.filter(|t| !t.trim().is_empty()) {
+            Some(name) => {
+                let zone = TimeZone::get(name.trim()).map_err(|_| {
+                    invalid(
+                        "timezone",
+                        format!("{name:?} is not an IANA time zone such as Europe/Berlin"),
+                    )
+                })?;
+                (zone, name.trim().to_owned())
+            }
+            None => match tz_env.and_then(|name| TimeZone::get(&name).ok().map(|z| (z, name))) {
+                Some(found) => found,
+                None => (TimeZone::UTC, "UTC".to_owned()),
+            },
+        };
+        Ok(Self {
+            log_level: raw.log_level,
+            history_limit,
+            retention_days,
+            webhook_base_url,
+            timezone,
+            timezone_name,
+        })
+    }
+
+    /// A `tracing` filter directive for the `log_level` option.
+    pub fn tracing_filter(&self) -> &'static str {
+        match self.log_level.as_str() {
+            "trace" => "trace",
+            "debug" => "debug",
+            "warning" | "warn" => "warn",
+            "error" | "fatal" => "error",
+            _ => "info",
+        }
+    }
+}
+
+fn read_options(path: &Path) -> Result<RawOptions, ConfigError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(RawOptions::default()),
+        Err(e) => {
+            return Err(ConfigError::Options {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            });
+        }
+    };
+    serde_json::from_str(&text).map_err(|e| ConfigError::Options {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })
+}
+
+fn parse_addr(name: &str, value: Option<String>, default: &str) -> Result<SocketAddr, ConfigError> {
+    value.as_deref().unwrap_or(default).parse().map_err(|e| {
+        invalid(
+            &format!("{ENV_PREFIX}{name}"),
+            format!("{e}; use an address such as 0.0.0.0:8098"),
+        )
+    })
+}
+
+fn check_http_url(name: &str, url: &str) -> Result<String, ConfigError> {
+    let url = url.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"))
+        .ok_or_else(|| invalid(name, format!("{url:?} must start with http:// or https://")))?;
+    if rest.is_empty() || rest.contains(char::is_whitespace) {
+        return Err(invalid(name, format!("{url:?} has no host")));
+    }
+    Ok(url.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let vars: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load(|k| vars.get(k).cloned())
+    }
+
+    #[test]
+    fn local_defaults_need_no_environment() {
+        let s = load(&[("KOPIA_WEBHOOK_DATA_DIR", "/nonexistent")]).unwrap();
+        assert_eq!(s.webhook_listen.to_string(), "0.0.0.0:8098");
+        assert_eq!(s.ui_listen.to_string(), "127.0.0.1:8099");
+        assert!(s.core.is_none());
+        assert!(s.allow_loopback_ui);
+        assert_eq!(s.options.history_limit.get(), 10);
+        assert_eq!(s.trusted_proxy.to_string(), "172.30.32.2");
+    }
+
+    #[test]
+    fn the_supervisor_token_selects_the_supervisor_proxy() {
+        let s = load(&[
+            ("SUPERVISOR_TOKEN", "abc"),
+            ("KOPIA_WEBHOOK_DATA_DIR", "/nonexistent"),
+        ])
+        .unwrap();
+        let core = s.core.unwrap();
+        assert_eq!(core.url, "http://supervisor/core");
+        assert_eq!(core.token.expose_secret(), "abc");
+        assert_eq!(s.ui_listen.to_string(), "0.0.0.0:8099");
+        assert!(!s.allow_loopback_ui);
+    }
+
+    #[test]
+    fn options_json_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("options.json"),
+            r#"{"log_level":"debug","history_limit":20,"retention_days":30,"timezone":"Europe/Berlin","monitors":[]}"#,
+        )
+        .unwrap();
+        let data = dir.path().to_str().unwrap();
+        let s = load(&[
+            ("KOPIA_WEBHOOK_DATA_DIR", data),
+            ("KOPIA_WEBHOOK_HISTORY_LIMIT", "7"),
+        ])
+        .unwrap();
+        assert_eq!(s.options.history_limit.get(), 7);
+        assert_eq!(s.options.retention_days, 30);
+        assert_eq!(s.options.timezone_name, "Europe/Berlin");
+        assert_eq!(s.options.tracing_filter(), "debug");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let err = load(&[
+            ("KOPIA_WEBHOOK_DATA_DIR", "/x"),
+            ("KOPIA_WEBHOOK_HISTORY_LIMIT", "99"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("history_limit"), "{err}");
+        let err = load(&[
+            ("KOPIA_WEBHOOK_DATA_DIR", "/x"),
+            ("KOPIA_WEBHOOK_CORE_URL", "http://h:8123"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("KOPIA_WEBHOOK_CORE_TOKEN"),
+            "{err}"
+        );
+        let err = load(&[
+            ("KOPIA_WEBHOOK_DATA_DIR", "/x"),
+            ("KOPIA_WEBHOOK_TIMEZONE", "Mars/Base"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("IANA"), "{err}");
+        let err = load(&[
+            ("KOPIA_WEBHOOK_DATA_DIR", "/x"),
+            ("KOPIA_WEBHOOK_LISTEN", "nope"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("KOPIA_WEBHOOK_LISTEN"), "{err}");
+    }
+}

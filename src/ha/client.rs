@@ -1,0 +1,81 @@
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::EntityState;
+use crate::config::CoreSettings;
+
+#[derive(Debug, thiserror::Error)]
+pub enum HaError {
+    /// Core is restarting or unreachable: normal for a while, retried quietly.
+    #[error("Home Assistant is not reachable right now ({0})")]
+    Unavailable(String),
+    #[error(
+        "Home Assistant refused the token (HTTP {0}); check the add-on's homeassistant_api permission or KOPIA_WEBHOOK_CORE_TOKEN"
+    )]
+    Unauthorized(u16),
+    #[error("Home Assistant answered HTTP {status}: {message}")]
+    Rejected { status: u16, message: String },
+}
+
+/// Talks to Core's REST API: `{url}/api/...` with a bearer token.
+#[derive(Clone)]
+pub struct CoreClient {
+    url: String,
+    token: SecretString,
+    http: reqwest::Client,
+}
+
+impl CoreClient {
+    pub fn new(settings: &CoreSettings) -> Self {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(15))
+            .user_agent(concat!("kopia-webhook/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a TLS provider is installed at start-up");
+        Self {
+            url: settings.url.trim_end_matches('/').to_owned(),
+            token: settings.token.clone(),
+            http,
+        }
+    }
+
+    /// `POST /api/states/{entity_id}`: creates or replaces the state (201 or 200).
+    pub async fn set_state(&self, entity_id: &str, state: &EntityState) -> Result<(), HaError> {
+        let response = self
+            .http
+            .post(format!("{}/api/states/{entity_id}", self.url))
+            .bearer_auth(self.token.expose_secret())
+            .json(state)
+            .send()
+            .await
+            .map_err(|e| HaError::Unavailable(describe(e)))?;
+        check(response).await
+    }
+}
+
+async fn check(response: reqwest::Response) -> Result<(), HaError> {
+    let status = response.status().as_u16();
+    match status {
+        200..=299 => Ok(()),
+        401 | 403 => Err(HaError::Unauthorized(status)),
+        502..=504 => Err(HaError::Unavailable(format!("HTTP {status}"))),
+        _ => {
+            let body = response.text().await.unwrap_or_default();
+            let message: String = body.chars().take(300).collect();
+            Err(HaError::Rejected { status, message })
+        }
+    }
+}
+
+/// reqwest's messages nest the cause; keep the outermost useful part and no URL details.
+fn describe(error: reqwest::Error) -> String {
+    if error.is_timeout() {
+        "timed out".into()
+    } else if error.is_connect() {
+        "connection refused or host unreachable".into()
+    } else {
+        error.without_url().to_string()
+    }
+}

@@ -1,0 +1,230 @@
+//! The Home Assistant entities a monitor is shown as.
+
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use crate::domain::{MonitorKey, MonitorStatus, StoredEvent};
+use crate::status::MonitorSummary;
+use crate::store::MonitorRecord;
+
+/// Core's recorder drops all attributes of a state over 16 KiB; stay well below.
+pub const MAX_ATTRIBUTES_BYTES: usize = 8 * 1024;
+const HISTORY_ERROR_CHARS: usize = 200;
+
+/// The body of `POST /api/states/{entity_id}`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EntityState {
+    pub state: String,
+    pub attributes: Map<String, Value>,
+}
+
+/// Every entity ID a monitor owns.
+pub fn entity_ids(key: &MonitorKey) -> Vec<String> {
+    vec![format!("sensor.kopia_{key}")]
+}
+
+fn icon(status: MonitorStatus) -> &'static str {
+    match status {
+        MonitorStatus::Success => "mdi:backup-restore",
+        MonitorStatus::Warning => "mdi:alert",
+        MonitorStatus::Failed => "mdi:alert-circle",
+        MonitorStatus::Overdue => "mdi:clock-alert",
+        MonitorStatus::Running => "mdi:progress-upload",
+        MonitorStatus::Unknown => "mdi:help-circle",
+    }
+}
+
+/// `sensor.kopia_{key}`: the status, the run that explains it, and a bounded history.
+pub fn main_sensor(monitor: &MonitorRecord, summary: &MonitorSummary) -> (String, EntityState) {
+    let headline = summary.headline.as_ref();
+    let event = headline.map(|h| &h.event);
+    let mut attributes = Map::new();
+    attributes.insert("friendly_name".into(), json!(monitor.name.as_str()));
+    attributes.insert("icon".into(), json!(icon(summary.status)));
+    attributes.insert("sender".into(), json!(event.map(|e| e.sender().as_str())));
+    attributes.insert("source".into(), json!(event.and_then(|e| e.source())));
+    attributes.insert(
+        "last_run_start".into(),
+        json!(event.and_then(|e| e.started_at()).map(|t| t.to_string())),
+    );
+    attributes.insert(
+        "last_run_end".into(),
+        json!(headline.map(|h| h.ended_at().to_string())),
+    );
+    attributes.insert(
+        "duration_s".into(),
+        json!(event.and_then(|e| e.duration_ms()).map(seconds)),
+    );
+    attributes.insert(
+        "size_bytes".into(),
+        json!(event.and_then(|e| e.size_bytes())),
+    );
+    attributes.insert("files".into(), json!(event.and_then(|e| e.files())));
+    attributes.insert("directories".into(), json!(event.and_then(|e| e.dirs())));
+    attributes.insert("error".into(), json!(event.and_then(|e| e.error())));
+    attributes.insert(
+        "last_success".into(),
+        json!(
+            summary
+                .last_success
+                .as_ref()
+                .map(|e| e.ended_at().to_string())
+        ),
+    );
+    let history: Vec<Value> = summary
+        .recent
+        .iter()
+        .take(monitor.history_limit.get())
+        .map(history_entry)
+        .collect();
+    attributes.insert("history".into(), Value::Array(history));
+    fit_attributes(&mut attributes);
+    (
+        format!("sensor.kopia_{}", monitor.key),
+        EntityState {
+            state: summary.status.as_str().to_owned(),
+            attributes,
+        },
+    )
+}
+
+fn seconds(ms: i64) -> f64 {
+    ms as f64 / 1000.0
+}
+
+fn history_entry(stored: &StoredEvent) -> Value {
+    let e = &stored.event;
+    let mut entry = Map::new();
+    entry.insert("status".into(), json!(e.status().as_str()));
+    let mut put = |name: &str, value: Value| {
+        if !value.is_null() {
+            entry.insert(name.into(), value);
+        }
+    };
+    put("source", json!(e.source()));
+    put("start", json!(e.started_at().map(|t| t.to_string())));
+    put("end", json!(stored.ended_at().to_string()));
+    put("duration_s", json!(e.duration_ms().map(seconds)));
+    put("size_bytes", json!(e.size_bytes()));
+    put("files", json!(e.files()));
+    put("directories", json!(e.dirs()));
+    put(
+        "error",
+        json!(
+            e.error()
+                .map(|err| err.chars().take(HISTORY_ERROR_CHARS).collect::<String>())
+        ),
+    );
+    Value::Object(entry)
+}
+
+fn encoded_len(attributes: &Map<String, Value>) -> usize {
+    serde_json::to_vec(attributes).map_or(usize::MAX, |v| v.len())
+}
+
+/// Drops the oldest history entries, then shortens the error, until the attributes fit.
+fn fit_attributes(attributes: &mut Map<String, Value>) {
+    while encoded_len(attributes) > MAX_ATTRIBUTES_BYTES {
+        let Some(Value::Array(history)) = attributes.get_mut("history") else {
+            break;
+        };
+        if history.pop().is_none() {
+            break;
+        }
+    }
+    if encoded_len(attributes) > MAX_ATTRIBUTES_BYTES
+        && let Some(Value::String(error)) = attributes.get_mut("error")
+    {
+        *error = error.chars().take(500).collect();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::domain::{EventKind, HistoryLimit, MonitorName, RunStatus, SenderKind, WebhookId};
+    use crate::store::{MonitorRuns, Origin};
+
+    fn monitor(limit: i64) -> MonitorRecord {
+        MonitorRecord {
+            id: 1,
+            key: MonitorKey::parse("server_one").unwrap(),
+            name: MonitorName::parse("Server One").unwrap(),
+            webhook_id: WebhookId::generate(),
+            secret: None,
+            history_limit: HistoryLimit::parse(limit).unwrap(),
+            origin: Origin::Ui,
+            created_at: Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    fn run(id: i64, status: RunStatus, error: Option<String>) -> StoredEvent {
+        StoredEvent::from_row(
+            id,
+            Timestamp::from_second(1_700_000_000 + id).unwrap(),
+            SenderKind::Kopia,
+            EventKind::Run,
+            status,
+            Some(format!("/data/{id}")),
+            Some(Timestamp::from_second(1_700_000_000).unwrap()),
+            Some(Timestamp::from_second(1_700_000_060).unwrap()),
+            Some(60_000),
+            Some(1_000_000),
+            Some(10),
+            Some(2),
+            error,
+        )
+    }
+
+    #[test]
+    fn main_sensor_carries_the_headline_run() {
+        let runs = MonitorRuns {
+            latest_per_source: vec![run(2, RunStatus::Failed, Some("disk full".into()))],
+            recent: vec![
+                run(2, RunStatus::Failed, Some("disk full".into())),
+                run(1, RunStatus::Success, None),
+            ],
+            last_success: Some(run(1, RunStatus::Success, None)),
+            last_test: None,
+        };
+        let summary = MonitorSummary::compute(runs);
+        let (id, entity) = main_sensor(&monitor(10), &summary);
+        assert_eq!(id, "sensor.kopia_server_one");
+        assert_eq!(entity.state, "failed");
+        let a = &entity.attributes;
+        assert_eq!(a["friendly_name"], "Server One");
+        assert_eq!(a["error"], "disk full");
+        assert_eq!(a["duration_s"], 60.0);
+        assert_eq!(a["size_bytes"], 1_000_000);
+        assert_eq!(a["directories"], 2);
+        assert_eq!(a["last_success"], "2023-11-14T22:14:20Z");
+        assert_eq!(a["history"].as_array().unwrap().len(), 2);
+        assert_eq!(a["history"][0]["status"], "failed");
+    }
+
+    #[test]
+    fn history_is_bounded_by_count_and_by_bytes() {
+        let many: Vec<_> = (0..40)
+            .rev()
+            .map(|i| run(i, RunStatus::Failed, Some("x".repeat(1000))))
+            .collect();
+        let runs = MonitorRuns {
+            latest_per_source: vec![many[0].clone()],
+            recent: many,
+            ..Default::default()
+        };
+        let summary = MonitorSummary::compute(runs);
+        let (_, five) = main_sensor(&monitor(5), &summary);
+        assert_eq!(five.attributes["history"].as_array().unwrap().len(), 5);
+        let (_, forty) = main_sensor(&monitor(40), &summary);
+        let kept = forty.attributes["history"].as_array().unwrap().len();
+        assert!(kept < 40 && kept > 5, "kept {kept}");
+        assert!(serde_json::to_vec(&forty.attributes).unwrap().len() <= MAX_ATTRIBUTES_BYTES);
+        assert_eq!(
+            forty.attributes["history"][0]["source"], "/data/39",
+            "newest first"
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! Logging set-up: `RUST_LOG` if set, else the add-on's `log_level` option.
+
+use tracing_subscriber::EnvFilter;
+
+pub fn init(default_level: &str) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new(format!("{default_level},actix_server=warn,actix_web=warn"))
+    });
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,94 @@
+//! The panel's JSON API (same port and guard as the pages).
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::views::{EventJson, MonitorJson};
+use super::{ApiError, AppState, MonitorInput};
+use crate::domain::MonitorKey;
+use crate::status::MonitorSummary;
+use crate::store::MonitorRecord;
+
+pub async fn list_monitors(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let mut out = Vec::new();
+    for monitor in state.store.monitors().await? {
+        out.push(monitor_json(&state, &req, &monitor).await?);
+    }
+    Ok(HttpResponse::Ok().json(out))
+}
+
+pub async fn create_monitor(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let input: MonitorInput = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the body is not a valid monitor ({e}); send {{\"name\": \"...\"}}"
+        ))
+    })?;
+    let monitor = state.create_monitor(input).await?;
+    Ok(HttpResponse::Created().json(monitor_json(&state, &req, &monitor).await?))
+}
+
+pub async fn get_monitor(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let monitor = find(&state, &key).await?;
+    Ok(HttpResponse::Ok().json(monitor_json(&state, &req, &monitor).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventsQuery {
+    limit: Option<usize>,
+    before: Option<i64>,
+}
+
+pub async fn list_events(
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    query: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let monitor = find(&state, &key).await?;
+    let limit = query.limit.unwrap_or(50);
+    if !(1..=500).contains(&limit) {
+        return Err(ApiError::BadRequest(
+            "limit must be between 1 and 500".into(),
+        ));
+    }
+    let page = state.store.events(monitor.id, query.before, limit).await?;
+    let events: Vec<EventJson<'_>> = page.events.iter().map(EventJson::from).collect();
+    Ok(HttpResponse::Ok().json(events))
+}
+
+pub(super) async fn find(state: &AppState, key: &str) -> Result<MonitorRecord, ApiError> {
+    let not_found = || ApiError::NotFound(format!("no monitor is called {key:?}"));
+    let key = MonitorKey::parse(key).map_err(|_| not_found())?;
+    state
+        .store
+        .monitor_by_key(&key)
+        .await?
+        .ok_or_else(not_found)
+}
+
+async fn monitor_json(
+    state: &AppState,
+    req: &HttpRequest,
+    monitor: &MonitorRecord,
+) -> Result<MonitorJson, ApiError> {
+    let runs = state
+        .store
+        .monitor_runs(monitor.id, monitor.history_limit.get())
+        .await?;
+    Ok(MonitorJson::new(
+        state,
+        req,
+        monitor,
+        &MonitorSummary::compute(runs),
+    ))
+}

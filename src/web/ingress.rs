@@ -1,0 +1,171 @@
+//! Home Assistant ingress: only the Supervisor may open the panel, pages live under a
+//! per-install path prefix, and POSTs must come from the panel itself.
+
+use std::future::{Ready, ready};
+
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::Method;
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpRequest, HttpResponse, web};
+
+use super::AppState;
+
+/// What `templates/base.html` needs from every page.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// `<base href>`: the ingress prefix with a trailing slash, or `/`.
+    pub base_href: String,
+    /// Home Assistant pushes are off (no token): the panel says so on every page.
+    pub pushes_disabled: bool,
+    pub version: &'static str,
+}
+
+impl Layout {
+    /// The ingress prefix from `X-Ingress-Path`, if it has the shape the Supervisor gives
+    /// it (`/api/hassio_ingress/<token>`); anything else could inject into the page.
+    pub fn from_request(req: &HttpRequest) -> Self {
+        let base_href = req
+            .headers()
+            .get("x-ingress-path")
+            .and_then(|v| v.to_str().ok())
+            .filter(|path| is_ingress_path(path))
+            .map_or_else(|| "/".to_owned(), |path| format!("{path}/"));
+        let pushes_disabled = req
+            .app_data::<web::Data<AppState>>()
+            .is_some_and(|state| !state.publisher.is_enabled());
+        Self {
+            base_href,
+            pushes_disabled,
+            version: env!("CARGO_PKG_VERSION"),
+        }
+    }
+}
+
+impl FromRequest for Layout {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(Ok(Self::from_request(req)))
+    }
+}
+
+fn is_ingress_path(path: &str) -> bool {
+    path.strip_prefix("/api/hassio_ingress/")
+        .is_some_and(|token| {
+            !token.is_empty()
+                && token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
+/// Lets through only the Supervisor's ingress proxy (checked on the socket peer, never on
+/// forwarded headers), or loopback when run locally; and for state-changing methods only
+/// requests from the panel's own origin.
+pub async fn guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let (trusted, loopback_ok) = match req.app_data::<web::Data<AppState>>() {
+        Some(state) => (
+            state.settings.trusted_proxy,
+            state.settings.allow_loopback_ui,
+        ),
+        None => {
+            return Err(actix_web::error::ErrorInternalServerError(
+                "app state missing",
+            ));
+        }
+    };
+    let peer_allowed = req.peer_addr().is_some_and(|addr| {
+        let ip = addr.ip().to_canonical();
+        ip == trusted || (loopback_ok && ip.is_loopback())
+    });
+    if !peer_allowed {
+        let response = HttpResponse::Forbidden()
+            .content_type("text/plain; charset=utf-8")
+            .body(
+                "This panel is only reachable through Home Assistant: open it from the sidebar.\n",
+            );
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if changes_state && !same_origin(req.request()) {
+        let response = HttpResponse::Forbidden()
+            .content_type("text/plain; charset=utf-8")
+            .body("Refused: this request did not come from the add-on's own panel.\n");
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// Browsers say where a request comes from; other clients (curl, scripts) say nothing and
+/// are already limited by the peer check.
+fn same_origin(req: &HttpRequest) -> bool {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    if let Some(site) = header("sec-fetch-site") {
+        return matches!(site, "same-origin" | "none");
+    }
+    if let Some(origin) = header("origin") {
+        let origin_host = origin.split_once("://").map(|(_, host)| host);
+        let host = header("x-forwarded-host").or_else(|| header("host"));
+        return origin_host.is_some() && origin_host == host;
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn only_supervisor_shaped_ingress_paths_become_the_base() {
+        let base = |p: &str| {
+            Layout::from_request(
+                &TestRequest::default()
+                    .insert_header(("x-ingress-path", p))
+                    .to_http_request(),
+            )
+            .base_href
+        };
+        assert_eq!(
+            base("/api/hassio_ingress/abc-DEF_123"),
+            "/api/hassio_ingress/abc-DEF_123/"
+        );
+        assert_eq!(base("/api/hassio_ingress/"), "/");
+        assert_eq!(base("/api/hassio_ingress/x\"><script>"), "/");
+        assert_eq!(base("//evil.example/"), "/");
+        assert_eq!(
+            Layout::from_request(&TestRequest::default().to_http_request()).base_href,
+            "/"
+        );
+    }
+
+    #[test]
+    fn cross_site_posts_are_refused() {
+        let req = |headers: &[(&str, &str)]| {
+            let mut r = TestRequest::default();
+            for h in headers {
+                r = r.insert_header(*h);
+            }
+            same_origin(&r.to_http_request())
+        };
+        assert!(req(&[("sec-fetch-site", "same-origin")]));
+        assert!(!req(&[("sec-fetch-site", "cross-site")]));
+        assert!(req(&[
+            ("origin", "http://ha.lan:8123"),
+            ("host", "ha.lan:8123")
+        ]));
+        assert!(!req(&[
+            ("origin", "http://evil.example"),
+            ("host", "ha.lan:8123")
+        ]));
+        assert!(req(&[]));
+    }
+}

@@ -1,0 +1,221 @@
+//! HTTP: the webhook listener's routes, and the ingress panel's pages and JSON API.
+
+mod api;
+mod assets;
+mod errors;
+mod ingress;
+mod pages;
+mod views;
+mod webhook;
+
+use std::sync::Arc;
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+pub use errors::{ApiError, PageError, WebhookError};
+pub use ingress::Layout;
+
+use crate::config::Settings;
+use crate::domain::{HistoryLimit, MonitorName, NewMonitor, WebhookId};
+use crate::ha::Publisher;
+use crate::store::{MonitorRecord, Origin, Store};
+
+/// What every handler may use; shared by both listeners.
+pub struct AppState {
+    pub store: Store,
+    pub publisher: Publisher,
+    pub settings: Arc<Settings>,
+    /// The port the webhook listener really bound (the setting may say 0).
+    pub webhook_port: u16,
+}
+
+/// Routes of the webhook listener (the port exposed to the LAN).
+pub fn webhook_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz)).service(
+        web::resource("/api/webhook/{id}")
+            .route(web::post().to(webhook::receive))
+            .route(web::put().to(webhook::receive)),
+    );
+}
+
+/// Routes of the ingress listener. Everything but the health check sits behind the peer
+/// guard and the same-origin check.
+pub fn ui_routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz)).service(
+        web::scope("")
+            .wrap(actix_web::middleware::from_fn(ingress::guard))
+            .route("/", web::get().to(pages::dashboard))
+            .route("/monitors/new", web::get().to(pages::new_monitor_form))
+            .route("/monitors", web::post().to(pages::create_monitor))
+            .route("/monitors/{key}", web::get().to(pages::monitor_page))
+            .route("/static/{file}", web::get().to(assets::serve))
+            .route("/api/monitors", web::get().to(api::list_monitors))
+            .route("/api/monitors", web::post().to(api::create_monitor))
+            .route("/api/monitors/{key}", web::get().to(api::get_monitor))
+            .route(
+                "/api/monitors/{key}/events",
+                web::get().to(api::list_events),
+            )
+            .default_service(web::to(pages::not_found)),
+    );
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
+}
+
+/// A new monitor as the panel's form and the JSON API send it.
+#[derive(Debug, Default, Deserialize)]
+pub struct MonitorInput {
+    pub name: String,
+    #[serde(default)]
+    pub webhook_id: Option<String>,
+    #[serde(default, deserialize_with = "number_or_string")]
+    pub history_limit: Option<i64>,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub schedule: Option<serde_json::Value>,
+    #[serde(default)]
+    pub grace: Option<String>,
+}
+
+/// HTML forms send every field as text, JSON clients send numbers; both mean the same.
+fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(i64),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Number(n)) => Ok(Some(n)),
+        Some(Raw::Text(t)) if t.trim().is_empty() => Ok(None),
+        Some(Raw::Text(t)) => {
+            t.trim().parse().map(Some).map_err(|_| {
+                serde::de::Error::custom(format!("history_limit {t:?} is not a number"))
+            })
+        }
+    }
+}
+
+impl AppState {
+    /// Parses the input, creates the monitor and queues its first push.
+    pub async fn create_monitor(&self, input: MonitorInput) -> Result<MonitorRecord, ApiError> {
+        if input.schedule.is_some() || input.grace.as_deref().is_some_and(|g| !g.trim().is_empty())
+        {
+            return Err(ApiError::BadRequest(
+                "schedules and grace periods are not supported by this version yet; create the monitor without them"
+                    .into(),
+            ));
+        }
+        let name = MonitorName::parse(&input.name)?;
+        let webhook_id = match input
+            .webhook_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(chosen) => WebhookId::parse(chosen)?,
+            None => WebhookId::generate(),
+        };
+        let history_limit = match input.history_limit {
+            Some(n) => HistoryLimit::parse(n)?,
+            None => self.settings.options.history_limit,
+        };
+        let secret = match input
+            .secret
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(s) if s.chars().count() < 8 => {
+                return Err(ApiError::BadRequest(
+                    "a secret needs at least 8 characters".into(),
+                ));
+            }
+            Some(s) => Some(secrecy::SecretString::from(s.to_owned())),
+            None => None,
+        };
+        if webhook_id.looks_weak() {
+            tracing::warn!(webhook_id = %webhook_id.masked(), "a chosen webhook ID looks guessable");
+        }
+        let monitor = self
+            .store
+            .create_monitor(
+                NewMonitor {
+                    name,
+                    webhook_id,
+                    history_limit,
+                    secret,
+                },
+                Origin::Ui,
+            )
+            .await?;
+        tracing::info!(monitor = %monitor.key, "monitor created");
+        self.publisher.monitor_changed(&monitor.key);
+        Ok(monitor)
+    }
+
+    /// The URL a backup tool must call: the `webhook_base_url` option if set, else the
+    /// host the browser used to reach Home Assistant with the webhook listener's port.
+    pub fn webhook_url(&self, req: &HttpRequest, id: &WebhookId) -> String {
+        let base = match &self.settings.options.webhook_base_url {
+            Some(base) => base.clone(),
+            None => format!("http://{}:{}", request_host(req), self.webhook_port),
+        };
+        format!("{base}/api/webhook/{}", id.as_str())
+    }
+}
+
+/// The host name the browser used, without its port (`X-Forwarded-Host` under ingress).
+fn request_host(req: &HttpRequest) -> String {
+    let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
+    let host = header("x-forwarded-host")
+        .or_else(|| header("host"))
+        .unwrap_or("homeassistant.local");
+    let host = host.split(',').next().unwrap_or_default().trim();
+    let without_port = if host.starts_with('[') {
+        host.split_inclusive(']').next().unwrap_or(host)
+    } else {
+        host.rsplit_once(':').map_or(host, |(h, _)| h)
+    };
+    let valid = !without_port.is_empty()
+        && without_port
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '[' | ']' | ':'));
+    if valid {
+        without_port.to_owned()
+    } else {
+        "homeassistant.local".to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use actix_web::test::TestRequest;
+
+    use super::*;
+
+    #[test]
+    fn the_request_host_loses_its_port_and_nonsense() {
+        let host = |h: &str| {
+            request_host(
+                &TestRequest::default()
+                    .insert_header(("host", h))
+                    .to_http_request(),
+            )
+        };
+        assert_eq!(host("192.168.1.5:8123"), "192.168.1.5");
+        assert_eq!(host("homeassistant.local"), "homeassistant.local");
+        assert_eq!(host("[fd00::1]:8123"), "[fd00::1]");
+        assert_eq!(host("evil\"><script>"), "homeassistant.local");
+        let forwarded = TestRequest::default()
+            .insert_header(("host", "172.30.32.2:8099"))
+            .insert_header(("x-forwarded-host", "ha.lan:8123"))
+            .to_http_request();
+        assert_eq!(request_host(&forwarded), "ha.lan");
+    }
+}

@@ -1,0 +1,177 @@
+//! What pages and the JSON API show of monitors and events.
+
+use actix_web::HttpRequest;
+use jiff::{Timestamp, Unit};
+use serde::Serialize;
+
+use super::AppState;
+use crate::domain::{MonitorStatus, StoredEvent};
+use crate::ha::{PushStatus, entity_ids};
+use crate::status::MonitorSummary;
+use crate::store::{MonitorRecord, Origin};
+
+/// A monitor in the JSON API. The webhook ID is included: the API is only reachable
+/// through ingress, by people who may see it anyway in the panel.
+#[derive(Debug, Serialize)]
+pub struct MonitorJson {
+    pub key: String,
+    pub name: String,
+    pub webhook_id: String,
+    pub webhook_url: String,
+    pub entities: Vec<String>,
+    pub history_limit: usize,
+    pub has_secret: bool,
+    pub origin: Origin,
+    pub created_at: Timestamp,
+    pub status: MonitorStatus,
+    pub last_seen: Option<Timestamp>,
+    pub push: PushStatus,
+}
+
+impl MonitorJson {
+    pub fn new(
+        state: &AppState,
+        req: &HttpRequest,
+        monitor: &MonitorRecord,
+        summary: &MonitorSummary,
+    ) -> Self {
+        Self {
+            key: monitor.key.to_string(),
+            name: monitor.name.as_str().to_owned(),
+            webhook_id: monitor.webhook_id.as_str().to_owned(),
+            webhook_url: state.webhook_url(req, &monitor.webhook_id),
+            entities: entity_ids(&monitor.key),
+            history_limit: monitor.history_limit.get(),
+            has_secret: monitor.secret.is_some(),
+            origin: monitor.origin,
+            created_at: monitor.created_at,
+            status: summary.status,
+            last_seen: summary.last_seen,
+            push: state.publisher.status(&monitor.key),
+        }
+    }
+}
+
+/// An event in the JSON API: UTC RFC 3339 times, numbers as numbers.
+#[derive(Debug, Serialize)]
+pub struct EventJson<'a> {
+    pub id: i64,
+    pub received_at: Timestamp,
+    pub sender: &'static str,
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub source: Option<&'a str>,
+    pub started_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub duration_ms: Option<i64>,
+    pub size_bytes: Option<i64>,
+    pub files: Option<i64>,
+    pub dirs: Option<i64>,
+    pub error: Option<&'a str>,
+}
+
+impl<'a> From<&'a StoredEvent> for EventJson<'a> {
+    fn from(stored: &'a StoredEvent) -> Self {
+        let e = &stored.event;
+        Self {
+            id: stored.id,
+            received_at: stored.received_at,
+            sender: e.sender().as_str(),
+            kind: e.kind().as_str(),
+            status: e.status().as_str(),
+            source: e.source(),
+            started_at: e.started_at(),
+            finished_at: e.finished_at(),
+            duration_ms: e.duration_ms(),
+            size_bytes: e.size_bytes(),
+            files: e.files(),
+            dirs: e.dirs(),
+            error: e.error(),
+        }
+    }
+}
+
+/// `456 B`, `1.2 MB`, `3.4 GB`: decimal units, as Kopia and most tools print them.
+pub fn human_size(bytes: i64) -> String {
+    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = "B";
+    for next in UNITS {
+        if value < 1000.0 {
+            break;
+        }
+        value /= 1000.0;
+        unit = next;
+    }
+    if value < 10.0 {
+        format!("{value:.2} {unit}")
+    } else {
+        format!("{value:.1} {unit}")
+    }
+}
+
+/// `850 ms`, `1.1 s`, `2 min 5 s`, `1 h 2 min`.
+pub fn human_duration(ms: i64) -> String {
+    match ms {
+        ..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{} min {} s", ms / 60_000, ms % 60_000 / 1000),
+        _ => format!("{} h {} min", ms / 3_600_000, ms % 3_600_000 / 60_000),
+    }
+}
+
+/// `just now`, `5 minutes ago`, `3 days ago`, or the date for anything older.
+pub fn relative_time(then: Timestamp, now: Timestamp) -> String {
+    let seconds = now.duration_since(then).as_secs();
+    let plural = |n: i64, unit: &str| format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" });
+    match seconds {
+        ..0 => "in the future".to_owned(),
+        0..60 => "just now".to_owned(),
+        60..3600 => plural(seconds / 60, "minute"),
+        3600..86_400 => plural(seconds / 3600, "hour"),
+        86_400..2_592_000 => plural(seconds / 86_400, "day"),
+        _ => then
+            .round(Unit::Minute)
+            .map_or_else(|_| then.to_string(), |t| t.strftime("%Y-%m-%d").to_string()),
+    }
+}
+
+/// A time for tables: `2026-01-31 03:00:05 UTC`.
+pub fn display_time(ts: Timestamp) -> String {
+    ts.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_kopia_prints_them() {
+        assert_eq!(human_size(456), "456 B");
+        assert_eq!(human_size(1_200), "1.20 kB");
+        assert_eq!(human_size(45_600_000), "45.6 MB");
+        assert_eq!(human_size(1_234_000_000_000), "1.23 TB");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(human_duration(850), "850 ms");
+        assert_eq!(human_duration(1100), "1.1 s");
+        assert_eq!(human_duration(125_000), "2 min 5 s");
+        assert_eq!(human_duration(3_720_000), "1 h 2 min");
+    }
+
+    #[test]
+    fn relative_times() {
+        let now: Timestamp = "2026-01-31T12:00:00Z".parse().unwrap();
+        let ago = |s: i64| relative_time(now - jiff::SignedDuration::from_secs(s), now);
+        assert_eq!(ago(5), "just now");
+        assert_eq!(ago(60), "1 minute ago");
+        assert_eq!(ago(7200), "2 hours ago");
+        assert_eq!(ago(86_400 * 3), "3 days ago");
+        assert_eq!(ago(86_400 * 400), "2024-12-27");
+    }
+}
