@@ -134,12 +134,34 @@ impl Application {
         &self.store
     }
 
+    /// Something that stops both listeners gracefully, for tests and embedding.
+    pub fn stopper(&self) -> Stopper {
+        Stopper {
+            handles: [self.webhook_server.handle(), self.ui_server.handle()],
+        }
+    }
+
     /// Serves until both listeners stop (SIGINT/SIGTERM stop them).
     pub async fn run_until_stopped(self) -> Result<(), std::io::Error> {
         let webhooks = self.webhook_server;
         let ui = self.ui_server;
         let (a, b) = tokio::join!(webhooks, ui);
         a.and(b)
+    }
+}
+
+/// Stops a running [`Application`].
+#[derive(Clone)]
+pub struct Stopper {
+    handles: [actix_web::dev::ServerHandle; 2],
+}
+
+impl Stopper {
+    /// Stops accepting connections, lets requests in flight finish, then returns.
+    pub async fn stop(&self) {
+        for handle in &self.handles {
+            handle.stop(true).await;
+        }
     }
 }
 

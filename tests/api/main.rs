@@ -1,0 +1,7 @@
+//! Integration tests: the real app on random ports, a real SQLite file in a temporary
+//! directory, and a fake Home Assistant Core that records what it receives.
+
+mod helpers;
+mod monitors;
+mod panel;
+mod webhooks;

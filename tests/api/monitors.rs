@@ -1,0 +1,149 @@
+use serde_json::{Value, json};
+
+use crate::helpers::{fake_core, spawn_app, wait_for_state};
+
+#[tokio::test]
+async fn creating_a_monitor_answers_201_with_its_url_and_entities() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+
+    let monitor = app
+        .create_monitor(json!({"name": "Server One", "history_limit": 20}))
+        .await;
+
+    assert_eq!(monitor["key"], "server_one");
+    assert_eq!(monitor["name"], "Server One");
+    assert_eq!(monitor["history_limit"], 20);
+    let id = monitor["webhook_id"].as_str().unwrap();
+    assert_eq!(id.len(), 22);
+    assert_eq!(
+        monitor["webhook_url"],
+        format!("{}/api/webhook/{id}", app.webhook_base)
+    );
+    assert_eq!(monitor["entities"], json!(["sensor.kopia_server_one"]));
+    assert_eq!(monitor["status"], "unknown");
+
+    let again = app.create_monitor(json!({"name": "server one!"})).await;
+    assert_eq!(again["key"], "server_one_2");
+    let listed: Vec<Value> = app.get_ui("/api/monitors").await.json().await.unwrap();
+    assert_eq!(listed.len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_monitors_get_a_400_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let cases = [
+        (json!({"name": ""}), "name"),
+        (json!({"name": "x", "history_limit": 3}), "history_limit"),
+        (json!({"name": "x", "webhook_id": "short"}), "16"),
+        (json!({"name": "x", "secret": "abc"}), "8 characters"),
+        (json!({"nome": "x"}), "name"),
+        (
+            json!({"name": "x", "schedule": {"every": "1d"}}),
+            "schedule",
+        ),
+    ];
+    for (body, reason) in cases {
+        let response = app
+            .client
+            .post(format!("{}/api/monitors", app.ui_base))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 400, "{body}");
+        let error: Value = response.json().await.unwrap();
+        assert!(
+            error["error"].as_str().unwrap().contains(reason),
+            "{body} -> {error}"
+        );
+    }
+    let taken = app
+        .create_monitor(json!({"name": "a", "webhook_id": "my-own-webhook-id-42"}))
+        .await;
+    let clash = app
+        .client
+        .post(format!("{}/api/monitors", app.ui_base))
+        .json(&json!({"name": "b", "webhook_id": taken["webhook_id"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(clash.status().as_u16(), 409);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_monitors_are_404() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    for path in [
+        "/api/monitors/nope",
+        "/api/monitors/nope/events",
+        "/api/monitors/..%2F..%2Fetc",
+    ] {
+        assert_eq!(app.get_ui(path).await.status().as_u16(), 404, "{path}");
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn events_page_newest_first_with_limit_and_before() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "Pages"})).await;
+    app.post_kopia(&monitor, "snapshot-report.txt.default.expected")
+        .await;
+
+    let first = app.events("pages", "?limit=3").await;
+    let last_id = first[2]["id"].as_i64().unwrap();
+    let rest = app
+        .events("pages", &format!("?limit=3&before={last_id}"))
+        .await;
+
+    assert_eq!(first.len(), 3);
+    assert_eq!(rest.len(), 1);
+    assert_eq!(rest[0]["source"], "/some/other/path");
+    assert!(first[0]["id"].as_i64() > first[1]["id"].as_i64());
+    let bad = app.get_ui("/api/monitors/pages/events?limit=0").await;
+    assert_eq!(bad.status().as_u16(), 400);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_restart_keeps_the_history_and_pushes_every_monitor_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fake_core().await;
+    let first = spawn_app(dir.path(), Some(&core)).await;
+    let monitor = first.create_monitor(json!({"name": "Keeper"})).await;
+    first
+        .post_kopia(&monitor, "snapshot-report.txt.default.expected")
+        .await;
+    wait_for_state(&core, "sensor.kopia_keeper", |s| s["state"] == "failed").await;
+    first.stop().await;
+    core.reset().await;
+    let core = {
+        // The same fake Core, forgetting everything, as Core does when it restarts.
+        crate::helpers::mount_accept_all(&core).await;
+        core
+    };
+
+    let second = spawn_app(dir.path(), Some(&core)).await;
+
+    assert_eq!(second.events("keeper", "").await.len(), 4);
+    let (_, state) = wait_for_state(&core, "sensor.kopia_keeper", |s| s["state"] == "failed").await;
+    assert_eq!(state["attributes"]["history"].as_array().unwrap().len(), 4);
+    // The same URL still works after the restart.
+    let url = monitor["webhook_id"].as_str().unwrap();
+    let response = second
+        .client
+        .post(format!("{}/api/webhook/{url}", second.webhook_base))
+        .body(r#"{"status":"success","source":"/some/other/path"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    wait_for_state(&core, "sensor.kopia_keeper", |s| s["state"] == "success").await;
+    second.stop().await;
+}
