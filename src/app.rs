@@ -46,6 +46,7 @@ impl Application {
         let settings = Arc::new(settings);
         let store = Store::open(&settings.database_path())?;
         tracing::info!(path = %settings.database_path().display(), "database ready");
+        sync_declared_monitors(&store, &settings).await?;
 
         let bind =
             |addr| TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source });
@@ -163,6 +164,25 @@ impl Stopper {
             handle.stop(true).await;
         }
     }
+}
+
+/// Applies the `monitors` add-on option; broken entries are logged and skipped.
+async fn sync_declared_monitors(store: &Store, settings: &Settings) -> Result<(), StoreError> {
+    let mut declared = Vec::new();
+    for entry in &settings.options.monitors {
+        match entry {
+            Ok(monitor) => declared.push(monitor.clone()),
+            Err(reason) => tracing::error!("skipped: {reason}"),
+        }
+    }
+    let keys = store.sync_declared_monitors(declared).await?;
+    if !keys.is_empty() {
+        tracing::info!(
+            count = keys.len(),
+            "monitors from the add-on options are in place"
+        );
+    }
+    Ok(())
 }
 
 fn port_of(listener: &TcpListener) -> Result<u16, StartError> {

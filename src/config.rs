@@ -8,7 +8,7 @@ use jiff::tz::TimeZone;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::domain::{HistoryLimit, ParseError};
+use crate::domain::{HistoryLimit, MonitorName, NewMonitor, ParseError, WebhookId};
 
 pub const ENV_PREFIX: &str = "KOPIA_WEBHOOK_";
 
@@ -69,6 +69,48 @@ pub struct AddonOptions {
     /// Zone for senders' times that carry none.
     pub timezone: TimeZone,
     pub timezone_name: String,
+    /// Monitors declared in the options; a broken entry is reported and skipped, so one
+    /// typo does not stop every other monitor.
+    pub monitors: Vec<Result<NewMonitor, String>>,
+}
+
+/// One entry of the `monitors` option, as the Supervisor passes it on.
+#[derive(Debug, Deserialize)]
+struct DeclaredMonitor {
+    name: String,
+    webhook_id: String,
+    #[serde(default)]
+    history_limit: Option<i64>,
+    #[serde(default)]
+    secret: Option<String>,
+}
+
+impl DeclaredMonitor {
+    fn parse(self, default_limit: HistoryLimit) -> Result<NewMonitor, String> {
+        let context = |e: ParseError| format!("monitor {:?} in the add-on options: {e}", self.name);
+        let secret = match self
+            .secret
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(s) if s.chars().count() < 8 => {
+                return Err(context(ParseError::new(
+                    "a secret needs at least 8 characters",
+                )));
+            }
+            other => other.map(|s| SecretString::from(s.to_owned())),
+        };
+        Ok(NewMonitor {
+            name: MonitorName::parse(&self.name).map_err(context)?,
+            webhook_id: WebhookId::parse(self.webhook_id.trim()).map_err(context)?,
+            history_limit: self
+                .history_limit
+                .map_or(Ok(default_limit), HistoryLimit::parse)
+                .map_err(context)?,
+            secret,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +121,7 @@ struct RawOptions {
     retention_days: i64,
     webhook_base_url: Option<String>,
     timezone: Option<String>,
+    monitors: Vec<serde_json::Value>,
 }
 
 impl Default for RawOptions {
@@ -89,6 +132,7 @@ impl Default for RawOptions {
             retention_days: 365,
             webhook_base_url: None,
             timezone: None,
+            monitors: Vec::new(),
         }
     }
 }
@@ -215,7 +259,17 @@ impl AddonOptions {
                 None => (TimeZone::UTC, "UTC".to_owned()),
             },
         };
+        let monitors = raw
+            .monitors
+            .into_iter()
+            .map(|value| {
+                serde_json::from_value::<DeclaredMonitor>(value)
+                    .map_err(|e| format!("a monitor in the add-on options is not valid: {e}"))
+                    .and_then(|declared| declared.parse(history_limit))
+            })
+            .collect();
         Ok(Self {
+            monitors,
             log_level: raw.log_level,
             history_limit,
             retention_days,
@@ -321,7 +375,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("options.json"),
-            r#"{"log_level":"debug","history_limit":20,"retention_days":30,"timezone":"Europe/Berlin","monitors":[]}"#,
+            r#"{"log_level":"debug","history_limit":20,"retention_days":30,"timezone":"Europe/Berlin",
+                "monitors":[{"name":"NAS","webhook_id":"nas-backup-webhook-1"},{"name":"Bad","webhook_id":"short"}]}"#,
         )
         .unwrap();
         let data = dir.path().to_str().unwrap();
@@ -334,6 +389,11 @@ mod tests {
         assert_eq!(s.options.retention_days, 30);
         assert_eq!(s.options.timezone_name, "Europe/Berlin");
         assert_eq!(s.options.tracing_filter(), "debug");
+        let declared = &s.options.monitors;
+        assert_eq!(declared.len(), 2);
+        let nas = declared[0].as_ref().unwrap();
+        assert_eq!(nas.history_limit.get(), 7, "the default limit applies");
+        assert!(declared[1].as_ref().unwrap_err().contains("\"Bad\""));
     }
 
     #[test]

@@ -13,6 +13,34 @@ pub enum Origin {
     Options,
 }
 
+impl Origin {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Ui => "ui",
+            Self::Options => "options",
+        }
+    }
+}
+
+/// The slug itself if free, else the first free `slug_2`, `slug_3`…
+fn free_key(conn: &Connection, base: &MonitorKey) -> Result<MonitorKey, StoreError> {
+    let mut key = base.clone();
+    let mut n = 2;
+    while conn
+        .query_row(
+            "SELECT 1 FROM monitors WHERE key = ?1",
+            [key.as_str()],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some()
+    {
+        key = base.with_suffix(n);
+        n += 1;
+    }
+    Ok(key)
+}
+
 /// A monitor as stored.
 #[derive(Debug, Clone)]
 pub struct MonitorRecord {
@@ -80,21 +108,7 @@ impl Store {
                     "that webhook ID is already used by another monitor; choose another or leave it empty".into(),
                 ));
             }
-            let base = MonitorKey::from_name(&new.name);
-            let mut key = base.clone();
-            let mut n = 2;
-            while conn
-                .query_row("SELECT 1 FROM monitors WHERE key = ?1", [key.as_str()], |_| Ok(()))
-                .optional()?
-                .is_some()
-            {
-                key = base.with_suffix(n);
-                n += 1;
-            }
-            let origin_text = match origin {
-                Origin::Ui => "ui",
-                Origin::Options => "options",
-            };
+            let key = free_key(conn, &MonitorKey::from_name(&new.name))?;
             conn.execute(
                 "INSERT INTO monitors (key, name, webhook_id, secret, history_limit, origin, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -104,7 +118,7 @@ impl Store {
                     new.webhook_id.as_str(),
                     new.secret.as_ref().map(|s| s.expose_secret().to_owned()),
                     new.history_limit.get() as i64,
-                    origin_text,
+                    origin.as_str(),
                     to_ms(now),
                 ],
             )?;
@@ -118,6 +132,68 @@ impl Store {
                 origin,
                 created_at: now,
             })
+        })
+        .await
+    }
+
+    /// Makes the store match the monitors declared in the add-on options: each is created,
+    /// or updated in place (found by its webhook ID, so its key and history stay). Monitors
+    /// no longer declared keep their history and become editable in the panel.
+    /// Returns the keys of the declared monitors.
+    pub async fn sync_declared_monitors(
+        &self,
+        declared: Vec<NewMonitor>,
+    ) -> Result<Vec<MonitorKey>, StoreError> {
+        let now = Timestamp::now();
+        self.write(move |conn| {
+            let mut keys = Vec::new();
+            let mut ids = Vec::new();
+            for new in declared {
+                let secret = new.secret.as_ref().map(|s| s.expose_secret().to_owned());
+                let existing: Option<(i64, String)> = conn
+                    .query_row(
+                        "SELECT id, key FROM monitors WHERE webhook_id = ?1",
+                        [new.webhook_id.as_str()],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()?;
+                let (id, key) = match existing {
+                    Some((id, key)) => {
+                        conn.execute(
+                            "UPDATE monitors SET name = ?2, history_limit = ?3, secret = ?4, origin = 'options'
+                             WHERE id = ?1",
+                            params![id, new.name.as_str(), new.history_limit.get() as i64, secret],
+                        )?;
+                        let key = MonitorKey::parse(&key).map_err(|e| StoreError::Corrupt(e.0))?;
+                        (id, key)
+                    }
+                    None => {
+                        let key = free_key(conn, &MonitorKey::from_name(&new.name))?;
+                        conn.execute(
+                            "INSERT INTO monitors (key, name, webhook_id, secret, history_limit, origin, created_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5, 'options', ?6)",
+                            params![
+                                key.as_str(),
+                                new.name.as_str(),
+                                new.webhook_id.as_str(),
+                                secret,
+                                new.history_limit.get() as i64,
+                                to_ms(now)
+                            ],
+                        )?;
+                        (conn.last_insert_rowid(), key)
+                    }
+                };
+                ids.push(id);
+                keys.push(key);
+            }
+            let declared_ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+            conn.execute(
+                "UPDATE monitors SET origin = 'ui' WHERE origin = 'options'
+                 AND id NOT IN (SELECT value FROM json_each(?1))",
+                [declared_ids],
+            )?;
+            Ok(keys)
         })
         .await
     }
@@ -180,6 +256,44 @@ mod tests {
             .unwrap();
         assert_eq!(found.key, b.key);
         assert_eq!(store.monitors().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn declared_monitors_are_created_then_updated_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let mut nas = new_monitor("NAS");
+        let keys = store
+            .sync_declared_monitors(vec![nas.clone()])
+            .await
+            .unwrap();
+        assert_eq!(keys[0].as_str(), "nas");
+
+        nas.name = MonitorName::parse("NAS photos").unwrap();
+        nas.history_limit = HistoryLimit::parse(30).unwrap();
+        store
+            .sync_declared_monitors(vec![nas.clone()])
+            .await
+            .unwrap();
+        let stored = store
+            .monitor_by_webhook_id(&nas.webhook_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (stored.key.as_str(), stored.name.as_str()),
+            ("nas", "NAS photos")
+        );
+        assert_eq!(stored.history_limit.get(), 30);
+        assert_eq!(stored.origin, Origin::Options);
+
+        store.sync_declared_monitors(vec![]).await.unwrap();
+        let kept = store
+            .monitor_by_webhook_id(&nas.webhook_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(kept.origin, Origin::Ui);
     }
 
     #[tokio::test]
