@@ -58,7 +58,11 @@ fn config_yaml_follows_the_linters_rules() {
         !(has("webui") && config["ingress"] == true),
         "webui with ingress"
     );
-    assert!(!(config.get("ingress_port") == Some(&Value::from(0)) && !has("host_network")));
+    let dynamic_ingress_port = config.get("ingress_port") == Some(&Value::from(0));
+    assert!(
+        !dynamic_ingress_port || has("host_network"),
+        "ingress_port 0 needs host_network"
+    );
     for obsolete in ["watchdog", "codenotary", "auto_uart"] {
         assert!(!has(obsolete), "'{obsolete}' is not allowed");
     }
