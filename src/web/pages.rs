@@ -57,7 +57,8 @@ pub async fn dashboard(
             .await
             .map_err(|e| PageError::new(&layout, e))?;
         let summary = MonitorSummary::compute(runs);
-        let event = summary.headline.as_ref().map(|h| &h.event);
+        // Size and duration of the newest run, whatever its outcome.
+        let event = summary.recent.first().map(|r| &r.event);
         rows.push(MonitorRow {
             key: monitor.key.to_string(),
             name: monitor.name.as_str().to_owned(),
