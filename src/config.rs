@@ -8,7 +8,7 @@ use jiff::tz::TimeZone;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::domain::{HistoryLimit, MonitorName, NewMonitor, ParseError, WebhookId};
+use crate::domain::{Grace, HistoryLimit, MonitorName, NewMonitor, ParseError, Schedule, WebhookId};
 
 pub const ENV_PREFIX: &str = "KOPIA_WEBHOOK_";
 
@@ -83,10 +83,15 @@ struct DeclaredMonitor {
     history_limit: Option<i64>,
     #[serde(default)]
     secret: Option<String>,
+    /// A period (`1d`) or a five-field cron expression in the `timezone` option's zone.
+    #[serde(default)]
+    schedule: Option<String>,
+    #[serde(default)]
+    grace: Option<String>,
 }
 
 impl DeclaredMonitor {
-    fn parse(self, default_limit: HistoryLimit) -> Result<NewMonitor, String> {
+    fn parse(self, default_limit: HistoryLimit, zone_name: &str) -> Result<NewMonitor, String> {
         let context = |e: ParseError| format!("monitor {:?} in the add-on options: {e}", self.name);
         let secret = match self
             .secret
@@ -109,6 +114,19 @@ impl DeclaredMonitor {
                 .map_or(Ok(default_limit), HistoryLimit::parse)
                 .map_err(context)?,
             secret,
+            schedule: self
+                .schedule
+                .as_deref()
+                .filter(|s| !s.trim().is_empty())
+                .map(|s| Schedule::from_text(s, zone_name))
+                .transpose()
+                .map_err(context)?,
+            grace: self
+                .grace
+                .as_deref()
+                .filter(|g| !g.trim().is_empty())
+                .map_or(Ok(Grace::DEFAULT), Grace::parse)
+                .map_err(context)?,
         })
     }
 }
@@ -265,7 +283,7 @@ impl AddonOptions {
             .map(|value| {
                 serde_json::from_value::<DeclaredMonitor>(value)
                     .map_err(|e| format!("a monitor in the add-on options is not valid: {e}"))
-                    .and_then(|declared| declared.parse(history_limit))
+                    .and_then(|declared| declared.parse(history_limit, &timezone_name))
             })
             .collect();
         Ok(Self {
@@ -376,7 +394,8 @@ mod tests {
         std::fs::write(
             dir.path().join("options.json"),
             r#"{"log_level":"debug","history_limit":20,"retention_days":30,"timezone":"Europe/Berlin",
-                "monitors":[{"name":"NAS","webhook_id":"nas-backup-webhook-1"},{"name":"Bad","webhook_id":"short"}]}"#,
+                "monitors":[{"name":"NAS","webhook_id":"nas-backup-webhook-1","schedule":"0 3 * * *","grace":"2h"},
+                            {"name":"Bad","webhook_id":"short"}]}"#,
         )
         .unwrap();
         let data = dir.path().to_str().unwrap();
@@ -393,6 +412,11 @@ mod tests {
         assert_eq!(declared.len(), 2);
         let nas = declared[0].as_ref().unwrap();
         assert_eq!(nas.history_limit.get(), 7, "the default limit applies");
+        assert_eq!(
+            nas.schedule.as_ref().unwrap().to_json(),
+            serde_json::json!({"cron": "0 3 * * *", "tz": "Europe/Berlin"})
+        );
+        assert_eq!(nas.grace.as_secs(), 7200);
         assert!(declared[1].as_ref().unwrap_err().contains("\"Bad\""));
     }
 

@@ -1,7 +1,29 @@
 //! A monitor's status, worked out from its runs.
 
-use crate::domain::{MonitorStatus, StoredEvent};
-use crate::store::MonitorRuns;
+use jiff::Timestamp;
+
+use crate::domain::{Grace, MonitorStatus, Schedule, StoredEvent};
+use crate::store::{MonitorRecord, MonitorRuns};
+
+/// What a monitor expects: runs on a schedule, each at most `grace` late, and started runs
+/// that finish within `grace`.
+#[derive(Debug, Clone, Copy)]
+pub struct Expectations<'a> {
+    pub schedule: Option<&'a Schedule>,
+    pub grace: Grace,
+    /// Without any run yet, the first one is expected one period after this.
+    pub watching_since: Timestamp,
+}
+
+impl<'a> Expectations<'a> {
+    pub fn of(monitor: &'a MonitorRecord) -> Self {
+        Self {
+            schedule: monitor.schedule.as_ref(),
+            grace: monitor.grace,
+            watching_since: monitor.created_at,
+        }
+    }
+}
 
 /// What a monitor looks like right now: shown in the panel, pushed to Home Assistant.
 #[derive(Debug, Clone)]
@@ -15,7 +37,13 @@ pub struct MonitorSummary {
     /// Newest first, at most the monitor's history limit.
     pub recent: Vec<StoredEvent>,
     /// When anything last arrived (a run or a test).
-    pub last_seen: Option<jiff::Timestamp>,
+    pub last_seen: Option<Timestamp>,
+    /// When the schedule expects the next run (UTC).
+    pub next_expected: Option<Timestamp>,
+    /// A start arrived at this time and no run since.
+    pub running_since: Option<Timestamp>,
+    /// When the status turns `overdue` by itself if nothing arrives: a timer wakes then.
+    pub changes_at: Option<Timestamp>,
 }
 
 impl MonitorSummary {
@@ -23,7 +51,51 @@ impl MonitorSummary {
     /// source (Kopia's maintenance error, say) concerns the whole monitor until any newer
     /// run arrives. A monitor that has only received a sender's test notification shows
     /// `success`: the path from the backup tool works.
-    pub fn compute(runs: MonitorRuns) -> Self {
+    ///
+    /// Then time: after a start and no run since, the monitor is `running`; when the
+    /// schedule's next run plus grace has passed, or a started run has taken longer than
+    /// grace, it is `overdue` (Healthchecks' semantics).
+    pub fn compute(runs: MonitorRuns, expect: Expectations<'_>, now: Timestamp) -> Self {
+        let newest_run = runs.recent.first().map(|r| (r.id, r.received_at));
+        let running_since = runs
+            .last_start
+            .as_ref()
+            .filter(|start| newest_run.is_none_or(|(id, _)| start.id > id))
+            .map(|start| start.received_at);
+        let mut summary = Self::from_runs(runs);
+        if running_since.is_some() {
+            summary.status = MonitorStatus::Running;
+        }
+        let next_expected = expect
+            .schedule
+            .and_then(|s| s.next_after(newest_run.map_or(expect.watching_since, |(_, at)| at)));
+        let grace = expect.grace.duration();
+        let deadline = [
+            next_expected.and_then(|t| t.checked_add(grace).ok()),
+            running_since.and_then(|t| t.checked_add(grace).ok()),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let mut changes_at = None;
+        match deadline {
+            Some(deadline) if now >= deadline => summary.status = MonitorStatus::Overdue,
+            Some(deadline) => changes_at = Some(deadline),
+            None => {}
+        }
+        summary.next_expected = next_expected;
+        summary.running_since = running_since;
+        summary.changes_at = changes_at;
+        summary
+    }
+
+    /// [`MonitorSummary::compute`] for a stored monitor, as of now.
+    pub fn of(monitor: &MonitorRecord, runs: MonitorRuns) -> Self {
+        Self::compute(runs, Expectations::of(monitor), Timestamp::now())
+    }
+
+    /// The status from runs alone, before time and schedule are considered.
+    pub(crate) fn from_runs(runs: MonitorRuns) -> Self {
         let newest_sourced = runs
             .latest_per_source
             .iter()
@@ -58,6 +130,9 @@ impl MonitorSummary {
             last_success: runs.last_success,
             recent: runs.recent,
             last_seen,
+            next_expected: None,
+            running_since: None,
+            changes_at: None,
         }
     }
 }
@@ -93,7 +168,7 @@ mod tests {
 
     #[test]
     fn nothing_received_is_unknown() {
-        let s = MonitorSummary::compute(MonitorRuns::default());
+        let s = MonitorSummary::from_runs(MonitorRuns::default());
         assert_eq!(s.status, MonitorStatus::Unknown);
         assert!(s.headline.is_none());
     }
@@ -107,7 +182,7 @@ mod tests {
             ],
             ..Default::default()
         };
-        let s = MonitorSummary::compute(runs);
+        let s = MonitorSummary::from_runs(runs);
         assert_eq!(s.status, MonitorStatus::Failed);
         assert_eq!(s.headline.unwrap().id, 2);
     }
@@ -122,7 +197,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            MonitorSummary::compute(failing).status,
+            MonitorSummary::from_runs(failing).status,
             MonitorStatus::Failed
         );
         let recovered = MonitorRuns {
@@ -133,9 +208,67 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            MonitorSummary::compute(recovered).status,
+            MonitorSummary::from_runs(recovered).status,
             MonitorStatus::Success
         );
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(secs).unwrap()
+    }
+
+    fn daily() -> Schedule {
+        Schedule::from_text("1d", "UTC").unwrap()
+    }
+
+    fn expect(schedule: Option<&Schedule>) -> Expectations<'_> {
+        Expectations { schedule, grace: Grace::from_secs(3600).unwrap(), watching_since: at(0) }
+    }
+
+    #[test]
+    fn a_daily_job_is_overdue_after_a_day_and_its_grace() {
+        let schedule = daily();
+        let runs = || MonitorRuns {
+            latest_per_source: vec![run(100, Some("/a"), RunStatus::Success)],
+            recent: vec![run(100, Some("/a"), RunStatus::Success)],
+            ..Default::default()
+        };
+        let on_time = MonitorSummary::compute(runs(), expect(Some(&schedule)), at(100 + 86_400 + 3_599));
+        assert_eq!(on_time.status, MonitorStatus::Success);
+        assert_eq!(on_time.next_expected, Some(at(100 + 86_400)));
+        assert_eq!(on_time.changes_at, Some(at(100 + 86_400 + 3_600)));
+        let late = MonitorSummary::compute(runs(), expect(Some(&schedule)), at(100 + 86_400 + 3_600));
+        assert_eq!(late.status, MonitorStatus::Overdue);
+        assert!(late.status.is_problem());
+        assert_eq!(late.changes_at, None);
+    }
+
+    #[test]
+    fn a_job_that_never_reported_is_overdue_one_period_after_creation() {
+        let schedule = daily();
+        let s = MonitorSummary::compute(MonitorRuns::default(), expect(Some(&schedule)), at(86_400 + 3_600));
+        assert_eq!(s.status, MonitorStatus::Overdue);
+        let without = MonitorSummary::compute(MonitorRuns::default(), expect(None), at(10_000_000));
+        assert_eq!(without.status, MonitorStatus::Unknown);
+    }
+
+    #[test]
+    fn a_start_means_running_until_a_run_or_grace_passes() {
+        let start = stored(5, EventKind::Start, Some("/a"), RunStatus::Unknown);
+        let runs = |newest_run: i64| MonitorRuns {
+            latest_per_source: vec![run(newest_run, Some("/a"), RunStatus::Success)],
+            recent: vec![run(newest_run, Some("/a"), RunStatus::Success)],
+            last_start: Some(start.clone()),
+            ..Default::default()
+        };
+        let running = MonitorSummary::compute(runs(4), expect(None), at(5 + 60));
+        assert_eq!(running.status, MonitorStatus::Running);
+        assert_eq!(running.running_since, Some(at(5)));
+        assert_eq!(running.changes_at, Some(at(5 + 3600)));
+        let stuck = MonitorSummary::compute(runs(4), expect(None), at(5 + 3600));
+        assert_eq!(stuck.status, MonitorStatus::Overdue);
+        let finished = MonitorSummary::compute(runs(6), expect(None), at(5 + 3600));
+        assert_eq!(finished.status, MonitorStatus::Success);
     }
 
     #[test]
@@ -144,7 +277,7 @@ mod tests {
             last_test: Some(stored(1, EventKind::Test, None, RunStatus::Success)),
             ..Default::default()
         };
-        let s = MonitorSummary::compute(runs);
+        let s = MonitorSummary::from_runs(runs);
         assert_eq!(s.status, MonitorStatus::Success);
         assert_eq!(s.last_seen, Some(Timestamp::from_second(1).unwrap()));
     }

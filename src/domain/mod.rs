@@ -3,10 +3,12 @@
 
 mod event;
 mod monitor;
+mod schedule;
 mod status;
 
 pub use event::{BackupEvent, EventKind, RunStatus, SenderKind, StoredEvent};
 pub use monitor::{HistoryLimit, MonitorKey, MonitorName, NewMonitor, WebhookId};
+pub use schedule::{Grace, Schedule, format_period, parse_period};
 pub use status::MonitorStatus;
 
 /// Why a value from the outside world was refused; the text is shown to the user as is.

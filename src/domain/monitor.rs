@@ -2,7 +2,7 @@ use std::fmt;
 
 use base64::Engine as _;
 
-use super::ParseError;
+use super::{Grace, ParseError, Schedule};
 
 /// The secret part of a webhook URL: 128 random bits, or a user's choice of at least 16
 /// URL-safe characters.
@@ -223,6 +223,8 @@ pub struct NewMonitor {
     pub webhook_id: WebhookId,
     pub history_limit: HistoryLimit,
     pub secret: Option<secrecy::SecretString>,
+    pub schedule: Option<Schedule>,
+    pub grace: Grace,
 }
 
 #[cfg(test)]

@@ -41,13 +41,49 @@ impl CoreClient {
         }
     }
 
-    /// `POST /api/states/{entity_id}`: creates or replaces the state (201 or 200).
-    pub async fn set_state(&self, entity_id: &str, state: &EntityState) -> Result<(), HaError> {
-        let response = self
+    /// `POST /api/states/{entity_id}` with a body already serialised (from the outbox):
+    /// creates or replaces the state (201 or 200).
+    pub async fn set_state(&self, entity_id: &str, state_json: &str) -> Result<(), HaError> {
+        let request = self
             .http
             .post(format!("{}/api/states/{entity_id}", self.url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(state_json.to_owned());
+        self.send(request).await.map(drop)
+    }
+
+    /// `DELETE /api/states/{entity_id}`; an entity Core does not know is already gone.
+    pub async fn delete_state(&self, entity_id: &str) -> Result<(), HaError> {
+        let request = self.http.delete(format!("{}/api/states/{entity_id}", self.url));
+        match self.send(request).await {
+            Ok(_) | Err(HaError::Rejected { status: 404, .. }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Whether Core currently has a state for `entity_id` (it forgets them on restart).
+    pub async fn has_state(&self, entity_id: &str) -> Result<bool, HaError> {
+        let request = self.http.get(format!("{}/api/states/{entity_id}", self.url));
+        match self.send(request).await {
+            Ok(_) => Ok(true),
+            Err(HaError::Rejected { status: 404, .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// `POST /api/events/{event_type}` with a JSON object as the event data.
+    pub async fn fire_event(&self, event_type: &str, data_json: &str) -> Result<(), HaError> {
+        let request = self
+            .http
+            .post(format!("{}/api/events/{event_type}", self.url))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(data_json.to_owned());
+        self.send(request).await.map(drop)
+    }
+
+    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, HaError> {
+        let response = request
             .bearer_auth(self.token.expose_secret())
-            .json(state)
             .send()
             .await
             .map_err(|e| HaError::Unavailable(describe(e)))?;
@@ -55,10 +91,17 @@ impl CoreClient {
     }
 }
 
-async fn check(response: reqwest::Response) -> Result<(), HaError> {
+impl EntityState {
+    /// The body Core expects, as stored in the outbox.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+async fn check(response: reqwest::Response) -> Result<reqwest::Response, HaError> {
     let status = response.status().as_u16();
     match status {
-        200..=299 => Ok(()),
+        200..=299 => Ok(response),
         401 | 403 => Err(HaError::Unauthorized(status)),
         502..=504 => Err(HaError::Unavailable(format!("HTTP {status}"))),
         _ => {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::domain::{MonitorKey, MonitorStatus, StoredEvent};
+use crate::domain::{BackupEvent, MonitorKey, MonitorStatus, StoredEvent};
 use crate::status::MonitorSummary;
 use crate::store::MonitorRecord;
 
@@ -18,9 +18,78 @@ pub struct EntityState {
     pub attributes: Map<String, Value>,
 }
 
+const MAX_SOURCES: usize = 20;
+
 /// Every entity ID a monitor owns.
 pub fn entity_ids(key: &MonitorKey) -> Vec<String> {
-    vec![format!("sensor.kopia_{key}")]
+    vec![
+        format!("sensor.kopia_{key}"),
+        format!("sensor.kopia_{key}_last_success"),
+        format!("sensor.kopia_{key}_size"),
+        format!("sensor.kopia_{key}_duration"),
+        format!("binary_sensor.kopia_{key}_problem"),
+    ]
+}
+
+/// All of a monitor's entities, in the order of [`entity_ids`].
+pub fn render(monitor: &MonitorRecord, summary: &MonitorSummary) -> Vec<(String, EntityState)> {
+    let key = &monitor.key;
+    let name = monitor.name.as_str();
+    let newest_with = |field: fn(&StoredEvent) -> Option<i64>| summary.recent.iter().find_map(field);
+    let size = newest_with(|r| r.event.size_bytes());
+    let duration = newest_with(|r| r.event.duration_ms());
+    let last_success = summary.last_success.as_ref().map(|e| iso_with_offset(e.ended_at()));
+    let unknown = || "unknown".to_owned();
+    vec![
+        main_sensor(monitor, summary),
+        (
+            format!("sensor.kopia_{key}_last_success"),
+            EntityState::new(
+                last_success.unwrap_or_else(unknown),
+                json!({"friendly_name": format!("{name} last success"), "device_class": "timestamp",
+                       "icon": "mdi:calendar-check"}),
+            ),
+        ),
+        (
+            format!("sensor.kopia_{key}_size"),
+            EntityState::new(
+                size.map_or_else(unknown, |b| b.to_string()),
+                json!({"friendly_name": format!("{name} size"), "device_class": "data_size",
+                       "unit_of_measurement": "B", "state_class": "measurement", "icon": "mdi:harddisk"}),
+            ),
+        ),
+        (
+            format!("sensor.kopia_{key}_duration"),
+            EntityState::new(
+                duration.map_or_else(unknown, |ms| seconds(ms).to_string()),
+                json!({"friendly_name": format!("{name} duration"), "device_class": "duration",
+                       "unit_of_measurement": "s", "state_class": "measurement", "icon": "mdi:timer-outline"}),
+            ),
+        ),
+        (
+            format!("binary_sensor.kopia_{key}_problem"),
+            EntityState::new(
+                if summary.status.is_problem() { "on" } else { "off" }.to_owned(),
+                json!({"friendly_name": format!("{name} problem"), "device_class": "problem",
+                       "status": summary.status.as_str()}),
+            ),
+        ),
+    ]
+}
+
+impl EntityState {
+    fn new(state: String, attributes: Value) -> Self {
+        let attributes = match attributes {
+            Value::Object(map) => map,
+            _ => Map::new(),
+        };
+        Self { state, attributes }
+    }
+}
+
+/// ISO 8601 with an explicit offset, as Home Assistant's timestamp sensors want it.
+fn iso_with_offset(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string()
 }
 
 fn icon(status: MonitorStatus) -> &'static str {
@@ -35,7 +104,7 @@ fn icon(status: MonitorStatus) -> &'static str {
 }
 
 /// `sensor.kopia_{key}`: the status, the run that explains it, and a bounded history.
-pub fn main_sensor(monitor: &MonitorRecord, summary: &MonitorSummary) -> (String, EntityState) {
+fn main_sensor(monitor: &MonitorRecord, summary: &MonitorSummary) -> (String, EntityState) {
     let headline = summary.headline.as_ref();
     let event = headline.map(|h| &h.event);
     let mut attributes = Map::new();
@@ -71,6 +140,20 @@ pub fn main_sensor(monitor: &MonitorRecord, summary: &MonitorSummary) -> (String
                 .map(|e| e.ended_at().to_string())
         ),
     );
+    attributes.insert(
+        "next_expected".into(),
+        json!(summary.next_expected.map(|t| t.to_string())),
+    );
+    let sources: Vec<Value> = summary
+        .sources
+        .iter()
+        .take(MAX_SOURCES)
+        .map(|e| {
+            json!({"source": e.event.source(), "status": e.event.status().as_str(),
+                   "end": e.ended_at().to_string()})
+        })
+        .collect();
+    attributes.insert("sources".into(), Value::Array(sources));
     let history: Vec<Value> = summary
         .recent
         .iter()
@@ -86,6 +169,31 @@ pub fn main_sensor(monitor: &MonitorRecord, summary: &MonitorSummary) -> (String
             attributes,
         },
     )
+}
+
+/// The Core event fired for every received event, for automations.
+pub const EVENT_TYPE: &str = "kopia_webhook_event";
+
+/// The data of a `kopia_webhook_event`: the normalised event (no secrets, no raw body).
+pub fn event_data(monitor: &MonitorRecord, event: &BackupEvent, received_at: jiff::Timestamp) -> String {
+    json!({
+        "monitor": monitor.key.as_str(),
+        "name": monitor.name.as_str(),
+        "entity_id": format!("sensor.kopia_{}", monitor.key),
+        "received_at": received_at.to_string(),
+        "sender": event.sender().as_str(),
+        "kind": event.kind().as_str(),
+        "status": event.status().as_str(),
+        "source": event.source(),
+        "started_at": event.started_at().map(|t| t.to_string()),
+        "finished_at": event.finished_at().map(|t| t.to_string()),
+        "duration_s": event.duration_ms().map(seconds),
+        "size_bytes": event.size_bytes(),
+        "files": event.files(),
+        "directories": event.dirs(),
+        "error": event.error(),
+    })
+    .to_string()
 }
 
 fn seconds(ms: i64) -> f64 {
@@ -157,6 +265,8 @@ mod tests {
             history_limit: HistoryLimit::parse(limit).unwrap(),
             origin: Origin::Ui,
             created_at: Timestamp::UNIX_EPOCH,
+            schedule: None,
+            grace: crate::domain::Grace::DEFAULT,
         }
     }
 
@@ -188,8 +298,9 @@ mod tests {
             ],
             last_success: Some(run(1, RunStatus::Success, None)),
             last_test: None,
+            last_start: None,
         };
-        let summary = MonitorSummary::compute(runs);
+        let summary = MonitorSummary::from_runs(runs);
         let (id, entity) = main_sensor(&monitor(10), &summary);
         assert_eq!(id, "sensor.kopia_server_one");
         assert_eq!(entity.state, "failed");
@@ -205,6 +316,38 @@ mod tests {
     }
 
     #[test]
+    fn every_entity_of_a_monitor_is_rendered_with_its_device_class() {
+        let runs = MonitorRuns {
+            latest_per_source: vec![run(2, RunStatus::Failed, Some("disk full".into()))],
+            recent: vec![run(2, RunStatus::Failed, Some("disk full".into())), run(1, RunStatus::Success, None)],
+            last_success: Some(run(1, RunStatus::Success, None)),
+            ..Default::default()
+        };
+        let summary = MonitorSummary::from_runs(runs);
+        let m = monitor(10);
+        let entities = render(&m, &summary);
+        let ids: Vec<_> = entities.iter().map(|(id, _)| id.clone()).collect();
+        assert_eq!(ids, entity_ids(&m.key));
+        let by_id = |id: &str| &entities.iter().find(|(e, _)| e == id).unwrap().1;
+        let last_success = by_id("sensor.kopia_server_one_last_success");
+        assert_eq!(last_success.state, "2023-11-14T22:14:20.000+00:00");
+        assert_eq!(last_success.attributes["device_class"], "timestamp");
+        let size = by_id("sensor.kopia_server_one_size");
+        assert_eq!(size.state, "1000000");
+        assert_eq!(size.attributes["unit_of_measurement"], "B");
+        assert_eq!(size.attributes["state_class"], "measurement");
+        let duration = by_id("sensor.kopia_server_one_duration");
+        assert_eq!(duration.state, "60");
+        assert_eq!(duration.attributes["device_class"], "duration");
+        let problem = by_id("binary_sensor.kopia_server_one_problem");
+        assert_eq!(problem.state, "on");
+        assert_eq!(problem.attributes["device_class"], "problem");
+        let main = by_id("sensor.kopia_server_one");
+        assert_eq!(main.attributes["sources"][0]["status"], "failed");
+        assert!(main.attributes["next_expected"].is_null());
+    }
+
+    #[test]
     fn history_is_bounded_by_count_and_by_bytes() {
         let many: Vec<_> = (0..40)
             .rev()
@@ -215,7 +358,7 @@ mod tests {
             recent: many,
             ..Default::default()
         };
-        let summary = MonitorSummary::compute(runs);
+        let summary = MonitorSummary::from_runs(runs);
         let (_, five) = main_sensor(&monitor(5), &summary);
         assert_eq!(five.attributes["history"].as_array().unwrap().len(), 5);
         let (_, forty) = main_sensor(&monitor(40), &summary);

@@ -1,10 +1,12 @@
 //! Home Assistant Core: a small typed REST client, the entities a monitor shows as, and
-//! the publisher that keeps Core's states equal to ours.
+//! the tasks that keep Core's states equal to ours (an outbox in SQLite, delivered with
+//! backoff, re-pushed when Core forgets).
 
 mod client;
 mod entities;
 mod publisher;
+mod pusher;
 
 pub use client::{CoreClient, HaError};
-pub use entities::{EntityState, entity_ids, main_sensor};
-pub use publisher::{Publisher, PushStatus};
+pub use entities::{EVENT_TYPE, EntityState, entity_ids, event_data, render};
+pub use publisher::Publisher;

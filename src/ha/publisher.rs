@@ -1,221 +1,149 @@
-//! Keeps Home Assistant's states equal to ours: every change is queued, pushed, and retried
-//! with exponential backoff while Core is away. Webhooks never wait for it.
+//! Keeps Home Assistant's states equal to ours.
+//!
+//! Three tasks: the evaluator works out each monitor's entities when something arrives
+//! and when a deadline passes (overdue), and writes them to the outbox in SQLite; the
+//! pusher delivers the outbox to Core with backoff; the reconciler notices Core
+//! restarting (it forgets API-set states) and has everything pushed again.
 
-use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, RwLock};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use serde::Serialize;
 use tokio::sync::mpsc;
 
-use super::{CoreClient, HaError, main_sensor};
+use super::pusher::{Pusher, Wake, reconcile};
+use super::{CoreClient, render};
 use crate::domain::MonitorKey;
 use crate::status::MonitorSummary;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
-const FIRST_RETRY: Duration = Duration::from_secs(1);
-const MAX_RETRY: Duration = Duration::from_secs(300);
-
-/// The last push of one monitor's entities, for the panel and the API.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct PushStatus {
-    /// A change is waiting to be pushed.
-    pub pending: bool,
-    pub last_success_at: Option<Timestamp>,
-    pub last_error: Option<String>,
-    pub last_error_at: Option<Timestamp>,
-}
-
-/// The handle the rest of the app uses: say what changed, read how pushes went.
+/// The handle the rest of the app uses to say what changed.
 #[derive(Clone)]
 pub struct Publisher {
     changes: Option<mpsc::UnboundedSender<MonitorKey>>,
-    statuses: Arc<RwLock<HashMap<MonitorKey, PushStatus>>>,
+    wake: Arc<Wake>,
 }
 
 impl Publisher {
-    /// A publisher that pushes nothing (no Home Assistant configured).
+    /// Pushes nothing (no Home Assistant configured).
     pub fn disabled() -> Self {
         Self {
             changes: None,
-            statuses: Arc::default(),
+            wake: Arc::default(),
         }
     }
 
-    /// Starts pushing to Core; every existing monitor is pushed once at start, since Core
-    /// forgets API-set states when it restarts.
+    /// Starts the evaluator, pusher and reconciler. Everything is pushed once at start:
+    /// Core may have restarted while the add-on was stopped.
     pub fn start(store: Store, client: CoreClient) -> Self {
         let (changes, queue) = mpsc::unbounded_channel();
-        let publisher = Self {
+        let wake = Arc::new(Wake::default());
+        tokio::spawn(evaluate_monitors(store.clone(), queue, Arc::clone(&wake)));
+        tokio::spawn(Pusher::new(store.clone(), client.clone(), Arc::clone(&wake)).run());
+        tokio::spawn(reconcile(store, client, Arc::clone(&wake)));
+        Self {
             changes: Some(changes),
-            statuses: Arc::default(),
-        };
-        let worker = Worker {
-            store,
-            client,
-            statuses: Arc::clone(&publisher.statuses),
-            core_down: false,
-        };
-        tokio::spawn(worker.run(queue));
-        publisher
+            wake,
+        }
     }
 
     pub fn is_enabled(&self) -> bool {
         self.changes.is_some()
     }
 
-    /// Queues a push of this monitor's entities.
+    /// Something about this monitor changed (an event, an edit): recompute its entities.
     pub fn monitor_changed(&self, key: &MonitorKey) {
         if let Some(changes) = &self.changes {
-            self.update(key, |s| s.pending = true);
             let _ = changes.send(key.clone());
         }
     }
 
-    pub fn status(&self, key: &MonitorKey) -> PushStatus {
-        self.statuses
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(key)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    fn update(&self, key: &MonitorKey, change: impl FnOnce(&mut PushStatus)) {
-        update(&self.statuses, key, change);
+    /// The outbox changed directly (a monitor was deleted): deliver it.
+    pub fn outbox_changed(&self) {
+        self.wake.pusher.notify_one();
     }
 }
 
-fn update(
-    statuses: &RwLock<HashMap<MonitorKey, PushStatus>>,
-    key: &MonitorKey,
-    change: impl FnOnce(&mut PushStatus),
-) {
-    let mut statuses = statuses.write().unwrap_or_else(|p| p.into_inner());
-    change(statuses.entry(key.clone()).or_default());
-}
-
-struct Worker {
-    store: Store,
-    client: CoreClient,
-    statuses: Arc<RwLock<HashMap<MonitorKey, PushStatus>>>,
-    core_down: bool,
-}
-
-impl Worker {
-    async fn run(mut self, mut queue: mpsc::UnboundedReceiver<MonitorKey>) {
-        let mut pending: BTreeSet<MonitorKey> = match self.store.monitors().await {
-            Ok(monitors) => monitors.into_iter().map(|m| m.key).collect(),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot list monitors to push at start");
-                BTreeSet::new()
-            }
-        };
-        for key in &pending {
-            update(&self.statuses, key, |s| s.pending = true);
+/// Recomputes monitors when told to and when their next deadline passes; timers, not polling.
+async fn evaluate_monitors(store: Store, mut queue: mpsc::UnboundedReceiver<MonitorKey>, wake: Arc<Wake>) {
+    let mut deadlines: HashMap<MonitorKey, Timestamp> = HashMap::new();
+    let mut due: Vec<MonitorKey> = match store.monitors().await {
+        Ok(monitors) => monitors.into_iter().map(|m| m.key).collect(),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot list monitors");
+            Vec::new()
         }
-        let mut delay = FIRST_RETRY;
-        loop {
-            if pending.is_empty() {
-                match queue.recv().await {
-                    Some(key) => {
-                        pending.insert(key);
-                    }
-                    None => return,
+    };
+    if let Err(e) = store.forget_pushed().await {
+        tracing::error!(error = %e, "cannot queue the start-up push");
+    }
+    loop {
+        for key in due.drain(..) {
+            match evaluate(&store, &key).await {
+                Ok(Some(changes_at)) => {
+                    deadlines.insert(key, changes_at);
                 }
+                Ok(None) => {
+                    deadlines.remove(&key);
+                }
+                Err(e) => tracing::error!(monitor = %key, error = %e, "cannot work out a monitor's state"),
             }
-            while let Ok(key) = queue.try_recv() {
-                pending.insert(key);
-            }
-            let mut failed = false;
-            for key in pending.clone() {
-                match self.push(&key).await {
-                    Ok(()) => {
-                        pending.remove(&key);
-                    }
-                    Err(error) => {
-                        failed = true;
-                        let unavailable = matches!(error, HaError::Unavailable(_));
-                        update(&self.statuses, &key, |s| {
-                            s.last_error = Some(error.to_string());
-                            s.last_error_at = Some(Timestamp::now());
-                        });
-                        if unavailable {
-                            // Core is away: the others would fail the same way.
-                            break;
+        }
+        wake.pusher.notify_one();
+
+        let sleep = deadlines
+            .values()
+            .min()
+            .map(|next| until(*next))
+            .unwrap_or(Duration::from_secs(3600));
+        tokio::select! {
+            received = queue.recv() => match received {
+                Some(key) => {
+                    due.push(key);
+                    while let Ok(key) = queue.try_recv() {
+                        if !due.contains(&key) {
+                            due.push(key);
                         }
                     }
                 }
-            }
-            if failed {
-                tokio::time::sleep(with_jitter(delay)).await;
-                delay = (delay * 2).min(MAX_RETRY);
-            } else {
-                delay = FIRST_RETRY;
-            }
-        }
-    }
-
-    async fn push(&mut self, key: &MonitorKey) -> Result<(), HaError> {
-        let monitor = match self.store.monitor_by_key(key).await {
-            Ok(Some(monitor)) => monitor,
-            Ok(None) => {
-                self.statuses
-                    .write()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(key);
-                return Ok(());
-            }
-            Err(e) => {
-                return Err(HaError::Rejected {
-                    status: 0,
-                    message: format!("cannot read the monitor: {e}"),
+                None => return,
+            },
+            () = tokio::time::sleep(sleep) => {
+                let now = Timestamp::now();
+                deadlines.retain(|key, at| {
+                    if *at <= now {
+                        due.push(key.clone());
+                        false
+                    } else {
+                        true
+                    }
                 });
-            }
-        };
-        let runs = self
-            .store
-            .monitor_runs(monitor.id, monitor.history_limit.get())
-            .await
-            .map_err(|e| HaError::Rejected {
-                status: 0,
-                message: format!("cannot read the history: {e}"),
-            })?;
-        let summary = MonitorSummary::compute(runs);
-        let (entity_id, state) = main_sensor(&monitor, &summary);
-        match self.client.set_state(&entity_id, &state).await {
-            Ok(()) => {
-                if self.core_down {
-                    tracing::info!("Home Assistant is reachable again; pushing pending states");
-                    self.core_down = false;
-                }
-                tracing::debug!(entity_id, state = state.state, "pushed");
-                update(&self.statuses, key, |s| {
-                    s.pending = false;
-                    s.last_success_at = Some(Timestamp::now());
-                    s.last_error = None;
-                });
-                Ok(())
-            }
-            Err(error @ HaError::Unavailable(_)) => {
-                if !self.core_down {
-                    tracing::warn!(%error, "Home Assistant is not reachable (restarting?); will retry with backoff");
-                    self.core_down = true;
-                }
-                Err(error)
-            }
-            Err(error) => {
-                tracing::error!(entity_id, %error, "Home Assistant rejected a state");
-                Err(error)
             }
         }
     }
 }
 
-/// Adds up to a quarter of random delay so many add-ons do not retry in lockstep.
-fn with_jitter(delay: Duration) -> Duration {
-    let spread = (delay.as_millis() as u64 / 4).max(1);
-    let random = getrandom::u64().unwrap_or(0) % spread;
-    delay + Duration::from_millis(random)
+/// Writes the monitor's entities to the outbox; returns when its status changes next.
+async fn evaluate(store: &Store, key: &MonitorKey) -> Result<Option<Timestamp>, StoreError> {
+    let Some(monitor) = store.monitor_by_key(key).await? else {
+        return Ok(None);
+    };
+    let runs = store.monitor_runs(monitor.id, monitor.history_limit.get()).await?;
+    let summary = MonitorSummary::of(&monitor, runs);
+    let states = render(&monitor, &summary)
+        .into_iter()
+        .map(|(entity_id, state)| (entity_id, state.to_json()))
+        .collect();
+    let changed = store.queue_states(monitor.id, states).await?;
+    if changed > 0 {
+        tracing::debug!(monitor = %key, status = %summary.status, changed, "entities queued");
+    }
+    Ok(summary.changes_at)
+}
+
+/// How long to sleep until `at`; a little later, so the deadline has surely passed.
+fn until(at: Timestamp) -> Duration {
+    let millis = at.duration_since(Timestamp::now()).as_millis().max(0) as u64;
+    Duration::from_millis(millis + 5).min(Duration::from_secs(3600))
 }

@@ -63,18 +63,30 @@ pub struct MonitorRuns {
     pub recent: Vec<StoredEvent>,
     pub last_success: Option<StoredEvent>,
     pub last_test: Option<StoredEvent>,
+    /// The newest `start` event; the job is running if it is newer than the newest run.
+    pub last_start: Option<StoredEvent>,
 }
 
 impl Store {
     /// Stores the events of one delivery in one transaction; returns how many were new
     /// (a retried delivery with a known dedup key is not stored twice).
+    ///
+    /// `core_events` (`(event_type, data)`) are queued for Home Assistant in the same
+    /// transaction, so an acknowledged event always gets its Core event too.
     pub async fn insert_events(
         &self,
         monitor_id: i64,
         received_at: Timestamp,
         events: Vec<BackupEvent>,
+        core_events: Vec<(String, String)>,
     ) -> Result<usize, StoreError> {
         self.write(move |conn| {
+            let mut queue = conn.prepare_cached(
+                "INSERT INTO core_events (event_type, data, created_at) VALUES (?1, ?2, ?3)",
+            )?;
+            for (event_type, data) in &core_events {
+                queue.execute(params![event_type, data, to_ms(received_at)])?;
+            }
             let mut insert = conn.prepare_cached(
                 "INSERT INTO events (monitor_id, received_at, sender, kind, status, source, started_at,
                      finished_at, duration_ms, size_bytes, files, dirs, error, dedup_key, raw)
@@ -171,11 +183,18 @@ impl Store {
                 &[&monitor_id],
             )?
             .pop();
+            let last_start = collect(
+                conn,
+                &format!("SELECT {COLUMNS} FROM events WHERE monitor_id = ?1 AND kind = 'start' ORDER BY id DESC LIMIT 1"),
+                &[&monitor_id],
+            )?
+            .pop();
             Ok(MonitorRuns {
                 latest_per_source,
                 recent,
                 last_success,
                 last_test,
+                last_start,
             })
         })
         .await
@@ -206,6 +225,8 @@ mod tests {
                     webhook_id: WebhookId::generate(),
                     history_limit: HistoryLimit::default(),
                     secret: None,
+                    schedule: None,
+                    grace: crate::domain::Grace::DEFAULT,
                 },
                 Origin::Ui,
             )
@@ -234,15 +255,16 @@ mod tests {
                     run(Some("a"), RunStatus::Failed),
                     run(Some("b"), RunStatus::Success),
                 ],
+                vec![],
             )
             .await
             .unwrap();
         store
-            .insert_events(id, now, vec![run(Some("a"), RunStatus::Success)])
+            .insert_events(id, now, vec![run(Some("a"), RunStatus::Success)], vec![])
             .await
             .unwrap();
         store
-            .insert_events(id, now, vec![run(None, RunStatus::Failed)])
+            .insert_events(id, now, vec![run(None, RunStatus::Failed)], vec![])
             .await
             .unwrap();
         let runs = store.monitor_runs(id, 10).await.unwrap();
@@ -271,7 +293,7 @@ mod tests {
             .map(|i| run(Some(&format!("s{i}")), RunStatus::Success))
             .collect();
         store
-            .insert_events(id, Timestamp::now(), events)
+            .insert_events(id, Timestamp::now(), events, vec![])
             .await
             .unwrap();
         let first = store.events(id, None, 3).await.unwrap();

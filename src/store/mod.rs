@@ -6,6 +6,7 @@
 
 mod events;
 mod monitors;
+mod outbox;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
@@ -16,9 +17,13 @@ use rusqlite_migration::{M, Migrations};
 use tokio::sync::oneshot;
 
 pub use events::{EventPage, MonitorRuns};
-pub use monitors::{MonitorRecord, Origin};
+pub use monitors::{MonitorChanges, MonitorRecord, Origin};
+pub use outbox::{DueCoreEvent, DueState, PushStatus};
 
-const MIGRATION_STEPS: &[M<'static>] = &[M::up(include_str!("migrations/001_init.sql"))];
+const MIGRATION_STEPS: &[M<'static>] = &[
+    M::up(include_str!("migrations/001_init.sql")),
+    M::up(include_str!("migrations/002_schedules_outbox.sql")),
+];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
 
 /// Jobs beyond this many wait for the next transaction, so one commit stays short.
@@ -305,6 +310,6 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!((n, version), (1, 1));
+        assert_eq!((n, version), (1, MIGRATION_STEPS.len() as i64));
     }
 }

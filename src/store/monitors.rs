@@ -3,7 +3,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Store, StoreError, from_ms, to_ms};
-use crate::domain::{HistoryLimit, MonitorKey, MonitorName, NewMonitor, WebhookId};
+use crate::domain::{Grace, HistoryLimit, MonitorKey, MonitorName, NewMonitor, Schedule, WebhookId};
 
 /// Where a monitor was declared: in the panel, or in the add-on options (read-only there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -41,6 +41,31 @@ fn free_key(conn: &Connection, base: &MonitorKey) -> Result<MonitorKey, StoreErr
     Ok(key)
 }
 
+fn insert_monitor(
+    conn: &Connection,
+    key: &MonitorKey,
+    new: &NewMonitor,
+    origin: Origin,
+    now: Timestamp,
+) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO monitors (key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            key.as_str(),
+            new.name.as_str(),
+            new.webhook_id.as_str(),
+            new.secret.as_ref().map(|s| s.expose_secret().to_owned()),
+            new.history_limit.get() as i64,
+            origin.as_str(),
+            to_ms(now),
+            schedule_json(new.schedule.as_ref()),
+            new.grace.as_secs(),
+        ],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
 /// A monitor as stored.
 #[derive(Debug, Clone)]
 pub struct MonitorRecord {
@@ -52,9 +77,29 @@ pub struct MonitorRecord {
     pub history_limit: HistoryLimit,
     pub origin: Origin,
     pub created_at: Timestamp,
+    pub schedule: Option<Schedule>,
+    pub grace: Grace,
 }
 
-const COLUMNS: &str = "id, key, name, webhook_id, secret, history_limit, origin, created_at";
+/// What an edit may change; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct MonitorChanges {
+    pub name: Option<MonitorName>,
+    pub history_limit: Option<HistoryLimit>,
+    /// `Some(None)` removes the secret.
+    pub secret: Option<Option<SecretString>>,
+    /// `Some(None)` removes the schedule.
+    pub schedule: Option<Option<Schedule>>,
+    pub grace: Option<Grace>,
+    /// Rotating the ID makes the old webhook URL stop working at once.
+    pub webhook_id: Option<WebhookId>,
+}
+
+const COLUMNS: &str = "id, key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s";
+
+fn schedule_json(schedule: Option<&Schedule>) -> Option<String> {
+    schedule.map(|s| s.to_json().to_string())
+}
 
 fn monitor_from_row(row: &Row<'_>) -> Result<MonitorRecord, StoreError> {
     let corrupt = |e: crate::domain::ParseError| StoreError::Corrupt(e.0);
@@ -72,6 +117,14 @@ fn monitor_from_row(row: &Row<'_>) -> Result<MonitorRecord, StoreError> {
             Origin::Ui
         },
         created_at: from_ms(row.get(7)?)?,
+        schedule: row
+            .get::<_, Option<String>>(8)?
+            .map(|text| {
+                let value = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Schedule::from_json(&value, "UTC").map_err(corrupt)
+            })
+            .transpose()?,
+        grace: Grace::from_secs(row.get(9)?).map_err(corrupt)?,
     })
 }
 
@@ -109,21 +162,9 @@ impl Store {
                 ));
             }
             let key = free_key(conn, &MonitorKey::from_name(&new.name))?;
-            conn.execute(
-                "INSERT INTO monitors (key, name, webhook_id, secret, history_limit, origin, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    key.as_str(),
-                    new.name.as_str(),
-                    new.webhook_id.as_str(),
-                    new.secret.as_ref().map(|s| s.expose_secret().to_owned()),
-                    new.history_limit.get() as i64,
-                    origin.as_str(),
-                    to_ms(now),
-                ],
-            )?;
+            let id = insert_monitor(conn, &key, &new, origin, now)?;
             Ok(MonitorRecord {
-                id: conn.last_insert_rowid(),
+                id,
                 key,
                 name: new.name,
                 webhook_id: new.webhook_id,
@@ -131,6 +172,8 @@ impl Store {
                 history_limit: new.history_limit,
                 origin,
                 created_at: now,
+                schedule: new.schedule,
+                grace: new.grace,
             })
         })
         .await
@@ -149,7 +192,6 @@ impl Store {
             let mut keys = Vec::new();
             let mut ids = Vec::new();
             for new in declared {
-                let secret = new.secret.as_ref().map(|s| s.expose_secret().to_owned());
                 let existing: Option<(i64, String)> = conn
                     .query_row(
                         "SELECT id, key FROM monitors WHERE webhook_id = ?1",
@@ -160,28 +202,24 @@ impl Store {
                 let (id, key) = match existing {
                     Some((id, key)) => {
                         conn.execute(
-                            "UPDATE monitors SET name = ?2, history_limit = ?3, secret = ?4, origin = 'options'
+                            "UPDATE monitors SET name = ?2, history_limit = ?3, secret = ?4, schedule = ?5,
+                                 grace_s = ?6, origin = 'options'
                              WHERE id = ?1",
-                            params![id, new.name.as_str(), new.history_limit.get() as i64, secret],
+                            params![
+                                id,
+                                new.name.as_str(),
+                                new.history_limit.get() as i64,
+                                new.secret.as_ref().map(|s| s.expose_secret().to_owned()),
+                                schedule_json(new.schedule.as_ref()),
+                                new.grace.as_secs(),
+                            ],
                         )?;
                         let key = MonitorKey::parse(&key).map_err(|e| StoreError::Corrupt(e.0))?;
                         (id, key)
                     }
                     None => {
                         let key = free_key(conn, &MonitorKey::from_name(&new.name))?;
-                        conn.execute(
-                            "INSERT INTO monitors (key, name, webhook_id, secret, history_limit, origin, created_at)
-                             VALUES (?1, ?2, ?3, ?4, ?5, 'options', ?6)",
-                            params![
-                                key.as_str(),
-                                new.name.as_str(),
-                                new.webhook_id.as_str(),
-                                secret,
-                                new.history_limit.get() as i64,
-                                to_ms(now)
-                            ],
-                        )?;
-                        (conn.last_insert_rowid(), key)
+                        (insert_monitor(conn, &key, &new, Origin::Options, now)?, key)
                     }
                 };
                 ids.push(id);
@@ -194,6 +232,63 @@ impl Store {
                 [declared_ids],
             )?;
             Ok(keys)
+        })
+        .await
+    }
+
+    /// Applies an edit and returns the monitor as it now is.
+    pub async fn update_monitor(&self, id: i64, changes: MonitorChanges) -> Result<MonitorRecord, StoreError> {
+        self.write(move |conn| {
+            if let Some(webhook_id) = &changes.webhook_id {
+                let taken = conn
+                    .query_row(
+                        "SELECT 1 FROM monitors WHERE webhook_id = ?1 AND id != ?2",
+                        params![webhook_id.as_str(), id],
+                        |_| Ok(()),
+                    )
+                    .optional()?
+                    .is_some();
+                if taken {
+                    return Err(StoreError::Conflict("that webhook ID is already used by another monitor".into()));
+                }
+                conn.execute("UPDATE monitors SET webhook_id = ?2 WHERE id = ?1", params![id, webhook_id.as_str()])?;
+            }
+            if let Some(name) = &changes.name {
+                conn.execute("UPDATE monitors SET name = ?2 WHERE id = ?1", params![id, name.as_str()])?;
+            }
+            if let Some(limit) = changes.history_limit {
+                conn.execute("UPDATE monitors SET history_limit = ?2 WHERE id = ?1", params![id, limit.get() as i64])?;
+            }
+            if let Some(secret) = &changes.secret {
+                let secret = secret.as_ref().map(|s| s.expose_secret().to_owned());
+                conn.execute("UPDATE monitors SET secret = ?2 WHERE id = ?1", params![id, secret])?;
+            }
+            if let Some(schedule) = &changes.schedule {
+                conn.execute(
+                    "UPDATE monitors SET schedule = ?2 WHERE id = ?1",
+                    params![id, schedule_json(schedule.as_ref())],
+                )?;
+            }
+            if let Some(grace) = changes.grace {
+                conn.execute("UPDATE monitors SET grace_s = ?2 WHERE id = ?1", params![id, grace.as_secs()])?;
+            }
+            query_monitors(conn, "WHERE id = ?1", &[&id])?
+                .pop()
+                .ok_or_else(|| StoreError::Conflict("the monitor was deleted meanwhile".into()))
+        })
+        .await
+    }
+
+    /// Deletes a monitor and its history; its Home Assistant entities are queued for removal.
+    pub async fn delete_monitor(&self, id: i64) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE entities SET desired = NULL, attempts = 0, next_attempt_at = 0, monitor_id = NULL
+                 WHERE monitor_id = ?1",
+                [id],
+            )?;
+            conn.execute("DELETE FROM monitors WHERE id = ?1", [id])?;
+            Ok(())
         })
         .await
     }
@@ -232,6 +327,8 @@ mod tests {
             webhook_id: WebhookId::generate(),
             history_limit: HistoryLimit::default(),
             secret: None,
+            schedule: None,
+            grace: Grace::DEFAULT,
         }
     }
 

@@ -85,10 +85,6 @@ async fn monitor_json(
         .store
         .monitor_runs(monitor.id, monitor.history_limit.get())
         .await?;
-    Ok(MonitorJson::new(
-        state,
-        req,
-        monitor,
-        &MonitorSummary::compute(runs),
-    ))
+    let push = state.store.push_status(monitor.id).await?;
+    Ok(MonitorJson::new(state, req, monitor, &MonitorSummary::of(monitor, runs), push))
 }

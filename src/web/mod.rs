@@ -17,7 +17,7 @@ pub use errors::{ApiError, PageError, WebhookError};
 pub use ingress::Layout;
 
 use crate::config::Settings;
-use crate::domain::{HistoryLimit, MonitorName, NewMonitor, WebhookId};
+use crate::domain::{Grace, HistoryLimit, MonitorName, NewMonitor, Schedule, WebhookId};
 use crate::ha::Publisher;
 use crate::store::{MonitorRecord, Origin, Store};
 
@@ -104,13 +104,8 @@ fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64
 impl AppState {
     /// Parses the input, creates the monitor and queues its first push.
     pub async fn create_monitor(&self, input: MonitorInput) -> Result<MonitorRecord, ApiError> {
-        if input.schedule.is_some() || input.grace.as_deref().is_some_and(|g| !g.trim().is_empty())
-        {
-            return Err(ApiError::BadRequest(
-                "schedules and grace periods are not supported by this version yet; create the monitor without them"
-                    .into(),
-            ));
-        }
+        let schedule = self.parse_schedule(input.schedule.as_ref())?;
+        let grace = parse_grace(input.grace.as_deref())?.unwrap_or(Grace::DEFAULT);
         let name = MonitorName::parse(&input.name)?;
         let webhook_id = match input
             .webhook_id
@@ -150,6 +145,8 @@ impl AppState {
                     webhook_id,
                     history_limit,
                     secret,
+                    schedule,
+                    grace,
                 },
                 Origin::Ui,
             )
@@ -157,6 +154,18 @@ impl AppState {
         tracing::info!(monitor = %monitor.key, "monitor created");
         self.publisher.monitor_changed(&monitor.key);
         Ok(monitor)
+    }
+
+    /// A schedule as the API and forms send it: `{"every": "1d"}`, `{"cron": "…", "tz": "…"}`,
+    /// or the short text form (`1d`, `0 3 * * *`); empty or null means none.
+    pub fn parse_schedule(&self, value: Option<&serde_json::Value>) -> Result<Option<Schedule>, ApiError> {
+        let zone = &self.settings.options.timezone_name;
+        Ok(match value {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(text)) if text.trim().is_empty() => None,
+            Some(serde_json::Value::String(text)) => Some(Schedule::from_text(text, zone)?),
+            Some(other) => Some(Schedule::from_json(other, zone)?),
+        })
     }
 
     /// The URL a backup tool must call: the `webhook_base_url` option if set, else the
@@ -168,6 +177,13 @@ impl AppState {
         };
         format!("{base}/api/webhook/{}", id.as_str())
     }
+}
+
+fn parse_grace(text: Option<&str>) -> Result<Option<Grace>, ApiError> {
+    Ok(match text.map(str::trim).filter(|g| !g.is_empty()) {
+        Some(text) => Some(Grace::parse(text)?),
+        None => None,
+    })
 }
 
 /// The host name the browser used, without its port (`X-Forwarded-Host` under ingress).

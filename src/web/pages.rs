@@ -9,7 +9,8 @@ use serde::Deserialize;
 use super::views::{display_time, human_duration, human_size, relative_time};
 use super::{ApiError, AppState, Layout, MonitorInput, PageError};
 use crate::domain::{EventKind, HistoryLimit, MonitorStatus, StoredEvent};
-use crate::ha::{PushStatus, entity_ids};
+use crate::ha::entity_ids;
+use crate::store::PushStatus;
 use crate::status::MonitorSummary;
 
 const HISTORY_PAGE: usize = 50;
@@ -29,6 +30,7 @@ struct MonitorRow {
     last_run: String,
     size: String,
     duration: String,
+    next_expected: String,
     push: String,
 }
 
@@ -49,6 +51,11 @@ pub async fn dashboard(
         .monitors()
         .await
         .map_err(|e| PageError::new(&layout, e))?;
+    let pushes = state
+        .store
+        .push_statuses()
+        .await
+        .map_err(|e| PageError::new(&layout, e))?;
     let mut rows = Vec::with_capacity(monitors.len());
     for monitor in monitors {
         let runs = state
@@ -56,7 +63,7 @@ pub async fn dashboard(
             .monitor_runs(monitor.id, 1)
             .await
             .map_err(|e| PageError::new(&layout, e))?;
-        let summary = MonitorSummary::compute(runs);
+        let summary = MonitorSummary::of(&monitor, runs);
         // Size and duration of the newest run, whatever its outcome.
         let event = summary.recent.first().map(|r| &r.event);
         rows.push(MonitorRow {
@@ -72,9 +79,12 @@ pub async fn dashboard(
             duration: event
                 .and_then(|e| e.duration_ms())
                 .map_or_else(String::new, human_duration),
+            next_expected: summary
+                .next_expected
+                .map_or_else(String::new, |t| relative_time(t, now)),
             push: push_text(
                 state.publisher.is_enabled(),
-                &state.publisher.status(&monitor.key),
+                &pushes.get(&monitor.id).cloned().unwrap_or_default(),
                 now,
             ),
         });
@@ -262,13 +272,18 @@ pub async fn monitor_page(
         .monitor_runs(monitor.id, monitor.history_limit.get())
         .await
         .map_err(|e| PageError::new(&layout, e))?;
-    let summary = MonitorSummary::compute(runs);
+    let summary = MonitorSummary::of(&monitor, runs);
     let page = state
         .store
         .events(monitor.id, query.before, HISTORY_PAGE)
         .await
         .map_err(|e| PageError::new(&layout, e))?;
     let now = Timestamp::now();
+    let push = state
+        .store
+        .push_status(monitor.id)
+        .await
+        .map_err(|e| PageError::new(&layout, e))?;
     let view = MonitorPage {
         layout: layout.clone(),
         key: monitor.key.to_string(),
@@ -294,11 +309,7 @@ pub async fn monitor_page(
         history: page.events.iter().map(HistoryRow::from).collect(),
         older: page.next_before,
         is_first_page: query.before.is_none(),
-        push: push_text(
-            state.publisher.is_enabled(),
-            &state.publisher.status(&monitor.key),
-            now,
-        ),
+        push: push_text(state.publisher.is_enabled(), &push, now),
     };
     html(&view, &layout)
 }

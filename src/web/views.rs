@@ -6,9 +6,9 @@ use serde::Serialize;
 
 use super::AppState;
 use crate::domain::{MonitorStatus, StoredEvent};
-use crate::ha::{PushStatus, entity_ids};
+use crate::ha::entity_ids;
 use crate::status::MonitorSummary;
-use crate::store::{MonitorRecord, Origin};
+use crate::store::{MonitorRecord, Origin, PushStatus};
 
 /// A monitor in the JSON API. The webhook ID is included: the API is only reachable
 /// through ingress, by people who may see it anyway in the panel.
@@ -23,9 +23,15 @@ pub struct MonitorJson {
     pub has_secret: bool,
     pub origin: Origin,
     pub created_at: Timestamp,
+    pub schedule: Option<serde_json::Value>,
+    /// Seconds.
+    pub grace: i64,
     pub status: MonitorStatus,
     pub last_seen: Option<Timestamp>,
-    pub push: PushStatus,
+    pub next_expected: Option<Timestamp>,
+    pub running_since: Option<Timestamp>,
+    /// `null` when Home Assistant updates are off.
+    pub push: Option<PushStatus>,
 }
 
 impl MonitorJson {
@@ -34,6 +40,7 @@ impl MonitorJson {
         req: &HttpRequest,
         monitor: &MonitorRecord,
         summary: &MonitorSummary,
+        push: PushStatus,
     ) -> Self {
         Self {
             key: monitor.key.to_string(),
@@ -45,9 +52,13 @@ impl MonitorJson {
             has_secret: monitor.secret.is_some(),
             origin: monitor.origin,
             created_at: monitor.created_at,
+            schedule: monitor.schedule.as_ref().map(|s| s.to_json()),
+            grace: monitor.grace.as_secs(),
             status: summary.status,
             last_seen: summary.last_seen,
-            push: state.publisher.status(&monitor.key),
+            next_expected: summary.next_expected,
+            running_since: summary.running_since,
+            push: state.publisher.is_enabled().then_some(push),
         }
     }
 }

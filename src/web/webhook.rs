@@ -5,6 +5,7 @@ use jiff::Timestamp;
 
 use super::{AppState, WebhookError};
 use crate::domain::WebhookId;
+use crate::ha;
 use crate::senders::{self, Inbound};
 use crate::signature;
 
@@ -37,10 +38,17 @@ pub async fn receive(
     }
     let events = senders::parse(&inbound)?;
     let count = events.len();
-    state
-        .store
-        .insert_events(monitor.id, Timestamp::now(), events)
-        .await?;
+    let received_at = Timestamp::now();
+    // The Home Assistant event of each received event is queued in the same transaction.
+    let core_events = if state.publisher.is_enabled() {
+        events
+            .iter()
+            .map(|e| (ha::EVENT_TYPE.to_owned(), ha::event_data(&monitor, e, received_at)))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    state.store.insert_events(monitor.id, received_at, events, core_events).await?;
     state.publisher.monitor_changed(&monitor.key);
     tracing::info!(monitor = %monitor.key, events = count, "webhook stored");
     // Exactly 200: Kopia counts anything else, even 201 or 204, as a failed delivery.

@@ -20,7 +20,16 @@ async fn creating_a_monitor_answers_201_with_its_url_and_entities() {
         monitor["webhook_url"],
         format!("{}/api/webhook/{id}", app.webhook_base)
     );
-    assert_eq!(monitor["entities"], json!(["sensor.kopia_server_one"]));
+    assert_eq!(
+        monitor["entities"],
+        json!([
+            "sensor.kopia_server_one",
+            "sensor.kopia_server_one_last_success",
+            "sensor.kopia_server_one_size",
+            "sensor.kopia_server_one_duration",
+            "binary_sensor.kopia_server_one_problem"
+        ])
+    );
     assert_eq!(monitor["status"], "unknown");
 
     let again = app.create_monitor(json!({"name": "server one!"})).await;
@@ -40,10 +49,9 @@ async fn invalid_monitors_get_a_400_with_a_reason() {
         (json!({"name": "x", "webhook_id": "short"}), "16"),
         (json!({"name": "x", "secret": "abc"}), "8 characters"),
         (json!({"nome": "x"}), "name"),
-        (
-            json!({"name": "x", "schedule": {"every": "1d"}}),
-            "schedule",
-        ),
+        (json!({"name": "x", "schedule": {"every": "soon"}}), "schedule.every"),
+        (json!({"name": "x", "schedule": {"cron": "0 3 * *"}}), "five fields"),
+        (json!({"name": "x", "grace": "a while"}), "grace"),
     ];
     for (body, reason) in cases {
         let response = app

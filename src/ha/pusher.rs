@@ -1,0 +1,246 @@
+//! Delivers the outbox to Core, and notices when Core has forgotten it.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use jiff::{SignedDuration, Timestamp};
+use tokio::sync::Notify;
+
+use super::{CoreClient, HaError};
+use crate::store::Store;
+
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(300);
+/// How often the reconciler checks that Core still has our states.
+pub const RECONCILE_EVERY: Duration = Duration::from_secs(60);
+const BATCH: usize = 100;
+
+/// Shared between the tasks: wake the pusher, and tell it Core is back (retry at once).
+#[derive(Default)]
+pub struct Wake {
+    pub pusher: Notify,
+    core_back: AtomicBool,
+}
+
+pub struct Pusher {
+    store: Store,
+    client: CoreClient,
+    wake: Arc<Wake>,
+    /// Delay before the next try while Core is unreachable; doubles up to five minutes.
+    delay: Duration,
+    core_down: bool,
+}
+
+enum Round {
+    /// Everything due was delivered (or failed for reasons of its own).
+    Done,
+    /// Core is unreachable; try again after the backoff delay.
+    CoreDown,
+}
+
+impl Pusher {
+    pub fn new(store: Store, client: CoreClient, wake: Arc<Wake>) -> Self {
+        Self { store, client, wake, delay: FIRST_RETRY, core_down: false }
+    }
+
+    pub async fn run(mut self) {
+        loop {
+            let sleep = match self.round().await {
+                Round::Done => {
+                    self.delay = FIRST_RETRY;
+                    match self.store.next_retry_at().await {
+                        Ok(Some(at)) => until(at),
+                        Ok(None) => Duration::from_secs(3600),
+                        Err(e) => {
+                            tracing::error!(error = %e, "cannot read the outbox");
+                            MAX_RETRY
+                        }
+                    }
+                }
+                Round::CoreDown => {
+                    let sleep = with_jitter(self.delay);
+                    self.delay = (self.delay * 2).min(MAX_RETRY);
+                    sleep
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(sleep) => {}
+                () = self.wake.pusher.notified() => {}
+            }
+            if self.wake.core_back.swap(false, Ordering::SeqCst) {
+                self.delay = FIRST_RETRY;
+            }
+        }
+    }
+
+    async fn round(&mut self) -> Round {
+        loop {
+            let now = Timestamp::now();
+            let states = match self.store.due_states(now, BATCH).await {
+                Ok(states) => states,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read the outbox");
+                    return Round::Done;
+                }
+            };
+            let events = match self.store.due_core_events(now, BATCH).await {
+                Ok(events) => events,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot read queued Home Assistant events");
+                    Vec::new()
+                }
+            };
+            if states.is_empty() && events.is_empty() {
+                return Round::Done;
+            }
+            for due in states {
+                let result = match &due.desired {
+                    Some(state) => self.client.set_state(&due.entity_id, state).await,
+                    None => self.client.delete_state(&due.entity_id).await,
+                };
+                let outcome = match result {
+                    Ok(()) => self.store.mark_pushed(due.entity_id.clone(), due.desired.clone()).await,
+                    Err(error) => {
+                        if self.failed(&due.entity_id, &error) {
+                            return Round::CoreDown;
+                        }
+                        let retry = Timestamp::now() + backoff(due.attempts);
+                        self.store.mark_push_failed(due.entity_id.clone(), error.to_string(), retry).await
+                    }
+                };
+                if let Err(e) = outcome {
+                    tracing::error!(error = %e, "cannot update the outbox");
+                    return Round::Done;
+                }
+                self.reachable();
+            }
+            for event in events {
+                let outcome = match self.client.fire_event(&event.event_type, &event.data).await {
+                    Ok(()) => self.store.core_event_fired(event.id).await,
+                    Err(error) => {
+                        if self.failed(&event.event_type, &error) {
+                            return Round::CoreDown;
+                        }
+                        self.store.core_event_failed(event.id, Timestamp::now() + backoff(event.attempts)).await
+                    }
+                };
+                if let Err(e) = outcome {
+                    tracing::error!(error = %e, "cannot update queued Home Assistant events");
+                    return Round::Done;
+                }
+                self.reachable();
+            }
+        }
+    }
+
+    /// Logs a failure; returns whether Core as a whole is unreachable (then stop the round).
+    fn failed(&mut self, what: &str, error: &HaError) -> bool {
+        if let HaError::Unavailable(_) = error {
+            if !self.core_down {
+                tracing::warn!(%error, "Home Assistant is not reachable (restarting?); retrying with backoff");
+                self.core_down = true;
+            }
+            return true;
+        }
+        tracing::error!(what, %error, "Home Assistant refused an update; it will be retried");
+        false
+    }
+
+    fn reachable(&mut self) {
+        if self.core_down {
+            tracing::info!("Home Assistant is reachable again; delivering queued updates");
+            self.core_down = false;
+        }
+    }
+}
+
+/// Every minute: does Core still have our main entities? A restart of Core forgets
+/// them (404), so everything is pushed again. Coming back after being unreachable also
+/// cuts the pusher's backoff short.
+pub async fn reconcile(store: Store, client: CoreClient, wake: Arc<Wake>) {
+    let mut every = tokio::time::interval(RECONCILE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    let mut was_unreachable = false;
+    loop {
+        every.tick().await;
+        if let Err(e) = store.drop_stale_core_events(Timestamp::now() - SignedDuration::from_hours(24)).await {
+            tracing::warn!(error = %e, "cannot drop stale Home Assistant events");
+        }
+        let entities = match store.pushed_main_entities().await {
+            Ok(entities) => entities,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read the outbox");
+                continue;
+            }
+        };
+        let mut forgotten = false;
+        let mut unreachable = false;
+        for entity_id in &entities {
+            match client.has_state(entity_id).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    forgotten = true;
+                    break;
+                }
+                Err(HaError::Unavailable(_)) => {
+                    unreachable = true;
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(entity_id, error = %e, "cannot check an entity in Home Assistant");
+                    break;
+                }
+            }
+        }
+        if forgotten {
+            tracing::info!("Home Assistant has lost the add-on's entities (it restarted); pushing them again");
+            if let Err(e) = store.forget_pushed().await {
+                tracing::error!(error = %e, "cannot queue the re-push");
+            }
+        }
+        if forgotten || (was_unreachable && !unreachable) {
+            wake.core_back.store(true, Ordering::SeqCst);
+            wake.pusher.notify_one();
+        }
+        was_unreachable = unreachable;
+    }
+}
+
+/// Per-entity retry delay after Core refused it: 1 s doubling, at most five minutes.
+fn backoff(attempts: i64) -> SignedDuration {
+    let secs = 1i64 << attempts.clamp(0, 9);
+    SignedDuration::from_secs(secs.min(MAX_RETRY.as_secs() as i64))
+}
+
+fn until(at: Timestamp) -> Duration {
+    let millis = at.duration_since(Timestamp::now()).as_millis().max(0) as u64;
+    Duration::from_millis(millis).min(Duration::from_secs(3600))
+}
+
+/// Adds up to a quarter of random delay so retries do not run in lockstep.
+fn with_jitter(delay: Duration) -> Duration {
+    let spread = (delay.as_millis() as u64 / 4).max(1);
+    let random = getrandom::u64().unwrap_or(0) % spread;
+    delay + Duration::from_millis(random)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_one_second_to_five_minutes() {
+        let secs: Vec<i64> = (0..12).map(|a| backoff(a).as_secs()).collect();
+        assert_eq!(secs, [1, 2, 4, 8, 16, 32, 64, 128, 256, 300, 300, 300]);
+    }
+
+    #[test]
+    fn jitter_adds_at_most_a_quarter() {
+        for _ in 0..100 {
+            let d = with_jitter(Duration::from_secs(8));
+            assert!(d >= Duration::from_secs(8) && d < Duration::from_secs(10), "{d:?}");
+        }
+    }
+}

@@ -1,0 +1,217 @@
+//! The outbox towards Home Assistant: the desired state of every entity (latest wins) and
+//! what Core last accepted, plus Core events waiting to be fired.
+
+use std::collections::HashMap;
+
+use jiff::Timestamp;
+use rusqlite::{OptionalExtension, params};
+use serde::Serialize;
+
+use super::{Store, StoreError, from_ms, to_ms};
+
+/// A state to push (`desired = Some`) or an entity to remove from Core (`None`).
+#[derive(Debug, Clone)]
+pub struct DueState {
+    pub entity_id: String,
+    pub desired: Option<String>,
+    pub attempts: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct DueCoreEvent {
+    pub id: i64,
+    pub event_type: String,
+    pub data: String,
+    pub attempts: i64,
+}
+
+/// How a monitor's entities are doing in Home Assistant, for the panel and the API.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PushStatus {
+    /// Changes are waiting to be accepted by Home Assistant.
+    pub pending: bool,
+    pub last_success_at: Option<Timestamp>,
+    pub last_error: Option<String>,
+}
+
+impl Store {
+    /// Records what a monitor's entities should show; returns how many changed.
+    pub async fn queue_states(&self, monitor_id: i64, states: Vec<(String, String)>) -> Result<usize, StoreError> {
+        self.write(move |conn| {
+            let mut upsert = conn.prepare_cached(
+                "INSERT INTO entities (entity_id, monitor_id, desired) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (entity_id) DO UPDATE
+                 SET desired = excluded.desired, monitor_id = excluded.monitor_id, attempts = 0,
+                     next_attempt_at = 0, last_error = NULL
+                 WHERE entities.desired IS NOT excluded.desired",
+            )?;
+            let mut changed = 0;
+            for (entity_id, desired) in &states {
+                changed += upsert.execute(params![entity_id, monitor_id, desired])?;
+            }
+            Ok(changed)
+        })
+        .await
+    }
+
+    /// Entities whose desired state Core has not accepted yet and that may be tried now.
+    pub async fn due_states(&self, now: Timestamp, limit: usize) -> Result<Vec<DueState>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT entity_id, desired, attempts FROM entities
+                 WHERE desired IS NOT pushed AND next_attempt_at <= ?1
+                 ORDER BY next_attempt_at, entity_id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![to_ms(now), limit as i64], |r| {
+                Ok(DueState { entity_id: r.get(0)?, desired: r.get(1)?, attempts: r.get(2)? })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Core accepted `pushed` (a removal when `None`).
+    pub async fn mark_pushed(&self, entity_id: String, pushed: Option<String>) -> Result<(), StoreError> {
+        let now = Timestamp::now();
+        self.write(move |conn| {
+            match pushed {
+                Some(pushed) => conn.execute(
+                    "UPDATE entities SET pushed = ?2, pushed_at = ?3, attempts = 0, next_attempt_at = 0,
+                         last_error = NULL
+                     WHERE entity_id = ?1",
+                    params![entity_id, pushed, to_ms(now)],
+                )?,
+                None => conn.execute("DELETE FROM entities WHERE entity_id = ?1 AND desired IS NULL", [entity_id])?,
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn mark_push_failed(&self, entity_id: String, error: String, retry_at: Timestamp) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE entities SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
+                 WHERE entity_id = ?1",
+                params![entity_id, to_ms(retry_at), error],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Core has forgotten every state (it restarted): push them all again, now.
+    pub async fn forget_pushed(&self) -> Result<usize, StoreError> {
+        self.write(|conn| {
+            Ok(conn.execute(
+                "UPDATE entities SET pushed = NULL, next_attempt_at = 0 WHERE desired IS NOT NULL",
+                [],
+            )?)
+        })
+        .await
+    }
+
+    /// When the next failed push may be retried, if any is waiting.
+    pub async fn next_retry_at(&self) -> Result<Option<Timestamp>, StoreError> {
+        self.read(|conn| {
+            let ms: Option<i64> = conn.query_row(
+                "SELECT MIN(next_attempt_at) FROM (
+                     SELECT next_attempt_at FROM entities WHERE desired IS NOT pushed
+                     UNION ALL SELECT next_attempt_at FROM core_events)",
+                [],
+                |r| r.get(0),
+            )?;
+            ms.map(from_ms).transpose()
+        })
+        .await
+    }
+
+    /// The main entity of each monitor that Core has accepted: what the reconciler checks.
+    pub async fn pushed_main_entities(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT e.entity_id FROM entities e JOIN monitors m ON m.id = e.monitor_id
+                 WHERE e.entity_id = 'sensor.kopia_' || m.key AND e.pushed IS NOT NULL",
+            )?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Push status of every monitor, by monitor ID.
+    pub async fn push_statuses(&self) -> Result<HashMap<i64, PushStatus>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT monitor_id, MAX(desired IS NOT pushed), MAX(pushed_at), MAX(last_error)
+                 FROM entities WHERE monitor_id IS NOT NULL GROUP BY monitor_id",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut out = HashMap::new();
+            while let Some(row) = rows.next()? {
+                let pushed_at: Option<i64> = row.get(2)?;
+                out.insert(
+                    row.get(0)?,
+                    PushStatus {
+                        pending: row.get::<_, i64>(1)? != 0,
+                        last_success_at: pushed_at.map(from_ms).transpose()?,
+                        last_error: row.get(3)?,
+                    },
+                );
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    pub async fn push_status(&self, monitor_id: i64) -> Result<PushStatus, StoreError> {
+        Ok(self.push_statuses().await?.remove(&monitor_id).unwrap_or_default())
+    }
+
+    pub async fn due_core_events(&self, now: Timestamp, limit: usize) -> Result<Vec<DueCoreEvent>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT id, event_type, data, attempts FROM core_events WHERE next_attempt_at <= ?1
+                 ORDER BY id LIMIT ?2",
+            )?;
+            let rows = stmt.query_map(params![to_ms(now), limit as i64], |r| {
+                Ok(DueCoreEvent { id: r.get(0)?, event_type: r.get(1)?, data: r.get(2)?, attempts: r.get(3)? })
+            })?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    pub async fn core_event_fired(&self, id: i64) -> Result<(), StoreError> {
+        self.write(move |conn| Ok(conn.execute("DELETE FROM core_events WHERE id = ?1", [id]).map(|_| ())?))
+            .await
+    }
+
+    pub async fn core_event_failed(&self, id: i64, retry_at: Timestamp) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute(
+                "UPDATE core_events SET attempts = attempts + 1, next_attempt_at = ?2 WHERE id = ?1",
+                params![id, to_ms(retry_at)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Events older than `cutoff` are dropped unfired: an automation a day late does harm.
+    pub async fn drop_stale_core_events(&self, cutoff: Timestamp) -> Result<usize, StoreError> {
+        self.write(move |conn| Ok(conn.execute("DELETE FROM core_events WHERE created_at < ?1", [to_ms(cutoff)])?))
+            .await
+    }
+
+    /// Whether an entity row exists (tests and diagnostics).
+    pub async fn entity_desired(&self, entity_id: &str) -> Result<Option<Option<String>>, StoreError> {
+        let entity_id = entity_id.to_owned();
+        self.read(move |conn| {
+            Ok(conn
+                .query_row("SELECT desired FROM entities WHERE entity_id = ?1", [entity_id], |r| r.get(0))
+                .optional()?)
+        })
+        .await
+    }
+}
