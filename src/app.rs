@@ -58,7 +58,11 @@ impl Application {
         let publisher = match &settings.core {
             Some(core) => {
                 tracing::info!(core = %core.url, "Home Assistant updates enabled");
-                Publisher::start(store.clone(), CoreClient::new(core))
+                Publisher::start(
+                    store.clone(),
+                    CoreClient::new(core),
+                    settings.reconcile_every,
+                )
             }
             None => {
                 tracing::warn!(

@@ -8,7 +8,9 @@ use jiff::tz::TimeZone;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use crate::domain::{Grace, HistoryLimit, MonitorName, NewMonitor, ParseError, Schedule, WebhookId};
+use crate::domain::{
+    Grace, HistoryLimit, MonitorName, NewMonitor, ParseError, Schedule, WebhookId,
+};
 
 pub const ENV_PREFIX: &str = "KOPIA_WEBHOOK_";
 
@@ -55,6 +57,9 @@ pub struct Settings {
     /// `None`: no Home Assistant to push to (a local run without a token).
     pub core: Option<CoreSettings>,
     pub supervisor: Option<SupervisorSettings>,
+    /// How often to check that Core still has the add-on's entities (it forgets them when
+    /// it restarts). `KOPIA_WEBHOOK_RECONCILE_SECS`, default 60.
+    pub reconcile_every: std::time::Duration,
     pub options: AddonOptions,
 }
 
@@ -210,6 +215,19 @@ impl Settings {
             }),
         };
 
+        let reconcile_secs: u64 = match var("RECONCILE_SECS") {
+            Some(v) => v
+                .parse()
+                .ok()
+                .filter(|s| (1..=3600).contains(s))
+                .ok_or_else(|| {
+                    invalid(
+                        "KOPIA_WEBHOOK_RECONCILE_SECS",
+                        "use a number of seconds from 1 to 3600",
+                    )
+                })?,
+            None => 60,
+        };
         let mut raw = read_options(&data_dir.join("options.json"))?;
         if let Some(v) = var("LOG_LEVEL") {
             raw.log_level = v;
@@ -240,6 +258,7 @@ impl Settings {
             allow_loopback_ui: !in_addon,
             core,
             supervisor,
+            reconcile_every: std::time::Duration::from_secs(reconcile_secs),
             options,
         })
     }

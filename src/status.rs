@@ -222,7 +222,11 @@ mod tests {
     }
 
     fn expect(schedule: Option<&Schedule>) -> Expectations<'_> {
-        Expectations { schedule, grace: Grace::from_secs(3600).unwrap(), watching_since: at(0) }
+        Expectations {
+            schedule,
+            grace: Grace::from_secs(3600).unwrap(),
+            watching_since: at(0),
+        }
     }
 
     #[test]
@@ -233,11 +237,13 @@ mod tests {
             recent: vec![run(100, Some("/a"), RunStatus::Success)],
             ..Default::default()
         };
-        let on_time = MonitorSummary::compute(runs(), expect(Some(&schedule)), at(100 + 86_400 + 3_599));
+        let on_time =
+            MonitorSummary::compute(runs(), expect(Some(&schedule)), at(100 + 86_400 + 3_599));
         assert_eq!(on_time.status, MonitorStatus::Success);
         assert_eq!(on_time.next_expected, Some(at(100 + 86_400)));
         assert_eq!(on_time.changes_at, Some(at(100 + 86_400 + 3_600)));
-        let late = MonitorSummary::compute(runs(), expect(Some(&schedule)), at(100 + 86_400 + 3_600));
+        let late =
+            MonitorSummary::compute(runs(), expect(Some(&schedule)), at(100 + 86_400 + 3_600));
         assert_eq!(late.status, MonitorStatus::Overdue);
         assert!(late.status.is_problem());
         assert_eq!(late.changes_at, None);
@@ -246,7 +252,11 @@ mod tests {
     #[test]
     fn a_job_that_never_reported_is_overdue_one_period_after_creation() {
         let schedule = daily();
-        let s = MonitorSummary::compute(MonitorRuns::default(), expect(Some(&schedule)), at(86_400 + 3_600));
+        let s = MonitorSummary::compute(
+            MonitorRuns::default(),
+            expect(Some(&schedule)),
+            at(86_400 + 3_600),
+        );
         assert_eq!(s.status, MonitorStatus::Overdue);
         let without = MonitorSummary::compute(MonitorRuns::default(), expect(None), at(10_000_000));
         assert_eq!(without.status, MonitorStatus::Unknown);

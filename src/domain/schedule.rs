@@ -13,7 +13,12 @@ use super::ParseError;
 #[derive(Clone)]
 pub enum Schedule {
     Every(SignedDuration),
-    Cron { expression: String, cron: Box<Cron>, zone: TimeZone, zone_name: String },
+    Cron {
+        expression: String,
+        cron: Box<Cron>,
+        zone: TimeZone,
+        zone_name: String,
+    },
 }
 
 /// How long after the expected time a run may still arrive before the monitor is
@@ -23,7 +28,11 @@ pub struct Grace(SignedDuration);
 
 /// Parses `90s`, `45m`, `12h`, `1d`, `1w`, `1h30m` (days are 24 hours).
 pub fn parse_period(text: &str, what: &str) -> Result<SignedDuration, ParseError> {
-    let invalid = || ParseError::new(format!("{what} {text:?} is not a duration: use e.g. 90s, 30m, 12h or 1d"));
+    let invalid = || {
+        ParseError::new(format!(
+            "{what} {text:?} is not a duration: use e.g. 90s, 30m, 12h or 1d"
+        ))
+    };
     let span: Span = text.trim().parse().map_err(|_| invalid())?;
     let duration = span
         .to_duration(SpanRelativeTo::days_are_24_hours())
@@ -47,7 +56,11 @@ pub fn format_period(duration: SignedDuration) -> String {
             secs %= size;
         }
     }
-    if out.is_empty() { "0s".into() } else { out.join(" ") }
+    if out.is_empty() {
+        "0s".into()
+    } else {
+        out.join(" ")
+    }
 }
 
 impl Grace {
@@ -89,15 +102,23 @@ impl Schedule {
         })?;
         match (object.get("every"), object.get("cron")) {
             (Some(every), None) => {
-                let text = every.as_str().ok_or_else(|| ParseError::new("schedule.every must be a string such as \"1d\""))?;
+                let text = every.as_str().ok_or_else(|| {
+                    ParseError::new("schedule.every must be a string such as \"1d\"")
+                })?;
                 Ok(Self::Every(parse_period(text, "schedule.every")?))
             }
             (None, Some(cron)) => {
-                let expression = cron.as_str().ok_or_else(|| ParseError::new("schedule.cron must be a string such as \"0 3 * * *\""))?;
+                let expression = cron.as_str().ok_or_else(|| {
+                    ParseError::new("schedule.cron must be a string such as \"0 3 * * *\"")
+                })?;
                 let zone = match object.get("tz") {
                     None | Some(Value::Null) => default_zone,
                     Some(Value::String(tz)) => tz.as_str(),
-                    Some(_) => return Err(ParseError::new("schedule.tz must be a string such as \"Europe/Berlin\"")),
+                    Some(_) => {
+                        return Err(ParseError::new(
+                            "schedule.tz must be a string such as \"Europe/Berlin\"",
+                        ));
+                    }
                 };
                 Self::cron(expression, zone)
             }
@@ -130,16 +151,30 @@ impl Schedule {
             .seconds(Seconds::Disallowed)
             .build()
             .parse(&expression)
-            .map_err(|e| ParseError::new(format!("schedule.cron {expression:?} is not valid: {e}")))?;
-        let zone = TimeZone::get(zone_name)
-            .map_err(|_| ParseError::new(format!("schedule.tz {zone_name:?} is not an IANA time zone such as Europe/Berlin")))?;
-        Ok(Self::Cron { expression, cron: Box::new(cron), zone, zone_name: zone_name.to_owned() })
+            .map_err(|e| {
+                ParseError::new(format!("schedule.cron {expression:?} is not valid: {e}"))
+            })?;
+        let zone = TimeZone::get(zone_name).map_err(|_| {
+            ParseError::new(format!(
+                "schedule.tz {zone_name:?} is not an IANA time zone such as Europe/Berlin"
+            ))
+        })?;
+        Ok(Self::Cron {
+            expression,
+            cron: Box::new(cron),
+            zone,
+            zone_name: zone_name.to_owned(),
+        })
     }
 
     pub fn to_json(&self) -> Value {
         match self {
             Self::Every(d) => json!({ "every": format_period(*d) }),
-            Self::Cron { expression, zone_name, .. } => json!({ "cron": expression, "tz": zone_name }),
+            Self::Cron {
+                expression,
+                zone_name,
+                ..
+            } => json!({ "cron": expression, "tz": zone_name }),
         }
     }
 
@@ -159,7 +194,11 @@ impl fmt::Display for Schedule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Every(d) => write!(f, "every {}", format_period(*d)),
-            Self::Cron { expression, zone_name, .. } => write!(f, "cron {expression} ({zone_name})"),
+            Self::Cron {
+                expression,
+                zone_name,
+                ..
+            } => write!(f, "cron {expression} ({zone_name})"),
         }
     }
 }
@@ -180,43 +219,89 @@ mod tests {
 
     #[test]
     fn periods_in_friendly_units() {
-        assert_eq!(parse_period("90s", "x").unwrap(), SignedDuration::from_secs(90));
-        assert_eq!(parse_period("12h", "x").unwrap(), SignedDuration::from_hours(12));
-        assert_eq!(parse_period("1d", "x").unwrap(), SignedDuration::from_hours(24));
-        assert_eq!(parse_period("1w", "x").unwrap(), SignedDuration::from_hours(168));
-        assert_eq!(parse_period("1h30m", "x").unwrap(), SignedDuration::from_mins(90));
-        assert_eq!(parse_period("1s", "x").unwrap(), SignedDuration::from_secs(1));
+        assert_eq!(
+            parse_period("90s", "x").unwrap(),
+            SignedDuration::from_secs(90)
+        );
+        assert_eq!(
+            parse_period("12h", "x").unwrap(),
+            SignedDuration::from_hours(12)
+        );
+        assert_eq!(
+            parse_period("1d", "x").unwrap(),
+            SignedDuration::from_hours(24)
+        );
+        assert_eq!(
+            parse_period("1w", "x").unwrap(),
+            SignedDuration::from_hours(168)
+        );
+        assert_eq!(
+            parse_period("1h30m", "x").unwrap(),
+            SignedDuration::from_mins(90)
+        );
+        assert_eq!(
+            parse_period("1s", "x").unwrap(),
+            SignedDuration::from_secs(1)
+        );
         assert!(parse_period("0s", "x").is_err());
         assert!(parse_period("soon", "x").unwrap_err().0.contains("90s"));
         assert!(parse_period("2y", "x").is_err());
-        assert_eq!(format_period(SignedDuration::from_secs(90_061)), "1d 1h 1m 1s");
-        assert_eq!(parse_period(&format_period(SignedDuration::from_secs(90_061)), "x").unwrap().as_secs(), 90_061);
+        assert_eq!(
+            format_period(SignedDuration::from_secs(90_061)),
+            "1d 1h 1m 1s"
+        );
+        assert_eq!(
+            parse_period(&format_period(SignedDuration::from_secs(90_061)), "x")
+                .unwrap()
+                .as_secs(),
+            90_061
+        );
     }
 
     #[test]
     fn every_is_a_period_after_the_last_run() {
         let s = Schedule::from_json(&json!({"every": "1d"}), "UTC").unwrap();
-        assert_eq!(s.next_after(ts("2026-01-01T03:00:00Z")), Some(ts("2026-01-02T03:00:00Z")));
+        assert_eq!(
+            s.next_after(ts("2026-01-01T03:00:00Z")),
+            Some(ts("2026-01-02T03:00:00Z"))
+        );
         assert_eq!(s.to_json(), json!({"every": "1d"}));
     }
 
     #[test]
     fn cron_runs_in_its_time_zone() {
-        let s = Schedule::from_json(&json!({"cron": "0 3 * * *", "tz": "Europe/Berlin"}), "UTC").unwrap();
+        let s = Schedule::from_json(&json!({"cron": "0 3 * * *", "tz": "Europe/Berlin"}), "UTC")
+            .unwrap();
         // 03:00 in Berlin is 02:00 UTC in winter.
-        assert_eq!(s.next_after(ts("2026-01-01T12:00:00Z")), Some(ts("2026-01-02T02:00:00Z")));
+        assert_eq!(
+            s.next_after(ts("2026-01-01T12:00:00Z")),
+            Some(ts("2026-01-02T02:00:00Z"))
+        );
         let default_zone = Schedule::from_json(&json!({"cron": "30 4 * * 1"}), "UTC").unwrap();
-        assert_eq!(default_zone.to_json(), json!({"cron": "30 4 * * 1", "tz": "UTC"}));
+        assert_eq!(
+            default_zone.to_json(),
+            json!({"cron": "30 4 * * 1", "tz": "UTC"})
+        );
     }
 
     #[test]
     fn the_short_form_is_a_period_or_a_cron_expression() {
-        assert_eq!(Schedule::from_text("1d", "UTC").unwrap().to_json(), json!({"every": "1d"}));
         assert_eq!(
-            Schedule::from_text(" 0 3 * * * ", "Europe/Berlin").unwrap().to_json(),
+            Schedule::from_text("1d", "UTC").unwrap().to_json(),
+            json!({"every": "1d"})
+        );
+        assert_eq!(
+            Schedule::from_text(" 0 3 * * * ", "Europe/Berlin")
+                .unwrap()
+                .to_json(),
             json!({"cron": "0 3 * * *", "tz": "Europe/Berlin"})
         );
-        assert!(Schedule::from_text("0 3 *", "UTC").unwrap_err().0.contains("five fields"));
+        assert!(
+            Schedule::from_text("0 3 *", "UTC")
+                .unwrap_err()
+                .0
+                .contains("five fields")
+        );
     }
 
     #[test]

@@ -54,7 +54,9 @@ impl CoreClient {
 
     /// `DELETE /api/states/{entity_id}`; an entity Core does not know is already gone.
     pub async fn delete_state(&self, entity_id: &str) -> Result<(), HaError> {
-        let request = self.http.delete(format!("{}/api/states/{entity_id}", self.url));
+        let request = self
+            .http
+            .delete(format!("{}/api/states/{entity_id}", self.url));
         match self.send(request).await {
             Ok(_) | Err(HaError::Rejected { status: 404, .. }) => Ok(()),
             Err(e) => Err(e),
@@ -63,7 +65,9 @@ impl CoreClient {
 
     /// Whether Core currently has a state for `entity_id` (it forgets them on restart).
     pub async fn has_state(&self, entity_id: &str) -> Result<bool, HaError> {
-        let request = self.http.get(format!("{}/api/states/{entity_id}", self.url));
+        let request = self
+            .http
+            .get(format!("{}/api/states/{entity_id}", self.url));
         match self.send(request).await {
             Ok(_) => Ok(true),
             Err(HaError::Rejected { status: 404, .. }) => Ok(false),

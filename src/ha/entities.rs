@@ -35,10 +35,14 @@ pub fn entity_ids(key: &MonitorKey) -> Vec<String> {
 pub fn render(monitor: &MonitorRecord, summary: &MonitorSummary) -> Vec<(String, EntityState)> {
     let key = &monitor.key;
     let name = monitor.name.as_str();
-    let newest_with = |field: fn(&StoredEvent) -> Option<i64>| summary.recent.iter().find_map(field);
+    let newest_with =
+        |field: fn(&StoredEvent) -> Option<i64>| summary.recent.iter().find_map(field);
     let size = newest_with(|r| r.event.size_bytes());
     let duration = newest_with(|r| r.event.duration_ms());
-    let last_success = summary.last_success.as_ref().map(|e| iso_with_offset(e.ended_at()));
+    let last_success = summary
+        .last_success
+        .as_ref()
+        .map(|e| iso_with_offset(e.ended_at()));
     let unknown = || "unknown".to_owned();
     vec![
         main_sensor(monitor, summary),
@@ -69,7 +73,12 @@ pub fn render(monitor: &MonitorRecord, summary: &MonitorSummary) -> Vec<(String,
         (
             format!("binary_sensor.kopia_{key}_problem"),
             EntityState::new(
-                if summary.status.is_problem() { "on" } else { "off" }.to_owned(),
+                if summary.status.is_problem() {
+                    "on"
+                } else {
+                    "off"
+                }
+                .to_owned(),
                 json!({"friendly_name": format!("{name} problem"), "device_class": "problem",
                        "status": summary.status.as_str()}),
             ),
@@ -175,7 +184,11 @@ fn main_sensor(monitor: &MonitorRecord, summary: &MonitorSummary) -> (String, En
 pub const EVENT_TYPE: &str = "kopia_webhook_event";
 
 /// The data of a `kopia_webhook_event`: the normalised event (no secrets, no raw body).
-pub fn event_data(monitor: &MonitorRecord, event: &BackupEvent, received_at: jiff::Timestamp) -> String {
+pub fn event_data(
+    monitor: &MonitorRecord,
+    event: &BackupEvent,
+    received_at: jiff::Timestamp,
+) -> String {
     json!({
         "monitor": monitor.key.as_str(),
         "name": monitor.name.as_str(),
@@ -319,7 +332,10 @@ mod tests {
     fn every_entity_of_a_monitor_is_rendered_with_its_device_class() {
         let runs = MonitorRuns {
             latest_per_source: vec![run(2, RunStatus::Failed, Some("disk full".into()))],
-            recent: vec![run(2, RunStatus::Failed, Some("disk full".into())), run(1, RunStatus::Success, None)],
+            recent: vec![
+                run(2, RunStatus::Failed, Some("disk full".into())),
+                run(1, RunStatus::Success, None),
+            ],
             last_success: Some(run(1, RunStatus::Success, None)),
             ..Default::default()
         };

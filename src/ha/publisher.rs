@@ -36,12 +36,12 @@ impl Publisher {
 
     /// Starts the evaluator, pusher and reconciler. Everything is pushed once at start:
     /// Core may have restarted while the add-on was stopped.
-    pub fn start(store: Store, client: CoreClient) -> Self {
+    pub fn start(store: Store, client: CoreClient, reconcile_every: Duration) -> Self {
         let (changes, queue) = mpsc::unbounded_channel();
         let wake = Arc::new(Wake::default());
         tokio::spawn(evaluate_monitors(store.clone(), queue, Arc::clone(&wake)));
         tokio::spawn(Pusher::new(store.clone(), client.clone(), Arc::clone(&wake)).run());
-        tokio::spawn(reconcile(store, client, Arc::clone(&wake)));
+        tokio::spawn(reconcile(store, client, Arc::clone(&wake), reconcile_every));
         Self {
             changes: Some(changes),
             wake,
@@ -66,7 +66,11 @@ impl Publisher {
 }
 
 /// Recomputes monitors when told to and when their next deadline passes; timers, not polling.
-async fn evaluate_monitors(store: Store, mut queue: mpsc::UnboundedReceiver<MonitorKey>, wake: Arc<Wake>) {
+async fn evaluate_monitors(
+    store: Store,
+    mut queue: mpsc::UnboundedReceiver<MonitorKey>,
+    wake: Arc<Wake>,
+) {
     let mut deadlines: HashMap<MonitorKey, Timestamp> = HashMap::new();
     let mut due: Vec<MonitorKey> = match store.monitors().await {
         Ok(monitors) => monitors.into_iter().map(|m| m.key).collect(),
@@ -87,7 +91,9 @@ async fn evaluate_monitors(store: Store, mut queue: mpsc::UnboundedReceiver<Moni
                 Ok(None) => {
                     deadlines.remove(&key);
                 }
-                Err(e) => tracing::error!(monitor = %key, error = %e, "cannot work out a monitor's state"),
+                Err(e) => {
+                    tracing::error!(monitor = %key, error = %e, "cannot work out a monitor's state")
+                }
             }
         }
         wake.pusher.notify_one();
@@ -129,7 +135,9 @@ async fn evaluate(store: &Store, key: &MonitorKey) -> Result<Option<Timestamp>, 
     let Some(monitor) = store.monitor_by_key(key).await? else {
         return Ok(None);
     };
-    let runs = store.monitor_runs(monitor.id, monitor.history_limit.get()).await?;
+    let runs = store
+        .monitor_runs(monitor.id, monitor.history_limit.get())
+        .await?;
     let summary = MonitorSummary::of(&monitor, runs);
     let states = render(&monitor, &summary)
         .into_iter()

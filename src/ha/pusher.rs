@@ -12,8 +12,6 @@ use crate::store::Store;
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(300);
-/// How often the reconciler checks that Core still has our states.
-pub const RECONCILE_EVERY: Duration = Duration::from_secs(60);
 const BATCH: usize = 100;
 
 /// Shared between the tasks: wake the pusher, and tell it Core is back (retry at once).
@@ -41,7 +39,13 @@ enum Round {
 
 impl Pusher {
     pub fn new(store: Store, client: CoreClient, wake: Arc<Wake>) -> Self {
-        Self { store, client, wake, delay: FIRST_RETRY, core_down: false }
+        Self {
+            store,
+            client,
+            wake,
+            delay: FIRST_RETRY,
+            core_down: false,
+        }
     }
 
     pub async fn run(mut self) {
@@ -100,13 +104,19 @@ impl Pusher {
                     None => self.client.delete_state(&due.entity_id).await,
                 };
                 let outcome = match result {
-                    Ok(()) => self.store.mark_pushed(due.entity_id.clone(), due.desired.clone()).await,
+                    Ok(()) => {
+                        self.store
+                            .mark_pushed(due.entity_id.clone(), due.desired.clone())
+                            .await
+                    }
                     Err(error) => {
                         if self.failed(&due.entity_id, &error) {
                             return Round::CoreDown;
                         }
                         let retry = Timestamp::now() + backoff(due.attempts);
-                        self.store.mark_push_failed(due.entity_id.clone(), error.to_string(), retry).await
+                        self.store
+                            .mark_push_failed(due.entity_id.clone(), error.to_string(), retry)
+                            .await
                     }
                 };
                 if let Err(e) = outcome {
@@ -122,7 +132,9 @@ impl Pusher {
                         if self.failed(&event.event_type, &error) {
                             return Round::CoreDown;
                         }
-                        self.store.core_event_failed(event.id, Timestamp::now() + backoff(event.attempts)).await
+                        self.store
+                            .core_event_failed(event.id, Timestamp::now() + backoff(event.attempts))
+                            .await
                     }
                 };
                 if let Err(e) = outcome {
@@ -158,14 +170,17 @@ impl Pusher {
 /// Every minute: does Core still have our main entities? A restart of Core forgets
 /// them (404), so everything is pushed again. Coming back after being unreachable also
 /// cuts the pusher's backoff short.
-pub async fn reconcile(store: Store, client: CoreClient, wake: Arc<Wake>) {
-    let mut every = tokio::time::interval(RECONCILE_EVERY);
+pub async fn reconcile(store: Store, client: CoreClient, wake: Arc<Wake>, period: Duration) {
+    let mut every = tokio::time::interval(period);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
     let mut was_unreachable = false;
     loop {
         every.tick().await;
-        if let Err(e) = store.drop_stale_core_events(Timestamp::now() - SignedDuration::from_hours(24)).await {
+        if let Err(e) = store
+            .drop_stale_core_events(Timestamp::now() - SignedDuration::from_hours(24))
+            .await
+        {
             tracing::warn!(error = %e, "cannot drop stale Home Assistant events");
         }
         let entities = match store.pushed_main_entities().await {
@@ -195,7 +210,9 @@ pub async fn reconcile(store: Store, client: CoreClient, wake: Arc<Wake>) {
             }
         }
         if forgotten {
-            tracing::info!("Home Assistant has lost the add-on's entities (it restarted); pushing them again");
+            tracing::info!(
+                "Home Assistant has lost the add-on's entities (it restarted); pushing them again"
+            );
             if let Err(e) = store.forget_pushed().await {
                 tracing::error!(error = %e, "cannot queue the re-push");
             }
@@ -240,7 +257,10 @@ mod tests {
     fn jitter_adds_at_most_a_quarter() {
         for _ in 0..100 {
             let d = with_jitter(Duration::from_secs(8));
-            assert!(d >= Duration::from_secs(8) && d < Duration::from_secs(10), "{d:?}");
+            assert!(
+                d >= Duration::from_secs(8) && d < Duration::from_secs(10),
+                "{d:?}"
+            );
         }
     }
 }

@@ -3,7 +3,9 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::{Store, StoreError, from_ms, to_ms};
-use crate::domain::{Grace, HistoryLimit, MonitorKey, MonitorName, NewMonitor, Schedule, WebhookId};
+use crate::domain::{
+    Grace, HistoryLimit, MonitorKey, MonitorName, NewMonitor, Schedule, WebhookId,
+};
 
 /// Where a monitor was declared: in the panel, or in the add-on options (read-only there).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -95,7 +97,8 @@ pub struct MonitorChanges {
     pub webhook_id: Option<WebhookId>,
 }
 
-const COLUMNS: &str = "id, key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s";
+const COLUMNS: &str =
+    "id, key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s";
 
 fn schedule_json(schedule: Option<&Schedule>) -> Option<String> {
     schedule.map(|s| s.to_json().to_string())
@@ -120,7 +123,8 @@ fn monitor_from_row(row: &Row<'_>) -> Result<MonitorRecord, StoreError> {
         schedule: row
             .get::<_, Option<String>>(8)?
             .map(|text| {
-                let value = serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let value =
+                    serde_json::from_str(&text).map_err(|e| StoreError::Corrupt(e.to_string()))?;
                 Schedule::from_json(&value, "UTC").map_err(corrupt)
             })
             .transpose()?,
@@ -237,7 +241,11 @@ impl Store {
     }
 
     /// Applies an edit and returns the monitor as it now is.
-    pub async fn update_monitor(&self, id: i64, changes: MonitorChanges) -> Result<MonitorRecord, StoreError> {
+    pub async fn update_monitor(
+        &self,
+        id: i64,
+        changes: MonitorChanges,
+    ) -> Result<MonitorRecord, StoreError> {
         self.write(move |conn| {
             if let Some(webhook_id) = &changes.webhook_id {
                 let taken = conn
@@ -249,19 +257,33 @@ impl Store {
                     .optional()?
                     .is_some();
                 if taken {
-                    return Err(StoreError::Conflict("that webhook ID is already used by another monitor".into()));
+                    return Err(StoreError::Conflict(
+                        "that webhook ID is already used by another monitor".into(),
+                    ));
                 }
-                conn.execute("UPDATE monitors SET webhook_id = ?2 WHERE id = ?1", params![id, webhook_id.as_str()])?;
+                conn.execute(
+                    "UPDATE monitors SET webhook_id = ?2 WHERE id = ?1",
+                    params![id, webhook_id.as_str()],
+                )?;
             }
             if let Some(name) = &changes.name {
-                conn.execute("UPDATE monitors SET name = ?2 WHERE id = ?1", params![id, name.as_str()])?;
+                conn.execute(
+                    "UPDATE monitors SET name = ?2 WHERE id = ?1",
+                    params![id, name.as_str()],
+                )?;
             }
             if let Some(limit) = changes.history_limit {
-                conn.execute("UPDATE monitors SET history_limit = ?2 WHERE id = ?1", params![id, limit.get() as i64])?;
+                conn.execute(
+                    "UPDATE monitors SET history_limit = ?2 WHERE id = ?1",
+                    params![id, limit.get() as i64],
+                )?;
             }
             if let Some(secret) = &changes.secret {
                 let secret = secret.as_ref().map(|s| s.expose_secret().to_owned());
-                conn.execute("UPDATE monitors SET secret = ?2 WHERE id = ?1", params![id, secret])?;
+                conn.execute(
+                    "UPDATE monitors SET secret = ?2 WHERE id = ?1",
+                    params![id, secret],
+                )?;
             }
             if let Some(schedule) = &changes.schedule {
                 conn.execute(
@@ -270,7 +292,10 @@ impl Store {
                 )?;
             }
             if let Some(grace) = changes.grace {
-                conn.execute("UPDATE monitors SET grace_s = ?2 WHERE id = ?1", params![id, grace.as_secs()])?;
+                conn.execute(
+                    "UPDATE monitors SET grace_s = ?2 WHERE id = ?1",
+                    params![id, grace.as_secs()],
+                )?;
             }
             query_monitors(conn, "WHERE id = ?1", &[&id])?
                 .pop()

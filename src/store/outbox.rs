@@ -36,7 +36,11 @@ pub struct PushStatus {
 
 impl Store {
     /// Records what a monitor's entities should show; returns how many changed.
-    pub async fn queue_states(&self, monitor_id: i64, states: Vec<(String, String)>) -> Result<usize, StoreError> {
+    pub async fn queue_states(
+        &self,
+        monitor_id: i64,
+        states: Vec<(String, String)>,
+    ) -> Result<usize, StoreError> {
         self.write(move |conn| {
             let mut upsert = conn.prepare_cached(
                 "INSERT INTO entities (entity_id, monitor_id, desired) VALUES (?1, ?2, ?3)
@@ -55,7 +59,11 @@ impl Store {
     }
 
     /// Entities whose desired state Core has not accepted yet and that may be tried now.
-    pub async fn due_states(&self, now: Timestamp, limit: usize) -> Result<Vec<DueState>, StoreError> {
+    pub async fn due_states(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<DueState>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT entity_id, desired, attempts FROM entities
@@ -63,7 +71,11 @@ impl Store {
                  ORDER BY next_attempt_at, entity_id LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![to_ms(now), limit as i64], |r| {
-                Ok(DueState { entity_id: r.get(0)?, desired: r.get(1)?, attempts: r.get(2)? })
+                Ok(DueState {
+                    entity_id: r.get(0)?,
+                    desired: r.get(1)?,
+                    attempts: r.get(2)?,
+                })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
@@ -71,7 +83,11 @@ impl Store {
     }
 
     /// Core accepted `pushed` (a removal when `None`).
-    pub async fn mark_pushed(&self, entity_id: String, pushed: Option<String>) -> Result<(), StoreError> {
+    pub async fn mark_pushed(
+        &self,
+        entity_id: String,
+        pushed: Option<String>,
+    ) -> Result<(), StoreError> {
         let now = Timestamp::now();
         self.write(move |conn| {
             match pushed {
@@ -88,7 +104,12 @@ impl Store {
         .await
     }
 
-    pub async fn mark_push_failed(&self, entity_id: String, error: String, retry_at: Timestamp) -> Result<(), StoreError> {
+    pub async fn mark_push_failed(
+        &self,
+        entity_id: String,
+        error: String,
+        retry_at: Timestamp,
+    ) -> Result<(), StoreError> {
         self.write(move |conn| {
             conn.execute(
                 "UPDATE entities SET attempts = attempts + 1, next_attempt_at = ?2, last_error = ?3
@@ -165,17 +186,30 @@ impl Store {
     }
 
     pub async fn push_status(&self, monitor_id: i64) -> Result<PushStatus, StoreError> {
-        Ok(self.push_statuses().await?.remove(&monitor_id).unwrap_or_default())
+        Ok(self
+            .push_statuses()
+            .await?
+            .remove(&monitor_id)
+            .unwrap_or_default())
     }
 
-    pub async fn due_core_events(&self, now: Timestamp, limit: usize) -> Result<Vec<DueCoreEvent>, StoreError> {
+    pub async fn due_core_events(
+        &self,
+        now: Timestamp,
+        limit: usize,
+    ) -> Result<Vec<DueCoreEvent>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
                 "SELECT id, event_type, data, attempts FROM core_events WHERE next_attempt_at <= ?1
                  ORDER BY id LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![to_ms(now), limit as i64], |r| {
-                Ok(DueCoreEvent { id: r.get(0)?, event_type: r.get(1)?, data: r.get(2)?, attempts: r.get(3)? })
+                Ok(DueCoreEvent {
+                    id: r.get(0)?,
+                    event_type: r.get(1)?,
+                    data: r.get(2)?,
+                    attempts: r.get(3)?,
+                })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
         })
@@ -183,8 +217,12 @@ impl Store {
     }
 
     pub async fn core_event_fired(&self, id: i64) -> Result<(), StoreError> {
-        self.write(move |conn| Ok(conn.execute("DELETE FROM core_events WHERE id = ?1", [id]).map(|_| ())?))
-            .await
+        self.write(move |conn| {
+            Ok(conn
+                .execute("DELETE FROM core_events WHERE id = ?1", [id])
+                .map(|_| ())?)
+        })
+        .await
     }
 
     pub async fn core_event_failed(&self, id: i64, retry_at: Timestamp) -> Result<(), StoreError> {
@@ -200,16 +238,28 @@ impl Store {
 
     /// Events older than `cutoff` are dropped unfired: an automation a day late does harm.
     pub async fn drop_stale_core_events(&self, cutoff: Timestamp) -> Result<usize, StoreError> {
-        self.write(move |conn| Ok(conn.execute("DELETE FROM core_events WHERE created_at < ?1", [to_ms(cutoff)])?))
-            .await
+        self.write(move |conn| {
+            Ok(conn.execute(
+                "DELETE FROM core_events WHERE created_at < ?1",
+                [to_ms(cutoff)],
+            )?)
+        })
+        .await
     }
 
     /// Whether an entity row exists (tests and diagnostics).
-    pub async fn entity_desired(&self, entity_id: &str) -> Result<Option<Option<String>>, StoreError> {
+    pub async fn entity_desired(
+        &self,
+        entity_id: &str,
+    ) -> Result<Option<Option<String>>, StoreError> {
         let entity_id = entity_id.to_owned();
         self.read(move |conn| {
             Ok(conn
-                .query_row("SELECT desired FROM entities WHERE entity_id = ?1", [entity_id], |r| r.get(0))
+                .query_row(
+                    "SELECT desired FROM entities WHERE entity_id = ?1",
+                    [entity_id],
+                    |r| r.get(0),
+                )
                 .optional()?)
         })
         .await

@@ -4,7 +4,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::views::{EventJson, MonitorJson};
-use super::{ApiError, AppState, MonitorInput};
+use super::{ApiError, AppState, MonitorInput, MonitorPatch};
 use crate::domain::MonitorKey;
 use crate::status::MonitorSummary;
 use crate::store::MonitorRecord;
@@ -41,6 +41,31 @@ pub async fn get_monitor(
 ) -> Result<HttpResponse, ApiError> {
     let monitor = find(&state, &key).await?;
     Ok(HttpResponse::Ok().json(monitor_json(&state, &req, &monitor).await?))
+}
+
+pub async fn update_monitor(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let monitor = find(&state, &key).await?;
+    let patch: MonitorPatch = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the body is not a valid edit ({e}); send any of name, history_limit, secret, schedule, grace"
+        ))
+    })?;
+    let updated = state.update_monitor(&monitor, patch).await?;
+    Ok(HttpResponse::Ok().json(monitor_json(&state, &req, &updated).await?))
+}
+
+pub async fn delete_monitor(
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let monitor = find(&state, &key).await?;
+    state.delete_monitor(&monitor).await?;
+    Ok(HttpResponse::NoContent().finish())
 }
 
 #[derive(Debug, Deserialize)]
@@ -86,5 +111,11 @@ async fn monitor_json(
         .monitor_runs(monitor.id, monitor.history_limit.get())
         .await?;
     let push = state.store.push_status(monitor.id).await?;
-    Ok(MonitorJson::new(state, req, monitor, &MonitorSummary::of(monitor, runs), push))
+    Ok(MonitorJson::new(
+        state,
+        req,
+        monitor,
+        &MonitorSummary::of(monitor, runs),
+        push,
+    ))
 }

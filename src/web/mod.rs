@@ -19,7 +19,7 @@ pub use ingress::Layout;
 use crate::config::Settings;
 use crate::domain::{Grace, HistoryLimit, MonitorName, NewMonitor, Schedule, WebhookId};
 use crate::ha::Publisher;
-use crate::store::{MonitorRecord, Origin, Store};
+use crate::store::{MonitorChanges, MonitorRecord, Origin, Store};
 
 /// What every handler may use; shared by both listeners.
 pub struct AppState {
@@ -53,6 +53,8 @@ pub fn ui_routes(cfg: &mut web::ServiceConfig) {
             .route("/api/monitors", web::get().to(api::list_monitors))
             .route("/api/monitors", web::post().to(api::create_monitor))
             .route("/api/monitors/{key}", web::get().to(api::get_monitor))
+            .route("/api/monitors/{key}", web::patch().to(api::update_monitor))
+            .route("/api/monitors/{key}", web::delete().to(api::delete_monitor))
             .route(
                 "/api/monitors/{key}/events",
                 web::get().to(api::list_events),
@@ -75,6 +77,22 @@ pub struct MonitorInput {
     pub history_limit: Option<i64>,
     #[serde(default)]
     pub secret: Option<String>,
+    #[serde(default)]
+    pub schedule: Option<serde_json::Value>,
+    #[serde(default)]
+    pub grace: Option<String>,
+}
+
+/// An edit: absent fields stay as they are; `null` removes a secret or a schedule.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorPatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "number_or_string")]
+    pub history_limit: Option<i64>,
+    #[serde(default)]
+    pub secret: Option<serde_json::Value>,
     #[serde(default)]
     pub schedule: Option<serde_json::Value>,
     #[serde(default)]
@@ -120,20 +138,7 @@ impl AppState {
             Some(n) => HistoryLimit::parse(n)?,
             None => self.settings.options.history_limit,
         };
-        let secret = match input
-            .secret
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            Some(s) if s.chars().count() < 8 => {
-                return Err(ApiError::BadRequest(
-                    "a secret needs at least 8 characters".into(),
-                ));
-            }
-            Some(s) => Some(secrecy::SecretString::from(s.to_owned())),
-            None => None,
-        };
+        let secret = parse_secret(input.secret.as_deref().unwrap_or(""))?;
         if webhook_id.looks_weak() {
             tracing::warn!(webhook_id = %webhook_id.masked(), "a chosen webhook ID looks guessable");
         }
@@ -156,9 +161,57 @@ impl AppState {
         Ok(monitor)
     }
 
+    /// Parses an edit and applies it; monitors declared in the add-on options are edited there.
+    pub async fn update_monitor(
+        &self,
+        monitor: &MonitorRecord,
+        patch: MonitorPatch,
+    ) -> Result<MonitorRecord, ApiError> {
+        refuse_if_declared(monitor)?;
+        let mut changes = MonitorChanges::default();
+        if let Some(name) = &patch.name {
+            changes.name = Some(MonitorName::parse(name)?);
+        }
+        if let Some(limit) = patch.history_limit {
+            changes.history_limit = Some(HistoryLimit::parse(limit)?);
+        }
+        match patch.secret {
+            None => {}
+            Some(serde_json::Value::Null) => changes.secret = Some(None),
+            Some(serde_json::Value::String(secret)) => {
+                changes.secret = Some(parse_secret(&secret)?)
+            }
+            Some(_) => {
+                return Err(ApiError::BadRequest(
+                    "secret must be a string, or null to remove it".into(),
+                ));
+            }
+        }
+        if let Some(schedule) = &patch.schedule {
+            changes.schedule = Some(self.parse_schedule(Some(schedule))?);
+        }
+        changes.grace = parse_grace(patch.grace.as_deref())?;
+        let updated = self.store.update_monitor(monitor.id, changes).await?;
+        tracing::info!(monitor = %updated.key, "monitor updated");
+        self.publisher.monitor_changed(&updated.key);
+        Ok(updated)
+    }
+
+    /// Deletes a monitor with its history and removes its entities from Home Assistant.
+    pub async fn delete_monitor(&self, monitor: &MonitorRecord) -> Result<(), ApiError> {
+        refuse_if_declared(monitor)?;
+        self.store.delete_monitor(monitor.id).await?;
+        tracing::info!(monitor = %monitor.key, "monitor deleted");
+        self.publisher.outbox_changed();
+        Ok(())
+    }
+
     /// A schedule as the API and forms send it: `{"every": "1d"}`, `{"cron": "…", "tz": "…"}`,
     /// or the short text form (`1d`, `0 3 * * *`); empty or null means none.
-    pub fn parse_schedule(&self, value: Option<&serde_json::Value>) -> Result<Option<Schedule>, ApiError> {
+    pub fn parse_schedule(
+        &self,
+        value: Option<&serde_json::Value>,
+    ) -> Result<Option<Schedule>, ApiError> {
         let zone = &self.settings.options.timezone_name;
         Ok(match value {
             None | Some(serde_json::Value::Null) => None,
@@ -176,6 +229,26 @@ impl AppState {
             None => format!("http://{}:{}", request_host(req), self.webhook_port),
         };
         format!("{base}/api/webhook/{}", id.as_str())
+    }
+}
+
+fn refuse_if_declared(monitor: &MonitorRecord) -> Result<(), ApiError> {
+    if monitor.origin == Origin::Options {
+        return Err(ApiError::Conflict(
+            "this monitor is declared in the add-on options; change or remove it there".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// An empty secret means none; a short one is refused.
+fn parse_secret(text: &str) -> Result<Option<secrecy::SecretString>, ApiError> {
+    match text.trim() {
+        "" => Ok(None),
+        s if s.chars().count() < 8 => Err(ApiError::BadRequest(
+            "a secret needs at least 8 characters".into(),
+        )),
+        s => Ok(Some(secrecy::SecretString::from(s.to_owned()))),
     }
 }
 

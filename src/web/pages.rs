@@ -10,8 +10,8 @@ use super::views::{display_time, human_duration, human_size, relative_time};
 use super::{ApiError, AppState, Layout, MonitorInput, PageError};
 use crate::domain::{EventKind, HistoryLimit, MonitorStatus, StoredEvent};
 use crate::ha::entity_ids;
-use crate::store::PushStatus;
 use crate::status::MonitorSummary;
+use crate::store::PushStatus;
 
 const HISTORY_PAGE: usize = 50;
 

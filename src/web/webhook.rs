@@ -43,12 +43,20 @@ pub async fn receive(
     let core_events = if state.publisher.is_enabled() {
         events
             .iter()
-            .map(|e| (ha::EVENT_TYPE.to_owned(), ha::event_data(&monitor, e, received_at)))
+            .map(|e| {
+                (
+                    ha::EVENT_TYPE.to_owned(),
+                    ha::event_data(&monitor, e, received_at),
+                )
+            })
             .collect()
     } else {
         Vec::new()
     };
-    state.store.insert_events(monitor.id, received_at, events, core_events).await?;
+    state
+        .store
+        .insert_events(monitor.id, received_at, events, core_events)
+        .await?;
     state.publisher.monitor_changed(&monitor.key);
     tracing::info!(monitor = %monitor.key, events = count, "webhook stored");
     // Exactly 200: Kopia counts anything else, even 201 or 204, as a failed delivery.

@@ -26,12 +26,54 @@ pub async fn fake_core() -> MockServer {
     core
 }
 
+/// Accepts states (201), events (200) and removals (200), as Core does.
 pub async fn mount_accept_all(core: &MockServer) {
     Mock::given(method("POST"))
         .and(path_regex(r"^/api/states/.+$"))
         .respond_with(ResponseTemplate::new(201).set_body_json(serde_json::json!({})))
         .mount(core)
         .await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/api/events/.+$"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"message": "Event fired."})),
+        )
+        .mount(core)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path_regex(r"^/api/states/.+$"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"message": "Entity removed."})),
+        )
+        .mount(core)
+        .await;
+}
+
+/// Every request Core received with this method and path.
+pub async fn requests_to(core: &MockServer, verb: &str, path: &str) -> Vec<Request> {
+    core.received_requests()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|r| r.method.as_str() == verb && r.url.path() == path)
+        .collect()
+}
+
+/// Waits (at most `seconds`) until `check` holds.
+pub async fn eventually<F, Fut>(seconds: u64, what: &str, check: F)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..seconds * 10 {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("gave up waiting: {what}");
 }
 
 /// Starts the real app on port 0 with its data in `data_dir`, pushing to `core` if given.
@@ -173,7 +215,16 @@ pub async fn wait_for_state(
     entity_id: &str,
     check: impl Fn(&Value) -> bool,
 ) -> (Request, Value) {
-    for _ in 0..100 {
+    wait_for_state_within(core, entity_id, 10, check).await
+}
+
+pub async fn wait_for_state_within(
+    core: &MockServer,
+    entity_id: &str,
+    seconds: u64,
+    check: impl Fn(&Value) -> bool,
+) -> (Request, Value) {
+    for _ in 0..seconds * 10 {
         if let Some(found) = states_received(core, entity_id)
             .await
             .into_iter()

@@ -49,8 +49,14 @@ async fn invalid_monitors_get_a_400_with_a_reason() {
         (json!({"name": "x", "webhook_id": "short"}), "16"),
         (json!({"name": "x", "secret": "abc"}), "8 characters"),
         (json!({"nome": "x"}), "name"),
-        (json!({"name": "x", "schedule": {"every": "soon"}}), "schedule.every"),
-        (json!({"name": "x", "schedule": {"cron": "0 3 * *"}}), "five fields"),
+        (
+            json!({"name": "x", "schedule": {"every": "soon"}}),
+            "schedule.every",
+        ),
+        (
+            json!({"name": "x", "schedule": {"cron": "0 3 * *"}}),
+            "five fields",
+        ),
         (json!({"name": "x", "grace": "a while"}), "grace"),
     ];
     for (body, reason) in cases {

@@ -1,0 +1,398 @@
+//! What Home Assistant receives, and that it always ends up showing the truth: outages,
+//! restarts that forget every state, slow answers, schedules that expire.
+
+use serde_json::{Value, json};
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::helpers::{
+    eventually, fake_core, mount_accept_all, requests_to, spawn_app, spawn_app_with,
+    states_received, wait_for_state, wait_for_state_within,
+};
+
+#[tokio::test]
+async fn every_entity_of_a_monitor_reaches_core() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fake_core().await;
+    let app = spawn_app(dir.path(), Some(&core)).await;
+    let monitor = app.create_monitor(json!({"name": "NAS"})).await;
+
+    app.post_kopia(&monitor, "snapshot-report.txt.success.expected")
+        .await;
+
+    let (_, main) = wait_for_state(&core, "sensor.kopia_nas", |s| s["state"] == "success").await;
+    assert!(main["attributes"]["sources"].is_array());
+    let (_, last) = wait_for_state(&core, "sensor.kopia_nas_last_success", |s| {
+        s["state"] != "unknown"
+    })
+    .await;
+    assert_eq!(last["state"], "2020-01-02T03:04:06.100+00:00");
+    assert_eq!(last["attributes"]["device_class"], "timestamp");
+    let (_, size) = wait_for_state(&core, "sensor.kopia_nas_size", |s| s["state"] == "456").await;
+    assert_eq!(size["attributes"]["unit_of_measurement"], "B");
+    assert_eq!(size["attributes"]["device_class"], "data_size");
+    let (_, duration) =
+        wait_for_state(&core, "sensor.kopia_nas_duration", |s| s["state"] == "1.1").await;
+    assert_eq!(duration["attributes"]["unit_of_measurement"], "s");
+    let (_, problem) = wait_for_state(&core, "binary_sensor.kopia_nas_problem", |s| {
+        s["state"] == "off"
+    })
+    .await;
+    assert_eq!(problem["attributes"]["device_class"], "problem");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_core_event_is_fired_for_every_received_event() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fake_core().await;
+    let app = spawn_app(dir.path(), Some(&core)).await;
+    let monitor = app.create_monitor(json!({"name": "Events"})).await;
+
+    app.post_kopia(&monitor, "snapshot-report.txt.default.expected")
+        .await;
+
+    let fired = || async { requests_to(&core, "POST", "/api/events/kopia_webhook_event").await };
+    eventually(10, "four kopia_webhook_event", || async {
+        fired().await.len() == 4
+    })
+    .await;
+    let data: Vec<Value> = fired()
+        .await
+        .iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect();
+    assert!(
+        data.iter()
+            .all(|d| d["monitor"] == "events" && d["entity_id"] == "sensor.kopia_events")
+    );
+    let failed: Vec<_> = data.iter().filter(|d| d["status"] == "failed").collect();
+    assert_eq!(failed.len(), 1);
+    assert_eq!(failed[0]["source"], "/some/other/path");
+    assert!(
+        !serde_json::to_string(&data)
+            .unwrap()
+            .contains(monitor["webhook_id"].as_str().unwrap())
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn during_an_outage_webhooks_are_still_answered_and_core_converges_to_the_latest_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = MockServer::start().await;
+    // Core is restarting: the first requests get 503, as the Supervisor's proxy answers.
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(3)
+        .with_priority(1)
+        .mount(&core)
+        .await;
+    mount_accept_all(&core).await;
+    let app = spawn_app(dir.path(), Some(&core)).await;
+    let monitor = app.create_monitor(json!({"name": "Outage"})).await;
+
+    let first = app
+        .post_kopia(&monitor, "snapshot-report.txt.default.expected")
+        .await;
+    let second = app
+        .post_kopia(&monitor, "snapshot-report.txt.success.expected")
+        .await;
+
+    assert_eq!(first.status().as_u16(), 200);
+    assert_eq!(second.status().as_u16(), 200);
+    assert_eq!(
+        app.events("outage", "").await.len(),
+        5,
+        "nothing acknowledged is lost"
+    );
+    // /some/path succeeded last, but /some/other/path's latest run is still the failed one.
+    let (_, state) = wait_for_state_within(&core, "sensor.kopia_outage", 30, |s| {
+        s["state"] == "failed"
+            && s["attributes"]["history"]
+                .as_array()
+                .is_some_and(|h| h.len() == 5)
+    })
+    .await;
+    assert_eq!(state["attributes"]["history"][0]["source"], "/some/path");
+    eventually(30, "the Core events of all five runs", || async {
+        requests_to(&core, "POST", "/api/events/kopia_webhook_event")
+            .await
+            .len()
+            == 5
+    })
+    .await;
+    let monitor: Value = app
+        .get_ui("/api/monitors/outage")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(monitor["push"]["pending"], false);
+    assert!(monitor["push"]["last_success_at"].is_string());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_core_restart_is_noticed_and_every_entity_is_pushed_again_without_a_new_webhook() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fake_core().await;
+    let has_states = Mock::given(method("GET"))
+        .and(path_regex(r"^/api/states/.+$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"state": "success"})))
+        .named("Core has the states")
+        .mount_as_scoped(&core)
+        .await;
+    let app = spawn_app_with(
+        dir.path(),
+        Some(&core),
+        &[("KOPIA_WEBHOOK_RECONCILE_SECS", "1")],
+    )
+    .await;
+    let monitor = app.create_monitor(json!({"name": "Restart"})).await;
+    app.post_kopia(&monitor, "snapshot-report.txt.success.expected")
+        .await;
+    wait_for_state(&core, "binary_sensor.kopia_restart_problem", |s| {
+        s["state"] == "off"
+    })
+    .await;
+
+    // Core restarts: it forgets every API-set state (GET answers 404 from now on).
+    drop(has_states);
+    core.reset().await;
+    mount_accept_all(&core).await;
+
+    for entity in [
+        "sensor.kopia_restart",
+        "sensor.kopia_restart_last_success",
+        "sensor.kopia_restart_size",
+        "sensor.kopia_restart_duration",
+        "binary_sensor.kopia_restart_problem",
+    ] {
+        wait_for_state_within(&core, entity, 15, |_| true).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_core_does_not_hold_up_webhooks() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(201).set_delay(std::time::Duration::from_millis(700)))
+        .mount(&core)
+        .await;
+    let app = spawn_app(dir.path(), Some(&core)).await;
+    let monitor = app.create_monitor(json!({"name": "Slow"})).await;
+
+    for fixture in [
+        "snapshot-report.txt.default.expected",
+        "snapshot-report.txt.success.expected",
+        "test-notification.txt",
+    ] {
+        assert_eq!(
+            app.post_kopia(&monitor, fixture).await.status().as_u16(),
+            200
+        );
+    }
+
+    assert_eq!(app.events("slow", "").await.len(), 6);
+    wait_for_state_within(&core, "sensor.kopia_slow", 30, |s| {
+        s["attributes"]["history"]
+            .as_array()
+            .is_some_and(|h| h.len() == 5)
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_missed_run_turns_the_monitor_overdue_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fake_core().await;
+    let app = spawn_app(dir.path(), Some(&core)).await;
+    let monitor = app
+        .create_monitor(json!({"name": "Hourly", "schedule": {"every": "1s"}, "grace": "1s"}))
+        .await;
+    assert_eq!(monitor["schedule"], json!({"every": "1s"}));
+    assert_eq!(monitor["grace"], 1);
+    let body = r#"{"status":"success","source":"db"}"#;
+    app.client
+        .post(app.webhook_path(&monitor))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+
+    wait_for_state(&core, "sensor.kopia_hourly", |s| s["state"] == "success").await;
+    // No further webhook: two seconds later the run is overdue.
+    let (_, overdue) =
+        wait_for_state(&core, "sensor.kopia_hourly", |s| s["state"] == "overdue").await;
+    assert!(overdue["attributes"]["next_expected"].is_string());
+    wait_for_state(&core, "binary_sensor.kopia_hourly_problem", |s| {
+        s["state"] == "on"
+    })
+    .await;
+    let api: Value = app
+        .get_ui("/api/monitors/hourly")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api["status"], "overdue");
+
+    // The next run clears it.
+    app.client
+        .post(app.webhook_path(&monitor))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    wait_for_state(&core, "binary_sensor.kopia_hourly_problem", |s| {
+        s["state"] == "off"
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_start_shows_running_until_the_run_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fake_core().await;
+    let app = spawn_app(dir.path(), Some(&core)).await;
+    let monitor = app
+        .create_monitor(json!({"name": "Job", "grace": "1h"}))
+        .await;
+    let post = |body: &'static str| {
+        app.client
+            .post(app.webhook_path(&monitor))
+            .body(body)
+            .send()
+    };
+
+    post(r#"{"kind":"start","source":"db"}"#).await.unwrap();
+    wait_for_state(&core, "sensor.kopia_job", |s| s["state"] == "running").await;
+    post(r#"{"status":"failed","source":"db","error":"disk full"}"#)
+        .await
+        .unwrap();
+
+    let (_, state) = wait_for_state(&core, "sensor.kopia_job", |s| s["state"] == "failed").await;
+    assert_eq!(state["attributes"]["error"], "disk full");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn editing_a_monitor_updates_its_entities_and_deleting_it_removes_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fake_core().await;
+    let app = spawn_app(dir.path(), Some(&core)).await;
+    app.create_monitor(json!({"name": "Old name"})).await;
+    wait_for_state(&core, "sensor.kopia_old_name", |_| true).await;
+
+    let patched = app
+        .client
+        .patch(format!("{}/api/monitors/old_name", app.ui_base))
+        .json(&json!({"name": "New name", "schedule": "0 3 * * *", "grace": "2h"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patched.status().as_u16(), 200);
+    let patched: Value = patched.json().await.unwrap();
+    assert_eq!(
+        patched["key"], "old_name",
+        "entity IDs stay stable across renames"
+    );
+    assert_eq!(
+        patched["schedule"],
+        json!({"cron": "0 3 * * *", "tz": "UTC"})
+    );
+    assert_eq!(patched["grace"], 7200);
+    wait_for_state(&core, "sensor.kopia_old_name", |s| {
+        s["attributes"]["friendly_name"] == "New name"
+    })
+    .await;
+
+    let deleted = app
+        .client
+        .delete(format!("{}/api/monitors/old_name", app.ui_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    eventually(10, "all five entities removed from Core", || async {
+        let mut removed = 0;
+        for entity in [
+            "sensor.kopia_old_name",
+            "sensor.kopia_old_name_last_success",
+            "sensor.kopia_old_name_size",
+            "sensor.kopia_old_name_duration",
+            "binary_sensor.kopia_old_name_problem",
+        ] {
+            removed += requests_to(&core, "DELETE", &format!("/api/states/{entity}"))
+                .await
+                .len()
+                .min(1);
+        }
+        removed == 5
+    })
+    .await;
+    assert_eq!(
+        app.get_ui("/api/monitors/old_name").await.status().as_u16(),
+        404
+    );
+    let posts_before = states_received(&core, "sensor.kopia_old_name").await.len();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(
+        states_received(&core, "sensor.kopia_old_name").await.len(),
+        posts_before
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn monitors_from_the_add_on_options_are_created_and_read_only() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("options.json"),
+        r#"{"log_level":"info","history_limit":10,"retention_days":365,
+            "monitors":[{"name":"From options","webhook_id":"declared-webhook-id-0001","schedule":"1d"}]}"#,
+    )
+    .unwrap();
+    let app = spawn_app(dir.path(), None).await;
+
+    let monitor: Value = app
+        .get_ui("/api/monitors/from_options")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(monitor["origin"], "options");
+    assert_eq!(monitor["schedule"], json!({"every": "1d"}));
+    let patch = app
+        .client
+        .patch(format!("{}/api/monitors/from_options", app.ui_base))
+        .json(&json!({"name": "x"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(patch.status().as_u16(), 409);
+    let delete = app
+        .client
+        .delete(format!("{}/api/monitors/from_options", app.ui_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(delete.status().as_u16(), 409);
+    let webhook = app
+        .client
+        .post(format!(
+            "{}/api/webhook/declared-webhook-id-0001",
+            app.webhook_base
+        ))
+        .body(r#"{"status":"success"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(webhook.status().as_u16(), 200);
+    app.stop().await;
+}
