@@ -118,6 +118,9 @@ struct NewMonitorForm {
     name: String,
     webhook_id: String,
     history_limit: String,
+    schedule: String,
+    grace: String,
+    timezone: String,
     min_limit: i64,
     max_limit: i64,
 }
@@ -130,6 +133,9 @@ impl NewMonitorForm {
             name: String::new(),
             webhook_id: String::new(),
             history_limit: state.settings.options.history_limit.get().to_string(),
+            schedule: String::new(),
+            grace: String::new(),
+            timezone: state.settings.options.timezone_name.clone(),
             min_limit: HistoryLimit::MIN,
             max_limit: HistoryLimit::MAX,
         }
@@ -153,6 +159,10 @@ struct MonitorForm {
     history_limit: String,
     #[serde(default)]
     secret: String,
+    #[serde(default)]
+    schedule: String,
+    #[serde(default)]
+    grace: String,
 }
 
 /// The form's POST: on success, go to the new monitor's page (under the ingress prefix);
@@ -175,8 +185,8 @@ pub async fn create_monitor(
         webhook_id: Some(form.webhook_id.clone()),
         history_limit,
         secret: Some(form.secret.clone()),
-        schedule: None,
-        grace: None,
+        schedule: Some(serde_json::Value::String(form.schedule.clone())),
+        grace: Some(form.grace.clone()),
     };
     match state.create_monitor(input).await {
         Ok(monitor) => Ok(HttpResponse::SeeOther()
@@ -191,6 +201,8 @@ pub async fn create_monitor(
             page.name = form.name;
             page.webhook_id = form.webhook_id;
             page.history_limit = form.history_limit;
+            page.schedule = form.schedule;
+            page.grace = form.grace;
             let body = page.render().map_err(|e| PageError::new(&layout, e))?;
             Ok(HttpResponse::BadRequest()
                 .content_type("text/html; charset=utf-8")
@@ -243,6 +255,7 @@ struct MonitorPage {
     problem: bool,
     headline_error: String,
     last_seen: String,
+    expected: String,
     webhook_url: String,
     has_secret: bool,
     from_options: bool,
@@ -302,6 +315,16 @@ pub async fn monitor_page(
         last_seen: summary
             .last_seen
             .map_or_else(|| "nothing received yet".into(), |t| relative_time(t, now)),
+        expected: match (&monitor.schedule, summary.next_expected) {
+            (Some(schedule), Some(next)) => {
+                format!(
+                    "{} ({schedule}, grace {})",
+                    relative_time(next, now),
+                    monitor.grace
+                )
+            }
+            _ => "no schedule".into(),
+        },
         webhook_url: state.webhook_url(&req, &monitor.webhook_id),
         has_secret: monitor.secret.is_some(),
         from_options: monitor.origin == crate::store::Origin::Options,

@@ -134,13 +134,18 @@ pub fn human_duration(ms: i64) -> String {
     }
 }
 
-/// `just now`, `5 minutes ago`, `3 days ago`, or the date for anything older.
+/// `just now`, `5 minutes ago`, `in 3 hours`, `3 days ago`, or the date when far away.
 pub fn relative_time(then: Timestamp, now: Timestamp) -> String {
     let seconds = now.duration_since(then).as_secs();
+    if seconds < -59 {
+        let ahead = relative_time(now, now + now.duration_since(then).abs());
+        return ahead
+            .strip_suffix(" ago")
+            .map_or(ahead.clone(), |a| format!("in {a}"));
+    }
     let plural = |n: i64, unit: &str| format!("{n} {unit}{} ago", if n == 1 { "" } else { "s" });
     match seconds {
-        ..0 => "in the future".to_owned(),
-        0..60 => "just now".to_owned(),
+        ..60 => "just now".to_owned(),
         60..3600 => plural(seconds / 60, "minute"),
         3600..86_400 => plural(seconds / 3600, "hour"),
         86_400..2_592_000 => plural(seconds / 86_400, "day"),
@@ -184,5 +189,7 @@ mod tests {
         assert_eq!(ago(7200), "2 hours ago");
         assert_eq!(ago(86_400 * 3), "3 days ago");
         assert_eq!(ago(86_400 * 400), "2024-12-27");
+        assert_eq!(ago(-7200), "in 2 hours");
+        assert_eq!(ago(-30), "just now");
     }
 }

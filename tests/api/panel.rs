@@ -86,6 +86,8 @@ async fn the_form_creates_a_monitor_and_redirects_under_the_ingress_prefix() {
             ("history_limit", "15"),
             ("webhook_id", ""),
             ("secret", ""),
+            ("schedule", "12h"),
+            ("grace", "30m"),
         ])
         .send()
         .await
@@ -104,6 +106,15 @@ async fn the_form_creates_a_monitor_and_redirects_under_the_ingress_prefix() {
         "{url}"
     );
     assert_all_urls_relative(&doc);
+    let api: serde_json::Value = app
+        .get_ui("/api/monitors/nas_photos")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api["schedule"], json!({"every": "12h"}));
+    assert_eq!(api["grace"], 1800);
+    assert_eq!(api["history_limit"], 15);
     app.stop().await;
 }
 
