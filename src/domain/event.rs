@@ -97,6 +97,11 @@ pub struct BackupEvent {
     dirs: Option<i64>,
     error: Option<String>,
     raw: Option<Vec<u8>>,
+    /// A sender's own ID of this delivery (SimpleBackups' run ID…): a retry with the same
+    /// key is not stored twice.
+    dedup_key: Option<String>,
+    /// A Healthchecks-style run ID pairing a start with its end.
+    run_id: Option<String>,
 }
 
 impl BackupEvent {
@@ -118,6 +123,8 @@ impl BackupEvent {
             dirs: None,
             error: None,
             raw: None,
+            dedup_key: None,
+            run_id: None,
         }
     }
 
@@ -187,6 +194,16 @@ impl BackupEvent {
         self
     }
 
+    pub fn with_dedup_key(mut self, key: impl Into<String>) -> Self {
+        self.dedup_key = Some(bounded(&key.into(), 200));
+        self
+    }
+
+    pub fn with_run_id(mut self, run_id: impl Into<String>) -> Self {
+        self.run_id = Some(bounded(&run_id.into(), 64));
+        self
+    }
+
     pub fn with_raw(mut self, body: &[u8]) -> Self {
         self.raw = Some(body[..body.len().min(Self::MAX_RAW)].to_vec());
         self
@@ -227,6 +244,12 @@ impl BackupEvent {
     }
     pub fn raw(&self) -> Option<&[u8]> {
         self.raw.as_deref()
+    }
+    pub fn dedup_key(&self) -> Option<&str> {
+        self.dedup_key.as_deref()
+    }
+    pub fn run_id(&self) -> Option<&str> {
+        self.run_id.as_deref()
     }
 }
 
@@ -279,8 +302,16 @@ impl StoredEvent {
                 dirs,
                 error,
                 raw: None,
+                dedup_key: None,
+                run_id: None,
             },
         }
+    }
+
+    /// Adds the run ID read back from the store.
+    pub(crate) fn with_stored_run_id(mut self, run_id: Option<String>) -> Self {
+        self.event.run_id = run_id;
+        self
     }
 
     /// When the run ended, as well as anyone can tell.

@@ -5,7 +5,7 @@ use super::{Store, StoreError, from_ms, to_ms};
 use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind, StoredEvent};
 
 const COLUMNS: &str = "id, received_at, sender, kind, status, source, started_at, finished_at, \
-                       duration_ms, size_bytes, files, dirs, error";
+                       duration_ms, size_bytes, files, dirs, error, run_id";
 
 fn event_from_row(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
     let corrupt = |what: &str, value: String| StoreError::Corrupt(format!("{what} {value:?}"));
@@ -29,7 +29,8 @@ fn event_from_row(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
         row.get(10)?,
         row.get(11)?,
         row.get(12)?,
-    ))
+    )
+    .with_stored_run_id(row.get(13)?))
 }
 
 fn collect(
@@ -71,8 +72,9 @@ impl Store {
     /// Stores the events of one delivery in one transaction; returns how many were new
     /// (a retried delivery with a known dedup key is not stored twice).
     ///
-    /// `core_events` (`(event_type, data)`) are queued for Home Assistant in the same
-    /// transaction, so an acknowledged event always gets its Core event too.
+    /// `core_events[i]` (`(event_type, data)`) is queued for Home Assistant with `events[i]`,
+    /// in the same transaction, so a stored event always gets its Core event too and a
+    /// retried one does not fire twice. Empty: no Core events.
     pub async fn insert_events(
         &self,
         monitor_id: i64,
@@ -84,20 +86,19 @@ impl Store {
             let mut queue = conn.prepare_cached(
                 "INSERT INTO core_events (event_type, data, created_at) VALUES (?1, ?2, ?3)",
             )?;
-            for (event_type, data) in &core_events {
-                queue.execute(params![event_type, data, to_ms(received_at)])?;
-            }
             let mut insert = conn.prepare_cached(
                 "INSERT INTO events (monitor_id, received_at, sender, kind, status, source, started_at,
-                     finished_at, duration_ms, size_bytes, files, dirs, error, dedup_key, raw)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, NULL, ?14)",
+                     finished_at, duration_ms, size_bytes, files, dirs, error, dedup_key, raw, run_id)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                 ON CONFLICT DO NOTHING",
             )?;
             let mut latest = conn.prepare_cached(
                 "INSERT INTO latest_runs (monitor_id, source, event_id) VALUES (?1, ?2, ?3)
                  ON CONFLICT (monitor_id, source) DO UPDATE SET event_id = excluded.event_id",
             )?;
-            for event in &events {
-                insert.execute(params![
+            let mut stored = 0;
+            for (i, event) in events.iter().enumerate() {
+                let inserted = insert.execute(params![
                     monitor_id,
                     to_ms(received_at),
                     event.sender().as_str(),
@@ -111,14 +112,24 @@ impl Store {
                     event.files(),
                     event.dirs(),
                     event.error(),
+                    event.dedup_key(),
                     event.raw(),
+                    event.run_id(),
                 ])?;
+                if inserted == 0 {
+                    // A retried delivery: already stored.
+                    continue;
+                }
+                stored += 1;
+                let event_id = conn.last_insert_rowid();
+                if let Some((event_type, data)) = core_events.get(i) {
+                    queue.execute(params![event_type, data, to_ms(received_at)])?;
+                }
                 if event.kind() == EventKind::Run {
-                    let id = conn.last_insert_rowid();
-                    latest.execute(params![monitor_id, event.source().unwrap_or(""), id])?;
+                    latest.execute(params![monitor_id, event.source().unwrap_or(""), event_id])?;
                 }
             }
-            Ok(events.len())
+            Ok(stored)
         })
         .await
     }
@@ -284,6 +295,18 @@ mod tests {
         );
         assert_eq!(runs.recent.len(), 4);
         assert_eq!(runs.last_success.unwrap().event.source(), Some("a"));
+    }
+
+    #[tokio::test]
+    async fn a_retried_delivery_is_stored_once_and_fires_one_core_event() {
+        let (_dir, store, id) = store_with_monitor().await;
+        let delivery = || vec![run(Some("a"), RunStatus::Success).with_dedup_key("sb:42")];
+        let core = || vec![("kopia_webhook_event".to_owned(), "{}".to_owned())];
+        let first = store.insert_events(id, Timestamp::now(), delivery(), core()).await.unwrap();
+        let retry = store.insert_events(id, Timestamp::now(), delivery(), core()).await.unwrap();
+        assert_eq!((first, retry), (1, 0));
+        assert_eq!(store.events(id, None, 10).await.unwrap().events.len(), 1);
+        assert_eq!(store.due_core_events(Timestamp::now(), 10).await.unwrap().len(), 1);
     }
 
     #[tokio::test]
