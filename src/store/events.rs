@@ -302,11 +302,24 @@ mod tests {
         let (_dir, store, id) = store_with_monitor().await;
         let delivery = || vec![run(Some("a"), RunStatus::Success).with_dedup_key("sb:42")];
         let core = || vec![("kopia_webhook_event".to_owned(), "{}".to_owned())];
-        let first = store.insert_events(id, Timestamp::now(), delivery(), core()).await.unwrap();
-        let retry = store.insert_events(id, Timestamp::now(), delivery(), core()).await.unwrap();
+        let first = store
+            .insert_events(id, Timestamp::now(), delivery(), core())
+            .await
+            .unwrap();
+        let retry = store
+            .insert_events(id, Timestamp::now(), delivery(), core())
+            .await
+            .unwrap();
         assert_eq!((first, retry), (1, 0));
         assert_eq!(store.events(id, None, 10).await.unwrap().events.len(), 1);
-        assert_eq!(store.due_core_events(Timestamp::now(), 10).await.unwrap().len(), 1);
+        assert_eq!(
+            store
+                .due_core_events(Timestamp::now(), 10)
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
     }
 
     #[tokio::test]

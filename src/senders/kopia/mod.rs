@@ -1,8 +1,12 @@
-//! Kopia's webhook notifications, as its default templates render them (no template editing).
+//! Kopia's webhook notifications, as its default templates render them (no template editing),
+//! in both of its formats: plain text (`text.rs`) and HTML (`html.rs`).
 //!
 //! Kopia sends the first template line as the `Subject` header and the rest as the body, with
-//! no Content-Type. A snapshot report has one `Path:` block per snapshot; the overall outcome
-//! is only in the Subject. See `senders.md` §1.
+//! no Content-Type. A snapshot report has one block (or table row) per snapshot; the overall
+//! outcome is only in the Subject. See `senders.md` §1.
+
+mod html;
+mod text;
 
 use jiff::Timestamp;
 
@@ -21,14 +25,36 @@ impl Sender for Kopia {
         let subject = inbound.header("subject").unwrap_or_default().trim();
         let text = inbound.text()?;
         let body = text.trim_start();
-        if body.starts_with(TEST_BODY) || subject.starts_with(TEST_SUBJECT) {
+        let is_html = html::looks_like_html(body);
+        if subject.starts_with(TEST_SUBJECT)
+            || body.starts_with(TEST_BODY)
+            || (is_html && body.contains(TEST_BODY))
+        {
             return Some(Ok(vec![test_notification()]));
+        }
+        if is_html {
+            if subject.starts_with(ERROR_SUBJECT) || html::is_generic_error(body) {
+                let lines = html::generic_error_lines(body);
+                return Some(Ok(vec![generic_error(subject, &lines, inbound)]));
+            }
+            if html::is_snapshot_report(body) {
+                return Some(snapshot_report(
+                    subject,
+                    html::snapshot_blocks(body),
+                    inbound,
+                ));
+            }
+            return None;
         }
         if subject.starts_with(ERROR_SUBJECT) || is_generic_error_body(body) {
             return Some(Ok(vec![generic_error(subject, body, inbound)]));
         }
         if body.lines().any(|line| line.starts_with("Path:")) {
-            return Some(snapshot_report(subject, body, inbound));
+            return Some(snapshot_report(
+                subject,
+                text::snapshot_blocks(body),
+                inbound,
+            ));
         }
         None
     }
@@ -67,7 +93,8 @@ fn generic_error(subject: &str, body: &str, inbound: &Inbound<'_>) -> BackupEven
         } else if line.starts_with("Generated at ") {
             break;
         } else {
-            details.push(line);
+            // The HTML format labels the short message; the text format does not.
+            details.push(line.strip_prefix("Message:").map_or(line, str::trim));
         }
     }
     let details = details.join("\n");
@@ -102,67 +129,28 @@ fn status_from_subject(subject: &str) -> RunStatus {
     }
 }
 
-#[derive(Default)]
-struct Block<'a> {
-    path: &'a str,
-    status: Option<&'a str>,
-    start: Option<&'a str>,
-    duration: Option<&'a str>,
-    size: Option<&'a str>,
-    files: Option<&'a str>,
-    dirs: Option<&'a str>,
-    error: Option<&'a str>,
-    failed_entries: Vec<&'a str>,
+/// One snapshot of a report, as its text block or table row says it.
+#[derive(Debug, Default)]
+struct Block {
+    path: String,
+    status: Option<String>,
+    start: Option<String>,
+    duration: Option<String>,
+    size: Option<String>,
+    files: Option<String>,
+    dirs: Option<String>,
+    error: Option<String>,
+    failed_entries: Vec<String>,
 }
 
 fn snapshot_report(
     subject: &str,
-    body: &str,
+    blocks: Vec<Block>,
     inbound: &Inbound<'_>,
 ) -> Result<Vec<BackupEvent>, SenderError> {
-    let mut blocks: Vec<Block<'_>> = Vec::new();
-    let mut in_failed_entries = false;
-    for line in body.lines() {
-        if let Some(path) = line.strip_prefix("Path:") {
-            blocks.push(Block {
-                path: path.trim(),
-                ..Block::default()
-            });
-            in_failed_entries = false;
-            continue;
-        }
-        if line.starts_with("Generated at ") {
-            break;
-        }
-        let Some(block) = blocks.last_mut() else {
-            continue;
-        };
-        let line = line.trim();
-        if in_failed_entries {
-            if let Some(entry) = line.strip_prefix("- ") {
-                block.failed_entries.push(entry);
-            }
-            continue;
-        }
-        let Some((key, value)) = line.split_once(':') else {
-            continue;
-        };
-        let value = value.trim();
-        match key {
-            "Status" => block.status = Some(value),
-            "Start" => block.start = Some(value),
-            "Duration" => block.duration = Some(value),
-            "Size" => block.size = Some(value),
-            "Files" => block.files = Some(value),
-            "Directories" => block.dirs = Some(value),
-            "Error" => block.error = Some(value),
-            "Failed Entries" => in_failed_entries = true,
-            _ => {}
-        }
-    }
     if blocks.is_empty() {
         return Err(SenderError::Invalid(
-            "this looks like a Kopia snapshot report but has no `Path:` block".into(),
+            "this looks like a Kopia snapshot report but lists no snapshot".into(),
         ));
     }
     let fallback = status_from_subject(subject);
@@ -172,32 +160,33 @@ fn snapshot_report(
         .collect())
 }
 
-fn block_to_event(block: Block<'_>, fallback: RunStatus, inbound: &Inbound<'_>) -> BackupEvent {
-    let status = block.status.map_or(fallback, status_from_code);
+fn block_to_event(block: Block, fallback: RunStatus, inbound: &Inbound<'_>) -> BackupEvent {
+    let status = block.status.as_deref().map_or(fallback, status_from_code);
     let mut event =
-        BackupEvent::new(SenderKind::Kopia, EventKind::Run, status).with_source(block.path);
+        BackupEvent::new(SenderKind::Kopia, EventKind::Run, status).with_source(&block.path);
     let start = block
         .start
+        .as_deref()
         .and_then(|s| parse_time(s, inbound.zone()))
         // A snapshot that failed before it began reports the zero time and zero sizes.
         .filter(|t| *t != Timestamp::UNIX_EPOCH);
     if let Some(start) = start {
         event = event.with_times(Some(start), None);
-        if let Some(ms) = block.duration.and_then(parse_go_duration_ms) {
+        if let Some(ms) = block.duration.as_deref().and_then(parse_go_duration_ms) {
             event = event.with_duration_ms(ms);
         }
-        if let Some(bytes) = block.size.and_then(parse_size) {
+        if let Some(bytes) = block.size.as_deref().and_then(parse_size) {
             event = event.with_size_bytes(bytes);
         }
-        if let Some(files) = block.files.and_then(parse_count) {
+        if let Some(files) = block.files.as_deref().and_then(parse_count) {
             event = event.with_files(files);
         }
-        if let Some(dirs) = block.dirs.and_then(parse_count) {
+        if let Some(dirs) = block.dirs.as_deref().and_then(parse_count) {
             event = event.with_dirs(dirs);
         }
     }
     let error = match (block.error, block.failed_entries.is_empty()) {
-        (Some(error), _) => Some(error.to_owned()),
+        (Some(error), _) => Some(error),
         (None, false) => Some(format!(
             "{} failed entries: {}",
             block.failed_entries.len(),
@@ -217,7 +206,7 @@ mod tests {
 
     use super::*;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kopia");
+    pub(super) const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/kopia");
 
     /// Splits a rendered Kopia message the way Kopia's webhook sender does: header lines up
     /// to the first blank line, then the body without a trailing newline.
@@ -231,7 +220,7 @@ mod tests {
         (headers, body.trim_end_matches('\n').to_string())
     }
 
-    fn parse_fixture(name: &str) -> Vec<BackupEvent> {
+    pub(super) fn parse_fixture(name: &str) -> Vec<BackupEvent> {
         let rendered = std::fs::read_to_string(format!("{FIXTURES}/{name}")).unwrap();
         let (headers, body) = kopia_request(&rendered);
         let zone = TimeZone::UTC;
@@ -287,6 +276,48 @@ mod tests {
         let default = parse_fixture("snapshot-report.txt.default.expected");
         let alt = parse_fixture("snapshot-report.txt.alt.expected");
         assert_eq!(default, alt);
+    }
+
+    #[test]
+    fn the_html_format_gives_the_same_events_as_the_text_format() {
+        for (html, text) in [
+            (
+                "snapshot-report.html.default.expected",
+                "snapshot-report.txt.default.expected",
+            ),
+            (
+                "snapshot-report.html.alt.expected",
+                "snapshot-report.txt.alt.expected",
+            ),
+            (
+                "snapshot-report.html.success.expected",
+                "snapshot-report.txt.success.expected",
+            ),
+        ] {
+            assert_eq!(parse_fixture(html), parse_fixture(text), "{html}");
+        }
+    }
+
+    #[test]
+    fn the_html_generic_error_includes_the_message() {
+        let events = parse_fixture("generic-error.html.default.expected");
+        assert_eq!(events[0].status(), RunStatus::Failed);
+        assert_eq!(
+            events[0].error(),
+            Some("Some Operation failed: error message\nerror details")
+        );
+        assert_eq!(events[0].duration_ms(), Some(1000));
+    }
+
+    #[test]
+    fn the_html_test_notification_is_a_test_event() {
+        let zone = TimeZone::UTC;
+        let body = b"<p>This is a test notification from Kopia.</p>\n<li>Kopia Version: <b>v0.23.1</b></li>";
+        let events = Kopia
+            .parse(&Inbound::new(&[], body, &zone))
+            .unwrap()
+            .unwrap();
+        assert_eq!(events[0].kind(), EventKind::Test);
     }
 
     #[test]
