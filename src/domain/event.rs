@@ -6,6 +6,15 @@ use jiff::Timestamp;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SenderKind {
     Kopia,
+    SimpleBackups,
+    Jvs,
+    Duplicati,
+    Proxmox,
+    Backrest,
+    /// Healthchecks-compatible pings (`/ping/<id>`): borgmatic, resticprofile, cron + curl.
+    Healthchecks,
+    /// Uptime-Kuma-compatible pushes (`/api/push/<id>`).
+    UptimeKuma,
     /// JSON with documented field names (the seed's Kopia template, scripts, curl).
     Generic,
     /// A body no sender understood, kept raw.
@@ -64,7 +73,18 @@ macro_rules! string_enum {
 }
 pub(crate) use string_enum;
 
-string_enum!(SenderKind { Kopia => "kopia", Generic => "generic", Unknown => "unknown" });
+string_enum!(SenderKind {
+    Kopia => "kopia",
+    SimpleBackups => "simplebackups",
+    Jvs => "jvs",
+    Duplicati => "duplicati",
+    Proxmox => "proxmox",
+    Backrest => "backrest",
+    Healthchecks => "healthchecks",
+    UptimeKuma => "uptime_kuma",
+    Generic => "generic",
+    Unknown => "unknown",
+});
 string_enum!(EventKind {
     Run => "run",
     Start => "start",
@@ -102,12 +122,16 @@ pub struct BackupEvent {
     dedup_key: Option<String>,
     /// A Healthchecks-style run ID pairing a start with its end.
     run_id: Option<String>,
+    /// The machine the run happened on, when the sender names it.
+    host: Option<String>,
+    /// Where the backup went (storage, destination), when the sender names it.
+    target: Option<String>,
 }
 
 impl BackupEvent {
     pub const MAX_TEXT: usize = 2000;
     pub const MAX_SOURCE: usize = 300;
-    pub const MAX_RAW: usize = 64 * 1024;
+    pub const MAX_RAW: usize = 100_000;
 
     pub fn new(sender: SenderKind, kind: EventKind, status: RunStatus) -> Self {
         Self {
@@ -125,6 +149,8 @@ impl BackupEvent {
             raw: None,
             dedup_key: None,
             run_id: None,
+            host: None,
+            target: None,
         }
     }
 
@@ -199,6 +225,28 @@ impl BackupEvent {
         self
     }
 
+    pub fn with_host(mut self, host: &str) -> Self {
+        let host = host.trim();
+        if !host.is_empty() {
+            self.host = Some(bounded(host, Self::MAX_SOURCE));
+        }
+        self
+    }
+
+    pub fn with_target(mut self, target: &str) -> Self {
+        let target = target.trim();
+        if !target.is_empty() {
+            self.target = Some(bounded(target, Self::MAX_SOURCE));
+        }
+        self
+    }
+
+    /// The kind, once a sender knows more than the parser that built the event.
+    pub fn with_kind(mut self, kind: EventKind) -> Self {
+        self.kind = kind;
+        self
+    }
+
     pub fn with_run_id(mut self, run_id: impl Into<String>) -> Self {
         self.run_id = Some(bounded(&run_id.into(), 64));
         self
@@ -250,6 +298,12 @@ impl BackupEvent {
     }
     pub fn run_id(&self) -> Option<&str> {
         self.run_id.as_deref()
+    }
+    pub fn host(&self) -> Option<&str> {
+        self.host.as_deref()
+    }
+    pub fn target(&self) -> Option<&str> {
+        self.target.as_deref()
     }
 }
 
@@ -304,13 +358,22 @@ impl StoredEvent {
                 raw: None,
                 dedup_key: None,
                 run_id: None,
+                host: None,
+                target: None,
             },
         }
     }
 
-    /// Adds the run ID read back from the store.
-    pub(crate) fn with_stored_run_id(mut self, run_id: Option<String>) -> Self {
+    /// Adds the columns read back from the store that [`StoredEvent::from_row`] lacks.
+    pub(crate) fn with_stored_extras(
+        mut self,
+        run_id: Option<String>,
+        host: Option<String>,
+        target: Option<String>,
+    ) -> Self {
         self.event.run_id = run_id;
+        self.event.host = host;
+        self.event.target = target;
         self
     }
 

@@ -4,9 +4,16 @@
 //! either says "not mine" (`None`) or parses it. Content-Type is never trusted on its own:
 //! Kopia sends none at all. Adding a sender means adding a module and a line to [`SENDERS`].
 
+mod backrest;
+mod duplicati;
 mod fields;
 mod generic;
+pub mod healthchecks;
+mod jvs;
 mod kopia;
+mod proxmox;
+mod simplebackups;
+pub mod uptime_kuma;
 
 use std::cell::OnceCell;
 
@@ -20,8 +27,23 @@ pub trait Sender: Sync {
     fn parse(&self, inbound: &Inbound<'_>) -> Option<Result<Vec<BackupEvent>, SenderError>>;
 }
 
-/// Tried in this order; the first that recognises the body wins.
-const SENDERS: &[&dyn Sender] = &[&kopia::Kopia, &generic::GenericJson];
+/// Tried in this order; the first that recognises the body wins. Specific formats come
+/// before the generic JSON reader, which accepts any object with documented field names.
+const SENDERS: &[&dyn Sender] = &[
+    &kopia::Kopia,
+    &backrest::Backrest,
+    &simplebackups::SimpleBackups,
+    &jvs::Jvs,
+    &duplicati::Duplicati,
+    &proxmox::Proxmox,
+    &generic::GenericJson,
+];
+
+/// The first non-empty line of a text, bounded: a short reason for lists and logs.
+pub(crate) fn first_line(text: &str) -> Option<String> {
+    let line = text.lines().map(str::trim).find(|l| !l.is_empty())?;
+    Some(line.chars().take(200).collect())
+}
 
 /// Why a body was refused; said back to the sender in a 400.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

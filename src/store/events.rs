@@ -5,7 +5,7 @@ use super::{Store, StoreError, from_ms, to_ms};
 use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind, StoredEvent};
 
 const COLUMNS: &str = "id, received_at, sender, kind, status, source, started_at, finished_at, \
-                       duration_ms, size_bytes, files, dirs, error, run_id";
+                       duration_ms, size_bytes, files, dirs, error, run_id, host, target";
 
 fn event_from_row(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
     let corrupt = |what: &str, value: String| StoreError::Corrupt(format!("{what} {value:?}"));
@@ -30,7 +30,7 @@ fn event_from_row(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
         row.get(11)?,
         row.get(12)?,
     )
-    .with_stored_run_id(row.get(13)?))
+    .with_stored_extras(row.get(13)?, row.get(14)?, row.get(15)?))
 }
 
 fn collect(
@@ -88,8 +88,8 @@ impl Store {
             )?;
             let mut insert = conn.prepare_cached(
                 "INSERT INTO events (monitor_id, received_at, sender, kind, status, source, started_at,
-                     finished_at, duration_ms, size_bytes, files, dirs, error, dedup_key, raw, run_id)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                     finished_at, duration_ms, size_bytes, files, dirs, error, dedup_key, raw, run_id, host, target)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
                  ON CONFLICT DO NOTHING",
             )?;
             let mut latest = conn.prepare_cached(
@@ -115,6 +115,8 @@ impl Store {
                     event.dedup_key(),
                     event.raw(),
                     event.run_id(),
+                    event.host(),
+                    event.target(),
                 ])?;
                 if inserted == 0 {
                     // A retried delivery: already stored.

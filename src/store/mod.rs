@@ -24,6 +24,7 @@ const MIGRATION_STEPS: &[M<'static>] = &[
     M::up(include_str!("migrations/001_init.sql")),
     M::up(include_str!("migrations/002_schedules_outbox.sql")),
     M::up(include_str!("migrations/003_rejections_run_ids.sql")),
+    M::up(include_str!("migrations/004_event_host_target.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
 
