@@ -92,6 +92,37 @@ fn without_delta(text: &str) -> &str {
     }
 }
 
+/// The text at a JSON path (`["backup", "name"]`); numbers are given as text too.
+pub fn json_text(value: &serde_json::Value, path: &[&str]) -> Option<String> {
+    let mut current = value;
+    for key in path {
+        current = current.get(key)?;
+    }
+    match current {
+        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
+        serde_json::Value::Number(n) => Some(n.to_string()),
+        serde_json::Value::Bool(b) => Some(b.to_string()),
+        _ => None,
+    }
+}
+
+/// A non-negative whole number at a JSON path, given as a number or as text.
+pub fn json_count(value: &serde_json::Value, path: &[&str]) -> Option<u64> {
+    let text = json_text(value, path)?;
+    text.parse::<u64>().ok().or_else(|| {
+        text.parse::<f64>()
+            .ok()
+            .filter(|f| *f >= 0.0 && f.is_finite())
+            .map(|f| f as u64)
+    })
+}
+
+/// Hex SHA-256 of a body, shortened: a dedup key for senders that retry identical bodies.
+pub fn body_digest(body: &[u8]) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(&Sha256::digest(body)[..16])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,35 +192,4 @@ mod tests {
         assert_eq!(parse_count("1,234"), Some(1234));
         assert_eq!(parse_count("-1"), None);
     }
-}
-
-/// The text at a JSON path (`["backup", "name"]`); numbers are given as text too.
-pub fn json_text(value: &serde_json::Value, path: &[&str]) -> Option<String> {
-    let mut current = value;
-    for key in path {
-        current = current.get(key)?;
-    }
-    match current {
-        serde_json::Value::String(s) if !s.trim().is_empty() => Some(s.trim().to_owned()),
-        serde_json::Value::Number(n) => Some(n.to_string()),
-        serde_json::Value::Bool(b) => Some(b.to_string()),
-        _ => None,
-    }
-}
-
-/// A non-negative whole number at a JSON path, given as a number or as text.
-pub fn json_count(value: &serde_json::Value, path: &[&str]) -> Option<u64> {
-    let text = json_text(value, path)?;
-    text.parse::<u64>().ok().or_else(|| {
-        text.parse::<f64>()
-            .ok()
-            .filter(|f| *f >= 0.0 && f.is_finite())
-            .map(|f| f as u64)
-    })
-}
-
-/// Hex SHA-256 of a body, shortened: a dedup key for senders that retry identical bodies.
-pub fn body_digest(body: &[u8]) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(&Sha256::digest(body)[..16])
 }
