@@ -76,6 +76,7 @@ impl Application {
             publisher,
             settings: Arc::clone(&settings),
             webhook_port,
+            throttle: Default::default(),
         });
 
         let webhook_state = state.clone();

@@ -7,6 +7,7 @@
 mod events;
 mod monitors;
 mod outbox;
+mod rejections;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
@@ -19,6 +20,7 @@ use tokio::sync::oneshot;
 pub use events::{EventPage, MonitorRuns};
 pub use monitors::{MonitorChanges, MonitorRecord, Origin};
 pub use outbox::{DueCoreEvent, DueState, PushStatus};
+pub use rejections::Rejection;
 
 const MIGRATION_STEPS: &[M<'static>] = &[
     M::up(include_str!("migrations/001_init.sql")),

@@ -91,6 +91,15 @@ pub async fn list_events(
     Ok(HttpResponse::Ok().json(events))
 }
 
+/// Refused requests, newest first: why a backup tool's webhook "does not work".
+pub async fn list_rejections(
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let monitor = find(&state, &key).await?;
+    Ok(HttpResponse::Ok().json(state.store.rejections(monitor.id, 100).await?))
+}
+
 pub(super) async fn find(state: &AppState, key: &str) -> Result<MonitorRecord, ApiError> {
     let not_found = || ApiError::NotFound(format!("no monitor is called {key:?}"));
     let key = MonitorKey::parse(key).map_err(|_| not_found())?;

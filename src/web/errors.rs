@@ -16,6 +16,8 @@ pub enum WebhookError {
     UnknownId,
     #[error("the body is larger than {limit} bytes")]
     TooLarge { limit: usize },
+    #[error("too many requests for this webhook; retry in {retry_after} s")]
+    TooMany { retry_after: u64 },
     #[error("could not read the request body: {0}")]
     Payload(String),
     #[error(transparent)]
@@ -31,6 +33,7 @@ impl ResponseError for WebhookError {
         match self {
             Self::UnknownId => StatusCode::NOT_FOUND,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Payload(_) | Self::Invalid(_) => StatusCode::BAD_REQUEST,
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -38,7 +41,14 @@ impl ResponseError for WebhookError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
+        let mut response = HttpResponse::build(self.status_code());
+        if let Self::TooMany { retry_after } = self {
+            response.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                retry_after.to_string(),
+            ));
+        }
+        response
             .content_type("text/plain; charset=utf-8")
             .body(format!("{self}\n"))
     }

@@ -28,15 +28,20 @@ pub struct AppState {
     pub settings: Arc<Settings>,
     /// The port the webhook listener really bound (the setting may say 0).
     pub webhook_port: u16,
+    pub throttle: webhook::Throttle,
 }
 
 /// Routes of the webhook listener (the port exposed to the LAN).
 pub fn webhook_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz)).service(
-        web::resource("/api/webhook/{id}")
-            .route(web::post().to(webhook::receive))
-            .route(web::put().to(webhook::receive)),
-    );
+    cfg.route("/healthz", web::get().to(healthz))
+        .service(
+            web::resource("/api/webhook/{id}")
+                .route(web::post().to(webhook::receive))
+                .route(web::put().to(webhook::receive)),
+        )
+        .route("/ping/{id}", web::route().to(webhook::ping))
+        .route("/ping/{id}/{signal}", web::route().to(webhook::ping))
+        .route("/api/push/{id}", web::route().to(webhook::push));
 }
 
 /// Routes of the ingress listener. Everything but the health check sits behind the peer
@@ -58,6 +63,10 @@ pub fn ui_routes(cfg: &mut web::ServiceConfig) {
             .route(
                 "/api/monitors/{key}/events",
                 web::get().to(api::list_events),
+            )
+            .route(
+                "/api/monitors/{key}/rejections",
+                web::get().to(api::list_rejections),
             )
             .default_service(web::to(pages::not_found)),
     );

@@ -212,6 +212,14 @@ pub async fn create_monitor(
     }
 }
 
+struct RejectionRow {
+    at: String,
+    peer: String,
+    status: u16,
+    reason: String,
+    head: String,
+}
+
 struct HistoryRow {
     received: String,
     received_iso: String,
@@ -236,7 +244,12 @@ impl From<&StoredEvent> for HistoryRow {
             received_iso: stored.received_at.to_string(),
             kind: e.kind().as_str(),
             status,
-            source: e.source().unwrap_or("").to_owned(),
+            source: match (e.source(), e.host()) {
+                (Some(source), Some(host)) => format!("{source} ({host})"),
+                (Some(source), None) => source.to_owned(),
+                (None, Some(host)) => host.to_owned(),
+                (None, None) => String::new(),
+            },
             size: e.size_bytes().map_or_else(String::new, human_size),
             duration: e.duration_ms().map_or_else(String::new, human_duration),
             files: e.files().map_or_else(String::new, |f| f.to_string()),
@@ -261,6 +274,7 @@ struct MonitorPage {
     from_options: bool,
     entities: Vec<String>,
     history: Vec<HistoryRow>,
+    rejections: Vec<RejectionRow>,
     older: Option<i64>,
     is_first_page: bool,
     push: String,
@@ -297,6 +311,20 @@ pub async fn monitor_page(
         .push_status(monitor.id)
         .await
         .map_err(|e| PageError::new(&layout, e))?;
+    let rejections = state
+        .store
+        .rejections(monitor.id, 20)
+        .await
+        .map_err(|e| PageError::new(&layout, e))?
+        .into_iter()
+        .map(|r| RejectionRow {
+            at: relative_time(r.at, now),
+            peer: r.peer.unwrap_or_default(),
+            status: r.status,
+            reason: r.reason,
+            head: r.head,
+        })
+        .collect();
     let view = MonitorPage {
         layout: layout.clone(),
         key: monitor.key.to_string(),
@@ -330,6 +358,7 @@ pub async fn monitor_page(
         from_options: monitor.origin == crate::store::Origin::Options,
         entities: entity_ids(&monitor.key),
         history: page.events.iter().map(HistoryRow::from).collect(),
+        rejections,
         older: page.next_before,
         is_first_page: query.before.is_none(),
         push: push_text(state.publisher.is_enabled(), &push, now),

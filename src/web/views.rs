@@ -79,6 +79,8 @@ pub struct EventJson<'a> {
     pub files: Option<i64>,
     pub dirs: Option<i64>,
     pub error: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub target: Option<&'a str>,
 }
 
 impl<'a> From<&'a StoredEvent> for EventJson<'a> {
@@ -98,6 +100,8 @@ impl<'a> From<&'a StoredEvent> for EventJson<'a> {
             files: e.files(),
             dirs: e.dirs(),
             error: e.error(),
+            host: e.host(),
+            target: e.target(),
         }
     }
 }

@@ -1,0 +1,129 @@
+//! Refused webhook requests, kept per monitor so the panel can say why a tool's webhook
+//! "does not work".
+
+use jiff::Timestamp;
+use rusqlite::params;
+use serde::Serialize;
+
+use super::{Store, StoreError, from_ms, to_ms};
+
+/// How many refused requests are kept per monitor.
+const KEEP: i64 = 100;
+/// How much of a refused body is kept.
+pub const HEAD_BYTES: usize = 2048;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Rejection {
+    pub at: Timestamp,
+    pub peer: Option<String>,
+    pub status: u16,
+    pub reason: String,
+    /// The start of the body, as text (invalid UTF-8 replaced).
+    pub head: String,
+}
+
+impl Store {
+    pub async fn record_rejection(
+        &self,
+        monitor_id: i64,
+        peer: Option<String>,
+        status: u16,
+        reason: String,
+        head: Vec<u8>,
+    ) -> Result<(), StoreError> {
+        let at = Timestamp::now();
+        self.write(move |conn| {
+            conn.execute(
+                "INSERT INTO rejections (monitor_id, at, peer, status, reason, head) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![monitor_id, to_ms(at), peer, status, reason, &head[..head.len().min(HEAD_BYTES)]],
+            )?;
+            conn.execute(
+                "DELETE FROM rejections WHERE monitor_id = ?1 AND id <= (
+                     SELECT id FROM rejections WHERE monitor_id = ?1 ORDER BY id DESC LIMIT 1 OFFSET ?2)",
+                params![monitor_id, KEEP],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The newest refused requests first.
+    pub async fn rejections(
+        &self,
+        monitor_id: i64,
+        limit: usize,
+    ) -> Result<Vec<Rejection>, StoreError> {
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT at, peer, status, reason, head FROM rejections WHERE monitor_id = ?1 ORDER BY id DESC LIMIT ?2",
+            )?;
+            let mut rows = stmt.query(params![monitor_id, limit as i64])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let head: Option<Vec<u8>> = row.get(4)?;
+                out.push(Rejection {
+                    at: from_ms(row.get(0)?)?,
+                    peer: row.get(1)?,
+                    status: row.get(2)?,
+                    reason: row.get(3)?,
+                    head: String::from_utf8_lossy(&head.unwrap_or_default()).into_owned(),
+                });
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// The newest `start` not yet followed by a run: the run that is going on.
+    pub async fn pending_start(
+        &self,
+        monitor_id: i64,
+    ) -> Result<Option<crate::domain::StoredEvent>, StoreError> {
+        let runs = self.monitor_runs(monitor_id, 1).await?;
+        let newest_run = runs.recent.first().map_or(0, |r| r.id);
+        Ok(runs.last_start.filter(|start| start.id > newest_run))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Grace, HistoryLimit, MonitorName, NewMonitor, WebhookId};
+    use crate::store::Origin;
+
+    #[tokio::test]
+    async fn only_the_newest_hundred_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let m = store
+            .create_monitor(
+                NewMonitor {
+                    name: MonitorName::parse("M").unwrap(),
+                    webhook_id: WebhookId::generate(),
+                    history_limit: HistoryLimit::default(),
+                    secret: None,
+                    schedule: None,
+                    grace: Grace::DEFAULT,
+                },
+                Origin::Ui,
+            )
+            .await
+            .unwrap();
+        for i in 0..105 {
+            store
+                .record_rejection(
+                    m.id,
+                    Some("10.0.0.2".into()),
+                    400,
+                    format!("bad {i}"),
+                    vec![b'x'; 5000],
+                )
+                .await
+                .unwrap();
+        }
+        let kept = store.rejections(m.id, 500).await.unwrap();
+        assert_eq!(kept.len(), 100);
+        assert_eq!(kept[0].reason, "bad 104");
+        assert_eq!(kept[0].head.len(), HEAD_BYTES);
+    }
+}
