@@ -5,4 +5,5 @@ mod entities;
 mod helpers;
 mod monitors;
 mod panel;
+mod senders;
 mod webhooks;
