@@ -19,7 +19,12 @@ fn hmac_hex(secret: &str, body: &[u8]) -> String {
 async fn rejections(app: &TestApp, key: &str) -> Vec<Value> {
     // Refusals are recorded in the background; give them a moment.
     for _ in 0..50 {
-        let list: Vec<Value> = app.get_ui(&format!("/api/monitors/{key}/rejections")).await.json().await.unwrap();
+        let list: Vec<Value> = app
+            .get_ui(&format!("/api/monitors/{key}/rejections"))
+            .await
+            .json()
+            .await
+            .unwrap();
         if !list.is_empty() {
             return list;
         }
@@ -33,7 +38,9 @@ async fn simplebackups_signed_runs_are_stored_once_even_when_retried() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_app(dir.path(), None).await;
     let secret = "sb-team-signing-secret";
-    let monitor = app.create_monitor(json!({"name": "SB", "secret": secret})).await;
+    let monitor = app
+        .create_monitor(json!({"name": "SB", "secret": secret}))
+        .await;
     let body = fixture("simplebackups/success.json");
     let send = |signature: String| {
         app.client
@@ -62,7 +69,12 @@ async fn simplebackups_signed_runs_are_stored_once_even_when_retried() {
     let refused = rejections(&app, "sb").await;
     assert_eq!(refused[0]["status"], 401);
     assert!(refused[0]["reason"].as_str().unwrap().contains("signature"));
-    assert!(refused[0]["head"].as_str().unwrap().contains("Acme Project"));
+    assert!(
+        refused[0]["head"]
+            .as_str()
+            .unwrap()
+            .contains("Acme Project")
+    );
     app.stop().await;
 }
 
@@ -71,7 +83,9 @@ async fn jvs_signed_events_with_sha256_prefix() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_app(dir.path(), None).await;
     let secret = "your-hmac-secret-key";
-    let monitor = app.create_monitor(json!({"name": "JVS", "secret": secret})).await;
+    let monitor = app
+        .create_monitor(json!({"name": "JVS", "secret": secret}))
+        .await;
     for file in ["jvs/snapshot-created.json", "jvs/verify-failed.json"] {
         let body = fixture(file);
         let response = app
@@ -79,7 +93,10 @@ async fn jvs_signed_events_with_sha256_prefix() {
             .post(app.webhook_path(&monitor))
             .header("Content-Type", "application/json")
             .header("User-Agent", "JVS-Webhook/1.0")
-            .header("X-JVS-Signature", format!("sha256={}", hmac_hex(secret, &body)))
+            .header(
+                "X-JVS-Signature",
+                format!("sha256={}", hmac_hex(secret, &body)),
+            )
             .body(body)
             .send()
             .await
@@ -100,20 +117,42 @@ async fn duplicati_json_and_form_reports() {
     let app = spawn_app(dir.path(), None).await;
     let monitor = app.create_monitor(json!({"name": "Duplicati"})).await;
     let post = |body: Vec<u8>, content_type: &'static str| {
-        app.client.post(app.webhook_path(&monitor)).header("Content-Type", content_type).body(body).send()
+        app.client
+            .post(app.webhook_path(&monitor))
+            .header("Content-Type", content_type)
+            .body(body)
+            .send()
     };
 
-    let json = post(fixture("duplicati/backup-success.json"), "application/json").await.unwrap();
-    let retry = post(fixture("duplicati/backup-success.json"), "application/json").await.unwrap();
-    let form = post(fixture("duplicati/backup-warning.form"), "application/x-www-form-urlencoded").await.unwrap();
-    let fatal = post(fixture("duplicati/backup-fatal.json"), "application/json").await.unwrap();
+    let json = post(fixture("duplicati/backup-success.json"), "application/json")
+        .await
+        .unwrap();
+    let retry = post(fixture("duplicati/backup-success.json"), "application/json")
+        .await
+        .unwrap();
+    let form = post(
+        fixture("duplicati/backup-warning.form"),
+        "application/x-www-form-urlencoded",
+    )
+    .await
+    .unwrap();
+    let fatal = post(fixture("duplicati/backup-fatal.json"), "application/json")
+        .await
+        .unwrap();
 
     assert_eq!(json.text().await.unwrap(), r#"{"ok":true,"events":1}"#);
-    assert_eq!(retry.text().await.unwrap(), r#"{"ok":true,"events":0}"#, "Duplicati retries are deduplicated");
+    assert_eq!(
+        retry.text().await.unwrap(),
+        r#"{"ok":true,"events":0}"#,
+        "Duplicati retries are deduplicated"
+    );
     assert_eq!(form.status().as_u16(), 200);
     assert_eq!(fatal.status().as_u16(), 200);
     let events = app.events("duplicati", "").await;
-    let statuses: Vec<&str> = events.iter().map(|e| e["status"].as_str().unwrap()).collect();
+    let statuses: Vec<&str> = events
+        .iter()
+        .map(|e| e["status"].as_str().unwrap())
+        .collect();
     assert_eq!(statuses, ["failed", "warning", "success"]);
     assert_eq!(events[2]["size_bytes"], 4_832_198_656i64);
     app.stop().await;
@@ -123,7 +162,9 @@ async fn duplicati_json_and_form_reports() {
 async fn proxmox_with_a_bearer_token() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_app(dir.path(), None).await;
-    let monitor = app.create_monitor(json!({"name": "PVE", "secret": "proxmox-token-1234"})).await;
+    let monitor = app
+        .create_monitor(json!({"name": "PVE", "secret": "proxmox-token-1234"}))
+        .await;
     for file in ["proxmox/vzdump-success.json", "proxmox/vzdump-failed.json"] {
         let response = app
             .client
@@ -152,27 +193,53 @@ async fn healthchecks_pings_pair_start_and_finish_and_log_changes_nothing() {
     let ping = |suffix: &str| format!("{}/ping/{id}{suffix}", app.webhook_base);
     let rid = "3f2504e0-4f89-11d3-9a0c-0305e82c3301";
 
-    let start = app.client.head(ping(&format!("/start?rid={rid}"))).send().await.unwrap();
+    let start = app
+        .client
+        .head(ping(&format!("/start?rid={rid}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(start.status().as_u16(), 200);
     assert_eq!(start.headers()["ping-body-limit"], "100000");
     let status: Value = app.get_ui("/api/monitors/borg").await.json().await.unwrap();
     assert_eq!(status["status"], "running");
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     // borgmatic sends its logs to /log a moment before the finish.
-    let log = app.client.post(ping(&format!("/log?rid={rid}"))).body("borg create: 1520 files").send().await.unwrap();
+    let log = app
+        .client
+        .post(ping(&format!("/log?rid={rid}")))
+        .body("borg create: 1520 files")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(log.text().await.unwrap(), "OK");
     let status: Value = app.get_ui("/api/monitors/borg").await.json().await.unwrap();
     assert_eq!(status["status"], "running", "a log changes nothing");
-    let finish = app.client.get(ping(&format!("?rid={rid}"))).send().await.unwrap();
+    let finish = app
+        .client
+        .get(ping(&format!("?rid={rid}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(finish.status().as_u16(), 200);
 
     let events = app.events("borg", "").await;
     assert_eq!(events[0]["kind"], "run");
     assert_eq!(events[0]["status"], "success");
-    assert!(events[0]["duration_ms"].as_i64().unwrap() >= 20, "paired with the start: {:?}", events[0]);
+    assert!(
+        events[0]["duration_ms"].as_i64().unwrap() >= 20,
+        "paired with the start: {:?}",
+        events[0]
+    );
     assert_eq!(events[1]["kind"], "log");
 
-    let failed = app.client.post(ping("/2")).body("rsync error\nmore").send().await.unwrap();
+    let failed = app
+        .client
+        .post(ping("/2"))
+        .body("rsync error\nmore")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(failed.status().as_u16(), 200);
     let events = app.events("borg", "").await;
     assert_eq!(events[0]["error"], "exit status 2: rsync error");
@@ -185,12 +252,26 @@ async fn bad_pings_are_refused_with_healthchecks_reasons() {
     let app = spawn_app(dir.path(), None).await;
     let monitor = app.create_monitor(json!({"name": "Cron"})).await;
     let id = monitor["webhook_id"].as_str().unwrap();
-    for (suffix, reason) in [("/256", "invalid url format"), ("?rid=nope", "invalid uuid format"), ("/later", "invalid url format")] {
-        let response = app.client.get(format!("{}/ping/{id}{suffix}", app.webhook_base)).send().await.unwrap();
+    for (suffix, reason) in [
+        ("/256", "invalid url format"),
+        ("?rid=nope", "invalid uuid format"),
+        ("/later", "invalid url format"),
+    ] {
+        let response = app
+            .client
+            .get(format!("{}/ping/{id}{suffix}", app.webhook_base))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(response.status().as_u16(), 400, "{suffix}");
         assert!(response.text().await.unwrap().contains(reason), "{suffix}");
     }
-    let unknown = app.client.get(format!("{}/ping/Zq3xT9bK2mWp7LrA4vYc00", app.webhook_base)).send().await.unwrap();
+    let unknown = app
+        .client
+        .get(format!("{}/ping/Zq3xT9bK2mWp7LrA4vYc00", app.webhook_base))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status().as_u16(), 404);
     assert!(app.events("cron", "").await.is_empty());
     app.stop().await;
@@ -224,7 +305,11 @@ async fn uptime_kuma_pushes_like_borgmatic_sends_them() {
     let app = spawn_app(dir.path(), None).await;
     let monitor = app.create_monitor(json!({"name": "Kuma"})).await;
     let id = monitor["webhook_id"].as_str().unwrap();
-    let push = |query: &str| app.client.get(format!("{}/api/push/{id}?{query}", app.webhook_base)).send();
+    let push = |query: &str| {
+        app.client
+            .get(format!("{}/api/push/{id}?{query}", app.webhook_base))
+            .send()
+    };
 
     let start = push("status=up&msg=start").await.unwrap();
     assert_eq!(start.text().await.unwrap(), r#"{"ok":true}"#);
@@ -235,7 +320,15 @@ async fn uptime_kuma_pushes_like_borgmatic_sends_them() {
     let bad: Value = bad.json().await.unwrap();
     assert_eq!(bad["ok"], false);
     assert!(bad["msg"].as_str().unwrap().contains("ping"));
-    let unknown = app.client.post(format!("{}/api/push/Zq3xT9bK2mWp7LrA4vYc00", app.webhook_base)).send().await.unwrap();
+    let unknown = app
+        .client
+        .post(format!(
+            "{}/api/push/Zq3xT9bK2mWp7LrA4vYc00",
+            app.webhook_base
+        ))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(unknown.status().as_u16(), 404);
     assert_eq!(unknown.json::<Value>().await.unwrap()["ok"], false);
 
@@ -256,16 +349,32 @@ async fn a_flood_on_one_webhook_gets_429_and_leaves_the_others_alone() {
 
     let mut limited = None;
     for _ in 0..40 {
-        let response = app.client.post(app.webhook_path(&noisy)).body(body).send().await.unwrap();
+        let response = app
+            .client
+            .post(app.webhook_path(&noisy))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         if response.status().as_u16() == 429 {
             limited = Some(response);
             break;
         }
     }
     let limited = limited.expect("a burst of 40 is over the limit");
-    let retry_after: u64 = limited.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    let retry_after: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     assert!(retry_after >= 1);
-    let other = app.client.post(app.webhook_path(&quiet)).body(body).send().await.unwrap();
+    let other = app
+        .client
+        .post(app.webhook_path(&quiet))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(other.status().as_u16(), 200);
     let refused = rejections(&app, "noisy").await;
     assert_eq!(refused[0]["status"], 429);
