@@ -10,7 +10,7 @@ use actix_web::{App, HttpServer, web};
 use jiff::{SignedDuration, Timestamp};
 
 use crate::config::Settings;
-use crate::ha::{CoreClient, Publisher};
+use crate::ha::{CoreClient, Publisher, SupervisorClient};
 use crate::store::{Store, StoreError};
 use crate::web::{AppState, ui_routes, webhook_routes};
 
@@ -77,6 +77,7 @@ impl Application {
             settings: Arc::clone(&settings),
             webhook_port,
             throttle: Default::default(),
+            address: Default::default(),
         });
 
         let webhook_state = state.clone();
@@ -118,6 +119,11 @@ impl Application {
             store.clone(),
             settings.options.retention_days,
         ));
+        if settings.supervisor.is_some() || settings.core.is_some() {
+            let client =
+                SupervisorClient::new(settings.supervisor.as_ref(), settings.core.as_ref());
+            tokio::spawn(refresh_webhook_address(client, state.clone()));
+        }
 
         Ok(Self {
             webhook_port,
@@ -200,6 +206,21 @@ fn port_of(listener: &TcpListener) -> Result<u16, StartError> {
 /// A home gets a handful of webhooks an hour; two workers are plenty and keep memory low.
 fn worker_count() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 2))
+}
+
+/// The LAN address and port mapping can change (DHCP, the Network settings); look again
+/// every ten minutes.
+async fn refresh_webhook_address(client: SupervisorClient, state: web::Data<AppState>) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        let address = client.webhook_address(state.webhook_port).await;
+        let mut current = state.address.write().unwrap_or_else(|p| p.into_inner());
+        if *current != address {
+            tracing::info!(host = ?address.host, port = ?address.port, "webhook address for the panel");
+            *current = address;
+        }
+    }
 }
 
 /// Deletes events older than `retention_days`, a minute after start and then every six

@@ -17,6 +17,8 @@ pub enum SenderKind {
     UptimeKuma,
     /// JSON with documented field names (the seed's Kopia template, scripts, curl).
     Generic,
+    /// The panel's "send test event" button.
+    Panel,
     /// A body no sender understood, kept raw.
     Unknown,
 }
@@ -83,6 +85,7 @@ string_enum!(SenderKind {
     Healthchecks => "healthchecks",
     UptimeKuma => "uptime_kuma",
     Generic => "generic",
+    Panel => "panel",
     Unknown => "unknown",
 });
 string_enum!(EventKind {

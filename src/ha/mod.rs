@@ -6,7 +6,9 @@ mod client;
 mod entities;
 mod publisher;
 mod pusher;
+mod supervisor;
 
 pub use client::{CoreClient, HaError};
 pub use entities::{EVENT_TYPE, EntityState, entity_ids, event_data, render};
 pub use publisher::Publisher;
+pub use supervisor::{SupervisorClient, WebhookAddress};

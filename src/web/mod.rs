@@ -2,6 +2,7 @@
 
 mod api;
 mod assets;
+mod charts;
 mod errors;
 mod ingress;
 mod pages;
@@ -29,6 +30,8 @@ pub struct AppState {
     /// The port the webhook listener really bound (the setting may say 0).
     pub webhook_port: u16,
     pub throttle: webhook::Throttle,
+    /// What the Supervisor says about the host's address and port mapping; refreshed.
+    pub address: std::sync::RwLock<crate::ha::WebhookAddress>,
 }
 
 /// Routes of the webhook listener (the port exposed to the LAN).
@@ -54,6 +57,28 @@ pub fn ui_routes(cfg: &mut web::ServiceConfig) {
             .route("/monitors/new", web::get().to(pages::new_monitor_form))
             .route("/monitors", web::post().to(pages::create_monitor))
             .route("/monitors/{key}", web::get().to(pages::monitor_page))
+            .route("/monitors/{key}/edit", web::get().to(pages::edit_form))
+            .route("/monitors/{key}/edit", web::post().to(pages::save_edit))
+            .route(
+                "/monitors/{key}/rotate",
+                web::get().to(pages::confirm_rotate),
+            )
+            .route(
+                "/monitors/{key}/rotate",
+                web::post().to(pages::rotate_webhook_id),
+            )
+            .route(
+                "/monitors/{key}/delete",
+                web::get().to(pages::confirm_delete),
+            )
+            .route(
+                "/monitors/{key}/delete",
+                web::post().to(pages::delete_monitor),
+            )
+            .route(
+                "/monitors/{key}/test",
+                web::post().to(pages::send_test_event),
+            )
             .route("/static/{file}", web::get().to(assets::serve))
             .route("/api/monitors", web::get().to(api::list_monitors))
             .route("/api/monitors", web::post().to(api::create_monitor))
@@ -230,14 +255,35 @@ impl AppState {
         })
     }
 
-    /// The URL a backup tool must call: the `webhook_base_url` option if set, else the
-    /// host the browser used to reach Home Assistant with the webhook listener's port.
+    /// The URL a backup tool must call: the `webhook_base_url` option if set; else the host's
+    /// LAN address (from the Supervisor), Core's `internal_url` host, or the host the browser
+    /// used, with the host port the Supervisor maps to the webhook listener.
     pub fn webhook_url(&self, req: &HttpRequest, id: &WebhookId) -> String {
-        let base = match &self.settings.options.webhook_base_url {
-            Some(base) => base.clone(),
-            None => format!("http://{}:{}", request_host(req), self.webhook_port),
+        format!("{}/api/webhook/{}", self.webhook_base(req), id.as_str())
+    }
+
+    /// `http://host:port` of the webhook listener as backup tools reach it.
+    pub fn webhook_base(&self, req: &HttpRequest) -> String {
+        if let Some(base) = &self.settings.options.webhook_base_url {
+            return base.clone();
+        }
+        let address = self
+            .address
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        let host = address.host.unwrap_or_else(|| request_host(req));
+        let port = match address.port {
+            Some(Some(port)) => port,
+            _ => self.webhook_port,
         };
-        format!("{base}/api/webhook/{}", id.as_str())
+        format!("http://{host}:{port}")
+    }
+
+    /// The Supervisor says the user disabled the webhook port (Network: empty).
+    pub fn webhook_port_disabled(&self) -> bool {
+        self.settings.options.webhook_base_url.is_none()
+            && self.address.read().unwrap_or_else(|p| p.into_inner()).port == Some(None)
     }
 }
 

@@ -250,7 +250,7 @@ fn reject(
 
 /// Pairs runs with the pending start (same run ID, or both without), commits the events with
 /// their Home Assistant events, and has the monitor's entities recomputed.
-async fn commit(
+pub(super) async fn commit(
     state: &AppState,
     monitor: &MonitorRecord,
     events: Vec<BackupEvent>,

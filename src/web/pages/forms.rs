@@ -1,0 +1,374 @@
+//! Forms that change monitors. Every one works without JavaScript and stays under the
+//! ingress prefix; destructive ones (rotate, delete) ask first on a page of their own.
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use base64::Engine as _;
+use serde::Deserialize;
+
+use super::{html, see_other};
+use crate::domain::{BackupEvent, EventKind, HistoryLimit, RunStatus, SenderKind, WebhookId};
+use crate::store::{MonitorChanges, MonitorRecord, Origin};
+use crate::web::{ApiError, AppState, Layout, MonitorInput, MonitorPatch, PageError, api, webhook};
+
+/// The fields of the new-monitor and edit forms, as typed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct MonitorForm {
+    name: String,
+    webhook_id: String,
+    history_limit: String,
+    schedule: String,
+    grace: String,
+    /// `keep`, `generate`, `set` or `remove` (edit); `generate` or `set` (new).
+    secret_action: String,
+    secret: String,
+}
+
+impl MonitorForm {
+    fn history_limit(&self) -> Result<Option<i64>, ApiError> {
+        match self.history_limit.trim() {
+            "" => Ok(None),
+            text => text.parse().map(Some).map_err(|_| {
+                ApiError::BadRequest(format!("history_limit {text:?} is not a number"))
+            }),
+        }
+    }
+
+    /// The secret to set: `Some(None)` removes it, `None` keeps it; a generated one is new.
+    fn secret(&self) -> Result<Option<Option<String>>, ApiError> {
+        match self.secret_action.as_str() {
+            "generate" => Ok(Some(Some(generate_secret()))),
+            "remove" => Ok(Some(None)),
+            "set" if self.secret.trim().is_empty() => Err(ApiError::BadRequest(
+                "type the secret to set, or choose another option".into(),
+            )),
+            "set" => Ok(Some(Some(self.secret.trim().to_owned()))),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// 192 random bits, URL-safe: easy to paste into any tool's header or secret field.
+fn generate_secret() -> String {
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[derive(Template)]
+#[template(path = "monitor_form.html")]
+struct MonitorFormPage {
+    layout: Layout,
+    /// `None`: a new monitor.
+    key: Option<String>,
+    error: Option<String>,
+    form: MonitorForm,
+    has_secret: bool,
+    timezone: String,
+    min_limit: i64,
+    max_limit: i64,
+}
+
+impl MonitorFormPage {
+    fn new(layout: &Layout, state: &AppState, key: Option<String>, form: MonitorForm) -> Self {
+        Self {
+            layout: layout.clone(),
+            key,
+            error: None,
+            form,
+            has_secret: false,
+            timezone: state.settings.options.timezone_name.clone(),
+            min_limit: HistoryLimit::MIN,
+            max_limit: HistoryLimit::MAX,
+        }
+    }
+
+    fn with_error(mut self, error: String) -> Self {
+        self.error = Some(error);
+        self
+    }
+
+    fn render_bad_request(&self) -> Result<HttpResponse, PageError> {
+        let body = self.render().map_err(|e| PageError::new(&self.layout, e))?;
+        Ok(HttpResponse::BadRequest()
+            .content_type("text/html; charset=utf-8")
+            .body(body))
+    }
+}
+
+/// Shown once after a secret was generated: it is not displayed anywhere again.
+#[derive(Template)]
+#[template(path = "secret.html")]
+struct SecretPage {
+    layout: Layout,
+    key: String,
+    name: String,
+    secret: String,
+}
+
+pub async fn new_monitor_form(
+    layout: Layout,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let form = MonitorForm {
+        history_limit: state.settings.options.history_limit.get().to_string(),
+        ..MonitorForm::default()
+    };
+    html(&MonitorFormPage::new(&layout, &state, None, form), &layout)
+}
+
+/// Creates the monitor and goes to its page; a mistake shows the form again with the reason.
+pub async fn create_monitor(
+    layout: Layout,
+    state: web::Data<AppState>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let form: MonitorForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let result = async {
+        let secret = form.secret()?.flatten();
+        let input = MonitorInput {
+            name: form.name.clone(),
+            webhook_id: Some(form.webhook_id.clone()),
+            history_limit: form.history_limit()?,
+            secret: secret.clone(),
+            schedule: Some(serde_json::Value::String(form.schedule.clone())),
+            grace: Some(form.grace.clone()),
+        };
+        Ok::<_, ApiError>((state.create_monitor(input).await?, secret))
+    }
+    .await;
+    match result {
+        Ok((monitor, secret)) => Ok(after_save(
+            &layout,
+            &monitor,
+            secret.filter(|_| form.secret_action == "generate"),
+        )?),
+        Err(ApiError::BadRequest(reason) | ApiError::Conflict(reason)) => {
+            MonitorFormPage::new(&layout, &state, None, form)
+                .with_error(reason)
+                .render_bad_request()
+        }
+        Err(other) => Err(PageError::new(&layout, other)),
+    }
+}
+
+fn after_save(
+    layout: &Layout,
+    monitor: &MonitorRecord,
+    generated: Option<String>,
+) -> Result<HttpResponse, PageError> {
+    match generated {
+        Some(secret) => html(
+            &SecretPage {
+                layout: layout.clone(),
+                key: monitor.key.to_string(),
+                name: monitor.name.as_str().to_owned(),
+                secret,
+            },
+            layout,
+        ),
+        None => Ok(see_other(layout, &format!("monitors/{}", monitor.key))),
+    }
+}
+
+async fn editable(
+    state: &AppState,
+    layout: &Layout,
+    key: &str,
+) -> Result<MonitorRecord, PageError> {
+    let monitor = api::find(state, key)
+        .await
+        .map_err(|e| PageError::new(layout, e))?;
+    if monitor.origin == Origin::Options {
+        return Err(PageError::new(
+            layout,
+            ApiError::Conflict(
+                "this monitor is declared in the add-on options; change it there".into(),
+            ),
+        ));
+    }
+    Ok(monitor)
+}
+
+pub async fn edit_form(
+    layout: Layout,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let monitor = editable(&state, &layout, &key).await?;
+    let form = MonitorForm {
+        name: monitor.name.as_str().to_owned(),
+        history_limit: monitor.history_limit.get().to_string(),
+        schedule: monitor
+            .schedule
+            .as_ref()
+            .map(schedule_text)
+            .unwrap_or_default(),
+        grace: monitor.grace.to_string(),
+        secret_action: "keep".into(),
+        ..MonitorForm::default()
+    };
+    let mut page = MonitorFormPage::new(&layout, &state, Some(monitor.key.to_string()), form);
+    page.has_secret = monitor.secret.is_some();
+    html(&page, &layout)
+}
+
+/// The short form the edit field takes back: `1d`, or the cron expression.
+fn schedule_text(schedule: &crate::domain::Schedule) -> String {
+    let json = schedule.to_json();
+    json["every"]
+        .as_str()
+        .or_else(|| json["cron"].as_str())
+        .unwrap_or_default()
+        .to_owned()
+}
+
+pub async fn save_edit(
+    layout: Layout,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, PageError> {
+    let monitor = editable(&state, &layout, &key).await?;
+    let form: MonitorForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let result = async {
+        let secret = form.secret()?;
+        let patch = MonitorPatch {
+            name: Some(form.name.clone()),
+            history_limit: form.history_limit()?,
+            secret: secret
+                .clone()
+                .map(|s| s.map_or(serde_json::Value::Null, serde_json::Value::String)),
+            schedule: Some(serde_json::Value::String(form.schedule.clone())),
+            grace: Some(form.grace.clone()).filter(|g| !g.trim().is_empty()),
+        };
+        Ok::<_, ApiError>((
+            state.update_monitor(&monitor, patch).await?,
+            secret.flatten(),
+        ))
+    }
+    .await;
+    match result {
+        Ok((updated, secret)) => after_save(
+            &layout,
+            &updated,
+            secret.filter(|_| form.secret_action == "generate"),
+        ),
+        Err(ApiError::BadRequest(reason) | ApiError::Conflict(reason)) => {
+            let mut page =
+                MonitorFormPage::new(&layout, &state, Some(monitor.key.to_string()), form);
+            page.has_secret = monitor.secret.is_some();
+            page.with_error(reason).render_bad_request()
+        }
+        Err(other) => Err(PageError::new(&layout, other)),
+    }
+}
+
+/// A page that asks before something that cannot be undone.
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage {
+    layout: Layout,
+    title: String,
+    message: String,
+    action: String,
+    button: &'static str,
+    back: String,
+}
+
+pub async fn confirm_rotate(
+    layout: Layout,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let monitor = editable(&state, &layout, &key).await?;
+    html(
+        &ConfirmPage {
+            layout: layout.clone(),
+            title: format!("New webhook URL for {}?", monitor.name.as_str()),
+            message: "The current URL stops working at once. Every backup tool that uses it must get the new one."
+                .into(),
+            action: format!("monitors/{}/rotate", monitor.key),
+            button: "Make a new URL",
+            back: format!("monitors/{}", monitor.key),
+        },
+        &layout,
+    )
+}
+
+pub async fn rotate_webhook_id(
+    layout: Layout,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let monitor = editable(&state, &layout, &key).await?;
+    let changes = MonitorChanges {
+        webhook_id: Some(WebhookId::generate()),
+        ..MonitorChanges::default()
+    };
+    state
+        .store
+        .update_monitor(monitor.id, changes)
+        .await
+        .map_err(|e| PageError::new(&layout, e))?;
+    tracing::info!(monitor = %monitor.key, "webhook ID rotated");
+    Ok(see_other(
+        &layout,
+        &format!("monitors/{}?notice=rotated", monitor.key),
+    ))
+}
+
+pub async fn confirm_delete(
+    layout: Layout,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let monitor = editable(&state, &layout, &key).await?;
+    html(
+        &ConfirmPage {
+            layout: layout.clone(),
+            title: format!("Delete {}?", monitor.name.as_str()),
+            message: "Its history is deleted, its webhook URL stops working and its entities are removed from \
+                      Home Assistant."
+                .into(),
+            action: format!("monitors/{}/delete", monitor.key),
+            button: "Delete",
+            back: format!("monitors/{}", monitor.key),
+        },
+        &layout,
+    )
+}
+
+pub async fn delete_monitor(
+    layout: Layout,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let monitor = editable(&state, &layout, &key).await?;
+    state
+        .delete_monitor(&monitor)
+        .await
+        .map_err(|e| PageError::new(&layout, e))?;
+    Ok(see_other(&layout, ""))
+}
+
+/// Stores a test event as if a backup tool had sent one: the whole path to Home Assistant
+/// is exercised, and a monitor with nothing else turns green.
+pub async fn send_test_event(
+    layout: Layout,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let monitor = api::find(&state, &key)
+        .await
+        .map_err(|e| PageError::new(&layout, e))?;
+    let event = BackupEvent::new(SenderKind::Panel, EventKind::Test, RunStatus::Success);
+    webhook::commit(&state, &monitor, vec![event])
+        .await
+        .map_err(|e| PageError::new(&layout, ApiError::Internal(e.to_string())))?;
+    Ok(see_other(
+        &layout,
+        &format!("monitors/{}?notice=test", monitor.key),
+    ))
+}

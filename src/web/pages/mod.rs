@@ -1,0 +1,124 @@
+//! The panel's pages: the dashboard here, a monitor's page in `monitor.rs`, and the forms
+//! that change monitors (create, edit, rotate, delete, test) in `forms.rs`.
+
+mod forms;
+mod monitor;
+
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use jiff::Timestamp;
+
+pub use forms::{
+    confirm_delete, confirm_rotate, create_monitor, delete_monitor, edit_form, new_monitor_form,
+    rotate_webhook_id, save_edit, send_test_event,
+};
+pub use monitor::monitor_page;
+
+use super::views::{human_duration, human_size, relative_time};
+use super::{ApiError, AppState, Layout, PageError};
+use crate::status::MonitorSummary;
+use crate::store::PushStatus;
+
+fn html(page: &impl Template, layout: &Layout) -> Result<HttpResponse, PageError> {
+    let body = page.render().map_err(|e| PageError::new(layout, e))?;
+    Ok(HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(body))
+}
+
+/// A redirect that stays under the ingress prefix.
+fn see_other(layout: &Layout, path: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, format!("{}{path}", layout.base_href)))
+        .finish()
+}
+
+/// One line of the dashboard.
+struct MonitorRow {
+    key: String,
+    name: String,
+    status: &'static str,
+    last_run: String,
+    size: String,
+    duration: String,
+    next_expected: String,
+    push: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct Dashboard {
+    layout: Layout,
+    rows: Vec<MonitorRow>,
+}
+
+pub async fn dashboard(
+    layout: Layout,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    let fail = |e| PageError::new(&layout, e);
+    let now = Timestamp::now();
+    let monitors = state.store.monitors().await.map_err(fail)?;
+    let pushes = state.store.push_statuses().await.map_err(fail)?;
+    let mut rows = Vec::with_capacity(monitors.len());
+    for monitor in monitors {
+        let runs = state
+            .store
+            .monitor_runs(monitor.id, 1)
+            .await
+            .map_err(fail)?;
+        let summary = MonitorSummary::of(&monitor, runs);
+        // Size and duration of the newest run, whatever its outcome.
+        let event = summary.recent.first().map(|r| &r.event);
+        rows.push(MonitorRow {
+            key: monitor.key.to_string(),
+            name: monitor.name.as_str().to_owned(),
+            status: summary.status.as_str(),
+            last_run: summary
+                .last_seen
+                .map_or_else(|| "never".into(), |t| relative_time(t, now)),
+            size: event
+                .and_then(|e| e.size_bytes())
+                .map_or_else(String::new, human_size),
+            duration: event
+                .and_then(|e| e.duration_ms())
+                .map_or_else(String::new, human_duration),
+            next_expected: summary
+                .next_expected
+                .map_or_else(String::new, |t| relative_time(t, now)),
+            push: push_text(
+                state.publisher.is_enabled(),
+                &pushes.get(&monitor.id).cloned().unwrap_or_default(),
+                now,
+            ),
+        });
+    }
+    html(
+        &Dashboard {
+            layout: layout.clone(),
+            rows,
+        },
+        &layout,
+    )
+}
+
+/// Home Assistant delivery in a few words.
+fn push_text(enabled: bool, push: &PushStatus, now: Timestamp) -> String {
+    if !enabled {
+        return "off".into();
+    }
+    match (&push.last_error, push.last_success_at) {
+        (Some(error), _) => format!("retrying: {error}"),
+        (None, _) if push.pending => "pending".into(),
+        (None, Some(at)) => format!("sent {}", relative_time(at, now)),
+        (None, None) => "pending".into(),
+    }
+}
+
+pub async fn not_found(layout: Layout) -> Result<HttpResponse, PageError> {
+    Err(PageError::new(
+        &layout,
+        ApiError::NotFound("there is no such page in this panel".into()),
+    ))
+}

@@ -1,0 +1,233 @@
+//! A monitor's page: its status, the URL to paste with a guide per backup tool, charts,
+//! history, refused requests and entities.
+
+use actix_web::{HttpRequest, HttpResponse, web};
+use askama::Template;
+use jiff::Timestamp;
+use serde::Deserialize;
+
+use super::{html, push_text};
+use crate::domain::{EventKind, MonitorStatus, StoredEvent};
+use crate::ha::entity_ids;
+use crate::status::MonitorSummary;
+use crate::store::Origin;
+use crate::web::charts::{self, Chart, line_chart};
+use crate::web::views::{display_time, human_duration, human_size, relative_time};
+use crate::web::{AppState, Layout, PageError, api};
+
+const HISTORY_PAGE: usize = 50;
+/// Runs drawn in the size and duration charts.
+const CHART_RUNS: usize = 30;
+
+struct HistoryRow {
+    received: String,
+    received_iso: String,
+    kind: &'static str,
+    status: &'static str,
+    sender: &'static str,
+    source: String,
+    size: String,
+    duration: String,
+    files: String,
+    error: String,
+}
+
+impl From<&StoredEvent> for HistoryRow {
+    fn from(stored: &StoredEvent) -> Self {
+        let e = &stored.event;
+        let status = match e.kind() {
+            EventKind::Run | EventKind::Test => e.status().as_str(),
+            EventKind::Start => "running",
+            _ => "info",
+        };
+        Self {
+            received: display_time(stored.received_at),
+            received_iso: stored.received_at.to_string(),
+            kind: e.kind().as_str(),
+            status,
+            sender: e.sender().as_str(),
+            source: match (e.source(), e.host()) {
+                (Some(source), Some(host)) => format!("{source} ({host})"),
+                (Some(source), None) => source.to_owned(),
+                (None, Some(host)) => host.to_owned(),
+                (None, None) => String::new(),
+            },
+            size: e.size_bytes().map_or_else(String::new, human_size),
+            duration: e.duration_ms().map_or_else(String::new, human_duration),
+            files: e.files().map_or_else(String::new, |f| f.to_string()),
+            error: e.error().unwrap_or("").to_owned(),
+        }
+    }
+}
+
+struct RejectionRow {
+    at: String,
+    peer: String,
+    status: u16,
+    reason: String,
+    head: String,
+}
+
+/// The URLs a user pastes into backup tools, all for this monitor.
+struct Urls {
+    webhook: String,
+    ping: String,
+    push: String,
+}
+
+#[derive(Template)]
+#[template(path = "monitor.html")]
+struct MonitorPage {
+    layout: Layout,
+    key: String,
+    name: String,
+    status: &'static str,
+    problem: bool,
+    headline_error: String,
+    last_seen: String,
+    expected: String,
+    push: String,
+    urls: Urls,
+    port_disabled: bool,
+    has_secret: bool,
+    read_only: bool,
+    entities: Vec<String>,
+    size_chart: Option<Chart>,
+    duration_chart: Option<Chart>,
+    chart_width: f64,
+    chart_height: f64,
+    history: Vec<HistoryRow>,
+    rejections: Vec<RejectionRow>,
+    older: Option<i64>,
+    is_first_page: bool,
+    notice: Option<&'static str>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HistoryQuery {
+    before: Option<i64>,
+    /// What a form just did; only these fixed messages are ever shown.
+    notice: Option<String>,
+}
+
+fn notice_text(notice: Option<&str>) -> Option<&'static str> {
+    match notice? {
+        "rotated" => Some(
+            "The webhook URL changed: give every backup tool that used the old one the new URL below.",
+        ),
+        "test" => Some("A test event was stored and sent to Home Assistant."),
+        _ => None,
+    }
+}
+
+pub async fn monitor_page(
+    req: HttpRequest,
+    layout: Layout,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    query: web::Query<HistoryQuery>,
+) -> Result<HttpResponse, PageError> {
+    let fail = |e| PageError::new(&layout, e);
+    let monitor = api::find(&state, &key)
+        .await
+        .map_err(|e| PageError::new(&layout, e))?;
+    let runs = state
+        .store
+        .monitor_runs(monitor.id, CHART_RUNS.max(monitor.history_limit.get()))
+        .await
+        .map_err(fail)?;
+    let summary = MonitorSummary::of(&monitor, runs);
+    let page = state
+        .store
+        .events(monitor.id, query.before, HISTORY_PAGE)
+        .await
+        .map_err(fail)?;
+    let push = state.store.push_status(monitor.id).await.map_err(fail)?;
+    let now = Timestamp::now();
+    let rejections = state
+        .store
+        .rejections(monitor.id, 20)
+        .await
+        .map_err(fail)?
+        .into_iter()
+        .map(|r| RejectionRow {
+            at: relative_time(r.at, now),
+            peer: r.peer.unwrap_or_default(),
+            status: r.status,
+            reason: r.reason,
+            head: r.head,
+        })
+        .collect();
+    let base = state.webhook_base(&req);
+    let id = monitor.webhook_id.as_str();
+    let (size_chart, duration_chart) = charts_of(&summary.recent);
+    let view = MonitorPage {
+        layout: layout.clone(),
+        key: monitor.key.to_string(),
+        name: monitor.name.as_str().to_owned(),
+        status: summary.status.as_str(),
+        problem: matches!(
+            summary.status,
+            MonitorStatus::Failed | MonitorStatus::Overdue | MonitorStatus::Warning
+        ),
+        headline_error: match (
+            summary.status,
+            summary.headline.as_ref().and_then(|h| h.event.error()),
+        ) {
+            (MonitorStatus::Overdue, _) => "The expected run did not arrive in time.".to_owned(),
+            (_, Some(error)) => error.to_owned(),
+            _ => String::new(),
+        },
+        last_seen: summary
+            .last_seen
+            .map_or_else(|| "nothing received yet".into(), |t| relative_time(t, now)),
+        expected: match (&monitor.schedule, summary.next_expected) {
+            (Some(schedule), Some(next)) => format!(
+                "{} ({schedule}, grace {})",
+                relative_time(next, now),
+                monitor.grace
+            ),
+            _ => "no schedule".into(),
+        },
+        push: push_text(state.publisher.is_enabled(), &push, now),
+        urls: Urls {
+            webhook: format!("{base}/api/webhook/{id}"),
+            ping: format!("{base}/ping/{id}"),
+            push: format!("{base}/api/push/{id}"),
+        },
+        port_disabled: state.webhook_port_disabled(),
+        has_secret: monitor.secret.is_some(),
+        read_only: monitor.origin == Origin::Options,
+        entities: entity_ids(&monitor.key),
+        size_chart,
+        duration_chart,
+        chart_width: charts::WIDTH,
+        chart_height: charts::HEIGHT,
+        history: page.events.iter().map(HistoryRow::from).collect(),
+        rejections,
+        older: page.next_before,
+        is_first_page: query.before.is_none(),
+        notice: notice_text(query.notice.as_deref()),
+    };
+    html(&view, &layout)
+}
+
+/// Size and duration over the recent runs that report them, oldest first.
+fn charts_of(recent: &[StoredEvent]) -> (Option<Chart>, Option<Chart>) {
+    let series = |value: fn(&StoredEvent) -> Option<i64>| -> Vec<(f64, String)> {
+        let mut points: Vec<(f64, String)> = recent
+            .iter()
+            .take(CHART_RUNS)
+            .filter_map(|r| Some((value(r)? as f64, display_time(r.received_at))))
+            .collect();
+        points.reverse();
+        points
+    };
+    let size = line_chart("Size", &series(|r| r.event.size_bytes()), |v| {
+        human_size(v as i64)
+    });
+    let duration = line_chart("Duration", &series(|r| r.event.duration_ms()), |v| {
+        human_duration(v as i64)
+    });
+    (size, duration)
+}
