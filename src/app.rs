@@ -214,7 +214,9 @@ async fn refresh_webhook_address(client: SupervisorClient, state: web::Data<AppS
     let mut every = tokio::time::interval(Duration::from_secs(600));
     loop {
         every.tick().await;
-        let address = client.webhook_address(state.webhook_port).await;
+        let address = client
+            .webhook_address(crate::config::ADDON_WEBHOOK_PORT)
+            .await;
         let mut current = state.address.write().unwrap_or_else(|p| p.into_inner());
         if *current != address {
             tracing::info!(host = ?address.host, port = ?address.port, "webhook address for the panel");

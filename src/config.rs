@@ -13,6 +13,9 @@ use crate::domain::{
 };
 
 pub const ENV_PREFIX: &str = "KOPIA_WEBHOOK_";
+/// The webhook port as `config.yaml` declares it (`ports: 8098/tcp`); the Supervisor maps
+/// this container port to a host port of the user's choice.
+pub const ADDON_WEBHOOK_PORT: u16 = 8098;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -179,7 +182,11 @@ impl Settings {
                 PathBuf::from("./data")
             }
         });
-        let webhook_listen = parse_addr("LISTEN", var("LISTEN"), "0.0.0.0:8098")?;
+        let webhook_listen = parse_addr(
+            "LISTEN",
+            var("LISTEN"),
+            &format!("0.0.0.0:{ADDON_WEBHOOK_PORT}"),
+        )?;
         let default_ui = if in_addon {
             "0.0.0.0:8099"
         } else {

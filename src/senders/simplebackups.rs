@@ -14,10 +14,7 @@ impl Sender for SimpleBackups {
             && json.get("id").is_some()
             && json.get("started_at").is_some()
             && json.get("status").is_some();
-        if !is_simplebackups && inbound.header("sb-signature").is_none() {
-            return None;
-        }
-        if !json.is_object() {
+        if !is_simplebackups {
             return None;
         }
         Some(to_event(json, inbound).map(|event| vec![event]))

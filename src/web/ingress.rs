@@ -19,6 +19,8 @@ pub struct Layout {
     /// Home Assistant pushes are off (no token): the panel says so on every page.
     pub pushes_disabled: bool,
     pub version: &'static str,
+    /// Changes whenever the CSS or JavaScript does (cache busting).
+    pub asset_tag: &'static str,
 }
 
 impl Layout {
@@ -38,6 +40,7 @@ impl Layout {
             base_href,
             pushes_disabled,
             version: env!("CARGO_PKG_VERSION"),
+            asset_tag: super::assets::ASSET_TAG.as_str(),
         }
     }
 }

@@ -249,3 +249,316 @@ async fn static_assets_are_served() {
     assert_eq!(app.get_ui("/static/nope.css").await.status().as_u16(), 404);
     app.stop().await;
 }
+
+async fn post_form(
+    app: &crate::helpers::TestApp,
+    path: &str,
+    form: &[(&str, &str)],
+) -> reqwest::Response {
+    app.client
+        .post(format!("{}{path}", app.ui_base))
+        .header("X-Ingress-Path", INGRESS)
+        .header("Sec-Fetch-Site", "same-origin")
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn editing_keeps_the_key_and_a_generated_secret_is_shown_once_then_required() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "Laptop"})).await;
+    let (status, form) = page(&app, "/monitors/laptop/edit").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        select(&form, "#name")[0].value().attr("value"),
+        Some("Laptop")
+    );
+    assert_all_urls_relative(&form);
+
+    let saved = post_form(
+        &app,
+        "/monitors/laptop/edit",
+        &[
+            ("name", "Work laptop"),
+            ("history_limit", "20"),
+            ("schedule", "0 3 * * *"),
+            ("grace", "2h"),
+            ("secret_action", "generate"),
+        ],
+    )
+    .await;
+
+    assert_eq!(saved.status().as_u16(), 200);
+    let shown = Html::parse_document(&saved.text().await.unwrap());
+    let secret = select(&shown, "#secret-value")[0]
+        .text()
+        .collect::<String>();
+    assert_eq!(secret.len(), 32);
+    let (_, page_after) = page(&app, "/monitors/laptop").await;
+    assert!(
+        !page_after.html().contains(&secret),
+        "the secret is not shown again"
+    );
+    let api: serde_json::Value = app
+        .get_ui("/api/monitors/laptop")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api["name"], "Work laptop");
+    assert_eq!(api["has_secret"], true);
+    assert_eq!(api["schedule"], json!({"cron": "0 3 * * *", "tz": "UTC"}));
+    let body = r#"{"status":"success"}"#;
+    let unsigned = app
+        .client
+        .post(app.webhook_path(&monitor))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(unsigned.status().as_u16(), 401);
+    let signed = app
+        .client
+        .post(app.webhook_path(&monitor))
+        .bearer_auth(&secret)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed.status().as_u16(), 200);
+
+    let bad = post_form(
+        &app,
+        "/monitors/laptop/edit",
+        &[
+            ("name", "x"),
+            ("schedule", "sometimes"),
+            ("secret_action", "keep"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status().as_u16(), 400);
+    let doc = Html::parse_document(&bad.text().await.unwrap());
+    assert!(
+        select(&doc, "#form-error")[0]
+            .text()
+            .collect::<String>()
+            .contains("schedule")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_new_url_asks_first_and_the_old_one_stops_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "Rotate"})).await;
+    let (status, confirm) = page(&app, "/monitors/rotate/rotate").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        select(&confirm, "form")[0].value().attr("action"),
+        Some("monitors/rotate/rotate")
+    );
+
+    let done = post_form(&app, "/monitors/rotate/rotate", &[]).await;
+
+    assert_eq!(done.status().as_u16(), 303);
+    assert_eq!(
+        done.headers()["location"],
+        format!("{INGRESS}/monitors/rotate?notice=rotated").as_str()
+    );
+    let old = app
+        .client
+        .post(app.webhook_path(&monitor))
+        .body(r#"{"status":"success"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(old.status().as_u16(), 404);
+    let renewed: serde_json::Value = app
+        .get_ui("/api/monitors/rotate")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(renewed["webhook_id"], monitor["webhook_id"]);
+    let new = app
+        .client
+        .post(app.webhook_path(&renewed))
+        .body(r#"{"status":"success"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(new.status().as_u16(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn delete_asks_first_then_removes_the_monitor() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    app.create_monitor(json!({"name": "Gone"})).await;
+    let (status, _) = page(&app, "/monitors/gone/delete").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        app.get_ui("/api/monitors/gone").await.status().as_u16(),
+        200,
+        "asking deletes nothing"
+    );
+
+    let done = post_form(&app, "/monitors/gone/delete", &[]).await;
+
+    assert_eq!(done.status().as_u16(), 303);
+    assert_eq!(done.headers()["location"], format!("{INGRESS}/").as_str());
+    assert_eq!(
+        app.get_ui("/api/monitors/gone").await.status().as_u16(),
+        404
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_test_button_stores_a_test_event_and_turns_the_monitor_green() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    app.create_monitor(json!({"name": "Button"})).await;
+
+    let done = post_form(&app, "/monitors/button/test", &[]).await;
+
+    assert_eq!(done.status().as_u16(), 303);
+    let events = app.events("button", "").await;
+    assert_eq!(
+        (events[0]["kind"].as_str(), events[0]["sender"].as_str()),
+        (Some("test"), Some("panel"))
+    );
+    let api: serde_json::Value = app
+        .get_ui("/api/monitors/button")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(api["status"], "success");
+    let (_, doc) = page(&app, "/monitors/button?notice=test").await;
+    assert!(
+        select(&doc, ".notice")[0]
+            .text()
+            .collect::<String>()
+            .contains("test event")
+    );
+    let (_, doc) = page(&app, "/monitors/button?notice=%3Cscript%3E").await;
+    assert!(
+        select(&doc, ".notice").is_empty(),
+        "only fixed notices are shown"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn every_sender_has_a_guide_with_this_monitors_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "Guides"})).await;
+    let id = monitor["webhook_id"].as_str().unwrap();
+    let (_, doc) = page(&app, "/monitors/guides").await;
+    let guides: Vec<String> = select(&doc, "details.guide summary")
+        .iter()
+        .map(|s| s.text().collect())
+        .collect();
+    for sender in [
+        "Kopia",
+        "Duplicati",
+        "borgmatic",
+        "resticprofile",
+        "Backrest",
+        "Proxmox VE / Backup Server",
+        "SimpleBackups",
+    ] {
+        assert!(
+            guides.iter().any(|g| g == sender),
+            "no guide for {sender}: {guides:?}"
+        );
+    }
+    let text = doc.root_element().text().collect::<String>();
+    assert!(text.contains(&format!("--endpoint={}/api/webhook/{id}", app.webhook_base)));
+    assert!(text.contains(&format!("ping_url: {}/ping/{id}", app.webhook_base)));
+    assert!(
+        text.contains("{{ escape title }}"),
+        "Proxmox's template is shown literally"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn inside_home_assistant_the_url_uses_the_lan_address_and_mapped_port() {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+    let supervisor = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/network/info"))
+        .and(header("authorization", "Bearer supervisor-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"result": "ok", "data": {"interfaces": [
+                {"interface": "end0", "primary": true, "ipv4": {"address": ["192.168.1.10/24"]}}
+            ]}}),
+        ))
+        .mount(&supervisor)
+        .await;
+    let mapped = Mock::given(method("GET"))
+        .and(path("/addons/self/info"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"result": "ok", "data": {"network": {"8098/tcp": 18098}}})),
+        )
+        .mount_as_scoped(&supervisor)
+        .await;
+    let core = crate::helpers::fake_core().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(
+        dir.path(),
+        Some(&core),
+        &[
+            ("SUPERVISOR_TOKEN", "supervisor-token"),
+            ("KOPIA_WEBHOOK_SUPERVISOR_URL", &supervisor.uri()),
+            ("KOPIA_WEBHOOK_TRUSTED_PROXY", "127.0.0.1"),
+        ],
+    )
+    .await;
+    let monitor = app.create_monitor(json!({"name": "LAN"})).await;
+    let id = monitor["webhook_id"].as_str().unwrap().to_owned();
+    crate::helpers::eventually(5, "the Supervisor's address in the URL", || async {
+        let m: serde_json::Value = app.get_ui("/api/monitors/lan").await.json().await.unwrap();
+        m["webhook_url"] == format!("http://192.168.1.10:18098/api/webhook/{id}")
+    })
+    .await;
+    drop(mapped);
+    app.stop().await;
+
+    // The user emptied the port under Network: the panel says how to fix it.
+    Mock::given(method("GET"))
+        .and(path("/addons/self/info"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"result": "ok", "data": {"network": {"8098/tcp": null}}})),
+        )
+        .mount(&supervisor)
+        .await;
+    let app = spawn_app_with(
+        dir.path(),
+        Some(&core),
+        &[
+            ("SUPERVISOR_TOKEN", "supervisor-token"),
+            ("KOPIA_WEBHOOK_SUPERVISOR_URL", &supervisor.uri()),
+            ("KOPIA_WEBHOOK_TRUSTED_PROXY", "127.0.0.1"),
+        ],
+    )
+    .await;
+    crate::helpers::eventually(5, "a warning that the port is disabled", || async {
+        let (_, doc) = page(&app, "/monitors/lan").await;
+        doc.html().contains("The webhook port is disabled")
+    })
+    .await;
+    app.stop().await;
+}
