@@ -1,0 +1,259 @@
+//! The panel in a real browser, behind a proxy that behaves like Home Assistant's ingress:
+//! requests arrive under `/api/hassio_ingress/<token>/` and are forwarded with the prefix
+//! stripped and `X-Ingress-Path` set. Every request the browser makes must stay inside the
+//! prefix. Needs Debian's `chromium` and `chromium-driver` (`.ci/run` installs them).
+//! Screenshots of every page go to `target/screenshots/`.
+
+mod support {
+    pub mod ingress_proxy;
+}
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use kopia_webhook::app::Application;
+use kopia_webhook::config::Settings;
+use serde_json::json;
+use support::ingress_proxy::IngressProxy;
+
+const TOKEN: &str = "0b1c2d3e4f5a6b7c-8d9e";
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start_browser() -> (Driver, Client) {
+    let chromedriver =
+        std::env::var("CHROMEDRIVER").unwrap_or_else(|_| "/usr/bin/chromedriver".into());
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        std::path::Path::new(&chromedriver).exists() && std::path::Path::new(&chromium).exists(),
+        "the browser test needs Chromium and ChromeDriver: apt-get install -y chromium chromium-driver \
+         (or set CHROMIUM and CHROMEDRIVER)"
+    );
+    let port = free_port();
+    let child = Command::new(&chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let driver = Driver(child);
+    let profile = tempfile::tempdir().unwrap().keep();
+    let capabilities = json!({
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", "--window-size=1200,1600",
+                format!("--user-data-dir={}", profile.display()),
+            ]
+        }
+    });
+    let capabilities: serde_json::Map<String, serde_json::Value> =
+        serde_json::from_value(capabilities).unwrap();
+    for _ in 0..50 {
+        let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+        match ClientBuilder::new(connector)
+            .capabilities(capabilities.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(client) => return (driver, client),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    panic!("could not connect to chromedriver");
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    let png = client.screenshot().await.unwrap();
+    std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
+}
+
+async fn text(client: &Client, css: &str) -> String {
+    client
+        .find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_ingress() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let env: HashMap<&str, String> = HashMap::from([
+        ("KOPIA_WEBHOOK_DATA_DIR", dir.path().display().to_string()),
+        ("KOPIA_WEBHOOK_LISTEN", "127.0.0.1:0".into()),
+        ("KOPIA_WEBHOOK_UI_LISTEN", "127.0.0.1:0".into()),
+    ]);
+    let app = Application::build(Settings::load(|k| env.get(k).cloned()).unwrap())
+        .await
+        .unwrap();
+    let ui = format!("http://127.0.0.1:{}", app.ui_port());
+    let stopper = app.stopper();
+    let server = tokio::spawn(app.run_until_stopped());
+    let proxy = IngressProxy::start(&ui, TOKEN).await;
+    let panel = format!("{}/api/hassio_ingress/{TOKEN}/", proxy.base);
+    let (_driver, browser) = start_browser().await;
+
+    // Open the panel: an empty dashboard says what to do first.
+    browser.goto(&panel).await.unwrap();
+    screenshot(&browser, "1-dashboard-empty").await;
+    assert!(
+        text(&browser, "section.empty")
+            .await
+            .contains("Create your first monitor")
+    );
+
+    // Click 1: create the first monitor. Type a name; click 2: create it.
+    browser
+        .find(Locator::LinkText("Create your first monitor"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    screenshot(&browser, "2-new-monitor").await;
+    browser
+        .find(Locator::Id("name"))
+        .await
+        .unwrap()
+        .send_keys("Server One")
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let url = browser.current_url().await.unwrap();
+    assert_eq!(
+        url.path(),
+        format!("/api/hassio_ingress/{TOKEN}/monitors/server_one")
+    );
+    screenshot(&browser, "3-monitor-new").await;
+
+    // The one paste: the URL (in the Kopia command) goes into Kopia, whose
+    // "send test notification" arrives exactly as Kopia sends it.
+    let webhook_url = text(&browser, "#webhook-url").await;
+    let kopia_command = text(&browser, "#guide-kopia").await;
+    assert!(kopia_command.contains(&format!("--endpoint={webhook_url}")));
+    let http = reqwest::Client::new();
+    let kopia = |fixture: &str| {
+        let rendered = std::fs::read_to_string(format!(
+            "{}/tests/fixtures/kopia/{fixture}",
+            env!("CARGO_MANIFEST_DIR")
+        ))
+        .unwrap();
+        let (head, body) = rendered.split_once("\n\n").unwrap();
+        let subject = head.strip_prefix("Subject: ").unwrap().to_owned();
+        http.post(&webhook_url)
+            .header("Subject", subject)
+            .body(body.trim_end().to_owned())
+            .send()
+    };
+    assert_eq!(
+        kopia("test-notification.txt")
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    browser.refresh().await.unwrap();
+    assert_eq!(
+        text(&browser, "h1 .pill").await,
+        "success",
+        "green after the test notification"
+    );
+    screenshot(&browser, "4-monitor-green").await;
+
+    // A real report: every snapshot shows in the history.
+    assert_eq!(
+        kopia("snapshot-report.txt.default.expected")
+            .await
+            .unwrap()
+            .status()
+            .as_u16(),
+        200
+    );
+    browser.refresh().await.unwrap();
+    let rows = browser
+        .find_all(Locator::Css("table.history tbody tr"))
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), 5, "four snapshots and the test notification");
+    assert!(
+        text(&browser, "table.history")
+            .await
+            .contains("/some/other/path")
+    );
+    assert_eq!(text(&browser, "h1 .pill").await, "failed");
+    screenshot(&browser, "5-monitor-history").await;
+
+    // The other pages, through the same prefix.
+    for (name, path) in [
+        ("6-dashboard", "".to_owned()),
+        ("7-edit", "monitors/server_one/edit".to_owned()),
+        ("8-rotate", "monitors/server_one/rotate".to_owned()),
+        ("9-delete", "monitors/server_one/delete".to_owned()),
+        ("10-not-found", "monitors/nope".to_owned()),
+    ] {
+        browser.goto(&format!("{panel}{path}")).await.unwrap();
+        screenshot(&browser, name).await;
+    }
+    // Send a test event from the page: a form post and its redirect stay inside the prefix.
+    browser
+        .goto(&format!("{panel}monitors/server_one"))
+        .await
+        .unwrap();
+    browser
+        .find(Locator::Css("form[action$='/test'] button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let url = browser.current_url().await.unwrap();
+    assert_eq!(
+        url.path(),
+        format!("/api/hassio_ingress/{TOKEN}/monitors/server_one")
+    );
+    assert!(text(&browser, ".notice").await.contains("test event"));
+
+    let escaped = proxy.escaped();
+    assert!(
+        escaped.is_empty(),
+        "requests left the ingress prefix: {escaped:?}"
+    );
+    assert!(proxy.forwarded() >= 12);
+
+    browser.close().await.unwrap();
+    stopper.stop().await;
+    let _ = server.await;
+}
