@@ -76,7 +76,7 @@ impl Application {
             publisher,
             settings: Arc::clone(&settings),
             webhook_port,
-            throttle: Default::default(),
+            throttle: crate::web::Throttle::new(settings.rate_per_second, settings.rate_burst),
             address: Default::default(),
         });
 

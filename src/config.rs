@@ -63,6 +63,10 @@ pub struct Settings {
     /// How often to check that Core still has the add-on's entities (it forgets them when
     /// it restarts). `KOPIA_WEBHOOK_RECONCILE_SECS`, default 60.
     pub reconcile_every: std::time::Duration,
+    /// Sustained webhook requests per second per monitor (`KOPIA_WEBHOOK_RATE_PER_SEC`, 1).
+    pub rate_per_second: std::num::NonZeroU32,
+    /// Requests a monitor may send at once (`KOPIA_WEBHOOK_RATE_BURST`, 30).
+    pub rate_burst: std::num::NonZeroU32,
     pub options: AddonOptions,
 }
 
@@ -235,6 +239,16 @@ impl Settings {
                 })?,
             None => 60,
         };
+        let positive = |name: &str, default: u32| -> Result<std::num::NonZeroU32, ConfigError> {
+            match var(name) {
+                None => Ok(std::num::NonZeroU32::new(default).unwrap_or(std::num::NonZeroU32::MIN)),
+                Some(v) => v
+                    .parse()
+                    .map_err(|_| invalid(&format!("{ENV_PREFIX}{name}"), "use a whole number above 0")),
+            }
+        };
+        let rate_per_second = positive("RATE_PER_SEC", 1)?;
+        let rate_burst = positive("RATE_BURST", 30)?;
         let mut raw = read_options(&data_dir.join("options.json"))?;
         if let Some(v) = var("LOG_LEVEL") {
             raw.log_level = v;
@@ -266,6 +280,8 @@ impl Settings {
             core,
             supervisor,
             reconcile_every: std::time::Duration::from_secs(reconcile_secs),
+            rate_per_second,
+            rate_burst,
             options,
         })
     }

@@ -214,11 +214,28 @@ impl Store {
     }
 
     /// Deletes events received before `cutoff`; returns how many.
+    ///
+    /// Deletes in batches, each its own short transaction, so webhooks committed meanwhile
+    /// never wait behind a long delete.
     pub async fn prune_events(&self, cutoff: Timestamp) -> Result<usize, StoreError> {
-        self.write(move |conn| {
-            Ok(conn.execute("DELETE FROM events WHERE received_at < ?1", [to_ms(cutoff)])?)
-        })
-        .await
+        const BATCH: i64 = 2000;
+        let mut total = 0;
+        loop {
+            let deleted = self
+                .write(move |conn| {
+                    Ok(conn.execute(
+                        "DELETE FROM events WHERE id IN
+                         (SELECT id FROM events WHERE received_at < ?1 LIMIT ?2)",
+                        params![to_ms(cutoff), BATCH],
+                    )?)
+                })
+                .await?;
+            total += deleted;
+            if (deleted as i64) < BATCH {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
     }
 }
 
@@ -322,6 +339,20 @@ mod tests {
                 .len(),
             1
         );
+    }
+
+    #[tokio::test]
+    async fn pruning_deletes_only_old_events_in_batches() {
+        let (_dir, store, id) = store_with_monitor().await;
+        let old: Timestamp = "2020-01-01T00:00:00Z".parse().unwrap();
+        let events = (0..4500).map(|i| run(Some(&format!("s{i}")), RunStatus::Success)).collect();
+        store.insert_events(id, old, events, vec![]).await.unwrap();
+        store.insert_events(id, Timestamp::now(), vec![run(Some("new"), RunStatus::Success)], vec![]).await.unwrap();
+        let deleted = store.prune_events("2021-01-01T00:00:00Z".parse().unwrap()).await.unwrap();
+        assert_eq!(deleted, 4500);
+        let left = store.events(id, None, 10).await.unwrap().events;
+        assert_eq!(left.len(), 1);
+        assert_eq!(left[0].event.source(), Some("new"));
     }
 
     #[tokio::test]

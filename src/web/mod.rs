@@ -16,6 +16,7 @@ use serde::Deserialize;
 
 pub use errors::{ApiError, PageError, WebhookError};
 pub use ingress::Layout;
+pub use webhook::Throttle;
 
 use crate::config::Settings;
 use crate::domain::{Grace, HistoryLimit, MonitorName, NewMonitor, Schedule, WebhookId};

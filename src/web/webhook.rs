@@ -30,26 +30,22 @@ pub const MAX_BODY: usize = 1024 * 1024;
 /// Healthchecks shows durations only below this; an older start is a run that never ended.
 const MAX_PAIRED_DURATION: SignedDuration = SignedDuration::from_hours(72);
 
-/// Per-monitor rate limits: bursts of 30 (a start, a log and an end arrive within
-/// milliseconds), then one a second. One monitor's flood never slows another.
+/// Per-monitor rate limits: by default bursts of 30 (a start, a log and an end arrive
+/// within milliseconds), then one a second. One monitor's flood never slows another.
 pub struct Throttle {
     limiter: DefaultKeyedRateLimiter<i64>,
     /// Floods are recorded as rejections at most every ten seconds per monitor.
     last_recorded: Mutex<HashMap<i64, Instant>>,
 }
 
-impl Default for Throttle {
-    fn default() -> Self {
-        let quota = Quota::per_second(NonZeroU32::MIN)
-            .allow_burst(NonZeroU32::new(30).unwrap_or(NonZeroU32::MIN));
+impl Throttle {
+    pub fn new(per_second: NonZeroU32, burst: NonZeroU32) -> Self {
         Self {
-            limiter: RateLimiter::keyed(quota),
+            limiter: RateLimiter::keyed(Quota::per_second(per_second).allow_burst(burst)),
             last_recorded: Mutex::default(),
         }
     }
-}
 
-impl Throttle {
     /// `Err(seconds to wait)` when over the limit.
     fn check(&self, monitor_id: i64) -> Result<(), u64> {
         self.limiter.check_key(&monitor_id).map_err(|not_until| {
