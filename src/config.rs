@@ -242,9 +242,9 @@ impl Settings {
         let positive = |name: &str, default: u32| -> Result<std::num::NonZeroU32, ConfigError> {
             match var(name) {
                 None => Ok(std::num::NonZeroU32::new(default).unwrap_or(std::num::NonZeroU32::MIN)),
-                Some(v) => v
-                    .parse()
-                    .map_err(|_| invalid(&format!("{ENV_PREFIX}{name}"), "use a whole number above 0")),
+                Some(v) => v.parse().map_err(|_| {
+                    invalid(&format!("{ENV_PREFIX}{name}"), "use a whole number above 0")
+                }),
             }
         };
         let rate_per_second = positive("RATE_PER_SEC", 1)?;

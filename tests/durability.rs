@@ -1,6 +1,8 @@
 //! Nothing acknowledged is lost: bursts of concurrent webhooks, `kill -9` at random moments,
 //! restart, and every request that got its 200 is in the store. Several rounds.
 
+// Each test binary uses part of the shared helpers.
+#[allow(dead_code)]
 mod support {
     pub mod process;
 }
@@ -25,7 +27,10 @@ fn random_below(n: u64) -> u64 {
 async fn every_acknowledged_event_survives_kill_9() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let unlimited = [("KOPIA_WEBHOOK_RATE_PER_SEC", "100000"), ("KOPIA_WEBHOOK_RATE_BURST", "100000")];
+    let unlimited = [
+        ("KOPIA_WEBHOOK_RATE_PER_SEC", "100000"),
+        ("KOPIA_WEBHOOK_RATE_BURST", "100000"),
+    ];
     let http = reqwest::Client::new();
     let acknowledged: Arc<Mutex<HashSet<String>>> = Arc::default();
     let mut webhook_id = None;
@@ -50,12 +55,19 @@ async fn every_acknowledged_event_survives_kill_9() {
         let url = format!("{}/api/webhook/{id}", app.webhook_base);
         let senders: Vec<_> = (0..CONNECTIONS)
             .map(|task| {
-                let (http, url, acknowledged) = (http.clone(), url.clone(), Arc::clone(&acknowledged));
+                let (http, url, acknowledged) =
+                    (http.clone(), url.clone(), Arc::clone(&acknowledged));
                 tokio::spawn(async move {
                     for n in 0.. {
                         let source = format!("r{round}-t{task}-n{n}");
                         let body = json!({"status": "success", "source": source}).to_string();
-                        match http.post(&url).body(body).timeout(Duration::from_secs(5)).send().await {
+                        match http
+                            .post(&url)
+                            .body(body)
+                            .timeout(Duration::from_secs(5))
+                            .send()
+                            .await
+                        {
                             Ok(r) if r.status().as_u16() == 200 => {
                                 acknowledged.lock().unwrap().insert(source);
                             }
@@ -77,7 +89,10 @@ async fn every_acknowledged_event_survives_kill_9() {
     let mut before = String::new();
     loop {
         let page: Vec<Value> = http
-            .get(format!("{}/api/monitors/durable/events?limit=500{before}", app.ui_base))
+            .get(format!(
+                "{}/api/monitors/durable/events?limit=500{before}",
+                app.ui_base
+            ))
             .send()
             .await
             .unwrap()
@@ -86,12 +101,28 @@ async fn every_acknowledged_event_survives_kill_9() {
             .unwrap();
         let Some(last) = page.last() else { break };
         before = format!("&before={}", last["id"]);
-        stored.extend(page.iter().map(|e| e["source"].as_str().unwrap().to_owned()));
+        stored.extend(
+            page.iter()
+                .map(|e| e["source"].as_str().unwrap().to_owned()),
+        );
     }
     app.stop();
     let acknowledged = acknowledged.lock().unwrap();
-    eprintln!("{} acknowledged, {} stored after {ROUNDS} kill -9 rounds", acknowledged.len(), stored.len());
-    assert!(acknowledged.len() > ROUNDS * 10, "the bursts got through: {}", acknowledged.len());
+    eprintln!(
+        "{} acknowledged, {} stored after {ROUNDS} kill -9 rounds",
+        acknowledged.len(),
+        stored.len()
+    );
+    assert!(
+        acknowledged.len() > ROUNDS * 10,
+        "the bursts got through: {}",
+        acknowledged.len()
+    );
     let lost: Vec<_> = acknowledged.difference(&stored).collect();
-    assert!(lost.is_empty(), "{} acknowledged events were lost, e.g. {:?}", lost.len(), lost.iter().take(5).collect::<Vec<_>>());
+    assert!(
+        lost.is_empty(),
+        "{} acknowledged events were lost, e.g. {:?}",
+        lost.len(),
+        lost.iter().take(5).collect::<Vec<_>>()
+    );
 }

@@ -345,10 +345,23 @@ mod tests {
     async fn pruning_deletes_only_old_events_in_batches() {
         let (_dir, store, id) = store_with_monitor().await;
         let old: Timestamp = "2020-01-01T00:00:00Z".parse().unwrap();
-        let events = (0..4500).map(|i| run(Some(&format!("s{i}")), RunStatus::Success)).collect();
+        let events = (0..4500)
+            .map(|i| run(Some(&format!("s{i}")), RunStatus::Success))
+            .collect();
         store.insert_events(id, old, events, vec![]).await.unwrap();
-        store.insert_events(id, Timestamp::now(), vec![run(Some("new"), RunStatus::Success)], vec![]).await.unwrap();
-        let deleted = store.prune_events("2021-01-01T00:00:00Z".parse().unwrap()).await.unwrap();
+        store
+            .insert_events(
+                id,
+                Timestamp::now(),
+                vec![run(Some("new"), RunStatus::Success)],
+                vec![],
+            )
+            .await
+            .unwrap();
+        let deleted = store
+            .prune_events("2021-01-01T00:00:00Z".parse().unwrap())
+            .await
+            .unwrap();
         assert_eq!(deleted, 4500);
         let left = store.events(id, None, 10).await.unwrap().events;
         assert_eq!(left.len(), 1);

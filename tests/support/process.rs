@@ -21,7 +21,11 @@ fn port_after(line: &str, marker: &str) -> Option<u16> {
         return None;
     }
     let rest = line.split("port=").nth(1)?;
-    rest.chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+    rest.chars()
+        .take_while(char::is_ascii_digit)
+        .collect::<String>()
+        .parse()
+        .ok()
 }
 
 impl Running {
@@ -66,7 +70,10 @@ impl Running {
             match ports_rx.recv_timeout(Duration::from_secs(20)) {
                 Ok(("webhook", port)) => webhook = Some(port),
                 Ok((_, port)) => ui = Some(port),
-                Err(_) => panic!("the binary did not report its ports; log:\n{}", log.lock().unwrap()),
+                Err(_) => panic!(
+                    "the binary did not report its ports; log:\n{}",
+                    log.lock().unwrap()
+                ),
             }
         }
         Self {
@@ -85,7 +92,10 @@ impl Running {
 
     /// SIGTERM and wait, as Docker stops a container.
     pub fn stop(mut self) -> String {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
         std::thread::sleep(Duration::from_millis(100));
         self.log.lock().unwrap().clone()

@@ -1,0 +1,123 @@
+//! A full scenario with debug logging: no webhook ID, secret or Core token appears in the
+//! logs (masked forms such as `abcd…` are fine).
+
+// Each test binary uses part of the shared helpers.
+#[allow(dead_code)]
+mod support {
+    pub mod process;
+}
+
+use serde_json::{Value, json};
+use support::process::Running;
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const CORE_TOKEN: &str = "core-token-that-must-never-be-logged-0123456789";
+const SECRET: &str = "monitor-secret-that-must-never-be-logged";
+const CHOSEN_ID: &str = "chosen-webhook-id-never-logged-42";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_logs_even_at_debug_level() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let core = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(201))
+        .mount(&core)
+        .await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = Running::start(
+        dir.path(),
+        &[
+            ("RUST_LOG", "debug"),
+            ("KOPIA_WEBHOOK_CORE_URL", &core.uri()),
+            ("KOPIA_WEBHOOK_CORE_TOKEN", CORE_TOKEN),
+            ("KOPIA_WEBHOOK_RECONCILE_SECS", "1"),
+        ],
+    );
+    let http = reqwest::Client::new();
+    let create = |body: Value| {
+        http.post(format!("{}/api/monitors", app.ui_base))
+            .json(&body)
+            .send()
+    };
+    let signed: Value = create(json!({"name": "Signed", "secret": SECRET}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let chosen: Value = create(json!({"name": "Chosen", "webhook_id": CHOSEN_ID}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let generated_id = signed["webhook_id"].as_str().unwrap().to_owned();
+    let report = r#"{"status":"failed","source":"db","error":"disk full"}"#;
+
+    for (url, auth) in [
+        (
+            format!("{}/api/webhook/{generated_id}", app.webhook_base),
+            Some(SECRET),
+        ),
+        (
+            format!("{}/api/webhook/{generated_id}", app.webhook_base),
+            Some("wrong"),
+        ),
+        (
+            format!("{}/api/webhook/{generated_id}", app.webhook_base),
+            None,
+        ),
+        (
+            format!("{}/api/webhook/{CHOSEN_ID}", app.webhook_base),
+            None,
+        ),
+        (format!("{}/ping/{CHOSEN_ID}/start", app.webhook_base), None),
+        (format!("{}/ping/{CHOSEN_ID}/1", app.webhook_base), None),
+        (
+            format!("{}/ping/{CHOSEN_ID}?rid=bad", app.webhook_base),
+            None,
+        ),
+        (
+            format!(
+                "{}/api/push/{CHOSEN_ID}?status=down&msg=x",
+                app.webhook_base
+            ),
+            None,
+        ),
+    ] {
+        let mut request = http.post(url).body(report);
+        if let Some(token) = auth {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.unwrap();
+    }
+    // Edits, a page view and a reconcile round.
+    http.patch(format!("{}/api/monitors/chosen", app.ui_base))
+        .json(&json!({"secret": "another-secret-value-xyz"}))
+        .send()
+        .await
+        .unwrap();
+    http.get(format!("{}/monitors/signed", app.ui_base))
+        .send()
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+
+    let log = app.stop();
+    assert!(log.contains("webhook stored"), "the scenario ran: {log}");
+    assert!(log.contains("DEBUG"), "debug logging was on");
+    for secret in [
+        CORE_TOKEN,
+        SECRET,
+        CHOSEN_ID,
+        &generated_id,
+        "another-secret-value-xyz",
+        chosen["webhook_id"].as_str().unwrap(),
+    ] {
+        assert!(
+            !log.contains(secret),
+            "{secret:?} appears in the log:\n{log}"
+        );
+    }
+}
