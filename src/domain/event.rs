@@ -310,11 +310,21 @@ impl BackupEvent {
     }
 }
 
+/// At most `max_chars` characters, control characters (but newlines and tabs) as spaces:
+/// what senders write ends up in pages, logs and Home Assistant attributes.
 fn bounded(text: &str, max_chars: usize) -> String {
-    match text.char_indices().nth(max_chars) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
-        None => text.to_owned(),
+    let clean = |c: char| {
+        if c.is_control() && c != '\n' && c != '\t' {
+            ' '
+        } else {
+            c
+        }
+    };
+    let mut out: String = text.chars().take(max_chars).map(clean).collect();
+    if text.chars().nth(max_chars).is_some() {
+        out.push('…');
     }
+    out
 }
 
 /// An event as it was committed: its row ID and when it arrived.
@@ -427,6 +437,15 @@ mod tests {
         let negative = BackupEvent::new(SenderKind::Generic, EventKind::Run, RunStatus::Success)
             .with_duration_ms(-5);
         assert_eq!(negative.duration_ms(), None);
+    }
+
+    #[test]
+    fn control_characters_become_spaces() {
+        let e = BackupEvent::new(SenderKind::Generic, EventKind::Run, RunStatus::Failed)
+            .with_source("a\u{0}b\u{7}c")
+            .with_error("line one\nline\ttwo\u{1b}[31m");
+        assert_eq!(e.source(), Some("a b c"));
+        assert_eq!(e.error(), Some("line one\nline\ttwo [31m"));
     }
 
     #[test]
