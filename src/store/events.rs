@@ -1,3 +1,5 @@
+use std::collections::HashMap;
+
 use jiff::Timestamp;
 use rusqlite::{Connection, Row, params};
 
@@ -45,6 +47,43 @@ fn collect(
         events.push(event_from_row(row)?);
     }
     Ok(events)
+}
+
+/// What a monitor's status is computed from; every query is an index seek, however long
+/// the history (see the indexes in the migrations).
+fn runs_of(conn: &Connection, monitor_id: i64, recent: usize) -> Result<MonitorRuns, StoreError> {
+    let latest_per_source = collect(
+        conn,
+        &format!(
+            "SELECT {COLUMNS} FROM events WHERE id IN
+             (SELECT event_id FROM latest_runs WHERE monitor_id = ?1) ORDER BY id DESC"
+        ),
+        &[&monitor_id],
+    )?;
+    let recent = collect(
+        conn,
+        &format!(
+            "SELECT {COLUMNS} FROM events WHERE monitor_id = ?1 AND kind = 'run' ORDER BY id DESC LIMIT ?2"
+        ),
+        &[&monitor_id, &(recent as i64)],
+    )?;
+    let newest = |kind_and_status: &str| -> Result<Option<StoredEvent>, StoreError> {
+        Ok(collect(
+            conn,
+            &format!(
+                "SELECT {COLUMNS} FROM events WHERE monitor_id = ?1 AND {kind_and_status} ORDER BY id DESC LIMIT 1"
+            ),
+            &[&monitor_id],
+        )?
+        .pop())
+    };
+    Ok(MonitorRuns {
+        latest_per_source,
+        recent,
+        last_success: newest("kind = 'run' AND status = 'success'")?,
+        last_test: newest("kind = 'test'")?,
+        last_start: newest("kind = 'start'")?,
+    })
 }
 
 /// One page of a monitor's history, newest first.
@@ -167,48 +206,21 @@ impl Store {
         monitor_id: i64,
         recent: usize,
     ) -> Result<MonitorRuns, StoreError> {
+        self.read(move |conn| runs_of(conn, monitor_id, recent))
+            .await
+    }
+
+    /// [`Store::monitor_runs`] of many monitors in one trip to the database (the dashboard).
+    pub async fn monitors_runs(
+        &self,
+        monitor_ids: Vec<i64>,
+        recent: usize,
+    ) -> Result<HashMap<i64, MonitorRuns>, StoreError> {
         self.read(move |conn| {
-            let latest_per_source = collect(
-                conn,
-                &format!(
-                    "SELECT {COLUMNS} FROM events WHERE id IN
-                     (SELECT event_id FROM latest_runs WHERE monitor_id = ?1) ORDER BY id DESC"
-                ),
-                &[&monitor_id],
-            )?;
-            let recent = collect(
-                conn,
-                &format!("SELECT {COLUMNS} FROM events WHERE monitor_id = ?1 AND kind = 'run' ORDER BY id DESC LIMIT ?2"),
-                &[&monitor_id, &(recent as i64)],
-            )?;
-            let last_success = collect(
-                conn,
-                &format!(
-                    "SELECT {COLUMNS} FROM events WHERE monitor_id = ?1 AND kind = 'run' AND status = 'success'
-                     ORDER BY id DESC LIMIT 1"
-                ),
-                &[&monitor_id],
-            )?
-            .pop();
-            let last_test = collect(
-                conn,
-                &format!("SELECT {COLUMNS} FROM events WHERE monitor_id = ?1 AND kind = 'test' ORDER BY id DESC LIMIT 1"),
-                &[&monitor_id],
-            )?
-            .pop();
-            let last_start = collect(
-                conn,
-                &format!("SELECT {COLUMNS} FROM events WHERE monitor_id = ?1 AND kind = 'start' ORDER BY id DESC LIMIT 1"),
-                &[&monitor_id],
-            )?
-            .pop();
-            Ok(MonitorRuns {
-                latest_per_source,
-                recent,
-                last_success,
-                last_test,
-                last_start,
-            })
+            monitor_ids
+                .into_iter()
+                .map(|id| Ok((id, runs_of(conn, id, recent)?)))
+                .collect()
         })
         .await
     }
@@ -366,6 +378,34 @@ mod tests {
         let left = store.events(id, None, 10).await.unwrap().events;
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].event.source(), Some("new"));
+    }
+
+    #[tokio::test]
+    async fn status_queries_seek_an_index_instead_of_scanning_the_history() {
+        let (_dir, store, _) = store_with_monitor().await;
+        let plans: Vec<String> = store
+            .read(|conn| {
+                let mut plans = Vec::new();
+                for sql in [
+                    "SELECT id FROM events WHERE monitor_id = 1 AND kind = 'run' ORDER BY id DESC LIMIT 30",
+                    "SELECT id FROM events WHERE monitor_id = 1 AND kind = 'run' AND status = 'success' ORDER BY id DESC LIMIT 1",
+                    "SELECT id FROM events WHERE monitor_id = 1 AND id < 5 ORDER BY id DESC LIMIT 51",
+                ] {
+                    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+                    let details: Vec<String> =
+                        stmt.query_map([], |r| r.get::<_, String>(3))?.collect::<Result<_, _>>()?;
+                    plans.push(details.join("; "));
+                }
+                Ok(plans)
+            })
+            .await
+            .unwrap();
+        for plan in plans {
+            assert!(
+                plan.contains("USING") && !plan.contains("TEMP B-TREE"),
+                "{plan}"
+            );
+        }
     }
 
     #[tokio::test]

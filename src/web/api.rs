@@ -13,10 +13,25 @@ pub async fn list_monitors(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let mut out = Vec::new();
-    for monitor in state.store.monitors().await? {
-        out.push(monitor_json(&state, &req, &monitor).await?);
-    }
+    let monitors = state.store.monitors().await?;
+    let mut runs = state
+        .store
+        .monitors_runs(monitors.iter().map(|m| m.id).collect(), 1)
+        .await?;
+    let mut pushes = state.store.push_statuses().await?;
+    let out: Vec<MonitorJson> = monitors
+        .iter()
+        .map(|m| {
+            let summary = MonitorSummary::of(m, runs.remove(&m.id).unwrap_or_default());
+            MonitorJson::new(
+                &state,
+                &req,
+                m,
+                &summary,
+                pushes.remove(&m.id).unwrap_or_default(),
+            )
+        })
+        .collect();
     Ok(HttpResponse::Ok().json(out))
 }
 
