@@ -44,6 +44,11 @@ impl Application {
         let _ = rustls::crypto::ring::default_provider().install_default();
 
         let settings = Arc::new(settings);
+        if crate::store::restore_if_missing(&settings.database_path(), &settings.snapshot_path())? {
+            tracing::warn!(
+                "no database found: started from the snapshot of the last Home Assistant backup"
+            );
+        }
         let store = Store::open(&settings.database_path())?;
         tracing::info!(path = %settings.database_path().display(), "database ready");
         sync_declared_monitors(&store, &settings).await?;

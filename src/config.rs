@@ -289,6 +289,11 @@ impl Settings {
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("kopia_webhook.db")
     }
+
+    /// The consistent copy Home Assistant backups take (`backup_pre` in config.yaml).
+    pub fn snapshot_path(&self) -> PathBuf {
+        self.data_dir.join("kopia_webhook.backup.db")
+    }
 }
 
 impl AddonOptions {

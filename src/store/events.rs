@@ -9,30 +9,44 @@ use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind, StoredEvent};
 const COLUMNS: &str = "id, received_at, sender, kind, status, source, started_at, finished_at, \
                        duration_ms, size_bytes, files, dirs, error, run_id, host, target";
 
+/// [`COLUMNS`] of the `events` table under the alias `e`, for joins.
+fn columns_of_e() -> String {
+    COLUMNS
+        .split(", ")
+        .map(|c| format!("e.{}", c.trim()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 fn event_from_row(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
+    event_from_row_at(row, 0)
+}
+
+/// Reads [`COLUMNS`] starting at column `at`.
+fn event_from_row_at(row: &Row<'_>, at: usize) -> Result<StoredEvent, StoreError> {
     let corrupt = |what: &str, value: String| StoreError::Corrupt(format!("{what} {value:?}"));
-    let sender: String = row.get(2)?;
-    let kind: String = row.get(3)?;
-    let status: String = row.get(4)?;
+    let sender: String = row.get(at + 2)?;
+    let kind: String = row.get(at + 3)?;
+    let status: String = row.get(at + 4)?;
     let time = |i: usize| -> Result<Option<Timestamp>, StoreError> {
-        row.get::<_, Option<i64>>(i)?.map(from_ms).transpose()
+        row.get::<_, Option<i64>>(at + i)?.map(from_ms).transpose()
     };
     Ok(StoredEvent::from_row(
-        row.get(0)?,
-        from_ms(row.get(1)?)?,
+        row.get(at)?,
+        from_ms(row.get(at + 1)?)?,
         SenderKind::from_db(&sender).ok_or_else(|| corrupt("sender", sender.clone()))?,
         EventKind::from_db(&kind).ok_or_else(|| corrupt("kind", kind.clone()))?,
         RunStatus::from_db(&status).ok_or_else(|| corrupt("status", status.clone()))?,
-        row.get(5)?,
+        row.get(at + 5)?,
         time(6)?,
         time(7)?,
-        row.get(8)?,
-        row.get(9)?,
-        row.get(10)?,
-        row.get(11)?,
-        row.get(12)?,
+        row.get(at + 8)?,
+        row.get(at + 9)?,
+        row.get(at + 10)?,
+        row.get(at + 11)?,
+        row.get(at + 12)?,
     )
-    .with_stored_extras(row.get(13)?, row.get(14)?, row.get(15)?))
+    .with_stored_extras(row.get(at + 13)?, row.get(at + 14)?, row.get(at + 15)?))
 }
 
 fn collect(
@@ -210,17 +224,40 @@ impl Store {
             .await
     }
 
-    /// [`Store::monitor_runs`] of many monitors in one trip to the database (the dashboard).
-    pub async fn monitors_runs(
-        &self,
-        monitor_ids: Vec<i64>,
-        recent: usize,
-    ) -> Result<HashMap<i64, MonitorRuns>, StoreError> {
-        self.read(move |conn| {
-            monitor_ids
-                .into_iter()
-                .map(|id| Ok((id, runs_of(conn, id, recent)?)))
-                .collect()
+    /// What every monitor's status is computed from, with only its newest run as `recent`:
+    /// five statements for all monitors together (the dashboard, the monitor list).
+    pub async fn all_monitor_runs(&self) -> Result<HashMap<i64, MonitorRuns>, StoreError> {
+        self.read(|conn| {
+            let mut all: HashMap<i64, MonitorRuns> = HashMap::new();
+            let e = columns_of_e();
+            let mut each = |sql: &str, put: &mut dyn FnMut(&mut MonitorRuns, StoredEvent)| -> Result<(), StoreError> {
+                let mut stmt = conn.prepare_cached(sql)?;
+                let mut rows = stmt.query([])?;
+                while let Some(row) = rows.next()? {
+                    let monitor_id: i64 = row.get(0)?;
+                    put(all.entry(monitor_id).or_default(), event_from_row_at(row, 1)?);
+                }
+                Ok(())
+            };
+            each(
+                &format!(
+                    "SELECT l.monitor_id, {e} FROM latest_runs l JOIN events e ON e.id = l.event_id ORDER BY e.id DESC"
+                ),
+                &mut |runs, event| runs.latest_per_source.push(event),
+            )?;
+            let newest = |condition: &str| {
+                format!(
+                    "SELECT e.monitor_id, {e} FROM events e WHERE e.id IN (SELECT (SELECT id FROM events
+                     WHERE monitor_id = m.id AND {condition} ORDER BY id DESC LIMIT 1) FROM monitors m)"
+                )
+            };
+            each(&newest("kind = 'run'"), &mut |runs, event| runs.recent.push(event))?;
+            each(&newest("kind = 'run' AND status = 'success'"), &mut |runs, event| {
+                runs.last_success = Some(event)
+            })?;
+            each(&newest("kind = 'test'"), &mut |runs, event| runs.last_test = Some(event))?;
+            each(&newest("kind = 'start'"), &mut |runs, event| runs.last_start = Some(event))?;
+            Ok(all)
         })
         .await
     }
@@ -406,6 +443,37 @@ mod tests {
                 "{plan}"
             );
         }
+    }
+
+    #[tokio::test]
+    async fn all_monitor_runs_match_each_monitors_own() {
+        let (_dir, store, id) = store_with_monitor().await;
+        let now = Timestamp::now();
+        store
+            .insert_events(
+                id,
+                now,
+                vec![
+                    run(Some("a"), RunStatus::Failed),
+                    run(Some("b"), RunStatus::Success),
+                ],
+                vec![],
+            )
+            .await
+            .unwrap();
+        let start = BackupEvent::new(SenderKind::Generic, EventKind::Start, RunStatus::Unknown);
+        store
+            .insert_events(id, now, vec![start], vec![])
+            .await
+            .unwrap();
+        let one = store.monitor_runs(id, 1).await.unwrap();
+        let mut all = store.all_monitor_runs().await.unwrap();
+        let from_all = all.remove(&id).unwrap();
+        assert_eq!(from_all.latest_per_source, one.latest_per_source);
+        assert_eq!(from_all.recent, one.recent);
+        assert_eq!(from_all.last_success, one.last_success);
+        assert_eq!(from_all.last_start, one.last_start);
+        assert_eq!(from_all.last_test, one.last_test);
     }
 
     #[tokio::test]

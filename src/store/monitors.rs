@@ -1,3 +1,7 @@
+use std::collections::HashMap;
+use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use secrecy::{ExposeSecret, SecretString};
@@ -155,7 +159,7 @@ impl Store {
         origin: Origin,
     ) -> Result<MonitorRecord, StoreError> {
         let now = Timestamp::now();
-        self.write(move |conn| {
+        self.write_monitors(move |conn| {
             let taken: bool = conn
                 .query_row("SELECT 1 FROM monitors WHERE webhook_id = ?1", [new.webhook_id.as_str()], |_| Ok(true))
                 .optional()?
@@ -192,7 +196,7 @@ impl Store {
         declared: Vec<NewMonitor>,
     ) -> Result<Vec<MonitorKey>, StoreError> {
         let now = Timestamp::now();
-        self.write(move |conn| {
+        self.write_monitors(move |conn| {
             let mut keys = Vec::new();
             let mut ids = Vec::new();
             for new in declared {
@@ -246,7 +250,7 @@ impl Store {
         id: i64,
         changes: MonitorChanges,
     ) -> Result<MonitorRecord, StoreError> {
-        self.write(move |conn| {
+        self.write_monitors(move |conn| {
             if let Some(webhook_id) = &changes.webhook_id {
                 let taken = conn
                     .query_row(
@@ -306,7 +310,7 @@ impl Store {
 
     /// Deletes a monitor and its history; its Home Assistant entities are queued for removal.
     pub async fn delete_monitor(&self, id: i64) -> Result<(), StoreError> {
-        self.write(move |conn| {
+        self.write_monitors(move |conn| {
             conn.execute(
                 "UPDATE entities SET desired = NULL, attempts = 0, next_attempt_at = 0, monitor_id = NULL
                  WHERE monitor_id = ?1",
@@ -332,13 +336,67 @@ impl Store {
             .await
     }
 
+    /// The monitor a webhook belongs to. Every webhook asks this, so the answer comes from a
+    /// map kept in memory, loaded again after any change to the monitors.
     pub async fn monitor_by_webhook_id(
         &self,
         id: &WebhookId,
     ) -> Result<Option<MonitorRecord>, StoreError> {
-        let id = id.as_str().to_owned();
-        self.read(move |conn| Ok(query_monitors(conn, "WHERE webhook_id = ?1", &[&id])?.pop()))
-            .await
+        if let Some(found) = self.monitor_cache.get(id.as_str()) {
+            return Ok(found);
+        }
+        let generation = self.monitor_cache.generation();
+        let all = self.read(|conn| query_monitors(conn, "", &[])).await?;
+        let found = all.iter().find(|m| m.webhook_id == *id).cloned();
+        self.monitor_cache.fill(generation, all);
+        Ok(found)
+    }
+
+    /// A write that changes monitors: the webhook map is dropped once it is committed.
+    async fn write_monitors<R, F>(&self, work: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let result = self.write(work).await;
+        self.monitor_cache.invalidate();
+        result
+    }
+}
+
+/// Monitors by webhook ID. A generation number keeps a load that raced a change from
+/// installing what it read before that change.
+#[derive(Default)]
+pub(super) struct MonitorCache {
+    generation: AtomicU64,
+    by_webhook_id: RwLock<Option<(u64, HashMap<String, MonitorRecord>)>>,
+}
+
+impl MonitorCache {
+    /// `Some(answer)` when the map is loaded.
+    fn get(&self, webhook_id: &str) -> Option<Option<MonitorRecord>> {
+        let map = self.by_webhook_id.read().unwrap_or_else(|p| p.into_inner());
+        let (generation, map) = map.as_ref()?;
+        (*generation == self.generation()).then(|| map.get(webhook_id).cloned())
+    }
+
+    fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
+    }
+
+    fn fill(&self, generation: u64, monitors: Vec<MonitorRecord>) {
+        let map = monitors
+            .into_iter()
+            .map(|m| (m.webhook_id.as_str().to_owned(), m))
+            .collect();
+        *self
+            .by_webhook_id
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some((generation, map));
+    }
+
+    fn invalidate(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 }
 
@@ -416,6 +474,64 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(kept.origin, Origin::Ui);
+    }
+
+    #[tokio::test]
+    async fn the_webhook_map_follows_every_change() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let first = store
+            .create_monitor(new_monitor("One"), Origin::Ui)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .monitor_by_webhook_id(&first.webhook_id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let second = store
+            .create_monitor(new_monitor("Two"), Origin::Ui)
+            .await
+            .unwrap();
+        assert!(
+            store
+                .monitor_by_webhook_id(&second.webhook_id)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        let rotated = WebhookId::generate();
+        let changes = MonitorChanges {
+            webhook_id: Some(rotated.clone()),
+            ..MonitorChanges::default()
+        };
+        store.update_monitor(first.id, changes).await.unwrap();
+        assert!(
+            store
+                .monitor_by_webhook_id(&first.webhook_id)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert_eq!(
+            store
+                .monitor_by_webhook_id(&rotated)
+                .await
+                .unwrap()
+                .unwrap()
+                .id,
+            first.id
+        );
+        store.delete_monitor(second.id).await.unwrap();
+        assert!(
+            store
+                .monitor_by_webhook_id(&second.webhook_id)
+                .await
+                .unwrap()
+                .is_none()
+        );
     }
 
     #[tokio::test]

@@ -14,10 +14,7 @@ pub async fn list_monitors(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let monitors = state.store.monitors().await?;
-    let mut runs = state
-        .store
-        .monitors_runs(monitors.iter().map(|m| m.id).collect(), 1)
-        .await?;
+    let mut runs = state.store.all_monitor_runs().await?;
     let mut pushes = state.store.push_statuses().await?;
     let out: Vec<MonitorJson> = monitors
         .iter()

@@ -61,14 +61,10 @@ pub async fn dashboard(
     let now = Timestamp::now();
     let monitors = state.store.monitors().await.map_err(fail)?;
     let pushes = state.store.push_statuses().await.map_err(fail)?;
+    let mut runs = state.store.all_monitor_runs().await.map_err(fail)?;
     let mut rows = Vec::with_capacity(monitors.len());
     for monitor in monitors {
-        let runs = state
-            .store
-            .monitor_runs(monitor.id, 1)
-            .await
-            .map_err(fail)?;
-        let summary = MonitorSummary::of(&monitor, runs);
+        let summary = MonitorSummary::of(&monitor, runs.remove(&monitor.id).unwrap_or_default());
         // Size and duration of the newest run, whatever its outcome.
         let event = summary.recent.first().map(|r| &r.event);
         rows.push(MonitorRow {
