@@ -200,19 +200,14 @@ where
 {
     fn run(&mut self, conn: &Connection) {
         let Some(work) = self.work.take() else { return };
-        let result = conn
-            .execute_batch("SAVEPOINT job")
-            .map_err(StoreError::from)
-            .and_then(|()| work(conn));
-        let end = if result.is_ok() {
-            "RELEASE job"
-        } else {
-            "ROLLBACK TO job; RELEASE job"
+        let result = statement(conn, "SAVEPOINT job").and_then(|()| work(conn));
+        let end = match &result {
+            Ok(_) => statement(conn, "RELEASE job"),
+            Err(_) => {
+                statement(conn, "ROLLBACK TO job").and_then(|()| statement(conn, "RELEASE job"))
+            }
         };
-        self.result = Some(match conn.execute_batch(end) {
-            Ok(()) => result,
-            Err(e) => Err(e.into()),
-        });
+        self.result = Some(end.and(result));
     }
 
     fn finish(self: Box<Self>, commit: Result<(), String>) {
@@ -226,6 +221,12 @@ where
     }
 }
 
+/// Runs one of the writer's fixed statements, prepared once per connection.
+fn statement(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)?.execute([])?;
+    Ok(())
+}
+
 fn run_writer(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
     while let Ok(first) = jobs.recv() {
         let mut batch = vec![first];
@@ -235,13 +236,13 @@ fn run_writer(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
                 Err(_) => break,
             }
         }
-        let commit = match conn.execute_batch("BEGIN IMMEDIATE") {
+        let commit = match statement(&conn, "BEGIN IMMEDIATE") {
             Ok(()) => {
                 for job in &mut batch {
                     job.run(&conn);
                 }
-                conn.execute_batch("COMMIT").map_err(|e| {
-                    let _ = conn.execute_batch("ROLLBACK");
+                statement(&conn, "COMMIT").map_err(|e| {
+                    let _ = statement(&conn, "ROLLBACK");
                     e.to_string()
                 })
             }
