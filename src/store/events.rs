@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 
 use jiff::Timestamp;
-use rusqlite::{Connection, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Store, StoreError, from_ms, to_ms};
 use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind, StoredEvent};
@@ -98,6 +98,30 @@ fn runs_of(conn: &Connection, monitor_id: i64, recent: usize) -> Result<MonitorR
         last_test: newest("kind = 'test'")?,
         last_start: newest("kind = 'start'")?,
     })
+}
+
+/// The smallest event ID received at or after `cutoff_ms` (one past the last ID if none):
+/// a binary search, since IDs grow with arrival time.
+fn first_id_received_since(conn: &Connection, cutoff_ms: i64) -> Result<i64, StoreError> {
+    let (min, max): (Option<i64>, Option<i64>) =
+        conn.query_row("SELECT MIN(id), MAX(id) FROM events", [], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    let (Some(mut low), Some(max)) = (min, max) else {
+        return Ok(0);
+    };
+    let mut high = max + 1;
+    let mut at_or_after =
+        conn.prepare_cached("SELECT received_at FROM events WHERE id >= ?1 ORDER BY id LIMIT 1")?;
+    while low < high {
+        let mid = low + (high - low) / 2;
+        let received: Option<i64> = at_or_after.query_row([mid], |r| r.get(0)).optional()?;
+        match received {
+            Some(at) if at < cutoff_ms => low = mid + 1,
+            _ => high = mid,
+        }
+    }
+    Ok(low)
 }
 
 /// One page of a monitor's history, newest first.
@@ -264,18 +288,22 @@ impl Store {
 
     /// Deletes events received before `cutoff`; returns how many.
     ///
-    /// Deletes in batches, each its own short transaction, so webhooks committed meanwhile
-    /// never wait behind a long delete.
+    /// Events are stored in arrival order, so the first one to keep is found by a binary
+    /// search over the rowid (no index on the time needed); everything before it goes, in
+    /// batches, each its own short transaction, so webhooks never wait behind a long delete.
     pub async fn prune_events(&self, cutoff: Timestamp) -> Result<usize, StoreError> {
         const BATCH: i64 = 2000;
+        let cutoff = to_ms(cutoff);
+        let boundary = self
+            .read(move |conn| first_id_received_since(conn, cutoff))
+            .await?;
         let mut total = 0;
         loop {
             let deleted = self
                 .write(move |conn| {
                     Ok(conn.execute(
-                        "DELETE FROM events WHERE id IN
-                         (SELECT id FROM events WHERE received_at < ?1 LIMIT ?2)",
-                        params![to_ms(cutoff), BATCH],
+                        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id < ?1 ORDER BY id LIMIT ?2)",
+                        params![boundary, BATCH],
                     )?)
                 })
                 .await?;

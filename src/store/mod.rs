@@ -34,6 +34,7 @@ const MIGRATION_STEPS: &[M<'static>] = &[
     M::up(include_str!("migrations/003_rejections_run_ids.sql")),
     M::up(include_str!("migrations/004_event_host_target.sql")),
     M::up(include_str!("migrations/005_index_runs_by_kind.sql")),
+    M::up(include_str!("migrations/006_fewer_event_indexes.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
 
