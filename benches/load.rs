@@ -444,29 +444,23 @@ async fn run() {
             .await)
         ),
     );
-    let monitor: serde_json::Value = http
-        .get(format!("http://127.0.0.1:{ui}/api/monitors/million"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let url = format!(
-        "http://127.0.0.1:{}/api/webhook/{}",
-        app.port,
-        monitor["webhook_id"].as_str().unwrap()
-    );
-    let full = closed_loop(&url, &one_snapshot, LOAD_SECONDS).await;
+    drop(app);
+    // Two rounds each, alternating, best of each: the load generator shares the machine,
+    // and a single round differs from the next by more than the effect measured here.
+    let mut empty_best = load.requests_per_second;
+    let mut full_best: f64 = 0.0;
+    for _ in 0..2 {
+        full_best = full_best.max(ingest_rate(big.path(), &one_snapshot).await);
+        let fresh = tempfile::tempdir().unwrap();
+        empty_best = empty_best.max(ingest_rate(fresh.path(), &one_snapshot).await);
+    }
     row(
-        "durable ingest at 1M stored events",
+        "durable ingest at 1M stored events (best of 2)",
         format!(
-            "{:.0} req/s ({:.2}x the empty store)",
-            full.requests_per_second,
-            full.requests_per_second / load.requests_per_second
+            "{full_best:.0} req/s ({:.2}x the empty store's {empty_best:.0})",
+            full_best / empty_best
         ),
     );
-    drop(app);
 
     let binary = std::fs::metadata(env!("CARGO_BIN_EXE_kopia-webhook"))
         .unwrap()
@@ -475,6 +469,41 @@ async fn run() {
         "binary size (release, stripped)",
         format!("{:.1} MiB", binary as f64 / 1024.0 / 1024.0),
     );
+}
+
+/// Durable ingest rate into the first monitor of the store in `dir` (created if none).
+async fn ingest_rate(dir: &Path, body: &str) -> f64 {
+    let app = Server::app(dir);
+    let http = reqwest::Client::new();
+    let ui = format!("http://127.0.0.1:{}", app.ui_port);
+    let mut monitors: Vec<serde_json::Value> = http
+        .get(format!("{ui}/api/monitors"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let monitor = match monitors.pop() {
+        Some(monitor) => monitor,
+        None => http
+            .post(format!("{ui}/api/monitors"))
+            .json(&serde_json::json!({"name": "Bench"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap(),
+    };
+    let url = format!(
+        "http://127.0.0.1:{}/api/webhook/{}",
+        app.port,
+        monitor["webhook_id"].as_str().unwrap()
+    );
+    closed_loop(&url, body, LOAD_SECONDS)
+        .await
+        .requests_per_second
 }
 
 fn ms(d: Duration) -> f64 {
