@@ -283,17 +283,15 @@ pub async fn confirm_rotate(
     key: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let monitor = editable(&state, &layout, &key).await?;
-    html(
-        &ConfirmPage {
-            layout: layout.clone(),
-            title: format!("New webhook URL for {}?", monitor.name.as_str()),
-            message: "The current URL stops working at once. Every backup tool that uses it must get the new one."
-                .into(),
-            action: format!("monitors/{}/rotate", monitor.key),
-            button: "Make a new URL",
-            back: format!("monitors/{}", monitor.key),
-        },
+    let title = format!("New webhook URL for {}?", monitor.name.as_str());
+    let message = "The current URL stops working at once. Every backup tool that uses it must get the new one.";
+    confirm(
         &layout,
+        &monitor,
+        title,
+        message,
+        "rotate",
+        "Make a new URL",
     )
 }
 
@@ -325,19 +323,29 @@ pub async fn confirm_delete(
     key: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let monitor = editable(&state, &layout, &key).await?;
-    html(
-        &ConfirmPage {
-            layout: layout.clone(),
-            title: format!("Delete {}?", monitor.name.as_str()),
-            message: "Its history is deleted, its webhook URL stops working and its entities are removed from \
-                      Home Assistant."
-                .into(),
-            action: format!("monitors/{}/delete", monitor.key),
-            button: "Delete",
-            back: format!("monitors/{}", monitor.key),
-        },
-        &layout,
-    )
+    let title = format!("Delete {}?", monitor.name.as_str());
+    let message = "Its history is deleted, its webhook URL stops working and its entities are removed from Home Assistant.";
+    confirm(&layout, &monitor, title, message, "delete", "Delete")
+}
+
+/// Asks before `action` (a path under the monitor) on a page of its own.
+fn confirm(
+    layout: &Layout,
+    monitor: &MonitorRecord,
+    title: String,
+    message: &str,
+    action: &str,
+    button: &'static str,
+) -> Result<HttpResponse, PageError> {
+    let page = ConfirmPage {
+        layout: layout.clone(),
+        title,
+        message: message.to_owned(),
+        action: format!("monitors/{}/{action}", monitor.key),
+        button,
+        back: format!("monitors/{}", monitor.key),
+    };
+    html(&page, layout)
 }
 
 pub async fn delete_monitor(
