@@ -136,6 +136,11 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
         .click()
         .await
         .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Id("name"))
+        .await
+        .unwrap();
     screenshot(&browser, "2-new-monitor").await;
     browser
         .find(Locator::Id("name"))
@@ -149,6 +154,12 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
         .await
         .unwrap()
         .click()
+        .await
+        .unwrap();
+    // A click returns before the navigation it starts has finished.
+    browser
+        .wait()
+        .for_element(Locator::Id("webhook-url"))
         .await
         .unwrap();
     let url = browser.current_url().await.unwrap();
@@ -237,6 +248,11 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
         .await
         .unwrap()
         .click()
+        .await
+        .unwrap();
+    browser
+        .wait()
+        .for_element(Locator::Css(".notice"))
         .await
         .unwrap();
     let url = browser.current_url().await.unwrap();
