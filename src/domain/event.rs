@@ -333,6 +333,9 @@ pub struct StoredEvent {
     pub id: i64,
     pub received_at: Timestamp,
     pub event: BackupEvent,
+    /// The start of the body as received, where kept (unrecognized bodies, ping logs) and
+    /// read (history pages).
+    pub body_head: Option<String>,
 }
 
 impl StoredEvent {
@@ -356,6 +359,7 @@ impl StoredEvent {
         Self {
             id,
             received_at,
+            body_head: None,
             event: BackupEvent {
                 sender,
                 kind,

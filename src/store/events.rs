@@ -124,6 +124,9 @@ fn first_id_received_since(conn: &Connection, cutoff_ms: i64) -> Result<i64, Sto
     Ok(low)
 }
 
+/// How much of a kept body a history page shows.
+const BODY_HEAD: usize = 2048;
+
 /// One page of a monitor's history, newest first.
 #[derive(Debug, Clone)]
 pub struct EventPage {
@@ -223,18 +226,28 @@ impl Store {
         let before = before.unwrap_or(i64::MAX);
         let limit = limit.clamp(1, 500);
         self.read(move |conn| {
-            let mut events = collect(
-                conn,
-                &format!("SELECT {COLUMNS} FROM events WHERE monitor_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"),
-                &[&monitor_id, &before, &((limit + 1) as i64)],
-            )?;
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT {COLUMNS}, substr(raw, 1, {BODY_HEAD}) FROM events
+                 WHERE monitor_id = ?1 AND id < ?2 ORDER BY id DESC LIMIT ?3"
+            ))?;
+            let mut rows = stmt.query(params![monitor_id, before, (limit + 1) as i64])?;
+            let mut events = Vec::new();
+            while let Some(row) = rows.next()? {
+                let mut event = event_from_row(row)?;
+                let head: Option<Vec<u8>> = row.get(16)?;
+                event.body_head = head.map(|h| String::from_utf8_lossy(&h).into_owned());
+                events.push(event);
+            }
             let next_before = if events.len() > limit {
                 events.truncate(limit);
                 events.last().map(|e| e.id)
             } else {
                 None
             };
-            Ok(EventPage { events, next_before })
+            Ok(EventPage {
+                events,
+                next_before,
+            })
         })
         .await
     }

@@ -225,6 +225,11 @@ async fn unrecognised_bodies_are_kept_and_acknowledged() {
         .unwrap();
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(app.events("odd", "").await[0]["kind"], "unrecognized");
+    let page = app.get_ui("/monitors/odd").await.text().await.unwrap();
+    assert!(
+        page.contains("backup went fine I think"),
+        "the body is shown in the panel"
+    );
     app.stop().await;
 }
 

@@ -30,6 +30,7 @@ struct HistoryRow {
     duration: String,
     files: String,
     error: String,
+    body: String,
 }
 
 impl From<&StoredEvent> for HistoryRow {
@@ -56,6 +57,7 @@ impl From<&StoredEvent> for HistoryRow {
             duration: e.duration_ms().map_or_else(String::new, human_duration),
             files: e.files().map_or_else(String::new, |f| f.to_string()),
             error: e.error().unwrap_or("").to_owned(),
+            body: stored.body_head.clone().unwrap_or_default(),
         }
     }
 }
