@@ -12,8 +12,7 @@ use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
 use kopia_webhook::domain::{
-    BackupEvent, EventKind, Grace, HistoryLimit, MonitorName, NewMonitor, RunStatus, SenderKind,
-    WebhookId,
+    BackupEvent, EventKind, MonitorName, NewMonitor, RunStatus, SenderKind, WebhookId,
 };
 use kopia_webhook::store::{Origin, Store};
 
@@ -261,14 +260,7 @@ async fn mean_get(url: &str, times: u32) -> Duration {
 }
 
 fn new_monitor(name: &str) -> NewMonitor {
-    NewMonitor {
-        name: MonitorName::parse(name).unwrap(),
-        webhook_id: WebhookId::generate(),
-        history_limit: HistoryLimit::default(),
-        secret: None,
-        schedule: None,
-        grace: Grace::DEFAULT,
-    }
+    NewMonitor::new(MonitorName::parse(name).unwrap(), WebhookId::generate())
 }
 
 /// Writes `count` events into a new monitor directly through the store (fast seeding).

@@ -227,6 +227,20 @@ pub struct NewMonitor {
     pub grace: Grace,
 }
 
+impl NewMonitor {
+    /// A monitor with the default history length, no secret and no schedule.
+    pub fn new(name: MonitorName, webhook_id: WebhookId) -> Self {
+        Self {
+            name,
+            webhook_id,
+            history_limit: HistoryLimit::default(),
+            secret: None,
+            schedule: None,
+            grace: Grace::DEFAULT,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -332,27 +332,9 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{HistoryLimit, MonitorName, NewMonitor, WebhookId};
-    use crate::store::Origin;
 
     async fn store_with_monitor() -> (tempfile::TempDir, Store, i64) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let m = store
-            .create_monitor(
-                NewMonitor {
-                    name: MonitorName::parse("M").unwrap(),
-                    webhook_id: WebhookId::generate(),
-                    history_limit: HistoryLimit::default(),
-                    secret: None,
-                    schedule: None,
-                    grace: crate::domain::Grace::DEFAULT,
-                },
-                Origin::Ui,
-            )
-            .await
-            .unwrap();
-        (dir, store, m.id)
+        crate::store::test_store_with_monitor().await
     }
 
     fn run(source: Option<&str>, status: RunStatus) -> BackupEvent {

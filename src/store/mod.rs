@@ -279,6 +279,20 @@ pub(crate) fn from_ms(ms: i64) -> Result<Timestamp, StoreError> {
     Timestamp::from_millisecond(ms).map_err(|e| StoreError::Corrupt(e.to_string()))
 }
 
+/// A store in a temporary directory with one monitor, for the store's own tests.
+#[cfg(test)]
+pub(crate) async fn test_store_with_monitor() -> (tempfile::TempDir, Store, i64) {
+    use crate::domain::{MonitorName, NewMonitor, WebhookId};
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let store = Store::open(&dir.path().join("kopia_webhook.db")).expect("the store opens");
+    let name = MonitorName::parse("M").expect("a valid name");
+    let monitor = store
+        .create_monitor(NewMonitor::new(name, WebhookId::generate()), Origin::Ui)
+        .await
+        .expect("the monitor is created");
+    (dir, store, monitor.id)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -405,14 +405,7 @@ mod tests {
     use super::*;
 
     fn new_monitor(name: &str) -> NewMonitor {
-        NewMonitor {
-            name: MonitorName::parse(name).unwrap(),
-            webhook_id: WebhookId::generate(),
-            history_limit: HistoryLimit::default(),
-            secret: None,
-            schedule: None,
-            grace: Grace::DEFAULT,
-        }
+        NewMonitor::new(MonitorName::parse(name).unwrap(), WebhookId::generate())
     }
 
     #[tokio::test]

@@ -88,31 +88,14 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Grace, HistoryLimit, MonitorName, NewMonitor, WebhookId};
-    use crate::store::Origin;
 
     #[tokio::test]
     async fn only_the_newest_hundred_are_kept() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        let m = store
-            .create_monitor(
-                NewMonitor {
-                    name: MonitorName::parse("M").unwrap(),
-                    webhook_id: WebhookId::generate(),
-                    history_limit: HistoryLimit::default(),
-                    secret: None,
-                    schedule: None,
-                    grace: Grace::DEFAULT,
-                },
-                Origin::Ui,
-            )
-            .await
-            .unwrap();
+        let (_dir, store, monitor_id) = crate::store::test_store_with_monitor().await;
         for i in 0..105 {
             store
                 .record_rejection(
-                    m.id,
+                    monitor_id,
                     Some("10.0.0.2".into()),
                     400,
                     format!("bad {i}"),
@@ -121,7 +104,7 @@ mod tests {
                 .await
                 .unwrap();
         }
-        let kept = store.rejections(m.id, 500).await.unwrap();
+        let kept = store.rejections(monitor_id, 500).await.unwrap();
         assert_eq!(kept.len(), 100);
         assert_eq!(kept[0].reason, "bad 104");
         assert_eq!(kept[0].head.len(), HEAD_BYTES);

@@ -47,8 +47,7 @@ mod tests {
 
     use super::*;
     use crate::domain::{
-        BackupEvent, EventKind, Grace, HistoryLimit, MonitorName, NewMonitor, RunStatus,
-        SenderKind, WebhookId,
+        BackupEvent, EventKind, MonitorName, NewMonitor, RunStatus, SenderKind, WebhookId,
     };
     use crate::store::{Origin, Store};
 
@@ -58,18 +57,9 @@ mod tests {
         let db = dir.path().join("kopia_webhook.db");
         let copy = dir.path().join("kopia_webhook.backup.db");
         let store = Store::open(&db).unwrap();
+        let name = MonitorName::parse("Kept").unwrap();
         let m = store
-            .create_monitor(
-                NewMonitor {
-                    name: MonitorName::parse("Kept").unwrap(),
-                    webhook_id: WebhookId::generate(),
-                    history_limit: HistoryLimit::default(),
-                    secret: None,
-                    schedule: None,
-                    grace: Grace::DEFAULT,
-                },
-                Origin::Ui,
-            )
+            .create_monitor(NewMonitor::new(name, WebhookId::generate()), Origin::Ui)
             .await
             .unwrap();
         let event = BackupEvent::new(SenderKind::Kopia, EventKind::Run, RunStatus::Success)
