@@ -90,6 +90,8 @@ struct MonitorPage {
     expected: String,
     push: String,
     urls: Urls,
+    /// Nothing received yet: the set-up guide is what the user came for.
+    waiting: bool,
     port_disabled: bool,
     has_secret: bool,
     read_only: bool,
@@ -197,6 +199,7 @@ pub async fn monitor_page(
             ping: format!("{base}/ping/{id}"),
             push: format!("{base}/api/push/{id}"),
         },
+        waiting: summary.last_seen.is_none() && page.events.is_empty(),
         port_disabled: state.webhook_port_disabled(),
         has_secret: monitor.secret.is_some(),
         read_only: monitor.origin == Origin::Options,
