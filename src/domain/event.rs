@@ -310,17 +310,27 @@ impl BackupEvent {
     }
 }
 
+/// Bytes a sender sent, as text fit for pages and logs: invalid UTF-8 replaced, control
+/// characters (but newlines and tabs) as spaces.
+pub fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes)
+        .chars()
+        .map(printable_char)
+        .collect()
+}
+
+fn printable_char(c: char) -> char {
+    if c.is_control() && c != '\n' && c != '\t' {
+        ' '
+    } else {
+        c
+    }
+}
+
 /// At most `max_chars` characters, control characters (but newlines and tabs) as spaces:
 /// what senders write ends up in pages, logs and Home Assistant attributes.
 fn bounded(text: &str, max_chars: usize) -> String {
-    let clean = |c: char| {
-        if c.is_control() && c != '\n' && c != '\t' {
-            ' '
-        } else {
-            c
-        }
-    };
-    let mut out: String = text.chars().take(max_chars).map(clean).collect();
+    let mut out: String = text.chars().take(max_chars).map(printable_char).collect();
     if text.chars().nth(max_chars).is_some() {
         out.push('…');
     }

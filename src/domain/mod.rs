@@ -6,7 +6,7 @@ mod monitor;
 mod schedule;
 mod status;
 
-pub use event::{BackupEvent, EventKind, RunStatus, SenderKind, StoredEvent};
+pub use event::{BackupEvent, EventKind, RunStatus, SenderKind, StoredEvent, printable};
 pub use monitor::{HistoryLimit, MonitorKey, MonitorName, NewMonitor, WebhookId};
 pub use schedule::{Grace, Schedule, format_period, parse_period};
 pub use status::MonitorStatus;

@@ -235,7 +235,7 @@ impl Store {
             while let Some(row) = rows.next()? {
                 let mut event = event_from_row(row)?;
                 let head: Option<Vec<u8>> = row.get(16)?;
-                event.body_head = head.map(|h| String::from_utf8_lossy(&h).into_owned());
+                event.body_head = head.as_deref().map(crate::domain::printable);
                 events.push(event);
             }
             let next_before = if events.len() > limit {

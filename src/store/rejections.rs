@@ -66,7 +66,7 @@ impl Store {
                     peer: row.get(1)?,
                     status: row.get(2)?,
                     reason: row.get(3)?,
-                    head: String::from_utf8_lossy(&head.unwrap_or_default()).into_owned(),
+                    head: crate::domain::printable(&head.unwrap_or_default()),
                 });
             }
             Ok(out)

@@ -54,6 +54,18 @@ pub fn ui_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz)).service(
         web::scope("")
             .wrap(actix_web::middleware::from_fn(ingress::guard))
+            // Pages load only their own scripts and styles, and may be framed only by Home
+            // Assistant (same origin through ingress); never `X-Frame-Options: DENY`.
+            .wrap(
+                actix_web::middleware::DefaultHeaders::new()
+                    .add((
+                        "Content-Security-Policy",
+                        "default-src 'self'; img-src 'self' data:; frame-ancestors 'self'; \
+                         form-action 'self'; base-uri 'self'; object-src 'none'",
+                    ))
+                    .add(("X-Content-Type-Options", "nosniff"))
+                    .add(("Referrer-Policy", "same-origin")),
+            )
             .route("/", web::get().to(pages::dashboard))
             .route("/monitors/new", web::get().to(pages::new_monitor_form))
             .route("/monitors", web::post().to(pages::create_monitor))

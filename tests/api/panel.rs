@@ -62,6 +62,18 @@ async fn the_empty_dashboard_says_what_to_do_first() {
     // Without a token the panel says that Home Assistant is not updated.
     assert!(!select(&doc, ".banner").is_empty());
     assert_all_urls_relative(&doc);
+    let response = app.get_ui("/").await;
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("frame-ancestors 'self'") && csp.contains("default-src 'self'"),
+        "{csp}"
+    );
+    assert!(
+        response.headers().get("x-frame-options").is_none(),
+        "the panel lives in an iframe"
+    );
     app.stop().await;
 }
 
