@@ -308,8 +308,12 @@ async fn pair_with_start(
 fn header_pairs(req: &HttpRequest) -> Vec<(String, String)> {
     req.headers()
         .iter()
-        .filter_map(|(name, value)| {
-            Some((name.as_str().to_owned(), value.to_str().ok()?.to_owned()))
+        // Kopia puts host and path in `Subject`, which may not be ASCII (`/home/jürgen`).
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
         })
         .collect()
 }

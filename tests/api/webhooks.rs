@@ -101,6 +101,33 @@ async fn kopias_generic_error_is_a_failed_event() {
 }
 
 #[tokio::test]
+async fn a_subject_with_utf8_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "Umlaut"})).await;
+    let subject = reqwest::header::HeaderValue::from_bytes(
+        "Failed to create a snapshot of /home/jürgen on nas".as_bytes(),
+    )
+    .unwrap();
+    let response = app
+        .client
+        .post(app.webhook_path(&monitor))
+        .header("Subject", subject)
+        .body("Path: /home/jürgen\n\n  Duration:    1s")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let event = &app.events("umlaut", "").await[0];
+    assert_eq!(event["source"], "/home/jürgen");
+    assert_eq!(
+        event["status"], "failed",
+        "the status came from the UTF-8 Subject"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn kopia_may_use_put() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_app(dir.path(), None).await;
