@@ -66,6 +66,7 @@ impl Application {
                 Publisher::start(
                     store.clone(),
                     CoreClient::new(core),
+                    core,
                     settings.reconcile_every,
                 )
             }

@@ -2,7 +2,10 @@
 //! right attributes, come back when Core loses them, and go when the monitor is deleted.
 //! Ignored in a plain `cargo test`; `.ci/run` starts Core and runs it with `--ignored`:
 //!
-//!     eval "$(tools/realha/start.sh)" && cargo test --test real_core -- --ignored
+//!     set -a; eval "$(tools/realha/start.sh)"; set +a
+//!     cargo test --test real_core -- --ignored --test-threads=1
+//!
+//! One test restarts that Core, so they run one at a time.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -182,6 +185,81 @@ async fn entities_reach_a_real_core_come_back_and_go() {
             "{entity} is still in Core"
         );
     }
+
+    stopper.stop().await;
+    let _ = server.await;
+}
+
+/// Restarts the real Core (tools/realha) with the periodic check set to an hour: only the
+/// websocket watch can bring the entities back within seconds.
+#[tokio::test]
+#[ignore = "needs a real Home Assistant Core: see the module documentation"]
+async fn after_core_restarts_the_websocket_brings_every_entity_back() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let core = Core::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let env: HashMap<&str, String> = HashMap::from([
+        ("KOPIA_WEBHOOK_DATA_DIR", dir.path().display().to_string()),
+        ("KOPIA_WEBHOOK_LISTEN", "127.0.0.1:0".into()),
+        ("KOPIA_WEBHOOK_UI_LISTEN", "127.0.0.1:0".into()),
+        ("KOPIA_WEBHOOK_CORE_URL", core.url.clone()),
+        ("KOPIA_WEBHOOK_CORE_TOKEN", core.token.clone()),
+        ("KOPIA_WEBHOOK_RECONCILE_SECS", "3600".into()),
+    ]);
+    let app = Application::build(Settings::load(|k| env.get(k).cloned()).unwrap())
+        .await
+        .unwrap();
+    let ui = format!("http://127.0.0.1:{}", app.ui_port());
+    let stopper = app.stopper();
+    let server = tokio::spawn(app.run_until_stopped());
+    let http = reqwest::Client::new();
+    let name = format!("Restart {}", std::process::id());
+    let monitor: Value = http
+        .post(format!("{ui}/api/monitors"))
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = monitor["key"].as_str().unwrap().to_owned();
+    let body = r#"{"status":"success","source":"db","size_bytes":1234}"#;
+    http.post(monitor["webhook_url"].as_str().unwrap())
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    core.wait_for(&format!("sensor.kopia_{key}_size"), |s| {
+        s["state"] == "1234"
+    })
+    .await;
+
+    let tools = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/realha");
+    let stopped = std::process::Command::new(format!("{tools}/stop.sh"))
+        .status()
+        .unwrap();
+    assert!(stopped.success());
+    let started = std::process::Command::new(format!("{tools}/start.sh"))
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    assert!(started.success());
+    let core = Core::from_env();
+
+    let started_at = std::time::Instant::now();
+    core.wait_for(&format!("sensor.kopia_{key}_size"), |s| {
+        s["state"] == "1234"
+    })
+    .await;
+    core.wait_for(&format!("binary_sensor.kopia_{key}_problem"), |s| {
+        s["state"] == "off"
+    })
+    .await;
+    eprintln!(
+        "entities back {:.1} s after Core was up again",
+        started_at.elapsed().as_secs_f64()
+    );
 
     stopper.stop().await;
     let _ = server.await;

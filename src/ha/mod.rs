@@ -7,6 +7,7 @@ mod entities;
 mod publisher;
 mod pusher;
 mod supervisor;
+mod watch;
 
 pub use client::{CoreClient, HaError};
 pub use entities::{EVENT_TYPE, EntityState, entity_ids, event_data, render};

@@ -1,9 +1,10 @@
 //! Keeps Home Assistant's states equal to ours.
 //!
-//! Three tasks: the evaluator works out each monitor's entities when something arrives
+//! Four tasks: the evaluator works out each monitor's entities when something arrives
 //! and when a deadline passes (overdue), and writes them to the outbox in SQLite; the
-//! pusher delivers the outbox to Core with backoff; the reconciler notices Core
-//! restarting (it forgets API-set states) and has everything pushed again.
+//! pusher delivers the outbox to Core with backoff; the websocket watcher and, as a
+//! fallback, a once-a-minute check notice Core restarting (it forgets API-set states) and
+//! have everything pushed again.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -13,7 +14,9 @@ use jiff::Timestamp;
 use tokio::sync::mpsc;
 
 use super::pusher::{Pusher, Wake, reconcile};
+use super::watch::{watch_core, websocket_url};
 use super::{CoreClient, render};
+use crate::config::CoreSettings;
 use crate::domain::MonitorKey;
 use crate::status::MonitorSummary;
 use crate::store::{Store, StoreError};
@@ -36,11 +39,29 @@ impl Publisher {
 
     /// Starts the evaluator, pusher and reconciler. Everything is pushed once at start:
     /// Core may have restarted while the add-on was stopped.
-    pub fn start(store: Store, client: CoreClient, reconcile_every: Duration) -> Self {
+    pub fn start(
+        store: Store,
+        client: CoreClient,
+        core: &CoreSettings,
+        reconcile_every: Duration,
+    ) -> Self {
         let (changes, queue) = mpsc::unbounded_channel();
         let wake = Arc::new(Wake::default());
         tokio::spawn(evaluate_monitors(store.clone(), queue, Arc::clone(&wake)));
         tokio::spawn(Pusher::new(store.clone(), client.clone(), Arc::clone(&wake)).run());
+        match websocket_url(&core.url) {
+            Some(url) => {
+                tokio::spawn(watch_core(
+                    url,
+                    core.token.clone(),
+                    store.clone(),
+                    Arc::clone(&wake),
+                ));
+            }
+            None => tracing::info!(
+                "Home Assistant is reached over HTTPS: restarts are noticed by the periodic check"
+            ),
+        }
         tokio::spawn(reconcile(store, client, Arc::clone(&wake), reconcile_every));
         Self {
             changes: Some(changes),

@@ -18,7 +18,7 @@ const BATCH: usize = 100;
 #[derive(Default)]
 pub struct Wake {
     pub pusher: Notify,
-    core_back: AtomicBool,
+    pub core_back: AtomicBool,
 }
 
 pub struct Pusher {

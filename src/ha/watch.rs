@@ -1,0 +1,142 @@
+//! Watches Home Assistant Core over its websocket API. Core forgets API-set states when it
+//! restarts; its `homeassistant_started` event, or the websocket coming back after Core was
+//! away, means every entity is pushed again at once instead of at the next periodic check.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use super::pusher::Wake;
+use crate::store::Store;
+
+/// `http://supervisor/core` -> `ws://supervisor/core/websocket` (the Supervisor's proxy);
+/// `http://host:8123` -> `ws://host:8123/api/websocket`. Encrypted Cores are left to the
+/// periodic check (this build carries no TLS for websockets).
+pub fn websocket_url(core_url: &str) -> Option<String> {
+    let rest = core_url.trim_end_matches('/').strip_prefix("http://")?;
+    if rest.ends_with("/core") {
+        Some(format!("ws://{rest}/websocket"))
+    } else {
+        Some(format!("ws://{rest}/api/websocket"))
+    }
+}
+
+pub async fn watch_core(url: String, token: SecretString, store: Store, wake: Arc<Wake>) {
+    let mut delay = Duration::from_secs(1);
+    let mut authenticated_before = false;
+    loop {
+        let mut authenticated = false;
+        if let Err(e) = session(
+            &url,
+            &token,
+            &store,
+            &wake,
+            authenticated_before,
+            &mut authenticated,
+        )
+        .await
+        {
+            tracing::debug!(error = %e, "Home Assistant websocket closed");
+        }
+        if authenticated {
+            authenticated_before = true;
+            delay = Duration::from_secs(1);
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(30));
+    }
+}
+
+/// One connection: authenticate, subscribe, and wait for Core to (re)start. A connection
+/// that authenticates after an earlier one means Core was away: push everything.
+async fn session(
+    url: &str,
+    token: &SecretString,
+    store: &Store,
+    wake: &Wake,
+    reconnected: bool,
+    authenticated: &mut bool,
+) -> Result<(), String> {
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .map_err(|e| e.to_string())?;
+    let hello = read_json(&mut socket).await?;
+    if hello["type"] != "auth_required" {
+        return Err(format!("unexpected greeting {}", hello["type"]));
+    }
+    let auth = json!({"type": "auth", "access_token": token.expose_secret()}).to_string();
+    socket
+        .send(Message::text(auth))
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer = read_json(&mut socket).await?;
+    if answer["type"] != "auth_ok" {
+        tracing::warn!("Home Assistant refused the token on its websocket");
+        return Err("auth_invalid".into());
+    }
+    *authenticated = true;
+    if reconnected {
+        push_everything_again(store, wake, "Home Assistant's websocket is back").await;
+    }
+    let subscribe =
+        json!({"id": 1, "type": "subscribe_events", "event_type": "homeassistant_started"})
+            .to_string();
+    socket
+        .send(Message::text(subscribe))
+        .await
+        .map_err(|e| e.to_string())?;
+    loop {
+        let message = read_json(&mut socket).await?;
+        if message["type"] == "event" && message["event"]["event_type"] == "homeassistant_started" {
+            push_everything_again(store, wake, "Home Assistant started").await;
+        }
+    }
+}
+
+async fn read_json<S>(socket: &mut S) -> Result<Value, String>
+where
+    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
+{
+    loop {
+        match socket.next().await {
+            Some(Ok(Message::Text(text))) => {
+                return serde_json::from_str(&text).map_err(|e| e.to_string());
+            }
+            Some(Ok(Message::Close(_))) | None => return Err("closed".into()),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.to_string()),
+        }
+    }
+}
+
+async fn push_everything_again(store: &Store, wake: &Wake, why: &str) {
+    tracing::info!("{why}: pushing every entity again");
+    if let Err(e) = store.forget_pushed().await {
+        tracing::error!(error = %e, "cannot queue the re-push");
+    }
+    wake.core_back.store(true, Ordering::SeqCst);
+    wake.pusher.notify_one();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_urls_of_the_supervisor_proxy_and_of_a_direct_core() {
+        assert_eq!(
+            websocket_url("http://supervisor/core").as_deref(),
+            Some("ws://supervisor/core/websocket")
+        );
+        assert_eq!(
+            websocket_url("http://127.0.0.1:8123").as_deref(),
+            Some("ws://127.0.0.1:8123/api/websocket")
+        );
+        assert_eq!(websocket_url("https://ha.example.org"), None);
+    }
+}
