@@ -159,9 +159,12 @@ pub fn relative_time(then: Timestamp, now: Timestamp) -> String {
     }
 }
 
-/// A time for tables: `2026-01-31 03:00:05 UTC`.
-pub fn display_time(ts: Timestamp) -> String {
-    ts.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()
+/// A time for tables, in the add-on's time zone (Home Assistant's, unless the `timezone`
+/// option says otherwise): `2026-01-31 04:00:05 CET`.
+pub fn display_time(ts: Timestamp, zone: &jiff::tz::TimeZone) -> String {
+    ts.to_zoned(zone.clone())
+        .strftime("%Y-%m-%d %H:%M:%S %Z")
+        .to_string()
 }
 
 #[cfg(test)]
@@ -182,6 +185,17 @@ mod tests {
         assert_eq!(human_duration(1100), "1.1 s");
         assert_eq!(human_duration(125_000), "2 min 5 s");
         assert_eq!(human_duration(3_720_000), "1 h 2 min");
+    }
+
+    #[test]
+    fn table_times_are_in_the_add_ons_zone() {
+        let ts: Timestamp = "2026-01-31T03:00:05Z".parse().unwrap();
+        assert_eq!(
+            display_time(ts, &jiff::tz::TimeZone::UTC),
+            "2026-01-31 03:00:05 UTC"
+        );
+        let berlin = jiff::tz::TimeZone::get("Europe/Berlin").unwrap();
+        assert_eq!(display_time(ts, &berlin), "2026-01-31 04:00:05 CET");
     }
 
     #[test]

@@ -33,8 +33,8 @@ struct HistoryRow {
     body: String,
 }
 
-impl From<&StoredEvent> for HistoryRow {
-    fn from(stored: &StoredEvent) -> Self {
+impl HistoryRow {
+    fn new(stored: &StoredEvent, zone: &jiff::tz::TimeZone) -> Self {
         let e = &stored.event;
         let status = match e.kind() {
             EventKind::Run | EventKind::Test => e.status().as_str(),
@@ -42,7 +42,7 @@ impl From<&StoredEvent> for HistoryRow {
             _ => "info",
         };
         Self {
-            received: display_time(stored.received_at),
+            received: display_time(stored.received_at, zone),
             received_iso: stored.received_at.to_string(),
             kind: e.kind().as_str(),
             status,
@@ -164,7 +164,8 @@ pub async fn monitor_page(
         .collect();
     let base = state.webhook_base(&req);
     let id = monitor.webhook_id.as_str();
-    let (size_chart, duration_chart) = charts_of(&summary.recent);
+    let zone = &state.settings.options.timezone;
+    let (size_chart, duration_chart) = charts_of(&summary.recent, zone);
     let view = MonitorPage {
         layout: layout.clone(),
         key: monitor.key.to_string(),
@@ -208,7 +209,11 @@ pub async fn monitor_page(
         duration_chart,
         chart_width: charts::WIDTH,
         chart_height: charts::HEIGHT,
-        history: page.events.iter().map(HistoryRow::from).collect(),
+        history: page
+            .events
+            .iter()
+            .map(|e| HistoryRow::new(e, zone))
+            .collect(),
         rejections,
         older: page.next_before,
         is_first_page: query.before.is_none(),
@@ -218,12 +223,12 @@ pub async fn monitor_page(
 }
 
 /// Size and duration over the recent runs that report them, oldest first.
-fn charts_of(recent: &[StoredEvent]) -> (Option<Chart>, Option<Chart>) {
+fn charts_of(recent: &[StoredEvent], zone: &jiff::tz::TimeZone) -> (Option<Chart>, Option<Chart>) {
     let series = |value: fn(&StoredEvent) -> Option<i64>| -> Vec<(f64, String)> {
         let mut points: Vec<(f64, String)> = recent
             .iter()
             .take(CHART_RUNS)
-            .filter_map(|r| Some((value(r)? as f64, display_time(r.received_at))))
+            .filter_map(|r| Some((value(r)? as f64, display_time(r.received_at, zone))))
             .collect();
         points.reverse();
         points
