@@ -33,7 +33,6 @@ pub struct Application {
     ui_port: u16,
     webhook_server: Server,
     ui_server: Server,
-    store: Store,
 }
 
 impl Application {
@@ -136,7 +135,6 @@ impl Application {
             ui_port,
             webhook_server,
             ui_server,
-            store,
         })
     }
 
@@ -146,10 +144,6 @@ impl Application {
 
     pub fn ui_port(&self) -> u16 {
         self.ui_port
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     /// Something that stops both listeners gracefully, for tests and embedding.

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use jiff::Timestamp;
-use rusqlite::{OptionalExtension, params};
+use rusqlite::params;
 use serde::Serialize;
 
 use super::{Store, StoreError, from_ms, to_ms};
@@ -243,24 +243,6 @@ impl Store {
                 "DELETE FROM core_events WHERE created_at < ?1",
                 [to_ms(cutoff)],
             )?)
-        })
-        .await
-    }
-
-    /// Whether an entity row exists (tests and diagnostics).
-    pub async fn entity_desired(
-        &self,
-        entity_id: &str,
-    ) -> Result<Option<Option<String>>, StoreError> {
-        let entity_id = entity_id.to_owned();
-        self.read(move |conn| {
-            Ok(conn
-                .query_row(
-                    "SELECT desired FROM entities WHERE entity_id = ?1",
-                    [entity_id],
-                    |r| r.get(0),
-                )
-                .optional()?)
         })
         .await
     }
