@@ -10,21 +10,30 @@ dockerfile=kopia_webhook/Dockerfile
 config=kopia_webhook/config.yaml
 fail() { echo "replay-dockerfile: $*" >&2; exit 1; }
 
-# 1. COPY sources (build stage) exist in the context.
+# 1. The build stage sees only what its COPY lines bring: copy exactly that into an empty
+#    directory, so a file the build needs but the Dockerfile forgets fails here too.
+stage=$(mktemp -d)
 for path in $(awk '/^COPY / && $2 !~ /^--/ { for (i = 2; i < NF; i++) print $i }' "$dockerfile"); do
   [ -e "$path" ] || fail "COPY source '$path' is missing from the build context"
+  cp -r "$path" "$stage/"
   echo "context ok: $path"
 done
 
-# 2. The build stage's RUN cargo … command, as written.
-build_cmd=$(grep -E '^RUN cargo build' "$dockerfile" | sed -E 's/^RUN //; s/ *\\$//')
+# 2. The build stage's `RUN cargo build … && cp … /kopia-webhook`, in that directory: the
+#    cargo command as written (the target directory is shared only to reuse compiled
+#    dependencies), then the copy to where the runtime stage takes the binary from.
+run_line=$(grep -E '^RUN cargo build' "$dockerfile" -A1 | tr -d '\\\n')
+build_cmd=${run_line#RUN }
+build_cmd=${build_cmd%%&&*}
 [ -n "$build_cmd" ] || fail "no 'RUN cargo build' in the build stage"
-echo "+ $build_cmd"
-eval "$build_cmd"
+repo=$PWD
+echo "+ (in the COPY'd context) $build_cmd"
+(cd "$stage" && export CARGO_TARGET_DIR="$repo/target" && eval "$build_cmd")
+[[ "$run_line" == *"cp target/release/kopia-webhook /kopia-webhook"* ]] || fail "the build stage does not put the binary at /kopia-webhook"
 
 # 3. The runtime layout: the binary where CMD and backup_pre expect it.
 root=$(mktemp -d)
-trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$root"' EXIT
+trap 'kill "${pid:-0}" 2>/dev/null || true; rm -rf "$root" "$stage"' EXIT
 cmd=$(grep -E '^CMD ' "$dockerfile" | sed -E 's/^CMD \["([^"]+)"\]/\1/')
 [ "$cmd" = /usr/bin/kopia-webhook ] || fail "CMD is '$cmd'"
 grep -q "COPY --from=build /kopia-webhook $cmd" "$dockerfile" || fail "the runtime stage does not copy the binary to $cmd"
