@@ -36,7 +36,7 @@ pub struct MonitorSummary {
     pub last_success: Option<StoredEvent>,
     /// Newest first, at most the monitor's history limit.
     pub recent: Vec<StoredEvent>,
-    /// When anything last arrived (a run or a test).
+    /// When anything last arrived (a run, a start or a test).
     pub last_seen: Option<Timestamp>,
     /// When the schedule expects the next run (UTC).
     pub next_expected: Option<Timestamp>,
@@ -118,11 +118,15 @@ impl MonitorSummary {
             .filter(|e| MonitorStatus::worst_of([e.event.status()]) == status)
             .max_by_key(|e| e.id)
             .cloned();
-        let last_seen = [runs.recent.first(), runs.last_test.as_ref()]
-            .into_iter()
-            .flatten()
-            .map(|e| e.received_at)
-            .max();
+        let last_seen = [
+            runs.recent.first(),
+            runs.last_test.as_ref(),
+            runs.last_start.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|e| e.received_at)
+        .max();
         Self {
             status,
             headline,
@@ -273,6 +277,7 @@ mod tests {
         };
         let running = MonitorSummary::compute(runs(4), expect(None), at(5 + 60));
         assert_eq!(running.status, MonitorStatus::Running);
+        assert_eq!(running.last_seen, Some(at(5)), "a start counts as a report");
         assert_eq!(running.running_since, Some(at(5)));
         assert_eq!(running.changes_at, Some(at(5 + 3600)));
         let stuck = MonitorSummary::compute(runs(4), expect(None), at(5 + 3600));
