@@ -396,3 +396,35 @@ async fn monitors_from_the_add_on_options_are_created_and_read_only() {
     assert_eq!(webhook.status().as_u16(), 200);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_refused_token_is_shown_as_the_push_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(401).set_body_string("401: Unauthorized"))
+        .mount(&core)
+        .await;
+    let app = spawn_app(dir.path(), Some(&core)).await;
+    app.create_monitor(json!({"name": "Locked out"})).await;
+
+    eventually(10, "the push error in the API", || async {
+        let monitor: Value = app
+            .get_ui("/api/monitors/locked_out")
+            .await
+            .json()
+            .await
+            .unwrap();
+        monitor["push"]["pending"] == true
+            && monitor["push"]["last_error"]
+                .as_str()
+                .is_some_and(|e| e.contains("refused the token"))
+    })
+    .await;
+    let page = app.get_ui("/").await.text().await.unwrap();
+    assert!(
+        page.contains("retrying: Home Assistant refused the token"),
+        "the dashboard says why"
+    );
+    app.stop().await;
+}
