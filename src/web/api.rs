@@ -112,6 +112,35 @@ pub async fn list_rejections(
     Ok(HttpResponse::Ok().json(state.store.rejections(monitor.id, 100).await?))
 }
 
+/// The add-on at a glance: version, Home Assistant updates, monitors by status.
+pub async fn status(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, ApiError> {
+    let monitors = state.store.monitors().await?;
+    let mut runs = state.store.all_monitor_runs().await?;
+    let mut by_status: std::collections::BTreeMap<&'static str, usize> =
+        std::collections::BTreeMap::new();
+    for monitor in &monitors {
+        let summary = MonitorSummary::of(monitor, runs.remove(&monitor.id).unwrap_or_default());
+        *by_status.entry(summary.status.as_str()).or_default() += 1;
+    }
+    let pushes = state.store.push_statuses().await?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "home_assistant": {
+            "enabled": state.publisher.is_enabled(),
+            "pending_monitors": pushes.values().filter(|p| p.pending).count(),
+            "errors": pushes.values().filter_map(|p| p.last_error.clone()).collect::<Vec<_>>(),
+        },
+        "webhook_base_url": state.webhook_base(&req),
+        "webhook_port_disabled": state.webhook_port_disabled(),
+        "timezone": state.settings.options.timezone_name,
+        "monitors": monitors.len(),
+        "by_status": by_status,
+    })))
+}
+
 pub(super) async fn find(state: &AppState, key: &str) -> Result<MonitorRecord, ApiError> {
     let not_found = || ApiError::NotFound(format!("no monitor is called {key:?}"));
     let key = MonitorKey::parse(key).map_err(|_| not_found())?;

@@ -93,6 +93,7 @@ pub fn ui_routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(pages::send_test_event),
             )
             .route("/static/{file}", web::get().to(assets::serve))
+            .route("/api/status", web::get().to(api::status))
             .route("/api/monitors", web::get().to(api::list_monitors))
             .route("/api/monitors", web::post().to(api::create_monitor))
             .route("/api/monitors/{key}", web::get().to(api::get_monitor))

@@ -161,3 +161,25 @@ async fn a_restart_keeps_the_history_and_pushes_every_monitor_again() {
     wait_for_state(&core, "sensor.kopia_keeper", |s| s["state"] == "success").await;
     second.stop().await;
 }
+
+#[tokio::test]
+async fn the_status_endpoint_counts_monitors_by_status() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let failing = app.create_monitor(json!({"name": "Failing"})).await;
+    app.create_monitor(json!({"name": "Quiet"})).await;
+    app.client
+        .post(app.webhook_path(&failing))
+        .body(r#"{"status":"failed","error":"disk full"}"#)
+        .send()
+        .await
+        .unwrap();
+
+    let status: Value = app.get_ui("/api/status").await.json().await.unwrap();
+
+    assert_eq!(status["monitors"], 2);
+    assert_eq!(status["by_status"], json!({"failed": 1, "unknown": 1}));
+    assert_eq!(status["home_assistant"]["enabled"], false);
+    assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+    app.stop().await;
+}
