@@ -99,13 +99,21 @@ impl<'a> Inbound<'a> {
     }
 
     /// The body as JSON, if it looks like JSON and parses.
+    ///
+    /// Kopia's JSON templates escape strings with Go's `js` function, which writes `'` as
+    /// `\'`: not valid JSON, so that one escape is undone before giving up.
     pub fn json(&self) -> Option<&serde_json::Value> {
         self.json
             .get_or_init(|| {
                 if !self.looks_like_json() {
                     return None;
                 }
-                serde_json::from_slice(self.body).ok()
+                serde_json::from_slice(self.body).ok().or_else(|| {
+                    let text = self.text()?;
+                    text.contains("\\'")
+                        .then(|| serde_json::from_str(&text.replace("\\'", "'")).ok())
+                        .flatten()
+                })
             })
             .as_ref()
     }
@@ -172,6 +180,14 @@ mod tests {
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].kind(), EventKind::Unrecognized);
         assert_eq!(events[0].raw(), Some(&b"hello there"[..]));
+    }
+
+    #[test]
+    fn gos_js_escaped_apostrophes_are_read() {
+        // What `{{ .Manifest.Source.Path | js }}` renders for a path with an apostrophe.
+        let body = r#"{"status":"success","path":"/home/o\'brien"}"#;
+        let events = parse_with(&[("Content-Type", "application/json")], body).unwrap();
+        assert_eq!(events[0].source(), Some("/home/o'brien"));
     }
 
     #[test]

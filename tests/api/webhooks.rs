@@ -169,6 +169,33 @@ async fn the_seeds_json_template_is_understood() {
 }
 
 #[tokio::test]
+async fn the_json_template_from_the_docs_as_kopia_renders_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "Kopia JSON"})).await;
+    // DOCS.md's template rendered for two snapshots (Go's `js` turns ' into \').
+    let body = r#"[{"source":"/home/o\'brien","status":"success","started_at":"2020-01-02T03:04:05Z","duration":"1.1s","size_bytes":456,"files":123,"dirs":33,"error":""},{"source":"/some/other/path","status":"fatal","started_at":"1970-01-01T00:00:00Z","duration":"0s","size_bytes":0,"files":0,"dirs":0,"error":"some top-level error"}]"#;
+
+    let response = app
+        .client
+        .post(app.webhook_path(&monitor))
+        .header("Subject", "Failed to create 1 of 2 snapshots on some-host")
+        .header("Content-Type", "application/json")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(response.text().await.unwrap(), r#"{"ok":true,"events":2}"#);
+    let events = app.events("kopia_json", "").await;
+    assert_eq!(events[1]["source"], "/home/o'brien");
+    assert_eq!(events[1]["duration_ms"], 1100);
+    assert_eq!(events[0]["status"], "failed");
+    assert_eq!(events[0]["error"], "some top-level error");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn unknown_ids_get_a_404_without_a_hint() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_app(dir.path(), None).await;
