@@ -113,6 +113,20 @@ fn every_option_and_port_has_a_translation() {
             "no translation for {key}"
         );
     }
+    // Lists of settings (the monitors option) translate each field too.
+    for (key, schema) in c["schema"].as_object().unwrap() {
+        let fields = schema
+            .as_array()
+            .and_then(|items| items.first())
+            .and_then(Value::as_object);
+        for field in fields.into_iter().flat_map(|f| f.keys()) {
+            let entry = &t["configuration"][key]["fields"][field];
+            assert!(
+                entry["name"].is_string() && entry["description"].is_string(),
+                "no translation for {key}.{field}"
+            );
+        }
+    }
     for port in c["ports"].as_object().unwrap().keys() {
         assert!(
             t["network"][port].is_string(),
