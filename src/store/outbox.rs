@@ -34,6 +34,31 @@ pub struct PushStatus {
     pub last_error: Option<String>,
 }
 
+fn push_statuses_where(
+    conn: &rusqlite::Connection,
+    filter: &str,
+    params: &[&dyn rusqlite::ToSql],
+) -> Result<HashMap<i64, PushStatus>, StoreError> {
+    let mut stmt = conn.prepare_cached(&format!(
+        "SELECT monitor_id, MAX(desired IS NOT pushed), MAX(pushed_at), MAX(last_error)
+         FROM entities WHERE {filter} GROUP BY monitor_id"
+    ))?;
+    let mut rows = stmt.query(params)?;
+    let mut out = HashMap::new();
+    while let Some(row) = rows.next()? {
+        let pushed_at: Option<i64> = row.get(2)?;
+        out.insert(
+            row.get(0)?,
+            PushStatus {
+                pending: row.get::<_, i64>(1)? != 0,
+                last_success_at: pushed_at.map(from_ms).transpose()?,
+                last_error: row.get(3)?,
+            },
+        );
+    }
+    Ok(out)
+}
+
 impl Store {
     /// Records what a monitor's entities should show; returns how many changed.
     pub async fn queue_states(
@@ -162,35 +187,20 @@ impl Store {
 
     /// Push status of every monitor, by monitor ID.
     pub async fn push_statuses(&self) -> Result<HashMap<i64, PushStatus>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT monitor_id, MAX(desired IS NOT pushed), MAX(pushed_at), MAX(last_error)
-                 FROM entities WHERE monitor_id IS NOT NULL GROUP BY monitor_id",
-            )?;
-            let mut rows = stmt.query([])?;
-            let mut out = HashMap::new();
-            while let Some(row) = rows.next()? {
-                let pushed_at: Option<i64> = row.get(2)?;
-                out.insert(
-                    row.get(0)?,
-                    PushStatus {
-                        pending: row.get::<_, i64>(1)? != 0,
-                        last_success_at: pushed_at.map(from_ms).transpose()?,
-                        last_error: row.get(3)?,
-                    },
-                );
-            }
-            Ok(out)
-        })
-        .await
+        self.read(|conn| push_statuses_where(conn, "monitor_id IS NOT NULL", &[]))
+            .await
     }
 
+    /// One monitor's push status (an indexed lookup, not all monitors').
     pub async fn push_status(&self, monitor_id: i64) -> Result<PushStatus, StoreError> {
-        Ok(self
-            .push_statuses()
-            .await?
-            .remove(&monitor_id)
-            .unwrap_or_default())
+        self.read(move |conn| {
+            Ok(
+                push_statuses_where(conn, "monitor_id = ?1", &[&monitor_id])?
+                    .remove(&monitor_id)
+                    .unwrap_or_default(),
+            )
+        })
+        .await
     }
 
     pub async fn due_core_events(
