@@ -245,12 +245,15 @@ fn encoded_len(attributes: &Map<String, Value>) -> usize {
 
 /// Drops the oldest history entries, then shortens the error, until the attributes fit.
 fn fit_attributes(attributes: &mut Map<String, Value>) {
-    while encoded_len(attributes) > MAX_ATTRIBUTES_BYTES {
-        let Some(Value::Array(history)) = attributes.get_mut("history") else {
-            break;
-        };
-        if history.pop().is_none() {
-            break;
+    // The oldest history entries go first, then the sources at the end of the list.
+    for list in ["history", "sources"] {
+        while encoded_len(attributes) > MAX_ATTRIBUTES_BYTES {
+            let Some(Value::Array(items)) = attributes.get_mut(list) else {
+                break;
+            };
+            if items.pop().is_none() {
+                break;
+            }
         }
     }
     if encoded_len(attributes) > MAX_ATTRIBUTES_BYTES
@@ -326,6 +329,27 @@ mod tests {
         assert_eq!(a["last_success"], "2023-11-14T22:14:20Z");
         assert_eq!(a["history"].as_array().unwrap().len(), 2);
         assert_eq!(a["history"][0]["status"], "failed");
+    }
+
+    #[test]
+    fn many_long_sources_are_cut_too() {
+        let long = |id: i64| {
+            let mut e = run(id, RunStatus::Success, None);
+            e.event = e
+                .event
+                .clone()
+                .with_source(&format!("/{}/{id}", "p".repeat(290)));
+            e
+        };
+        let sources: Vec<_> = (0..40).map(long).collect();
+        let runs = MonitorRuns {
+            latest_per_source: sources.clone(),
+            recent: sources,
+            ..Default::default()
+        };
+        let (_, entity) = main_sensor(&monitor(40), &MonitorSummary::from_runs(runs));
+        assert!(serde_json::to_vec(&entity.attributes).unwrap().len() <= MAX_ATTRIBUTES_BYTES);
+        assert!(!entity.attributes["sources"].as_array().unwrap().is_empty());
     }
 
     #[test]
