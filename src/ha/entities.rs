@@ -338,7 +338,7 @@ mod tests {
             e.event = e
                 .event
                 .clone()
-                .with_source(&format!("/{}/{id}", "p".repeat(290)));
+                .with_source(&format!("/{}/{id}", "é".repeat(290)));
             e
         };
         let sources: Vec<_> = (0..40).map(long).collect();
