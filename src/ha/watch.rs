@@ -76,8 +76,8 @@ async fn session(
         .map_err(|e| e.to_string())?;
     let answer = read_json(&mut socket).await?;
     if answer["type"] != "auth_ok" {
-        tracing::warn!("Home Assistant refused the token on its websocket");
-        return Err("auth_invalid".into());
+        // Logged at debug: the REST pushes already report a refused token, once per entity.
+        return Err("Home Assistant refused the token on its websocket".into());
     }
     *authenticated = true;
     if reconnected {
