@@ -6,6 +6,7 @@
 
 mod support {
     pub mod ingress_proxy;
+    pub mod kopia;
 }
 
 use std::collections::HashMap;
@@ -18,6 +19,7 @@ use kopia_webhook::app::Application;
 use kopia_webhook::config::Settings;
 use serde_json::json;
 use support::ingress_proxy::IngressProxy;
+use support::kopia::send_kopia;
 
 const TOKEN: &str = "0b1c2d3e4f5a6b7c-8d9e";
 
@@ -90,6 +92,17 @@ async fn screenshot(client: &Client, name: &str) {
     std::fs::write(dir.join(format!("{name}.png")), png).unwrap();
 }
 
+/// Clicks, then waits for the page the click leads to (a click returns before the navigation
+/// it starts has finished).
+async fn click_then_wait(client: &Client, target: Locator<'_>, on_next_page: Locator<'_>) {
+    client.find(target).await.unwrap().click().await.unwrap();
+    client.wait().for_element(on_next_page).await.unwrap();
+}
+
+async fn current_path(client: &Client) -> String {
+    client.current_url().await.unwrap().path().to_owned()
+}
+
 async fn text(client: &Client, css: &str) -> String {
     client
         .find(Locator::Css(css))
@@ -129,18 +142,12 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
     );
 
     // Click 1: create the first monitor. Type a name; click 2: create it.
-    browser
-        .find(Locator::LinkText("Create your first monitor"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Id("name"))
-        .await
-        .unwrap();
+    click_then_wait(
+        &browser,
+        Locator::LinkText("Create your first monitor"),
+        Locator::Id("name"),
+    )
+    .await;
     screenshot(&browser, "2-new-monitor").await;
     browser
         .find(Locator::Id("name"))
@@ -149,22 +156,14 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
         .send_keys("Server One")
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    // A click returns before the navigation it starts has finished.
-    browser
-        .wait()
-        .for_element(Locator::Id("webhook-url"))
-        .await
-        .unwrap();
-    let url = browser.current_url().await.unwrap();
+    click_then_wait(
+        &browser,
+        Locator::Css("button[type=submit]"),
+        Locator::Id("webhook-url"),
+    )
+    .await;
     assert_eq!(
-        url.path(),
+        current_path(&browser).await,
         format!("/api/hassio_ingress/{TOKEN}/monitors/server_one")
     );
     screenshot(&browser, "3-monitor-new").await;
@@ -175,27 +174,8 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
     let kopia_command = text(&browser, "#guide-kopia").await;
     assert!(kopia_command.contains(&format!("--endpoint={webhook_url}")));
     let http = reqwest::Client::new();
-    let kopia = |fixture: &str| {
-        let rendered = std::fs::read_to_string(format!(
-            "{}/tests/fixtures/kopia/{fixture}",
-            env!("CARGO_MANIFEST_DIR")
-        ))
-        .unwrap();
-        let (head, body) = rendered.split_once("\n\n").unwrap();
-        let subject = head.strip_prefix("Subject: ").unwrap().to_owned();
-        http.post(&webhook_url)
-            .header("Subject", subject)
-            .body(body.trim_end().to_owned())
-            .send()
-    };
-    assert_eq!(
-        kopia("test-notification.txt")
-            .await
-            .unwrap()
-            .status()
-            .as_u16(),
-        200
-    );
+    let kopia = |fixture| send_kopia(&http, &webhook_url, fixture);
+    assert_eq!(kopia("test-notification.txt").await.status().as_u16(), 200);
     browser.refresh().await.unwrap();
     assert_eq!(
         text(&browser, "h1 .pill").await,
@@ -208,7 +188,6 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
     assert_eq!(
         kopia("snapshot-report.txt.default.expected")
             .await
-            .unwrap()
             .status()
             .as_u16(),
         200
@@ -243,21 +222,14 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
         .goto(&format!("{panel}monitors/server_one"))
         .await
         .unwrap();
-    browser
-        .find(Locator::Css("form[action$='/test'] button"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .wait()
-        .for_element(Locator::Css(".notice"))
-        .await
-        .unwrap();
-    let url = browser.current_url().await.unwrap();
+    click_then_wait(
+        &browser,
+        Locator::Css("form[action$='/test'] button"),
+        Locator::Css(".notice"),
+    )
+    .await;
     assert_eq!(
-        url.path(),
+        current_path(&browser).await,
         format!("/api/hassio_ingress/{TOKEN}/monitors/server_one")
     );
     assert!(text(&browser, ".notice").await.contains("test event"));

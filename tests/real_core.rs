@@ -7,12 +7,69 @@
 //!
 //! One test restarts that Core, so they run one at a time.
 
+mod support {
+    pub mod kopia;
+}
+
 use std::collections::HashMap;
 use std::time::Duration;
 
-use kopia_webhook::app::Application;
+use kopia_webhook::app::{Application, Stopper};
 use kopia_webhook::config::Settings;
 use serde_json::{Value, json};
+use support::kopia::send_kopia;
+
+/// The add-on, pushing to the real Core, with the periodic check every `reconcile_secs`.
+struct App {
+    ui: String,
+    http: reqwest::Client,
+    stopper: Stopper,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _data: tempfile::TempDir,
+}
+
+impl App {
+    async fn start(core: &Core, reconcile_secs: u64) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let env: HashMap<&str, String> = HashMap::from([
+            ("KOPIA_WEBHOOK_DATA_DIR", data.path().display().to_string()),
+            ("KOPIA_WEBHOOK_LISTEN", "127.0.0.1:0".into()),
+            ("KOPIA_WEBHOOK_UI_LISTEN", "127.0.0.1:0".into()),
+            ("KOPIA_WEBHOOK_CORE_URL", core.url.clone()),
+            ("KOPIA_WEBHOOK_CORE_TOKEN", core.token.clone()),
+            ("KOPIA_WEBHOOK_RECONCILE_SECS", reconcile_secs.to_string()),
+        ]);
+        let app = Application::build(Settings::load(|k| env.get(k).cloned()).unwrap())
+            .await
+            .unwrap();
+        Self {
+            ui: format!("http://127.0.0.1:{}", app.ui_port()),
+            http: reqwest::Client::new(),
+            stopper: app.stopper(),
+            server: tokio::spawn(app.run_until_stopped()),
+            _data: data,
+        }
+    }
+
+    /// Creates a monitor whose name is unique to this test run (Core keeps other runs' states).
+    async fn create_monitor(&self, name: &str, mut body: Value) -> Value {
+        body["name"] = json!(format!("{name} {}", std::process::id()));
+        self.http
+            .post(format!("{}/api/monitors", self.ui))
+            .json(&body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn stop(self) {
+        self.stopper.stop().await;
+        let _ = self.server.await;
+    }
+}
 
 struct Core {
     url: String,
@@ -22,6 +79,7 @@ struct Core {
 
 impl Core {
     fn from_env() -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let url =
             std::env::var("REALHA_URL").expect("REALHA_URL: start Core with tools/realha/start.sh");
         let token_file = std::env::var("REALHA_TOKEN_FILE").expect("REALHA_TOKEN_FILE");
@@ -79,50 +137,17 @@ impl Core {
 #[tokio::test]
 #[ignore = "needs a real Home Assistant Core: see the module documentation"]
 async fn entities_reach_a_real_core_come_back_and_go() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let core = Core::from_env();
-    let dir = tempfile::tempdir().unwrap();
-    let env: HashMap<&str, String> = HashMap::from([
-        ("KOPIA_WEBHOOK_DATA_DIR", dir.path().display().to_string()),
-        ("KOPIA_WEBHOOK_LISTEN", "127.0.0.1:0".into()),
-        ("KOPIA_WEBHOOK_UI_LISTEN", "127.0.0.1:0".into()),
-        ("KOPIA_WEBHOOK_CORE_URL", core.url.clone()),
-        ("KOPIA_WEBHOOK_CORE_TOKEN", core.token.clone()),
-        ("KOPIA_WEBHOOK_RECONCILE_SECS", "1".into()),
-    ]);
-    let app = Application::build(Settings::load(|k| env.get(k).cloned()).unwrap())
-        .await
-        .unwrap();
-    let ui = format!("http://127.0.0.1:{}", app.ui_port());
-    let stopper = app.stopper();
-    let server = tokio::spawn(app.run_until_stopped());
-    let http = reqwest::Client::new();
-    let name = format!("Real core {}", std::process::id());
-    let monitor: Value = http
-        .post(format!("{ui}/api/monitors"))
-        .json(&json!({"name": name, "schedule": "1d"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let app = App::start(&core, 1).await;
+    let monitor = app
+        .create_monitor("Real core", json!({"schedule": "1d"}))
+        .await;
     let key = monitor["key"].as_str().unwrap().to_owned();
+    let name = monitor["name"].as_str().unwrap().to_owned();
 
     // Kopia's default report, as Kopia sends it.
-    let rendered = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/kopia/snapshot-report.txt.default.expected"
-    ))
-    .unwrap();
-    let (head, body) = rendered.split_once("\n\n").unwrap();
-    let response = http
-        .post(monitor["webhook_url"].as_str().unwrap())
-        .header("Subject", head.strip_prefix("Subject: ").unwrap())
-        .body(body.trim_end().to_owned())
-        .send()
-        .await
-        .unwrap();
+    let url = monitor["webhook_url"].as_str().unwrap();
+    let response = send_kopia(&app.http, url, "snapshot-report.txt.default.expected").await;
     assert_eq!(response.status().as_u16(), 200);
 
     let main = core
@@ -167,8 +192,9 @@ async fn entities_reach_a_real_core_come_back_and_go() {
     .await;
 
     // Deleting the monitor removes its entities from Core.
-    let deleted = http
-        .delete(format!("{ui}/api/monitors/{key}"))
+    let deleted = app
+        .http
+        .delete(format!("{}/api/monitors/{key}", app.ui))
         .send()
         .await
         .unwrap();
@@ -186,8 +212,7 @@ async fn entities_reach_a_real_core_come_back_and_go() {
         );
     }
 
-    stopper.stop().await;
-    let _ = server.await;
+    app.stop().await;
 }
 
 /// Restarts the real Core (tools/realha) with the periodic check set to an hour: only the
@@ -195,37 +220,13 @@ async fn entities_reach_a_real_core_come_back_and_go() {
 #[tokio::test]
 #[ignore = "needs a real Home Assistant Core: see the module documentation"]
 async fn after_core_restarts_the_websocket_brings_every_entity_back() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let core = Core::from_env();
-    let dir = tempfile::tempdir().unwrap();
-    let env: HashMap<&str, String> = HashMap::from([
-        ("KOPIA_WEBHOOK_DATA_DIR", dir.path().display().to_string()),
-        ("KOPIA_WEBHOOK_LISTEN", "127.0.0.1:0".into()),
-        ("KOPIA_WEBHOOK_UI_LISTEN", "127.0.0.1:0".into()),
-        ("KOPIA_WEBHOOK_CORE_URL", core.url.clone()),
-        ("KOPIA_WEBHOOK_CORE_TOKEN", core.token.clone()),
-        ("KOPIA_WEBHOOK_RECONCILE_SECS", "3600".into()),
-    ]);
-    let app = Application::build(Settings::load(|k| env.get(k).cloned()).unwrap())
-        .await
-        .unwrap();
-    let ui = format!("http://127.0.0.1:{}", app.ui_port());
-    let stopper = app.stopper();
-    let server = tokio::spawn(app.run_until_stopped());
-    let http = reqwest::Client::new();
-    let name = format!("Restart {}", std::process::id());
-    let monitor: Value = http
-        .post(format!("{ui}/api/monitors"))
-        .json(&json!({"name": name}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let app = App::start(&core, 3600).await;
+    let monitor = app.create_monitor("Restart", json!({})).await;
     let key = monitor["key"].as_str().unwrap().to_owned();
     let body = r#"{"status":"success","source":"db","size_bytes":1234}"#;
-    http.post(monitor["webhook_url"].as_str().unwrap())
+    app.http
+        .post(monitor["webhook_url"].as_str().unwrap())
         .body(body)
         .send()
         .await
@@ -260,7 +261,5 @@ async fn after_core_restarts_the_websocket_brings_every_entity_back() {
         "entities back {:.1} s after Core was up again",
         started_at.elapsed().as_secs_f64()
     );
-
-    stopper.stop().await;
-    let _ = server.await;
+    app.stop().await;
 }

@@ -304,19 +304,22 @@ mod tests {
         )
     }
 
-    #[test]
-    fn main_sensor_carries_the_headline_run() {
-        let runs = MonitorRuns {
+    /// A success (run 1), then a failure with "disk full" (run 2).
+    fn failed_after_a_success() -> MonitorSummary {
+        MonitorSummary::from_runs(MonitorRuns {
             latest_per_source: vec![run(2, RunStatus::Failed, Some("disk full".into()))],
             recent: vec![
                 run(2, RunStatus::Failed, Some("disk full".into())),
                 run(1, RunStatus::Success, None),
             ],
             last_success: Some(run(1, RunStatus::Success, None)),
-            last_test: None,
-            last_start: None,
-        };
-        let summary = MonitorSummary::from_runs(runs);
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn main_sensor_carries_the_headline_run() {
+        let summary = failed_after_a_success();
         let (id, entity) = main_sensor(&monitor(10), &summary);
         assert_eq!(id, "sensor.kopia_server_one");
         assert_eq!(entity.state, "failed");
@@ -354,16 +357,7 @@ mod tests {
 
     #[test]
     fn every_entity_of_a_monitor_is_rendered_with_its_device_class() {
-        let runs = MonitorRuns {
-            latest_per_source: vec![run(2, RunStatus::Failed, Some("disk full".into()))],
-            recent: vec![
-                run(2, RunStatus::Failed, Some("disk full".into())),
-                run(1, RunStatus::Success, None),
-            ],
-            last_success: Some(run(1, RunStatus::Success, None)),
-            ..Default::default()
-        };
-        let summary = MonitorSummary::from_runs(runs);
+        let summary = failed_after_a_success();
         let m = monitor(10);
         let entities = render(&m, &summary);
         let ids: Vec<_> = entities.iter().map(|(id, _)| id.clone()).collect();

@@ -337,6 +337,13 @@ mod tests {
         crate::store::test_store_with_monitor().await
     }
 
+    async fn insert(store: &Store, monitor_id: i64, events: Vec<BackupEvent>) -> usize {
+        store
+            .insert_events(monitor_id, Timestamp::now(), events, vec![])
+            .await
+            .unwrap()
+    }
+
     fn run(source: Option<&str>, status: RunStatus) -> BackupEvent {
         let e = BackupEvent::new(SenderKind::Generic, EventKind::Run, status);
         match source {
@@ -348,27 +355,17 @@ mod tests {
     #[tokio::test]
     async fn latest_run_per_source_is_kept() {
         let (_dir, store, id) = store_with_monitor().await;
-        let now = Timestamp::now();
-        store
-            .insert_events(
-                id,
-                now,
-                vec![
-                    run(Some("a"), RunStatus::Failed),
-                    run(Some("b"), RunStatus::Success),
-                ],
-                vec![],
-            )
-            .await
-            .unwrap();
-        store
-            .insert_events(id, now, vec![run(Some("a"), RunStatus::Success)], vec![])
-            .await
-            .unwrap();
-        store
-            .insert_events(id, now, vec![run(None, RunStatus::Failed)], vec![])
-            .await
-            .unwrap();
+        insert(
+            &store,
+            id,
+            vec![
+                run(Some("a"), RunStatus::Failed),
+                run(Some("b"), RunStatus::Success),
+            ],
+        )
+        .await;
+        insert(&store, id, vec![run(Some("a"), RunStatus::Success)]).await;
+        insert(&store, id, vec![run(None, RunStatus::Failed)]).await;
         let runs = store.monitor_runs(id, 10).await.unwrap();
         let mut latest: Vec<_> = runs
             .latest_per_source
@@ -421,15 +418,7 @@ mod tests {
             .map(|i| run(Some(&format!("s{i}")), RunStatus::Success))
             .collect();
         store.insert_events(id, old, events, vec![]).await.unwrap();
-        store
-            .insert_events(
-                id,
-                Timestamp::now(),
-                vec![run(Some("new"), RunStatus::Success)],
-                vec![],
-            )
-            .await
-            .unwrap();
+        insert(&store, id, vec![run(Some("new"), RunStatus::Success)]).await;
         let deleted = store
             .prune_events("2021-01-01T00:00:00Z".parse().unwrap())
             .await
@@ -471,24 +460,17 @@ mod tests {
     #[tokio::test]
     async fn all_monitor_runs_match_each_monitors_own() {
         let (_dir, store, id) = store_with_monitor().await;
-        let now = Timestamp::now();
-        store
-            .insert_events(
-                id,
-                now,
-                vec![
-                    run(Some("a"), RunStatus::Failed),
-                    run(Some("b"), RunStatus::Success),
-                ],
-                vec![],
-            )
-            .await
-            .unwrap();
+        insert(
+            &store,
+            id,
+            vec![
+                run(Some("a"), RunStatus::Failed),
+                run(Some("b"), RunStatus::Success),
+            ],
+        )
+        .await;
         let start = BackupEvent::new(SenderKind::Generic, EventKind::Start, RunStatus::Unknown);
-        store
-            .insert_events(id, now, vec![start], vec![])
-            .await
-            .unwrap();
+        insert(&store, id, vec![start]).await;
         let one = store.monitor_runs(id, 1).await.unwrap();
         let mut all = store.all_monitor_runs().await.unwrap();
         let from_all = all.remove(&id).unwrap();
@@ -505,10 +487,7 @@ mod tests {
         let events = (0..7)
             .map(|i| run(Some(&format!("s{i}")), RunStatus::Success))
             .collect();
-        store
-            .insert_events(id, Timestamp::now(), events, vec![])
-            .await
-            .unwrap();
+        insert(&store, id, events).await;
         let first = store.events(id, None, 3).await.unwrap();
         let second = store.events(id, first.next_before, 3).await.unwrap();
         let third = store.events(id, second.next_before, 3).await.unwrap();

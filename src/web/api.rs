@@ -13,21 +13,11 @@ pub async fn list_monitors(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let monitors = state.store.monitors().await?;
-    let mut runs = state.store.all_monitor_runs().await?;
-    let mut pushes = state.store.push_statuses().await?;
-    let out: Vec<MonitorJson> = monitors
-        .iter()
-        .map(|m| {
-            let summary = MonitorSummary::of(m, runs.remove(&m.id).unwrap_or_default());
-            MonitorJson::new(
-                &state,
-                &req,
-                m,
-                &summary,
-                pushes.remove(&m.id).unwrap_or_default(),
-            )
-        })
+    let out: Vec<MonitorJson> = state
+        .all_monitors()
+        .await?
+        .into_iter()
+        .map(|(m, summary, push)| MonitorJson::new(&state, &req, &m, &summary, push))
         .collect();
     Ok(HttpResponse::Ok().json(out))
 }
@@ -117,21 +107,18 @@ pub async fn status(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let monitors = state.store.monitors().await?;
-    let mut runs = state.store.all_monitor_runs().await?;
+    let monitors = state.all_monitors().await?;
     let mut by_status: std::collections::BTreeMap<&'static str, usize> =
         std::collections::BTreeMap::new();
-    for monitor in &monitors {
-        let summary = MonitorSummary::of(monitor, runs.remove(&monitor.id).unwrap_or_default());
+    for (_, summary, _) in &monitors {
         *by_status.entry(summary.status.as_str()).or_default() += 1;
     }
-    let pushes = state.store.push_statuses().await?;
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "home_assistant": {
             "enabled": state.publisher.is_enabled(),
-            "pending_monitors": pushes.values().filter(|p| p.pending).count(),
-            "errors": pushes.values().filter_map(|p| p.last_error.clone()).collect::<Vec<_>>(),
+            "pending_monitors": monitors.iter().filter(|(_, _, p)| p.pending).count(),
+            "errors": monitors.iter().filter_map(|(_, _, p)| p.last_error.clone()).collect::<Vec<_>>(),
         },
         "webhook_base_url": state.webhook_base(&req),
         "webhook_port_disabled": state.webhook_port_disabled(),

@@ -21,7 +21,8 @@ pub use webhook::Throttle;
 use crate::config::Settings;
 use crate::domain::{Grace, HistoryLimit, MonitorName, NewMonitor, Schedule, WebhookId};
 use crate::ha::Publisher;
-use crate::store::{MonitorChanges, MonitorRecord, Origin, Store};
+use crate::status::MonitorSummary;
+use crate::store::{MonitorChanges, MonitorRecord, Origin, PushStatus, Store, StoreError};
 
 /// What every handler may use; shared by both listeners.
 pub struct AppState {
@@ -243,6 +244,24 @@ impl AppState {
         tracing::info!(monitor = %updated.key, "monitor updated");
         self.publisher.monitor_changed(&updated.key);
         Ok(updated)
+    }
+
+    /// Every monitor with its current summary and Home Assistant push status, in a handful
+    /// of queries for all of them (dashboard, monitor list, status).
+    pub async fn all_monitors(
+        &self,
+    ) -> Result<Vec<(MonitorRecord, MonitorSummary, PushStatus)>, StoreError> {
+        let monitors = self.store.monitors().await?;
+        let mut runs = self.store.all_monitor_runs().await?;
+        let mut pushes = self.store.push_statuses().await?;
+        Ok(monitors
+            .into_iter()
+            .map(|m| {
+                let summary = MonitorSummary::of(&m, runs.remove(&m.id).unwrap_or_default());
+                let push = pushes.remove(&m.id).unwrap_or_default();
+                (m, summary, push)
+            })
+            .collect())
     }
 
     /// Deletes a monitor with its history and removes its entities from Home Assistant.

@@ -122,12 +122,7 @@ async fn during_an_outage_webhooks_are_still_answered_and_core_converges_to_the_
             == 5
     })
     .await;
-    let monitor: Value = app
-        .get_ui("/api/monitors/outage")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let monitor: Value = app.get_json("/api/monitors/outage").await;
     assert_eq!(monitor["push"]["pending"], false);
     assert!(monitor["push"]["last_success_at"].is_string());
     app.stop().await;
@@ -217,12 +212,7 @@ async fn a_missed_run_turns_the_monitor_overdue_by_itself() {
     assert_eq!(monitor["schedule"], json!({"every": "1s"}));
     assert_eq!(monitor["grace"], 1);
     let body = r#"{"status":"success","source":"db"}"#;
-    app.client
-        .post(app.webhook_path(&monitor))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    app.post_webhook(&monitor, body).await;
 
     wait_for_state(&core, "sensor.kopia_hourly", |s| s["state"] == "success").await;
     // No further webhook: two seconds later the run is overdue.
@@ -233,21 +223,11 @@ async fn a_missed_run_turns_the_monitor_overdue_by_itself() {
         s["state"] == "on"
     })
     .await;
-    let api: Value = app
-        .get_ui("/api/monitors/hourly")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let api: Value = app.get_json("/api/monitors/hourly").await;
     assert_eq!(api["status"], "overdue");
 
     // The next run clears it.
-    app.client
-        .post(app.webhook_path(&monitor))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    app.post_webhook(&monitor, body).await;
     wait_for_state(&core, "binary_sensor.kopia_hourly_problem", |s| {
         s["state"] == "off"
     })
@@ -360,12 +340,7 @@ async fn monitors_from_the_add_on_options_are_created_and_read_only() {
     .unwrap();
     let app = spawn_app(dir.path(), None).await;
 
-    let monitor: Value = app
-        .get_ui("/api/monitors/from_options")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let monitor: Value = app.get_json("/api/monitors/from_options").await;
     assert_eq!(monitor["origin"], "options");
     assert_eq!(monitor["schedule"], json!({"every": "1d"}));
     let patch = app
@@ -409,12 +384,7 @@ async fn a_refused_token_is_shown_as_the_push_error() {
     app.create_monitor(json!({"name": "Locked out"})).await;
 
     eventually(10, "the push error in the API", || async {
-        let monitor: Value = app
-            .get_ui("/api/monitors/locked_out")
-            .await
-            .json()
-            .await
-            .unwrap();
+        let monitor: Value = app.get_json("/api/monitors/locked_out").await;
         monitor["push"]["pending"] == true
             && monitor["push"]["last_error"]
                 .as_str()

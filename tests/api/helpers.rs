@@ -9,7 +9,7 @@ use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 pub const CORE_TOKEN: &str = "test-core-token-0123456789";
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+pub use crate::kopia::{FIXTURES, kopia_message};
 
 pub struct TestApp {
     pub webhook_base: String,
@@ -123,20 +123,6 @@ pub async fn spawn_app_with(
     }
 }
 
-/// A Kopia rendered message split the way Kopia's webhook sender splits it: the lines
-/// before the first blank line are HTTP headers, the rest is the body without a trailing
-/// newline.
-pub fn kopia_message(fixture: &str) -> (Vec<(String, String)>, String) {
-    let rendered = std::fs::read_to_string(format!("{FIXTURES}/kopia/{fixture}")).unwrap();
-    let (head, body) = rendered.split_once("\n\n").unwrap();
-    let headers = head
-        .lines()
-        .filter_map(|line| line.split_once(": "))
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
-        .collect();
-    (headers, body.trim_end_matches('\n').to_owned())
-}
-
 impl TestApp {
     pub async fn stop(self) {
         self.stopper.stop().await;
@@ -166,12 +152,26 @@ impl TestApp {
 
     /// Posts a Kopia fixture exactly as Kopia sends it: no Content-Type, Subject header.
     pub async fn post_kopia(&self, monitor: &Value, fixture: &str) -> reqwest::Response {
-        let (headers, body) = kopia_message(fixture);
-        let mut request = self.client.post(self.webhook_path(monitor)).body(body);
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        request.send().await.unwrap()
+        crate::kopia::send_kopia(&self.client, &self.webhook_path(monitor), fixture).await
+    }
+
+    /// Posts `body` to the monitor's webhook URL, as a backup tool would.
+    pub async fn post_webhook(
+        &self,
+        monitor: &Value,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.webhook_path(monitor))
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A JSON answer of the panel's API.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
+        self.get_ui(path).await.json().await.unwrap()
     }
 
     pub async fn events(&self, key: &str, query: &str) -> Vec<Value> {

@@ -4,6 +4,8 @@
 mod bad_input;
 mod entities;
 mod helpers;
+#[path = "../support/kopia.rs"]
+mod kopia;
 mod monitors;
 mod panel;
 mod senders;

@@ -34,7 +34,7 @@ async fn creating_a_monitor_answers_201_with_its_url_and_entities() {
 
     let again = app.create_monitor(json!({"name": "server one!"})).await;
     assert_eq!(again["key"], "server_one_2");
-    let listed: Vec<Value> = app.get_ui("/api/monitors").await.json().await.unwrap();
+    let listed: Vec<Value> = app.get_json("/api/monitors").await;
     assert_eq!(listed.len(), 2);
     app.stop().await;
 }
@@ -168,14 +168,10 @@ async fn the_status_endpoint_counts_monitors_by_status() {
     let app = spawn_app(dir.path(), None).await;
     let failing = app.create_monitor(json!({"name": "Failing"})).await;
     app.create_monitor(json!({"name": "Quiet"})).await;
-    app.client
-        .post(app.webhook_path(&failing))
-        .body(r#"{"status":"failed","error":"disk full"}"#)
-        .send()
-        .await
-        .unwrap();
+    app.post_webhook(&failing, r#"{"status":"failed","error":"disk full"}"#)
+        .await;
 
-    let status: Value = app.get_ui("/api/status").await.json().await.unwrap();
+    let status: Value = app.get_json("/api/status").await;
 
     assert_eq!(status["monitors"], 2);
     assert_eq!(status["by_status"], json!({"failed": 1, "unknown": 1}));

@@ -118,12 +118,7 @@ async fn the_form_creates_a_monitor_and_redirects_under_the_ingress_prefix() {
         "{url}"
     );
     assert_all_urls_relative(&doc);
-    let api: serde_json::Value = app
-        .get_ui("/api/monitors/nas_photos")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let api: serde_json::Value = app.get_json("/api/monitors/nas_photos").await;
     assert_eq!(api["schedule"], json!({"every": "12h"}));
     assert_eq!(api["grace"], 1800);
     assert_eq!(api["history_limit"], 15);
@@ -207,7 +202,7 @@ async fn cross_site_posts_are_refused() {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 403);
-    let listed: Vec<serde_json::Value> = app.get_ui("/api/monitors").await.json().await.unwrap();
+    let listed: Vec<serde_json::Value> = app.get_json("/api/monitors").await;
     assert!(listed.is_empty());
     app.stop().await;
 }
@@ -314,23 +309,12 @@ async fn editing_keeps_the_key_and_a_generated_secret_is_shown_once_then_require
         !page_after.html().contains(&secret),
         "the secret is not shown again"
     );
-    let api: serde_json::Value = app
-        .get_ui("/api/monitors/laptop")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let api: serde_json::Value = app.get_json("/api/monitors/laptop").await;
     assert_eq!(api["name"], "Work laptop");
     assert_eq!(api["has_secret"], true);
     assert_eq!(api["schedule"], json!({"cron": "0 3 * * *", "tz": "UTC"}));
     let body = r#"{"status":"success"}"#;
-    let unsigned = app
-        .client
-        .post(app.webhook_path(&monitor))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let unsigned = app.post_webhook(&monitor, body).await;
     assert_eq!(unsigned.status().as_u16(), 401);
     let signed = app
         .client
@@ -382,28 +366,11 @@ async fn a_new_url_asks_first_and_the_old_one_stops_working() {
         done.headers()["location"],
         format!("{INGRESS}/monitors/rotate?notice=rotated").as_str()
     );
-    let old = app
-        .client
-        .post(app.webhook_path(&monitor))
-        .body(r#"{"status":"success"}"#)
-        .send()
-        .await
-        .unwrap();
+    let old = app.post_webhook(&monitor, r#"{"status":"success"}"#).await;
     assert_eq!(old.status().as_u16(), 404);
-    let renewed: serde_json::Value = app
-        .get_ui("/api/monitors/rotate")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let renewed: serde_json::Value = app.get_json("/api/monitors/rotate").await;
     assert_ne!(renewed["webhook_id"], monitor["webhook_id"]);
-    let new = app
-        .client
-        .post(app.webhook_path(&renewed))
-        .body(r#"{"status":"success"}"#)
-        .send()
-        .await
-        .unwrap();
+    let new = app.post_webhook(&renewed, r#"{"status":"success"}"#).await;
     assert_eq!(new.status().as_u16(), 200);
     app.stop().await;
 }
@@ -446,12 +413,7 @@ async fn the_test_button_stores_a_test_event_and_turns_the_monitor_green() {
         (events[0]["kind"].as_str(), events[0]["sender"].as_str()),
         (Some("test"), Some("panel"))
     );
-    let api: serde_json::Value = app
-        .get_ui("/api/monitors/button")
-        .await
-        .json()
-        .await
-        .unwrap();
+    let api: serde_json::Value = app.get_json("/api/monitors/button").await;
     assert_eq!(api["status"], "success");
     let (_, doc) = page(&app, "/monitors/button?notice=test").await;
     assert!(
@@ -541,7 +503,7 @@ async fn inside_home_assistant_the_url_uses_the_lan_address_and_mapped_port() {
     let monitor = app.create_monitor(json!({"name": "LAN"})).await;
     let id = monitor["webhook_id"].as_str().unwrap().to_owned();
     crate::helpers::eventually(5, "the Supervisor's address in the URL", || async {
-        let m: serde_json::Value = app.get_ui("/api/monitors/lan").await.json().await.unwrap();
+        let m: serde_json::Value = app.get_json("/api/monitors/lan").await;
         m["webhook_url"] == format!("http://192.168.1.10:18098/api/webhook/{id}")
     })
     .await;

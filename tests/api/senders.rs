@@ -20,11 +20,8 @@ async fn rejections(app: &TestApp, key: &str) -> Vec<Value> {
     // Refusals are recorded in the background; give them a moment.
     for _ in 0..50 {
         let list: Vec<Value> = app
-            .get_ui(&format!("/api/monitors/{key}/rejections"))
-            .await
-            .json()
-            .await
-            .unwrap();
+            .get_json(&format!("/api/monitors/{key}/rejections"))
+            .await;
         if !list.is_empty() {
             return list;
         }
@@ -201,7 +198,7 @@ async fn healthchecks_pings_pair_start_and_finish_and_log_changes_nothing() {
         .unwrap();
     assert_eq!(start.status().as_u16(), 200);
     assert_eq!(start.headers()["ping-body-limit"], "100000");
-    let status: Value = app.get_ui("/api/monitors/borg").await.json().await.unwrap();
+    let status: Value = app.get_json("/api/monitors/borg").await;
     assert_eq!(status["status"], "running");
     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     // borgmatic sends its logs to /log a moment before the finish.
@@ -213,7 +210,7 @@ async fn healthchecks_pings_pair_start_and_finish_and_log_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(log.text().await.unwrap(), "OK");
-    let status: Value = app.get_ui("/api/monitors/borg").await.json().await.unwrap();
+    let status: Value = app.get_json("/api/monitors/borg").await;
     assert_eq!(status["status"], "running", "a log changes nothing");
     let finish = app
         .client
@@ -349,13 +346,7 @@ async fn a_flood_on_one_webhook_gets_429_and_leaves_the_others_alone() {
 
     let mut limited = None;
     for _ in 0..40 {
-        let response = app
-            .client
-            .post(app.webhook_path(&noisy))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = app.post_webhook(&noisy, body).await;
         if response.status().as_u16() == 429 {
             limited = Some(response);
             break;
@@ -368,13 +359,7 @@ async fn a_flood_on_one_webhook_gets_429_and_leaves_the_others_alone() {
         .parse()
         .unwrap();
     assert!(retry_after >= 1);
-    let other = app
-        .client
-        .post(app.webhook_path(&quiet))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let other = app.post_webhook(&quiet, body).await;
     assert_eq!(other.status().as_u16(), 200);
     let refused = rejections(&app, "noisy").await;
     assert_eq!(refused[0]["status"], 429);

@@ -90,12 +90,7 @@ async fn kopias_generic_error_is_a_failed_event() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0]["status"], "failed");
     assert_eq!(events[0]["error"], "Some Operation failed: error details");
-    let monitor = app
-        .get_ui("/api/monitors/maintenance")
-        .await
-        .json::<serde_json::Value>()
-        .await
-        .unwrap();
+    let monitor: serde_json::Value = app.get_json("/api/monitors/maintenance").await;
     assert_eq!(monitor["status"], "failed");
     app.stop().await;
 }
@@ -225,12 +220,8 @@ async fn bodies_over_one_mebibyte_get_a_413_and_nothing_is_stored() {
     let monitor = app.create_monitor(json!({"name": "Big"})).await;
 
     let response = app
-        .client
-        .post(app.webhook_path(&monitor))
-        .body(vec![b'a'; 1024 * 1024 + 1])
-        .send()
-        .await
-        .unwrap();
+        .post_webhook(&monitor, vec![b'a'; 1024 * 1024 + 1])
+        .await;
 
     assert_eq!(response.status().as_u16(), 413);
     assert!(app.events("big", "").await.is_empty());
@@ -270,13 +261,7 @@ async fn unrecognised_bodies_are_kept_and_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_app(dir.path(), None).await;
     let monitor = app.create_monitor(json!({"name": "Odd"})).await;
-    let response = app
-        .client
-        .post(app.webhook_path(&monitor))
-        .body("backup went fine I think")
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_webhook(&monitor, "backup went fine I think").await;
     assert_eq!(response.status().as_u16(), 200);
     assert_eq!(app.events("odd", "").await[0]["kind"], "unrecognized");
     let page = app.get_ui("/monitors/odd").await.text().await.unwrap();
@@ -296,13 +281,7 @@ async fn a_monitor_with_a_secret_requires_it() {
         .await;
     let body = r#"{"status":"success","source":"db"}"#;
 
-    let unsigned = app
-        .client
-        .post(app.webhook_path(&monitor))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
+    let unsigned = app.post_webhook(&monitor, body).await;
     let wrong = app
         .client
         .post(app.webhook_path(&monitor))

@@ -17,7 +17,6 @@ pub use monitor::monitor_page;
 
 use super::views::{human_duration, human_size, relative_time};
 use super::{ApiError, AppState, Layout, PageError};
-use crate::status::MonitorSummary;
 use crate::store::PushStatus;
 
 fn html(page: &impl Template, layout: &Layout) -> Result<HttpResponse, PageError> {
@@ -59,12 +58,9 @@ pub async fn dashboard(
 ) -> Result<HttpResponse, PageError> {
     let fail = |e| PageError::new(&layout, e);
     let now = Timestamp::now();
-    let monitors = state.store.monitors().await.map_err(fail)?;
-    let pushes = state.store.push_statuses().await.map_err(fail)?;
-    let mut runs = state.store.all_monitor_runs().await.map_err(fail)?;
+    let monitors = state.all_monitors().await.map_err(fail)?;
     let mut rows = Vec::with_capacity(monitors.len());
-    for monitor in monitors {
-        let summary = MonitorSummary::of(&monitor, runs.remove(&monitor.id).unwrap_or_default());
+    for (monitor, summary, push) in monitors {
         // Size and duration of the newest run, whatever its outcome.
         let event = summary.recent.first().map(|r| &r.event);
         rows.push(MonitorRow {
@@ -83,11 +79,7 @@ pub async fn dashboard(
             next_expected: summary
                 .next_expected
                 .map_or_else(String::new, |t| relative_time(t, now)),
-            push: push_text(
-                state.publisher.is_enabled(),
-                &pushes.get(&monitor.id).cloned().unwrap_or_default(),
-                now,
-            ),
+            push: push_text(state.publisher.is_enabled(), &push, now),
         });
     }
     html(
