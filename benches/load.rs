@@ -11,10 +11,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
+use kopia_webhook::domain::Origin;
 use kopia_webhook::domain::{
     BackupEvent, EventKind, MonitorName, NewMonitor, RunStatus, SenderKind, WebhookId,
 };
-use kopia_webhook::store::{Origin, Store};
+use kopia_webhook::store::Store;
 
 const CONNECTIONS: usize = 32;
 const LOAD_SECONDS: u64 = 8;
@@ -282,7 +283,7 @@ async fn seed(store: &Store, name: &str, count: usize) -> String {
             })
             .collect();
         store
-            .insert_events(monitor.id, Timestamp::now(), events, vec![])
+            .insert_events(monitor.id, Timestamp::now(), events)
             .await
             .unwrap();
         left -= batch;

@@ -7,24 +7,27 @@ use std::time::Duration;
 
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
-use jiff::{SignedDuration, Timestamp};
 
 use crate::config::Settings;
 use crate::ha::{CoreClient, Publisher, SupervisorClient};
+use crate::service::{Service, ServiceError};
 use crate::store::{Store, StoreError};
 use crate::web::{AppState, ui_routes, webhook_routes};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("cannot open the database: {0}")]
+    #[error("cannot open the database")]
     Store(#[from] StoreError),
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot apply the monitors of the add-on options")]
+    Declared(#[source] ServiceError),
+    #[error("cannot listen on {addr}")]
     Bind {
         addr: std::net::SocketAddr,
+        #[source]
         source: std::io::Error,
     },
-    #[error("cannot start the HTTP server: {0}")]
-    Server(std::io::Error),
+    #[error("cannot start the HTTP server")]
+    Server(#[source] std::io::Error),
 }
 
 /// The running add-on: both listeners bound, background tasks started.
@@ -50,7 +53,6 @@ impl Application {
         }
         let store = Store::open(&settings.database_path())?;
         tracing::info!(path = %settings.database_path().display(), "database ready");
-        sync_declared_monitors(&store, &settings).await?;
 
         let bind =
             |addr| TcpListener::bind(addr).map_err(|source| StartError::Bind { addr, source });
@@ -76,12 +78,15 @@ impl Application {
                 Publisher::disabled()
             }
         };
+        let service = Service::new(store, publisher, Arc::clone(&settings));
+        service
+            .apply_declared_monitors()
+            .await
+            .map_err(StartError::Declared)?;
         let state = web::Data::new(AppState {
-            store: store.clone(),
-            publisher,
+            service,
             settings: Arc::clone(&settings),
             webhook_port,
-            throttle: crate::web::Throttle::new(settings.rate_per_second, settings.rate_burst),
             address: Default::default(),
         });
 
@@ -120,10 +125,7 @@ impl Application {
             }
         );
 
-        tokio::spawn(prune_old_events(
-            store.clone(),
-            settings.options.retention_days,
-        ));
+        tokio::spawn(prune_old_events(state.clone()));
         if settings.supervisor.is_some() || settings.core.is_some() {
             let client =
                 SupervisorClient::new(settings.supervisor.as_ref(), settings.core.as_ref());
@@ -177,25 +179,6 @@ impl Stopper {
     }
 }
 
-/// Applies the `monitors` add-on option; broken entries are logged and skipped.
-async fn sync_declared_monitors(store: &Store, settings: &Settings) -> Result<(), StoreError> {
-    let mut declared = Vec::new();
-    for entry in &settings.options.monitors {
-        match entry {
-            Ok(monitor) => declared.push(monitor.clone()),
-            Err(reason) => tracing::error!("skipped: {reason}"),
-        }
-    }
-    let keys = store.sync_declared_monitors(declared).await?;
-    if !keys.is_empty() {
-        tracing::info!(
-            count = keys.len(),
-            "monitors from the add-on options are in place"
-        );
-    }
-    Ok(())
-}
-
 fn port_of(listener: &TcpListener) -> Result<u16, StartError> {
     listener
         .local_addr()
@@ -225,18 +208,13 @@ async fn refresh_webhook_address(client: SupervisorClient, state: web::Data<AppS
     }
 }
 
-/// Deletes events older than `retention_days`, a minute after start and then every six
-/// hours, in its own transactions so webhooks are never held up for long.
-async fn prune_old_events(store: Store, retention_days: u32) {
+/// Deletes old events a minute after start and then every six hours, in short
+/// transactions so webhooks are never held up for long.
+async fn prune_old_events(state: web::Data<AppState>) {
     tokio::time::sleep(Duration::from_secs(60)).await;
     let mut every = tokio::time::interval(Duration::from_secs(6 * 3600));
     loop {
         every.tick().await;
-        let cutoff = Timestamp::now() - SignedDuration::from_hours(24 * i64::from(retention_days));
-        match store.prune_events(cutoff).await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(deleted = n, retention_days, "old events pruned"),
-            Err(e) => tracing::warn!(error = %e, "pruning old events failed"),
-        }
+        state.service.prune_old_events().await;
     }
 }

@@ -63,9 +63,9 @@ pub struct Settings {
     /// How often to check that Core still has the add-on's entities (it forgets them when
     /// it restarts). `KOPIA_WEBHOOK_RECONCILE_SECS`, default 60.
     pub reconcile_every: std::time::Duration,
-    /// Sustained webhook requests per second per monitor (`KOPIA_WEBHOOK_RATE_PER_SEC`, 1).
+    /// Sustained authenticated reports per second per monitor (`KOPIA_WEBHOOK_RATE_PER_SEC`, 100).
     pub rate_per_second: std::num::NonZeroU32,
-    /// Requests a monitor may send at once (`KOPIA_WEBHOOK_RATE_BURST`, 30).
+    /// Reports a monitor may send at once (`KOPIA_WEBHOOK_RATE_BURST`, 1000).
     pub rate_burst: std::num::NonZeroU32,
     pub options: AddonOptions,
 }
@@ -247,8 +247,8 @@ impl Settings {
                 }),
             }
         };
-        let rate_per_second = positive("RATE_PER_SEC", 1)?;
-        let rate_burst = positive("RATE_BURST", 30)?;
+        let rate_per_second = positive("RATE_PER_SEC", 100)?;
+        let rate_burst = positive("RATE_BURST", 1000)?;
         let mut raw = read_options(&data_dir.join("options.json"))?;
         if let Some(v) = var("LOG_LEVEL") {
             raw.log_level = v;

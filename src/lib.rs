@@ -1,7 +1,7 @@
 //! Kopia Webhook Status: backup tools' webhooks in, Home Assistant entities out.
 //!
 //! Folders name the concerns: `domain` (parsed types), `senders` (one module per backup
-//! tool), `signature`, `store` (SQLite), `status`, `ha` (Home Assistant), `web` (HTTP),
+//! tool), `signature`, `service` (use cases), `store` (SQLite), `ha` (Home Assistant), `web` (HTTP),
 //! and `app` wires them together.
 
 pub mod app;
@@ -9,8 +9,8 @@ pub mod config;
 pub mod domain;
 pub mod ha;
 pub mod senders;
+pub mod service;
 pub mod signature;
-pub mod status;
 pub mod store;
 pub mod telemetry;
 pub mod web;

@@ -132,8 +132,8 @@ fn headers() -> impl Strategy<Value = Vec<(String, String)>> {
 fn check_parse(headers: &[(String, String)], body: &[u8]) {
     let zone = TimeZone::UTC;
     let inbound = Inbound::new(headers, body, &zone);
-    if let Ok(events) = senders::parse(&inbound) {
-        for e in events {
+    if let Ok(parsed) = senders::parse(&inbound) {
+        for e in parsed.events {
             assert!(e.duration_ms().is_none_or(|d| d >= 0));
             if let (Some(s), Some(f)) = (e.started_at(), e.finished_at()) {
                 assert!(f >= s);

@@ -133,6 +133,9 @@ pub struct BackupEvent {
 
 impl BackupEvent {
     pub const MAX_TEXT: usize = 2000;
+    /// Healthchecks shows durations only below this: an older start is a run that never
+    /// ended, not the start of the run that just finished.
+    pub const MAX_PAIRED_DURATION: jiff::SignedDuration = jiff::SignedDuration::from_hours(72);
     pub const MAX_SOURCE: usize = 300;
     pub const MAX_RAW: usize = 100_000;
 
@@ -157,14 +160,16 @@ impl BackupEvent {
         }
     }
 
-    /// An authenticated body that no parser understood: kept (bounded) so nothing is lost.
-    pub fn unrecognized(body: &[u8]) -> Self {
+    /// An authenticated body that no parser understood: kept (bounded) so nothing is lost,
+    /// and a warning that says `why`, so it is not lost silently either.
+    pub fn unrecognized(body: &[u8], why: &str) -> Self {
         Self::new(
             SenderKind::Unknown,
             EventKind::Unrecognized,
-            RunStatus::Unknown,
+            RunStatus::Warning,
         )
         .with_raw(body)
+        .with_error(why)
     }
 
     pub fn with_source(mut self, source: &str) -> Self {

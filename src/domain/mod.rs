@@ -7,9 +7,11 @@ mod schedule;
 mod status;
 
 pub use event::{BackupEvent, EventKind, RunStatus, SenderKind, StoredEvent, printable};
-pub use monitor::{HistoryLimit, MonitorKey, MonitorName, NewMonitor, WebhookId};
+pub use monitor::{
+    HistoryLimit, Monitor, MonitorChanges, MonitorKey, MonitorName, NewMonitor, Origin, WebhookId,
+};
 pub use schedule::{Grace, Schedule, format_period, parse_period};
-pub use status::MonitorStatus;
+pub use status::{Expectations, MonitorRuns, MonitorStatus, MonitorSummary};
 
 /// Why a value from the outside world was refused; the text is shown to the user as is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

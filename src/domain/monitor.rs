@@ -1,6 +1,8 @@
 use std::fmt;
 
 use base64::Engine as _;
+use jiff::Timestamp;
+use secrecy::SecretString;
 
 use super::{Grace, ParseError, Schedule};
 
@@ -239,6 +241,52 @@ impl NewMonitor {
             grace: Grace::DEFAULT,
         }
     }
+}
+
+/// Where a monitor was declared: in the panel, or in the add-on options (read-only there).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Origin {
+    Ui,
+    Options,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ui => "ui",
+            Self::Options => "options",
+        }
+    }
+}
+
+/// A monitor: one backup job (or group of jobs) reporting to one webhook URL.
+#[derive(Debug, Clone)]
+pub struct Monitor {
+    pub id: i64,
+    pub key: MonitorKey,
+    pub name: MonitorName,
+    pub webhook_id: WebhookId,
+    pub secret: Option<SecretString>,
+    pub history_limit: HistoryLimit,
+    pub origin: Origin,
+    pub created_at: Timestamp,
+    pub schedule: Option<Schedule>,
+    pub grace: Grace,
+}
+
+/// What an edit may change; `None` leaves a field as it is.
+#[derive(Debug, Default)]
+pub struct MonitorChanges {
+    pub name: Option<MonitorName>,
+    pub history_limit: Option<HistoryLimit>,
+    /// `Some(None)` removes the secret.
+    pub secret: Option<Option<SecretString>>,
+    /// `Some(None)` removes the schedule.
+    pub schedule: Option<Option<Schedule>>,
+    pub grace: Option<Grace>,
+    /// Rotating the ID makes the old webhook URL stop working at once.
+    pub webhook_id: Option<WebhookId>,
 }
 
 #[cfg(test)]

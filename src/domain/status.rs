@@ -1,7 +1,11 @@
+//! A monitor's status, worked out from its runs.
+
 use std::fmt;
 
-use super::RunStatus;
+use jiff::Timestamp;
+
 use super::event::string_enum;
+use super::{BackupEvent, EventKind, Grace, Monitor, RunStatus, Schedule, StoredEvent};
 
 /// What Home Assistant shows for a monitor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,13 +37,228 @@ impl MonitorStatus {
             Some(RunStatus::Success) => Self::Success,
             Some(RunStatus::Warning) => Self::Warning,
             Some(RunStatus::Failed) => Self::Failed,
-            Some(RunStatus::Unknown) | None => Self::Unknown,
+            // A run whose outcome nobody could read is not fine, and not "nothing yet".
+            Some(RunStatus::Unknown) => Self::Warning,
+            None => Self::Unknown,
         }
     }
 
-    /// `binary_sensor.kopia_{key}_problem` is on for these.
+    /// `binary_sensor.kopia_{key}_problem` is on for these: a warning (a status nobody
+    /// understood, a body no sender reads, failed entries) needs a look as much as a failure.
     pub fn is_problem(self) -> bool {
-        matches!(self, Self::Failed | Self::Overdue)
+        matches!(self, Self::Warning | Self::Failed | Self::Overdue)
+    }
+}
+
+/// What a monitor's status and Home Assistant entities are computed from.
+#[derive(Debug, Clone, Default)]
+pub struct MonitorRuns {
+    /// The newest run of each source; a run naming no source is listed with `source() == None`.
+    pub latest_per_source: Vec<StoredEvent>,
+    /// The newest successful run of each source that has one.
+    pub success_per_source: Vec<StoredEvent>,
+    /// The newest runs, newest first, at most the monitor's history limit.
+    pub recent: Vec<StoredEvent>,
+    pub last_success: Option<StoredEvent>,
+    pub last_test: Option<StoredEvent>,
+    /// The newest `start` event; the job is running if it is newer than the newest run.
+    pub last_start: Option<StoredEvent>,
+}
+
+/// What a monitor expects: runs on a schedule, each at most `grace` late, and started runs
+/// that finish within `grace`.
+#[derive(Debug, Clone, Copy)]
+pub struct Expectations<'a> {
+    pub schedule: Option<&'a Schedule>,
+    pub grace: Grace,
+    /// Without any run yet, the first one is expected one period after this.
+    pub watching_since: Timestamp,
+}
+
+impl<'a> Expectations<'a> {
+    pub fn of(monitor: &'a Monitor) -> Self {
+        Self {
+            schedule: monitor.schedule.as_ref(),
+            grace: monitor.grace,
+            watching_since: monitor.created_at,
+        }
+    }
+}
+
+/// What a monitor looks like right now: shown in the panel, pushed to Home Assistant.
+#[derive(Debug, Clone)]
+pub struct MonitorSummary {
+    pub status: MonitorStatus,
+    /// The run that explains the status: the newest run whose status is the monitor's.
+    pub headline: Option<StoredEvent>,
+    /// The newest run of each source that still counts, newest first.
+    pub sources: Vec<StoredEvent>,
+    /// The newest successful run of each source that has one.
+    pub success_per_source: Vec<StoredEvent>,
+    pub last_success: Option<StoredEvent>,
+    /// Newest first, at most the monitor's history limit.
+    pub recent: Vec<StoredEvent>,
+    /// When anything last arrived (a run, a start or a test).
+    pub last_seen: Option<Timestamp>,
+    /// When the schedule expects the next run (UTC).
+    pub next_expected: Option<Timestamp>,
+    /// A start arrived at this time and no run since.
+    pub running_since: Option<Timestamp>,
+    /// When the status turns `overdue` by itself if nothing arrives: a timer wakes then.
+    pub changes_at: Option<Timestamp>,
+}
+
+impl MonitorSummary {
+    /// The status is the worst of the latest run of every source. A run that names no
+    /// source (Kopia's maintenance error, say) concerns the whole monitor until any newer
+    /// run arrives. A monitor that has only received a sender's test notification shows
+    /// `success`: the path from the backup tool works.
+    ///
+    /// Then time: after a start and no run since, the monitor is `running`; when the
+    /// schedule's next run plus grace has passed, or a started run has taken longer than
+    /// grace, it is `overdue` (Healthchecks' semantics).
+    pub fn compute(runs: MonitorRuns, expect: Expectations<'_>, now: Timestamp) -> Self {
+        let newest_run = runs.recent.first().map(|r| (r.id, r.received_at));
+        let running_since = runs
+            .last_start
+            .as_ref()
+            .filter(|start| newest_run.is_none_or(|(id, _)| start.id > id))
+            .map(|start| start.received_at);
+        let mut summary = Self::from_runs(runs);
+        if running_since.is_some() {
+            summary.status = MonitorStatus::Running;
+        }
+        let next_expected = expect
+            .schedule
+            .and_then(|s| s.next_after(newest_run.map_or(expect.watching_since, |(_, at)| at)));
+        let grace = expect.grace.duration();
+        let deadline = [
+            next_expected.and_then(|t| t.checked_add(grace).ok()),
+            running_since.and_then(|t| t.checked_add(grace).ok()),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let mut changes_at = None;
+        match deadline {
+            Some(deadline) if now >= deadline => summary.status = MonitorStatus::Overdue,
+            Some(deadline) => changes_at = Some(deadline),
+            None => {}
+        }
+        summary.next_expected = next_expected;
+        summary.running_since = running_since;
+        summary.changes_at = changes_at;
+        summary
+    }
+
+    /// [`MonitorSummary::compute`] for a stored monitor, as of now.
+    pub fn of(monitor: &Monitor, runs: MonitorRuns) -> Self {
+        Self::compute(runs, Expectations::of(monitor), Timestamp::now())
+    }
+
+    /// Why the monitor is not fine, in words, naming the sources concerned:
+    /// `/home: unable to open repository`. `None` when there is nothing to say.
+    pub fn reason(&self) -> Option<String> {
+        if self.status == MonitorStatus::Overdue {
+            return Some(match self.running_since {
+                Some(_) => "the run that started has not finished in time".to_owned(),
+                None => "the expected run did not arrive in time".to_owned(),
+            });
+        }
+        if !matches!(self.status, MonitorStatus::Failed | MonitorStatus::Warning) {
+            return None;
+        }
+        const SHOWN: usize = 3;
+        let concerned: Vec<String> = self
+            .sources
+            .iter()
+            .filter(|e| MonitorStatus::worst_of([e.event.status()]) == self.status)
+            .map(|e| {
+                let what = e.event.error().map_or_else(
+                    || format!("{} without a reason given", e.event.status()),
+                    |error| error.lines().next().unwrap_or(error).to_owned(),
+                );
+                match e.event.source() {
+                    Some(source) => format!("{source}: {what}"),
+                    None => what,
+                }
+            })
+            .collect();
+        let mut text = concerned
+            .iter()
+            .take(SHOWN)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join("; ");
+        if concerned.len() > SHOWN {
+            text.push_str(&format!(" (and {} more)", concerned.len() - SHOWN));
+        }
+        (!text.is_empty()).then_some(text)
+    }
+
+    /// The newest successful run of `source` (`None`: runs that name no source).
+    pub fn last_success_of(&self, source: Option<&str>) -> Option<&StoredEvent> {
+        self.success_per_source
+            .iter()
+            .find(|e| e.event.source() == source)
+    }
+
+    /// The newest successful run that reports this figure: what the size, duration and
+    /// files show, so that a failed run never reads as a backup of 0 B.
+    pub fn last_good<T>(&self, figure: impl Fn(&BackupEvent) -> Option<T>) -> Option<T> {
+        self.recent
+            .iter()
+            .chain(self.last_success.iter())
+            .filter(|e| e.event.kind() == EventKind::Run && e.event.status() == RunStatus::Success)
+            .find_map(|e| figure(&e.event))
+    }
+
+    /// The status from runs alone, before time and schedule are considered.
+    pub(crate) fn from_runs(runs: MonitorRuns) -> Self {
+        let newest_sourced = runs
+            .latest_per_source
+            .iter()
+            .filter(|e| e.event.source().is_some())
+            .map(|e| e.id)
+            .max();
+        let sources: Vec<StoredEvent> = runs
+            .latest_per_source
+            .into_iter()
+            .filter(|e| {
+                e.event.source().is_some() || newest_sourced.is_none_or(|newest| e.id > newest)
+            })
+            .collect();
+        let mut status = MonitorStatus::worst_of(sources.iter().map(|e| e.event.status()));
+        if sources.is_empty() && runs.last_test.is_some() {
+            status = MonitorStatus::Success;
+        }
+        let headline = sources
+            .iter()
+            .filter(|e| MonitorStatus::worst_of([e.event.status()]) == status)
+            .max_by_key(|e| e.id)
+            .cloned();
+        let last_seen = [
+            runs.recent.first(),
+            runs.last_test.as_ref(),
+            runs.last_start.as_ref(),
+            sources.iter().max_by_key(|e| e.id),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|e| e.received_at)
+        .max();
+        Self {
+            status,
+            headline,
+            sources,
+            success_per_source: runs.success_per_source,
+            last_success: runs.last_success,
+            recent: runs.recent,
+            last_seen,
+            next_expected: None,
+            running_since: None,
+            changes_at: None,
+        }
     }
 }
 
@@ -65,7 +284,165 @@ mod tests {
         );
         assert_eq!(
             MonitorStatus::worst_of([Success, Unknown]),
-            MonitorStatus::Unknown
+            MonitorStatus::Warning,
+            "an outcome nobody understood is never fine"
         );
+    }
+}
+
+#[cfg(test)]
+mod summary_tests {
+    use jiff::Timestamp;
+
+    use super::*;
+    use crate::domain::SenderKind;
+
+    fn stored(id: i64, kind: EventKind, source: Option<&str>, status: RunStatus) -> StoredEvent {
+        StoredEvent::from_row(
+            id,
+            Timestamp::from_second(id).unwrap(),
+            SenderKind::Kopia,
+            kind,
+            status,
+            source.map(str::to_owned),
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+            None,
+        )
+    }
+
+    fn run(id: i64, source: Option<&str>, status: RunStatus) -> StoredEvent {
+        stored(id, EventKind::Run, source, status)
+    }
+
+    #[test]
+    fn nothing_received_is_unknown() {
+        let s = MonitorSummary::from_runs(MonitorRuns::default());
+        assert_eq!(s.status, MonitorStatus::Unknown);
+        assert!(s.headline.is_none());
+    }
+
+    #[test]
+    fn one_failed_source_fails_the_monitor_and_explains_why() {
+        let runs = MonitorRuns {
+            latest_per_source: vec![
+                run(3, Some("/b"), RunStatus::Success),
+                run(2, Some("/a"), RunStatus::Failed),
+            ],
+            ..Default::default()
+        };
+        let s = MonitorSummary::from_runs(runs);
+        assert_eq!(s.status, MonitorStatus::Failed);
+        assert_eq!(s.headline.unwrap().id, 2);
+    }
+
+    #[test]
+    fn a_sourceless_failure_counts_until_a_newer_run_arrives() {
+        let failing = MonitorRuns {
+            latest_per_source: vec![
+                run(5, None, RunStatus::Failed),
+                run(4, Some("/a"), RunStatus::Success),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            MonitorSummary::from_runs(failing).status,
+            MonitorStatus::Failed
+        );
+        let recovered = MonitorRuns {
+            latest_per_source: vec![
+                run(6, Some("/a"), RunStatus::Success),
+                run(5, None, RunStatus::Failed),
+            ],
+            ..Default::default()
+        };
+        assert_eq!(
+            MonitorSummary::from_runs(recovered).status,
+            MonitorStatus::Success
+        );
+    }
+
+    fn at(secs: i64) -> Timestamp {
+        Timestamp::from_second(secs).unwrap()
+    }
+
+    fn daily() -> Schedule {
+        Schedule::from_text("1d", "UTC").unwrap()
+    }
+
+    fn expect(schedule: Option<&Schedule>) -> Expectations<'_> {
+        Expectations {
+            schedule,
+            grace: Grace::from_secs(3600).unwrap(),
+            watching_since: at(0),
+        }
+    }
+
+    #[test]
+    fn a_daily_job_is_overdue_after_a_day_and_its_grace() {
+        let schedule = daily();
+        let runs = || MonitorRuns {
+            latest_per_source: vec![run(100, Some("/a"), RunStatus::Success)],
+            recent: vec![run(100, Some("/a"), RunStatus::Success)],
+            ..Default::default()
+        };
+        let on_time =
+            MonitorSummary::compute(runs(), expect(Some(&schedule)), at(100 + 86_400 + 3_599));
+        assert_eq!(on_time.status, MonitorStatus::Success);
+        assert_eq!(on_time.next_expected, Some(at(100 + 86_400)));
+        assert_eq!(on_time.changes_at, Some(at(100 + 86_400 + 3_600)));
+        let late =
+            MonitorSummary::compute(runs(), expect(Some(&schedule)), at(100 + 86_400 + 3_600));
+        assert_eq!(late.status, MonitorStatus::Overdue);
+        assert!(late.status.is_problem());
+        assert_eq!(late.changes_at, None);
+    }
+
+    #[test]
+    fn a_job_that_never_reported_is_overdue_one_period_after_creation() {
+        let schedule = daily();
+        let s = MonitorSummary::compute(
+            MonitorRuns::default(),
+            expect(Some(&schedule)),
+            at(86_400 + 3_600),
+        );
+        assert_eq!(s.status, MonitorStatus::Overdue);
+        let without = MonitorSummary::compute(MonitorRuns::default(), expect(None), at(10_000_000));
+        assert_eq!(without.status, MonitorStatus::Unknown);
+    }
+
+    #[test]
+    fn a_start_means_running_until_a_run_or_grace_passes() {
+        let start = stored(5, EventKind::Start, Some("/a"), RunStatus::Unknown);
+        let runs = |newest_run: i64| MonitorRuns {
+            latest_per_source: vec![run(newest_run, Some("/a"), RunStatus::Success)],
+            recent: vec![run(newest_run, Some("/a"), RunStatus::Success)],
+            last_start: Some(start.clone()),
+            ..Default::default()
+        };
+        let running = MonitorSummary::compute(runs(4), expect(None), at(5 + 60));
+        assert_eq!(running.status, MonitorStatus::Running);
+        assert_eq!(running.last_seen, Some(at(5)), "a start counts as a report");
+        assert_eq!(running.running_since, Some(at(5)));
+        assert_eq!(running.changes_at, Some(at(5 + 3600)));
+        let stuck = MonitorSummary::compute(runs(4), expect(None), at(5 + 3600));
+        assert_eq!(stuck.status, MonitorStatus::Overdue);
+        let finished = MonitorSummary::compute(runs(6), expect(None), at(5 + 3600));
+        assert_eq!(finished.status, MonitorStatus::Success);
+    }
+
+    #[test]
+    fn a_test_notification_alone_shows_success() {
+        let runs = MonitorRuns {
+            last_test: Some(stored(1, EventKind::Test, None, RunStatus::Success)),
+            ..Default::default()
+        };
+        let s = MonitorSummary::from_runs(runs);
+        assert_eq!(s.status, MonitorStatus::Success);
+        assert_eq!(s.last_seen, Some(Timestamp::from_second(1).unwrap()));
     }
 }

@@ -3,9 +3,9 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::domain::{BackupEvent, MonitorKey, MonitorStatus, StoredEvent};
-use crate::status::MonitorSummary;
-use crate::store::MonitorRecord;
+use crate::domain::Monitor;
+use crate::domain::MonitorSummary;
+use crate::domain::{MonitorKey, MonitorStatus, StoredEvent};
 
 /// Core's recorder drops all attributes of a state over 16 KiB; stay well below.
 pub const MAX_ATTRIBUTES_BYTES: usize = 8 * 1024;
@@ -32,13 +32,12 @@ pub fn entity_ids(key: &MonitorKey) -> Vec<String> {
 }
 
 /// All of a monitor's entities, in the order of [`entity_ids`].
-pub fn render(monitor: &MonitorRecord, summary: &MonitorSummary) -> Vec<(String, EntityState)> {
+pub fn render(monitor: &Monitor, summary: &MonitorSummary) -> Vec<(String, EntityState)> {
     let key = &monitor.key;
     let name = monitor.name.as_str();
-    let newest_with =
-        |field: fn(&StoredEvent) -> Option<i64>| summary.recent.iter().find_map(field);
-    let size = newest_with(|r| r.event.size_bytes());
-    let duration = newest_with(|r| r.event.duration_ms());
+    // Figures of the last good backup: a failed run's own (often 0 B) stay in its history.
+    let size = summary.last_good(|e| e.size_bytes());
+    let duration = summary.last_good(|e| e.duration_ms());
     let last_success = summary
         .last_success
         .as_ref()
@@ -113,7 +112,7 @@ fn icon(status: MonitorStatus) -> &'static str {
 }
 
 /// `sensor.kopia_{key}`: the status, the run that explains it, and a bounded history.
-fn main_sensor(monitor: &MonitorRecord, summary: &MonitorSummary) -> (String, EntityState) {
+fn main_sensor(monitor: &Monitor, summary: &MonitorSummary) -> (String, EntityState) {
     let headline = summary.headline.as_ref();
     let event = headline.map(|h| &h.event);
     let mut attributes = Map::new();
@@ -139,7 +138,9 @@ fn main_sensor(monitor: &MonitorRecord, summary: &MonitorSummary) -> (String, En
     );
     attributes.insert("files".into(), json!(event.and_then(|e| e.files())));
     attributes.insert("directories".into(), json!(event.and_then(|e| e.dirs())));
-    attributes.insert("error".into(), json!(event.and_then(|e| e.error())));
+    attributes.insert("host".into(), json!(event.and_then(|e| e.host())));
+    // Names the source: "/home: unable to open repository".
+    attributes.insert("error".into(), json!(summary.reason()));
     attributes.insert(
         "last_success".into(),
         json!(
@@ -158,8 +159,11 @@ fn main_sensor(monitor: &MonitorRecord, summary: &MonitorSummary) -> (String, En
         .iter()
         .take(MAX_SOURCES)
         .map(|e| {
+            let success = summary.last_success_of(e.event.source());
             json!({"source": e.event.source(), "status": e.event.status().as_str(),
-                   "end": e.ended_at().to_string()})
+                   "end": e.ended_at().to_string(),
+                   "last_success": success.map(|s| s.ended_at().to_string()),
+                   "size_bytes": success.and_then(|s| s.event.size_bytes())})
         })
         .collect();
     attributes.insert("sources".into(), Value::Array(sources));
@@ -184,20 +188,18 @@ fn main_sensor(monitor: &MonitorRecord, summary: &MonitorSummary) -> (String, En
 pub const EVENT_TYPE: &str = "kopia_webhook_event";
 
 /// The data of a `kopia_webhook_event`: the normalised event (no secrets, no raw body).
-pub fn event_data(
-    monitor: &MonitorRecord,
-    event: &BackupEvent,
-    received_at: jiff::Timestamp,
-) -> String {
+pub fn event_data(key: &MonitorKey, name: &str, stored: &StoredEvent) -> String {
+    let event = &stored.event;
     json!({
-        "monitor": monitor.key.as_str(),
-        "name": monitor.name.as_str(),
-        "entity_id": format!("sensor.kopia_{}", monitor.key),
-        "received_at": received_at.to_string(),
+        "monitor": key.as_str(),
+        "name": name,
+        "entity_id": format!("sensor.kopia_{key}"),
+        "received_at": stored.received_at.to_string(),
         "sender": event.sender().as_str(),
         "kind": event.kind().as_str(),
         "status": event.status().as_str(),
         "source": event.source(),
+        "host": event.host(),
         "started_at": event.started_at().map(|t| t.to_string()),
         "finished_at": event.finished_at().map(|t| t.to_string()),
         "duration_s": event.duration_ms().map(seconds),
@@ -269,10 +271,10 @@ mod tests {
 
     use super::*;
     use crate::domain::{EventKind, HistoryLimit, MonitorName, RunStatus, SenderKind, WebhookId};
-    use crate::store::{MonitorRuns, Origin};
+    use crate::domain::{MonitorRuns, Origin};
 
-    fn monitor(limit: i64) -> MonitorRecord {
-        MonitorRecord {
+    fn monitor(limit: i64) -> Monitor {
+        Monitor {
             id: 1,
             key: MonitorKey::parse("server_one").unwrap(),
             name: MonitorName::parse("Server One").unwrap(),
@@ -325,13 +327,40 @@ mod tests {
         assert_eq!(entity.state, "failed");
         let a = &entity.attributes;
         assert_eq!(a["friendly_name"], "Server One");
-        assert_eq!(a["error"], "disk full");
+        assert_eq!(
+            a["error"], "/data/2: disk full",
+            "the error names its source"
+        );
         assert_eq!(a["duration_s"], 60.0);
         assert_eq!(a["size_bytes"], 1_000_000);
         assert_eq!(a["directories"], 2);
         assert_eq!(a["last_success"], "2023-11-14T22:14:20Z");
         assert_eq!(a["history"].as_array().unwrap().len(), 2);
         assert_eq!(a["history"][0]["status"], "failed");
+    }
+
+    #[test]
+    fn a_failed_run_does_not_make_the_size_zero() {
+        let mut failed = run(3, RunStatus::Failed, Some("disk not mounted".into()));
+        failed.event = failed.event.clone().with_size_bytes(0).with_duration_ms(10);
+        let summary = MonitorSummary::from_runs(MonitorRuns {
+            latest_per_source: vec![failed.clone()],
+            recent: vec![failed, run(1, RunStatus::Success, None)],
+            last_success: Some(run(1, RunStatus::Success, None)),
+            ..Default::default()
+        });
+        let entities = render(&monitor(10), &summary);
+        let state = |id: &str| {
+            entities
+                .iter()
+                .find(|(e, _)| e == id)
+                .unwrap()
+                .1
+                .state
+                .clone()
+        };
+        assert_eq!(state("sensor.kopia_server_one_size"), "1000000");
+        assert_eq!(state("sensor.kopia_server_one_duration"), "60");
     }
 
     #[test]

@@ -11,20 +11,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use super::pusher::{Pusher, Wake, reconcile};
 use super::watch::{watch_core, websocket_url};
 use super::{CoreClient, render};
 use crate::config::CoreSettings;
-use crate::domain::MonitorKey;
-use crate::status::MonitorSummary;
+use crate::domain::MonitorSummary;
 use crate::store::{Store, StoreError};
 
 /// The handle the rest of the app uses to say what changed.
 #[derive(Clone)]
 pub struct Publisher {
-    changes: Option<mpsc::UnboundedSender<MonitorKey>>,
+    /// Wakes the evaluator; `None` when pushes are off.
+    evaluator: Option<Arc<Notify>>,
     wake: Arc<Wake>,
 }
 
@@ -32,7 +32,7 @@ impl Publisher {
     /// Pushes nothing (no Home Assistant configured).
     pub fn disabled() -> Self {
         Self {
-            changes: None,
+            evaluator: None,
             wake: Arc::default(),
         }
     }
@@ -45,9 +45,13 @@ impl Publisher {
         core: &CoreSettings,
         reconcile_every: Duration,
     ) -> Self {
-        let (changes, queue) = mpsc::unbounded_channel();
+        let evaluator = Arc::new(Notify::new());
         let wake = Arc::new(Wake::default());
-        tokio::spawn(evaluate_monitors(store.clone(), queue, Arc::clone(&wake)));
+        tokio::spawn(evaluate_monitors(
+            store.clone(),
+            Arc::clone(&evaluator),
+            Arc::clone(&wake),
+        ));
         tokio::spawn(Pusher::new(store.clone(), client.clone(), Arc::clone(&wake)).run());
         match websocket_url(&core.url) {
             Some(url) => {
@@ -64,19 +68,20 @@ impl Publisher {
         }
         tokio::spawn(reconcile(store, client, Arc::clone(&wake), reconcile_every));
         Self {
-            changes: Some(changes),
+            evaluator: Some(evaluator),
             wake,
         }
     }
 
     pub fn is_enabled(&self) -> bool {
-        self.changes.is_some()
+        self.evaluator.is_some()
     }
 
-    /// Something about this monitor changed (an event, an edit): recompute its entities.
-    pub fn monitor_changed(&self, key: &MonitorKey) {
-        if let Some(changes) = &self.changes {
-            let _ = changes.send(key.clone());
+    /// A monitor was marked due in the store (an event, an edit): recompute. Cheap and
+    /// callable from any thread (the store's writer calls it after a commit).
+    pub fn entities_due(&self) {
+        if let Some(evaluator) = &self.evaluator {
+            evaluator.notify_one();
         }
     }
 
@@ -86,34 +91,41 @@ impl Publisher {
     }
 }
 
-/// Recomputes monitors when told to and when their next deadline passes; timers, not polling.
-async fn evaluate_monitors(
-    store: Store,
-    mut queue: mpsc::UnboundedReceiver<MonitorKey>,
-    wake: Arc<Wake>,
-) {
-    let mut deadlines: HashMap<MonitorKey, Timestamp> = HashMap::new();
-    let mut due: Vec<MonitorKey> = match store.monitors().await {
-        Ok(monitors) => monitors.into_iter().map(|m| m.key).collect(),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot list monitors");
-            Vec::new()
-        }
-    };
+/// Recomputes the monitors the store marks due, when woken and when a monitor's next
+/// deadline passes (overdue, a run that takes too long); timers, not polling.
+async fn evaluate_monitors(store: Store, due: Arc<Notify>, wake: Arc<Wake>) {
+    let mut deadlines: HashMap<i64, Timestamp> = HashMap::new();
+    if let Err(e) = store.mark_all_due().await {
+        tracing::error!(error = %e, "cannot mark the monitors for the start-up push");
+    }
     if let Err(e) = store.forget_pushed().await {
         tracing::error!(error = %e, "cannot queue the start-up push");
     }
+    let mut expired: Vec<i64> = Vec::new();
     loop {
-        for key in due.drain(..) {
-            match evaluate(&store, &key).await {
+        let mut todo: Vec<(i64, i64)> = match store.due_monitors().await {
+            Ok(todo) => todo,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot read which monitors changed");
+                Vec::new()
+            }
+        };
+        for id in expired.drain(..) {
+            if !todo.iter().any(|(m, _)| *m == id) {
+                // Not changed, only late: nothing to clear.
+                todo.push((id, -1));
+            }
+        }
+        for (id, seen) in todo {
+            match evaluate(&store, id, seen).await {
                 Ok(Some(changes_at)) => {
-                    deadlines.insert(key, changes_at);
+                    deadlines.insert(id, changes_at);
                 }
                 Ok(None) => {
-                    deadlines.remove(&key);
+                    deadlines.remove(&id);
                 }
                 Err(e) => {
-                    tracing::error!(monitor = %key, error = %e, "cannot work out a monitor's state")
+                    tracing::error!(monitor = id, error = %e, "cannot work out a monitor's state")
                 }
             }
         }
@@ -125,22 +137,12 @@ async fn evaluate_monitors(
             .map(|next| until(*next))
             .unwrap_or(Duration::from_secs(3600));
         tokio::select! {
-            received = queue.recv() => match received {
-                Some(key) => {
-                    due.push(key);
-                    while let Ok(key) = queue.try_recv() {
-                        if !due.contains(&key) {
-                            due.push(key);
-                        }
-                    }
-                }
-                None => return,
-            },
+            () = due.notified() => {}
             () = tokio::time::sleep(sleep) => {
                 let now = Timestamp::now();
-                deadlines.retain(|key, at| {
+                deadlines.retain(|id, at| {
                     if *at <= now {
-                        due.push(key.clone());
+                        expired.push(*id);
                         false
                     } else {
                         true
@@ -152,8 +154,8 @@ async fn evaluate_monitors(
 }
 
 /// Writes the monitor's entities to the outbox; returns when its status changes next.
-async fn evaluate(store: &Store, key: &MonitorKey) -> Result<Option<Timestamp>, StoreError> {
-    let Some(monitor) = store.monitor_by_key(key).await? else {
+async fn evaluate(store: &Store, id: i64, seen: i64) -> Result<Option<Timestamp>, StoreError> {
+    let Some(monitor) = store.monitor_by_id(id).await? else {
         return Ok(None);
     };
     let runs = store
@@ -164,9 +166,9 @@ async fn evaluate(store: &Store, key: &MonitorKey) -> Result<Option<Timestamp>, 
         .into_iter()
         .map(|(entity_id, state)| (entity_id, state.to_json()))
         .collect();
-    let changed = store.queue_states(monitor.id, states).await?;
+    let changed = store.queue_states(monitor.id, states, seen).await?;
     if changed > 0 {
-        tracing::debug!(monitor = %key, status = %summary.status, changed, "entities queued");
+        tracing::debug!(monitor = %monitor.key, status = %summary.status, changed, "entities queued");
     }
     Ok(summary.changes_at)
 }

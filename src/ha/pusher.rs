@@ -7,8 +7,8 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
 
-use super::{CoreClient, HaError};
-use crate::store::Store;
+use super::{CoreClient, EVENT_TYPE, HaError, event_data};
+use crate::store::{CoreEventSubject, Store};
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(300);
@@ -50,30 +50,40 @@ impl Pusher {
 
     pub async fn run(mut self) {
         loop {
-            let sleep = match self.round().await {
+            let (sleep, core_down) = match self.round().await {
                 Round::Done => {
                     self.delay = FIRST_RETRY;
-                    match self.store.next_retry_at().await {
+                    let sleep = match self.store.next_retry_at().await {
                         Ok(Some(at)) => until(at),
                         Ok(None) => Duration::from_secs(3600),
                         Err(e) => {
                             tracing::error!(error = %e, "cannot read the outbox");
                             MAX_RETRY
                         }
-                    }
+                    };
+                    (sleep, false)
                 }
                 Round::CoreDown => {
                     let sleep = with_jitter(self.delay);
                     self.delay = (self.delay * 2).min(MAX_RETRY);
-                    sleep
+                    (sleep, true)
                 }
             };
-            tokio::select! {
-                () = tokio::time::sleep(sleep) => {}
-                () = self.wake.pusher.notified() => {}
-            }
-            if self.wake.core_back.swap(false, Ordering::SeqCst) {
-                self.delay = FIRST_RETRY;
+            let retry_at = tokio::time::Instant::now() + sleep;
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep_until(retry_at) => break,
+                    () = self.wake.pusher.notified() => {}
+                }
+                if self.wake.core_back.swap(false, Ordering::SeqCst) {
+                    self.delay = FIRST_RETRY;
+                    break;
+                }
+                // New work while Core is away waits for the retry already planned: trying
+                // at once would fail again and stretch the backoff for nothing.
+                if !core_down {
+                    break;
+                }
             }
         }
     }
@@ -106,7 +116,7 @@ impl Pusher {
                 let outcome = match result {
                     Ok(()) => {
                         self.store
-                            .mark_pushed(due.entity_id.clone(), due.desired.clone())
+                            .mark_pushed(due.entity_id.clone(), due.desired.clone(), due.epoch)
                             .await
                     }
                     Err(error) => {
@@ -126,10 +136,18 @@ impl Pusher {
                 self.reachable();
             }
             for event in events {
-                let outcome = match self.client.fire_event(&event.event_type, &event.data).await {
+                let data = match &event.what {
+                    CoreEventSubject::Event {
+                        monitor_key,
+                        monitor_name,
+                        event,
+                    } => event_data(monitor_key, monitor_name, event),
+                    CoreEventSubject::Rendered(data) => data.clone(),
+                };
+                let outcome = match self.client.fire_event(EVENT_TYPE, &data).await {
                     Ok(()) => self.store.core_event_fired(event.id).await,
                     Err(error) => {
-                        if self.failed(&event.event_type, &error) {
+                        if self.failed(EVENT_TYPE, &error) {
                             return Round::CoreDown;
                         }
                         self.store

@@ -129,6 +129,14 @@ fn to_event(
     if let Some(error) = error {
         event = event.with_error(&error);
     }
+    // A report sent twice (a script that retries) is one run: its own ID, else the source
+    // and when that run started.
+    if let Some(id) = text(&["id", "run_id"]) {
+        event = event.with_dedup_key(format!("generic:id:{id}"));
+    } else if let (Some(source), Some(start)) = (event.source(), event.started_at()) {
+        let key = format!("generic:{source}:{}", start.as_millisecond());
+        event = event.with_dedup_key(key);
+    }
     Ok(event)
 }
 
@@ -259,6 +267,21 @@ mod tests {
             .unwrap()
             .unwrap_err();
         assert!(err.to_string().contains("size"), "{err}");
+    }
+
+    #[test]
+    fn the_same_report_twice_has_the_same_key() {
+        let key = |body: &str| {
+            parse(body).unwrap().unwrap()[0]
+                .dedup_key()
+                .map(str::to_owned)
+        };
+        let with_id = r#"{"status":"success","id":"run-42"}"#;
+        assert_eq!(key(with_id).as_deref(), Some("generic:id:run-42"));
+        let started = r#"{"status":"success","source":"db","started_at":"2026-01-31T03:00:00Z"}"#;
+        assert_eq!(key(started), key(started));
+        assert!(key(started).is_some());
+        assert_eq!(key(r#"{"status":"success","source":"db"}"#), None);
     }
 
     #[test]

@@ -118,7 +118,7 @@ impl<'a> Inbound<'a> {
             .as_ref()
     }
 
-    fn looks_like_json(&self) -> bool {
+    pub(crate) fn looks_like_json(&self) -> bool {
         matches!(
             self.body.iter().find(|b| !b.is_ascii_whitespace()),
             Some(b'{' | b'[')
@@ -131,14 +131,26 @@ impl<'a> Inbound<'a> {
     }
 }
 
-/// Reads a request into events; a body no sender recognises is kept as `unrecognized`.
-pub fn parse(inbound: &Inbound<'_>) -> Result<Vec<BackupEvent>, SenderError> {
+/// What a request said.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    pub events: Vec<BackupEvent>,
+    /// The body was kept but no sender reads it: why, in words.
+    pub not_understood: Option<String>,
+}
+
+/// Reads a request into events. A body no sender recognises is kept, never dropped, as an
+/// `unrecognized` event whose warning says why it was not understood.
+pub fn parse(inbound: &Inbound<'_>) -> Result<Parsed, SenderError> {
     if inbound.body.iter().all(u8::is_ascii_whitespace) {
         return Err(SenderError::EmptyBody);
     }
     for sender in SENDERS {
         if let Some(parsed) = sender.parse(inbound) {
-            return parsed;
+            return parsed.map(|events| Parsed {
+                events,
+                not_understood: None,
+            });
         }
     }
     if inbound.claims_json()
@@ -146,7 +158,68 @@ pub fn parse(inbound: &Inbound<'_>) -> Result<Vec<BackupEvent>, SenderError> {
     {
         return Err(SenderError::MalformedJson(e.to_string()));
     }
-    Ok(vec![BackupEvent::unrecognized(inbound.body)])
+    let why = why_not_understood(inbound);
+    Ok(Parsed {
+        events: vec![BackupEvent::unrecognized(inbound.body, &why)],
+        not_understood: Some(why),
+    })
+}
+
+/// Why no sender reads this body, in words that say what to fix.
+fn why_not_understood(inbound: &Inbound<'_>) -> String {
+    const NO_SENDER: &str = "no sender reads this (see the add-on's documentation for the formats)";
+    let list = |names: Vec<String>| -> String {
+        let mut shown: Vec<String> = names.iter().take(8).cloned().collect();
+        if names.len() > 8 {
+            shown.push(format!("and {} more", names.len() - 8));
+        }
+        shown.join(", ")
+    };
+    if inbound.looks_like_json() {
+        return match serde_json::from_slice::<serde_json::Value>(inbound.body) {
+            Err(e) => format!("not understood: not valid JSON ({e})"),
+            Ok(serde_json::Value::Object(fields)) => format!(
+                "not understood: JSON with fields {}: {NO_SENDER}",
+                list(fields.keys().map(|k| printable_short(k)).collect())
+            ),
+            Ok(_) => format!("not understood: a JSON list: {NO_SENDER}"),
+        };
+    }
+    let form_like = inbound
+        .header("content-type")
+        .is_some_and(|ct| ct.contains("x-www-form-urlencoded"))
+        || inbound.text().is_some_and(|t| {
+            let t = t.trim();
+            !t.contains(char::is_whitespace) && t.contains('=')
+        });
+    if form_like
+        && let Ok(fields) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(inbound.body)
+        && !fields.is_empty()
+    {
+        return format!(
+            "not understood: a form with fields {}: {NO_SENDER}",
+            list(
+                fields
+                    .into_iter()
+                    .map(|(k, _)| printable_short(&k))
+                    .collect()
+            )
+        );
+    }
+    match inbound.text().and_then(first_line) {
+        Some(line) => format!("not understood: text starting {line:?}: {NO_SENDER}"),
+        None => format!(
+            "not understood: {} bytes that are not text: {NO_SENDER}",
+            inbound.body.len()
+        ),
+    }
+}
+
+fn printable_short(text: &str) -> String {
+    crate::domain::printable(text.as_bytes())
+        .chars()
+        .take(40)
+        .collect()
 }
 
 #[cfg(test)]
@@ -159,7 +232,33 @@ mod tests {
             .iter()
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
-        parse(&Inbound::new(&headers, body.as_bytes(), &TimeZone::UTC))
+        parse(&Inbound::new(&headers, body.as_bytes(), &TimeZone::UTC)).map(|p| p.events)
+    }
+
+    #[test]
+    fn what_was_not_understood_is_said() {
+        let events = parse_with(&[], r#"{"status":"success","source":"a",}"#).unwrap();
+        let error = events[0].error().unwrap();
+        assert!(
+            error.starts_with("not understood: not valid JSON (trailing comma at line 1 column"),
+            "{error}"
+        );
+        assert_eq!(events[0].status(), crate::domain::RunStatus::Warning);
+        let form = parse_with(
+            &[("content-type", "application/x-www-form-urlencoded")],
+            "status=ok&source=db",
+        )
+        .unwrap();
+        assert!(
+            form[0]
+                .error()
+                .unwrap()
+                .contains("a form with fields status, source"),
+            "{:?}",
+            form[0].error()
+        );
+        let json = parse_with(&[], r#"{"hello": 1}"#).unwrap();
+        assert!(json[0].error().unwrap().contains("JSON with fields hello"));
     }
 
     #[test]

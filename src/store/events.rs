@@ -4,13 +4,13 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Store, StoreError, from_ms, to_ms};
-use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind, StoredEvent};
+use crate::domain::{BackupEvent, EventKind, MonitorRuns, RunStatus, SenderKind, StoredEvent};
 
 const COLUMNS: &str = "id, received_at, sender, kind, status, source, started_at, finished_at, \
                        duration_ms, size_bytes, files, dirs, error, run_id, host, target";
 
 /// [`COLUMNS`] of the `events` table under the alias `e`, for joins.
-fn columns_of_e() -> String {
+pub(super) fn columns_of_e() -> String {
     COLUMNS
         .split(", ")
         .map(|c| format!("e.{}", c.trim()))
@@ -23,7 +23,7 @@ fn event_from_row(row: &Row<'_>) -> Result<StoredEvent, StoreError> {
 }
 
 /// Reads [`COLUMNS`] starting at column `at`.
-fn event_from_row_at(row: &Row<'_>, at: usize) -> Result<StoredEvent, StoreError> {
+pub(super) fn event_from_row_at(row: &Row<'_>, at: usize) -> Result<StoredEvent, StoreError> {
     let corrupt = |what: &str, value: String| StoreError::Corrupt(format!("{what} {value:?}"));
     let sender: String = row.get(at + 2)?;
     let kind: String = row.get(at + 3)?;
@@ -74,6 +74,14 @@ fn runs_of(conn: &Connection, monitor_id: i64, recent: usize) -> Result<MonitorR
         ),
         &[&monitor_id],
     )?;
+    let success_per_source = collect(
+        conn,
+        &format!(
+            "SELECT {COLUMNS} FROM events WHERE id IN
+             (SELECT success_event_id FROM latest_runs WHERE monitor_id = ?1) ORDER BY id DESC"
+        ),
+        &[&monitor_id],
+    )?;
     let recent = collect(
         conn,
         &format!(
@@ -93,6 +101,7 @@ fn runs_of(conn: &Connection, monitor_id: i64, recent: usize) -> Result<MonitorR
     };
     Ok(MonitorRuns {
         latest_per_source,
+        success_per_source,
         recent,
         last_success: newest("kind = 'run' AND status = 'success'")?,
         last_test: newest("kind = 'test'")?,
@@ -124,6 +133,131 @@ fn first_id_received_since(conn: &Connection, cutoff_ms: i64) -> Result<i64, Sto
     Ok(low)
 }
 
+/// Statements of one delivery's write; see [`Store::ingest`].
+fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreError> {
+    let Delivery {
+        monitor_id,
+        received_at,
+        events,
+        fire_core_events,
+    } = delivery;
+    let mut known =
+        conn.prepare_cached("SELECT 1 FROM events WHERE monitor_id = ?1 AND dedup_key = ?2")?;
+    let mut open_start = conn.prepare_cached(
+        "SELECT received_at, source FROM open_starts WHERE monitor_id = ?1 AND run_key = ?2",
+    )?;
+    let mut close_start =
+        conn.prepare_cached("DELETE FROM open_starts WHERE monitor_id = ?1 AND run_key = ?2")?;
+    let mut open = conn.prepare_cached(
+        "INSERT INTO open_starts (monitor_id, run_key, event_id, received_at, source)
+         VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT (monitor_id, run_key) DO UPDATE SET event_id = excluded.event_id,
+             received_at = excluded.received_at, source = excluded.source",
+    )?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO events (monitor_id, received_at, sender, kind, status, source, started_at,
+             finished_at, duration_ms, size_bytes, files, dirs, error, dedup_key, raw, run_id, host, target)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+         ON CONFLICT DO NOTHING",
+    )?;
+    let mut latest = conn.prepare_cached(
+        "INSERT INTO latest_runs (monitor_id, source, event_id, success_event_id) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT (monitor_id, source) DO UPDATE SET event_id = excluded.event_id,
+             success_event_id = COALESCE(excluded.success_event_id, latest_runs.success_event_id)",
+    )?;
+    let mut queue =
+        conn.prepare_cached("INSERT INTO core_events (event_id, created_at) VALUES (?1, ?2)")?;
+    let received_ms = to_ms(received_at);
+    let mut outcome = Ingested::default();
+    for mut event in events {
+        if let Some(key) = event.dedup_key()
+            && known.exists(params![monitor_id, key])?
+        {
+            outcome.duplicates += 1;
+            continue;
+        }
+        let run_key = event.run_id().unwrap_or("").to_owned();
+        if event.kind() == EventKind::Run
+            && let Some((started_ms, start_source)) = open_start
+                .query_row(params![monitor_id, run_key], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
+                })
+                .optional()?
+            && (event.source().is_none()
+                || start_source.is_none()
+                || event.source() == start_source.as_deref())
+        {
+            close_start.execute(params![monitor_id, run_key])?;
+            let started = from_ms(started_ms)?;
+            let fresh = received_at.duration_since(started) < BackupEvent::MAX_PAIRED_DURATION;
+            if fresh && event.started_at().is_none() {
+                let finished = event.finished_at().unwrap_or(received_at);
+                event = event.with_times(Some(started), Some(finished));
+                outcome.paired += 1;
+            }
+        }
+        let inserted = insert.execute(params![
+            monitor_id,
+            received_ms,
+            event.sender().as_str(),
+            event.kind().as_str(),
+            event.status().as_str(),
+            event.source(),
+            event.started_at().map(to_ms),
+            event.finished_at().map(to_ms),
+            event.duration_ms(),
+            event.size_bytes(),
+            event.files(),
+            event.dirs(),
+            event.error(),
+            event.dedup_key(),
+            event.raw(),
+            event.run_id(),
+            event.host(),
+            event.target(),
+        ])?;
+        if inserted == 0 {
+            outcome.duplicates += 1;
+            continue;
+        }
+        outcome.stored += 1;
+        let event_id = conn.last_insert_rowid();
+        match event.kind() {
+            EventKind::Start => {
+                open.execute(params![
+                    monitor_id,
+                    run_key,
+                    event_id,
+                    received_ms,
+                    event.source()
+                ])?;
+            }
+            // A body nobody understood concerns the whole monitor until a newer run says
+            // otherwise, like a run that names no source.
+            EventKind::Run | EventKind::Unrecognized => {
+                let success = (event.kind() == EventKind::Run
+                    && event.status() == RunStatus::Success)
+                    .then_some(event_id);
+                latest.execute(params![
+                    monitor_id,
+                    event.source().unwrap_or(""),
+                    event_id,
+                    success
+                ])?;
+            }
+            EventKind::Log | EventKind::Test => {}
+        }
+        if fire_core_events {
+            queue.execute(params![event_id, received_ms])?;
+        }
+    }
+    if outcome.stored > 0 {
+        conn.prepare_cached("UPDATE monitors SET entities_due = entities_due + 1 WHERE id = ?1")?
+            .execute([monitor_id])?;
+    }
+    Ok(outcome)
+}
+
 /// How much of a kept body a history page shows.
 const BODY_HEAD: usize = 2048;
 
@@ -135,83 +269,74 @@ pub struct EventPage {
     pub next_before: Option<i64>,
 }
 
-/// What a monitor's status and Home Assistant entities are computed from.
-#[derive(Debug, Clone, Default)]
-pub struct MonitorRuns {
-    /// The newest run of each source; a run naming no source is listed with `source() == None`.
-    pub latest_per_source: Vec<StoredEvent>,
-    /// The newest runs, newest first, at most the monitor's history limit.
-    pub recent: Vec<StoredEvent>,
-    pub last_success: Option<StoredEvent>,
-    pub last_test: Option<StoredEvent>,
-    /// The newest `start` event; the job is running if it is newer than the newest run.
-    pub last_start: Option<StoredEvent>,
+/// The events of one delivery, stored in one write.
+#[derive(Debug)]
+pub struct Delivery {
+    pub monitor_id: i64,
+    pub received_at: Timestamp,
+    pub events: Vec<BackupEvent>,
+    /// Queue a Home Assistant event for each newly stored event.
+    pub fire_core_events: bool,
+}
+
+/// What became of a delivery.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ingested {
+    /// Events stored now.
+    pub stored: usize,
+    /// Events stored before (a retried delivery): not stored again.
+    pub duplicates: usize,
+    /// Runs that found their start (and so got a start time and a duration).
+    pub paired: usize,
 }
 
 impl Store {
-    /// Stores the events of one delivery in one transaction; returns how many were new
-    /// (a retried delivery with a known dedup key is not stored twice).
-    ///
-    /// `core_events[i]` (`(event_type, data)`) is queued for Home Assistant with `events[i]`,
-    /// in the same transaction, so a stored event always gets its Core event too and a
-    /// retried one does not fire twice. Empty: no Core events.
+    /// Stores a delivery in one write: each run is paired with its open start (same run ID,
+    /// or both without), the events are inserted (a retried delivery with a known dedup key is
+    /// not stored twice), each source's newest run is kept, a Home Assistant event is queued
+    /// per new event, and the monitor's entities are marked due. `after_commit` runs on the
+    /// writer right after the COMMIT. A full writer queue is [`StoreError::Busy`].
+    pub async fn ingest(
+        &self,
+        delivery: Delivery,
+        after_commit: impl FnOnce(&Ingested) + Send + 'static,
+    ) -> Result<Ingested, StoreError> {
+        self.try_write_then(move |conn| ingest_in(conn, delivery), after_commit)
+            .await
+    }
+
+    /// Stores events as received at `received_at`, with no Home Assistant events: for
+    /// importing, seeding benchmarks and tests. Waits for room in the writer's queue.
     pub async fn insert_events(
         &self,
         monitor_id: i64,
         received_at: Timestamp,
         events: Vec<BackupEvent>,
-        core_events: Vec<(String, String)>,
-    ) -> Result<usize, StoreError> {
+    ) -> Result<Ingested, StoreError> {
+        let delivery = Delivery {
+            monitor_id,
+            received_at,
+            events,
+            fire_core_events: false,
+        };
+        self.write(move |conn| ingest_in(conn, delivery)).await
+    }
+
+    /// Stops counting a source's newest run towards the status (`""`: runs without a
+    /// source). Returns whether there was one.
+    pub async fn retire_source(&self, monitor_id: i64, source: String) -> Result<bool, StoreError> {
         self.write(move |conn| {
-            let mut queue = conn.prepare_cached(
-                "INSERT INTO core_events (event_type, data, created_at) VALUES (?1, ?2, ?3)",
-            )?;
-            let mut insert = conn.prepare_cached(
-                "INSERT INTO events (monitor_id, received_at, sender, kind, status, source, started_at,
-                     finished_at, duration_ms, size_bytes, files, dirs, error, dedup_key, raw, run_id, host, target)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
-                 ON CONFLICT DO NOTHING",
-            )?;
-            let mut latest = conn.prepare_cached(
-                "INSERT INTO latest_runs (monitor_id, source, event_id) VALUES (?1, ?2, ?3)
-                 ON CONFLICT (monitor_id, source) DO UPDATE SET event_id = excluded.event_id",
-            )?;
-            let mut stored = 0;
-            for (i, event) in events.iter().enumerate() {
-                let inserted = insert.execute(params![
-                    monitor_id,
-                    to_ms(received_at),
-                    event.sender().as_str(),
-                    event.kind().as_str(),
-                    event.status().as_str(),
-                    event.source(),
-                    event.started_at().map(to_ms),
-                    event.finished_at().map(to_ms),
-                    event.duration_ms(),
-                    event.size_bytes(),
-                    event.files(),
-                    event.dirs(),
-                    event.error(),
-                    event.dedup_key(),
-                    event.raw(),
-                    event.run_id(),
-                    event.host(),
-                    event.target(),
-                ])?;
-                if inserted == 0 {
-                    // A retried delivery: already stored.
-                    continue;
-                }
-                stored += 1;
-                let event_id = conn.last_insert_rowid();
-                if let Some((event_type, data)) = core_events.get(i) {
-                    queue.execute(params![event_type, data, to_ms(received_at)])?;
-                }
-                if event.kind() == EventKind::Run {
-                    latest.execute(params![monitor_id, event.source().unwrap_or(""), event_id])?;
-                }
+            let retired = conn.execute(
+                "DELETE FROM latest_runs WHERE monitor_id = ?1 AND source = ?2",
+                params![monitor_id, source],
+            )? > 0;
+            if retired {
+                conn.execute(
+                    "UPDATE monitors SET entities_due = entities_due + 1 WHERE id = ?1",
+                    [monitor_id],
+                )?;
             }
-            Ok(stored)
+            Ok(retired)
         })
         .await
     }
@@ -311,27 +436,41 @@ impl Store {
             .read(move |conn| first_id_received_since(conn, cutoff))
             .await?;
         let mut total = 0;
-        loop {
-            let deleted = self
+        let mut from = i64::MIN;
+        while from < boundary {
+            let (deleted, next) = self
                 .write(move |conn| {
-                    Ok(conn.execute(
-                        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id < ?1 ORDER BY id LIMIT ?2)",
-                        params![boundary, BATCH],
-                    )?)
+                    // The next BATCH IDs below the boundary. The time is checked again: the
+                    // boundary assumes IDs grow with arrival time, which a clock set back
+                    // breaks, and nothing newer than the cutoff may go.
+                    let upto: Option<i64> = conn.query_row(
+                        "SELECT MAX(id) FROM (SELECT id FROM events WHERE id >= ?1 AND id < ?2
+                         ORDER BY id LIMIT ?3)",
+                        params![from, boundary, BATCH],
+                        |r| r.get(0),
+                    )?;
+                    let Some(upto) = upto else {
+                        return Ok((0, boundary));
+                    };
+                    let deleted = conn.execute(
+                        "DELETE FROM events WHERE id >= ?1 AND id <= ?2 AND received_at < ?3",
+                        params![from, upto, cutoff],
+                    )?;
+                    Ok((deleted, upto + 1))
                 })
                 .await?;
             total += deleted;
-            if (deleted as i64) < BATCH {
-                return Ok(total);
-            }
+            from = next;
             tokio::task::yield_now().await;
         }
+        Ok(total)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::CoreEventSubject;
 
     async fn store_with_monitor() -> (tempfile::TempDir, Store, i64) {
         crate::store::test_store_with_monitor().await
@@ -339,9 +478,10 @@ mod tests {
 
     async fn insert(store: &Store, monitor_id: i64, events: Vec<BackupEvent>) -> usize {
         store
-            .insert_events(monitor_id, Timestamp::now(), events, vec![])
+            .insert_events(monitor_id, Timestamp::now(), events)
             .await
             .unwrap()
+            .stored
     }
 
     fn run(source: Option<&str>, status: RunStatus) -> BackupEvent {
@@ -385,29 +525,138 @@ mod tests {
         assert_eq!(runs.last_success.unwrap().event.source(), Some("a"));
     }
 
+    fn delivery(monitor_id: i64, events: Vec<BackupEvent>) -> Delivery {
+        Delivery {
+            monitor_id,
+            received_at: Timestamp::now(),
+            events,
+            fire_core_events: true,
+        }
+    }
+
     #[tokio::test]
     async fn a_retried_delivery_is_stored_once_and_fires_one_core_event() {
         let (_dir, store, id) = store_with_monitor().await;
-        let delivery = || vec![run(Some("a"), RunStatus::Success).with_dedup_key("sb:42")];
-        let core = || vec![("kopia_webhook_event".to_owned(), "{}".to_owned())];
-        let first = store
-            .insert_events(id, Timestamp::now(), delivery(), core())
-            .await
-            .unwrap();
-        let retry = store
-            .insert_events(id, Timestamp::now(), delivery(), core())
-            .await
-            .unwrap();
-        assert_eq!((first, retry), (1, 0));
+        let events = || vec![run(Some("a"), RunStatus::Success).with_dedup_key("sb:42")];
+        let first = store.ingest(delivery(id, events()), |_| {}).await.unwrap();
+        let retry = store.ingest(delivery(id, events()), |_| {}).await.unwrap();
+        assert_eq!((first.stored, retry.stored, retry.duplicates), (1, 0, 1));
         assert_eq!(store.events(id, None, 10).await.unwrap().events.len(), 1);
-        assert_eq!(
-            store
-                .due_core_events(Timestamp::now(), 10)
-                .await
-                .unwrap()
-                .len(),
-            1
+        let due = store.due_core_events(Timestamp::now(), 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        assert!(matches!(
+            &due[0].what,
+            CoreEventSubject::Event { event, .. } if event.event.source() == Some("a")
+        ));
+    }
+
+    #[tokio::test]
+    async fn after_commit_runs_once_the_events_are_readable() {
+        let (_dir, store, id) = store_with_monitor().await;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = store.clone();
+        store
+            .ingest(
+                delivery(id, vec![run(Some("a"), RunStatus::Success)]),
+                move |done| {
+                    tx.send(done.stored).unwrap();
+                },
+            )
+            .await
+            .unwrap();
+        assert_eq!(rx.recv().unwrap(), 1);
+        assert_eq!(reader.events(id, None, 10).await.unwrap().events.len(), 1);
+        let due = store.due_monitors().await.unwrap();
+        assert!(
+            due.iter().any(|(m, n)| *m == id && *n > 0),
+            "entities marked due: {due:?}"
         );
+    }
+
+    fn ping(kind: EventKind, rid: &str) -> BackupEvent {
+        let status = match kind {
+            EventKind::Run => RunStatus::Success,
+            _ => RunStatus::Unknown,
+        };
+        BackupEvent::new(SenderKind::Healthchecks, kind, status).with_run_id(rid)
+    }
+
+    #[tokio::test]
+    async fn overlapping_runs_each_pair_with_their_own_start() {
+        let (_dir, store, id) = store_with_monitor().await;
+        let at = |s: i64| Timestamp::from_second(1_700_000_000 + s).unwrap();
+        let send = |e: BackupEvent, s: i64| {
+            let store = store.clone();
+            async move { store.insert_events(id, at(s), vec![e]).await.unwrap() }
+        };
+        send(ping(EventKind::Start, "a"), 0).await;
+        send(ping(EventKind::Start, "b"), 10).await;
+        assert_eq!(send(ping(EventKind::Run, "a"), 100).await.paired, 1);
+        assert_eq!(send(ping(EventKind::Run, "b"), 130).await.paired, 1);
+        let runs = store.monitor_runs(id, 10).await.unwrap().recent;
+        let durations: Vec<_> = runs
+            .iter()
+            .map(|r| (r.event.run_id().unwrap().to_owned(), r.event.duration_ms()))
+            .collect();
+        assert_eq!(
+            durations,
+            [("b".into(), Some(120_000)), ("a".into(), Some(100_000))]
+        );
+        // A finish that comes again finds no start left to pair with.
+        assert_eq!(send(ping(EventKind::Run, "a"), 200).await.paired, 0);
+    }
+
+    #[tokio::test]
+    async fn a_start_older_than_the_pairing_limit_gives_no_duration() {
+        let (_dir, store, id) = store_with_monitor().await;
+        let start = Timestamp::from_second(1_700_000_000).unwrap();
+        let late = start + jiff::SignedDuration::from_hours(73);
+        store
+            .insert_events(id, start, vec![ping(EventKind::Start, "x")])
+            .await
+            .unwrap();
+        let done = store
+            .insert_events(id, late, vec![ping(EventKind::Run, "x")])
+            .await
+            .unwrap();
+        assert_eq!(done.paired, 0);
+    }
+
+    #[tokio::test]
+    async fn pruning_rechecks_the_time_when_ids_and_times_disagree() {
+        let (_dir, store, id) = store_with_monitor().await;
+        let old: Timestamp = "2020-01-01T00:00:00Z".parse().unwrap();
+        let new: Timestamp = "2030-01-01T00:00:00Z".parse().unwrap();
+        // A clock set back: the newer event got the smaller ID.
+        store
+            .insert_events(id, new, vec![run(Some("new"), RunStatus::Success)])
+            .await
+            .unwrap();
+        store
+            .insert_events(id, old, vec![run(Some("old"), RunStatus::Success)])
+            .await
+            .unwrap();
+        store
+            .insert_events(id, new, vec![run(Some("newest"), RunStatus::Success)])
+            .await
+            .unwrap();
+        let deleted = store
+            .prune_events("2021-01-01T00:00:00Z".parse().unwrap())
+            .await
+            .unwrap();
+        let left: Vec<_> = store
+            .events(id, None, 10)
+            .await
+            .unwrap()
+            .events
+            .iter()
+            .map(|e| e.event.source().unwrap().to_owned())
+            .collect();
+        assert!(
+            left.contains(&"new".to_owned()),
+            "a new event was pruned: {left:?}"
+        );
+        assert!(deleted <= 1);
     }
 
     #[tokio::test]
@@ -417,7 +666,7 @@ mod tests {
         let events = (0..4500)
             .map(|i| run(Some(&format!("s{i}")), RunStatus::Success))
             .collect();
-        store.insert_events(id, old, events, vec![]).await.unwrap();
+        store.insert_events(id, old, events).await.unwrap();
         insert(&store, id, vec![run(Some("new"), RunStatus::Success)]).await;
         let deleted = store
             .prune_events("2021-01-01T00:00:00Z".parse().unwrap())

@@ -16,16 +16,16 @@ mod snapshot;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{M, Migrations};
-use tokio::sync::oneshot;
+use tokio::sync::{mpsc as bounded, oneshot};
 
-pub use events::{EventPage, MonitorRuns};
-pub use monitors::{MonitorChanges, MonitorRecord, Origin};
-pub use outbox::{DueCoreEvent, DueState, PushStatus};
-pub use rejections::Rejection;
+pub use events::{Delivery, EventPage, Ingested};
+pub use outbox::{CoreEventSubject, DueCoreEvent, DueState, PushStatus};
+pub use rejections::{HEAD_BYTES as REJECTION_HEAD_BYTES, Rejection};
 pub use snapshot::{restore_if_missing, snapshot};
 
 const MIGRATION_STEPS: &[M<'static>] = &[
@@ -35,22 +35,43 @@ const MIGRATION_STEPS: &[M<'static>] = &[
     M::up(include_str!("migrations/004_event_host_target.sql")),
     M::up(include_str!("migrations/005_index_runs_by_kind.sql")),
     M::up(include_str!("migrations/006_fewer_event_indexes.sql")),
+    M::up(include_str!("migrations/007_ingest_in_one_write.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
 
 /// Jobs beyond this many wait for the next transaction, so one commit stays short.
 const MAX_BATCH: usize = 512;
+/// Write jobs that may wait for the writer. A webhook that finds the queue full gets a 503
+/// (senders that retry come back; memory stays bounded whatever the load).
+pub const QUEUE_CAPACITY: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("database error: {0}")]
+    #[error("database error")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("could not prepare the database: {0}")]
+    #[error("could not prepare the database")]
     Migration(#[from] rusqlite_migration::Error),
-    #[error("could not commit: {0}")]
-    Commit(String),
+    #[error("cannot create the data directory {path}")]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}")]
+    File {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start a database thread")]
+    Thread(#[source] std::io::Error),
+    #[error("the transaction could not be committed")]
+    Commit(#[source] Arc<rusqlite::Error>),
     #[error("the database is closed")]
     Closed,
+    /// The writer's queue is full: try again shortly.
+    #[error("the database is busy; retry in a second")]
+    Busy,
     #[error("{0}")]
     Conflict(String),
     #[error("stored data is not valid: {0}")]
@@ -60,7 +81,7 @@ pub enum StoreError {
 /// The database. Cheap to clone; every clone talks to the same writer thread.
 #[derive(Clone)]
 pub struct Store {
-    writer: mpsc::Sender<Box<dyn WriteJob>>,
+    writer: bounded::Sender<Box<dyn WriteJob>>,
     readers: Arc<ReaderPool>,
     /// Dropped with the last clone: tells the checkpoint thread to stop.
     _alive: Arc<mpsc::Sender<()>>,
@@ -71,11 +92,9 @@ impl Store {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| {
-                StoreError::Commit(format!(
-                    "cannot create the data directory {}: {e}",
-                    dir.display()
-                ))
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
+                path: dir.to_owned(),
+                source,
             })?;
         }
         let mut conn = Connection::open(path)?;
@@ -86,9 +105,8 @@ impl Store {
         conn.pragma_update(None, "journal_size_limit", 32 * 1024 * 1024)?;
         MIGRATIONS.to_latest(&mut conn)?;
 
-        let spawn_error =
-            |e: std::io::Error| StoreError::Commit(format!("cannot start a database thread: {e}"));
-        let (writer, jobs) = mpsc::channel::<Box<dyn WriteJob>>();
+        let spawn_error = StoreError::Thread;
+        let (writer, jobs) = bounded::channel::<Box<dyn WriteJob>>(QUEUE_CAPACITY);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
             .spawn(move || run_writer(conn, jobs))
@@ -113,19 +131,54 @@ impl Store {
 
     /// Runs `work` in the next group transaction and answers once that transaction is
     /// committed. A failing job is rolled back alone; the others in its batch still commit.
+    /// Waits for room in the writer's queue.
     pub(crate) async fn write<R, F>(&self, work: F) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
-        let (reply, answer) = oneshot::channel();
-        let job = Job {
-            work: Some(work),
-            result: None,
-            reply,
-        };
+        let (job, answer) = Job::boxed(work, None);
         self.writer
-            .send(Box::new(job))
+            .send(job)
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// [`Store::write`] for requests from outside: a full queue is [`StoreError::Busy`] at
+    /// once instead of a wait, and `after_commit` runs on the writer thread right after the
+    /// COMMIT that made the work durable (so it runs even if the caller has gone away).
+    pub(crate) async fn try_write_then<R, F>(
+        &self,
+        work: F,
+        after_commit: impl FnOnce(&R) + Send + 'static,
+    ) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (job, answer) = Job::boxed(work, Some(Box::new(after_commit)));
+        self.writer.try_send(job).map_err(|e| match e {
+            bounded::error::TrySendError::Full(_) => StoreError::Busy,
+            bounded::error::TrySendError::Closed(_) => StoreError::Closed,
+        })?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// [`Store::write`] with `after_commit` run on the writer thread after the COMMIT.
+    pub(crate) async fn write_then<R, F>(
+        &self,
+        work: F,
+        after_commit: impl FnOnce(&R) + Send + 'static,
+    ) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+    {
+        let (job, answer) = Job::boxed(work, Some(Box::new(after_commit)));
+        self.writer
+            .send(job)
+            .await
             .map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
@@ -151,7 +204,7 @@ impl Store {
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
+    conn.busy_timeout(Duration::from_secs(5))?;
     Ok(())
 }
 
@@ -185,13 +238,37 @@ impl ReaderPool {
 
 trait WriteJob: Send {
     fn run(&mut self, conn: &Connection);
-    fn finish(self: Box<Self>, commit: Result<(), String>);
+    fn finish(self: Box<Self>, commit: Result<(), Arc<rusqlite::Error>>);
 }
+
+type AfterCommit<R> = Box<dyn FnOnce(&R) + Send>;
 
 struct Job<F, R> {
     work: Option<F>,
     result: Option<Result<R, StoreError>>,
+    after_commit: Option<AfterCommit<R>>,
     reply: oneshot::Sender<Result<R, StoreError>>,
+}
+
+impl<F, R> Job<F, R>
+where
+    R: Send + 'static,
+    F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
+{
+    #[allow(clippy::type_complexity)]
+    fn boxed(
+        work: F,
+        after_commit: Option<AfterCommit<R>>,
+    ) -> (Box<dyn WriteJob>, oneshot::Receiver<Result<R, StoreError>>) {
+        let (reply, answer) = oneshot::channel();
+        let job = Self {
+            work: Some(work),
+            result: None,
+            after_commit,
+            reply,
+        };
+        (Box::new(job), answer)
+    }
 }
 
 impl<F, R> WriteJob for Job<F, R>
@@ -211,12 +288,15 @@ where
         self.result = Some(end.and(result));
     }
 
-    fn finish(self: Box<Self>, commit: Result<(), String>) {
+    fn finish(self: Box<Self>, commit: Result<(), Arc<rusqlite::Error>>) {
         let answer = match (commit, self.result) {
             (Err(e), _) => Err(StoreError::Commit(e)),
             (Ok(()), Some(result)) => result,
-            (Ok(()), None) => Err(StoreError::Commit("the job did not run".into())),
+            (Ok(()), None) => Err(StoreError::Closed),
         };
+        if let (Ok(value), Some(after_commit)) = (&answer, self.after_commit) {
+            after_commit(value);
+        }
         // The requester may have gone away (client hung up); the work is committed anyway.
         let _ = self.reply.send(answer);
     }
@@ -228,8 +308,8 @@ fn statement(conn: &Connection, sql: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-fn run_writer(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
-    while let Ok(first) = jobs.recv() {
+fn run_writer(conn: Connection, mut jobs: bounded::Receiver<Box<dyn WriteJob>>) {
+    while let Some(first) = jobs.blocking_recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
             match jobs.try_recv() {
@@ -237,17 +317,23 @@ fn run_writer(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
                 Err(_) => break,
             }
         }
-        let commit = match statement(&conn, "BEGIN IMMEDIATE") {
-            Ok(()) => {
+        let begin = conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut s| s.execute([]));
+        let commit = match begin {
+            Ok(_) => {
                 for job in &mut batch {
                     job.run(&conn);
                 }
-                statement(&conn, "COMMIT").map_err(|e| {
-                    let _ = statement(&conn, "ROLLBACK");
-                    e.to_string()
-                })
+                conn.prepare_cached("COMMIT")
+                    .and_then(|mut s| s.execute([]))
+                    .map(|_| ())
+                    .map_err(|e| {
+                        let _ = statement(&conn, "ROLLBACK");
+                        Arc::new(e)
+                    })
             }
-            Err(e) => Err(e.to_string()),
+            Err(e) => Err(Arc::new(e)),
         };
         if let Err(e) = &commit {
             tracing::error!(error = %e, jobs = batch.len(), "a database transaction failed");
@@ -261,9 +347,7 @@ fn run_writer(conn: Connection, jobs: mpsc::Receiver<Box<dyn WriteJob>>) {
 /// Copies committed pages from the WAL into the database every second. `PASSIVE` never
 /// waits for (or blocks) the writer or readers, so commits keep their latency.
 fn run_checkpoints(conn: Connection, stopped: mpsc::Receiver<()>) {
-    while let Err(mpsc::RecvTimeoutError::Timeout) =
-        stopped.recv_timeout(std::time::Duration::from_secs(1))
-    {
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Duration::from_secs(1)) {
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
             tracing::warn!(error = %e, "WAL checkpoint failed");
         }
@@ -282,7 +366,7 @@ pub(crate) fn from_ms(ms: i64) -> Result<Timestamp, StoreError> {
 /// A store in a temporary directory with one monitor, for the store's own tests.
 #[cfg(test)]
 pub(crate) async fn test_store_with_monitor() -> (tempfile::TempDir, Store, i64) {
-    use crate::domain::{MonitorName, NewMonitor, WebhookId};
+    use crate::domain::{MonitorName, NewMonitor, Origin, WebhookId};
     let dir = tempfile::tempdir().expect("a temporary directory");
     let store = Store::open(&dir.path().join("kopia_webhook.db")).expect("the store opens");
     let name = MonitorName::parse("M").expect("a valid name");

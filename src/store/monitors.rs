@@ -1,6 +1,6 @@
 use std::collections::HashMap;
-use std::sync::RwLock;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -8,25 +8,9 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{Store, StoreError, from_ms, to_ms};
 use crate::domain::{
-    Grace, HistoryLimit, MonitorKey, MonitorName, NewMonitor, Schedule, WebhookId,
+    Grace, HistoryLimit, Monitor, MonitorChanges, MonitorKey, MonitorName, NewMonitor, Origin,
+    Schedule, WebhookId,
 };
-
-/// Where a monitor was declared: in the panel, or in the add-on options (read-only there).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Origin {
-    Ui,
-    Options,
-}
-
-impl Origin {
-    fn as_str(self) -> &'static str {
-        match self {
-            Self::Ui => "ui",
-            Self::Options => "options",
-        }
-    }
-}
 
 /// The slug itself if free, else the first free `slug_2`, `slug_3`…
 fn free_key(conn: &Connection, base: &MonitorKey) -> Result<MonitorKey, StoreError> {
@@ -54,9 +38,16 @@ fn insert_monitor(
     origin: Origin,
     now: Timestamp,
 ) -> Result<i64, StoreError> {
+    // IDs come from a counter, never reused after a delete.
+    let id: i64 = conn
+        .prepare_cached(
+            "UPDATE counters SET value = MAX(value, (SELECT COALESCE(MAX(id), 0) FROM monitors)) + 1
+             WHERE name = 'monitor' RETURNING value",
+        )?
+        .query_row([], |r| r.get(0))?;
     conn.execute(
-        "INSERT INTO monitors (key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO monitors (id, key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s)
+         VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
             key.as_str(),
             new.name.as_str(),
@@ -67,38 +58,10 @@ fn insert_monitor(
             to_ms(now),
             schedule_json(new.schedule.as_ref()),
             new.grace.as_secs(),
+            id,
         ],
     )?;
-    Ok(conn.last_insert_rowid())
-}
-
-/// A monitor as stored.
-#[derive(Debug, Clone)]
-pub struct MonitorRecord {
-    pub id: i64,
-    pub key: MonitorKey,
-    pub name: MonitorName,
-    pub webhook_id: WebhookId,
-    pub secret: Option<SecretString>,
-    pub history_limit: HistoryLimit,
-    pub origin: Origin,
-    pub created_at: Timestamp,
-    pub schedule: Option<Schedule>,
-    pub grace: Grace,
-}
-
-/// What an edit may change; `None` leaves a field as it is.
-#[derive(Debug, Default)]
-pub struct MonitorChanges {
-    pub name: Option<MonitorName>,
-    pub history_limit: Option<HistoryLimit>,
-    /// `Some(None)` removes the secret.
-    pub secret: Option<Option<SecretString>>,
-    /// `Some(None)` removes the schedule.
-    pub schedule: Option<Option<Schedule>>,
-    pub grace: Option<Grace>,
-    /// Rotating the ID makes the old webhook URL stop working at once.
-    pub webhook_id: Option<WebhookId>,
+    Ok(id)
 }
 
 const COLUMNS: &str =
@@ -108,10 +71,10 @@ fn schedule_json(schedule: Option<&Schedule>) -> Option<String> {
     schedule.map(|s| s.to_json().to_string())
 }
 
-fn monitor_from_row(row: &Row<'_>) -> Result<MonitorRecord, StoreError> {
+fn monitor_from_row(row: &Row<'_>) -> Result<Monitor, StoreError> {
     let corrupt = |e: crate::domain::ParseError| StoreError::Corrupt(e.0);
     let origin: String = row.get(6)?;
-    Ok(MonitorRecord {
+    Ok(Monitor {
         id: row.get(0)?,
         key: MonitorKey::parse(&row.get::<_, String>(1)?).map_err(corrupt)?,
         name: MonitorName::parse(&row.get::<_, String>(2)?).map_err(corrupt)?,
@@ -140,7 +103,7 @@ fn query_monitors(
     conn: &Connection,
     filter: &str,
     params: &[&dyn rusqlite::ToSql],
-) -> Result<Vec<MonitorRecord>, StoreError> {
+) -> Result<Vec<Monitor>, StoreError> {
     let sql = format!("SELECT {COLUMNS} FROM monitors {filter} ORDER BY name COLLATE NOCASE, id");
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut rows = stmt.query(params)?;
@@ -157,7 +120,7 @@ impl Store {
         &self,
         new: NewMonitor,
         origin: Origin,
-    ) -> Result<MonitorRecord, StoreError> {
+    ) -> Result<Monitor, StoreError> {
         let now = Timestamp::now();
         self.write_monitors(move |conn| {
             let taken: bool = conn
@@ -171,7 +134,7 @@ impl Store {
             }
             let key = free_key(conn, &MonitorKey::from_name(&new.name))?;
             let id = insert_monitor(conn, &key, &new, origin, now)?;
-            Ok(MonitorRecord {
+            Ok(Monitor {
                 id,
                 key,
                 name: new.name,
@@ -249,7 +212,7 @@ impl Store {
         &self,
         id: i64,
         changes: MonitorChanges,
-    ) -> Result<MonitorRecord, StoreError> {
+    ) -> Result<Monitor, StoreError> {
         self.write_monitors(move |conn| {
             if let Some(webhook_id) = &changes.webhook_id {
                 let taken = conn
@@ -301,6 +264,10 @@ impl Store {
                     params![id, grace.as_secs()],
                 )?;
             }
+            conn.execute(
+                "UPDATE monitors SET entities_due = entities_due + 1 WHERE id = ?1",
+                [id],
+            )?;
             query_monitors(conn, "WHERE id = ?1", &[&id])?
                 .pop()
                 .ok_or_else(|| StoreError::Conflict("the monitor was deleted meanwhile".into()))
@@ -325,14 +292,16 @@ impl Store {
     }
 
     /// Every monitor, by name.
-    pub async fn monitors(&self) -> Result<Vec<MonitorRecord>, StoreError> {
+    pub async fn monitors(&self) -> Result<Vec<Monitor>, StoreError> {
         self.read(|conn| query_monitors(conn, "", &[])).await
     }
 
-    pub async fn monitor_by_key(
-        &self,
-        key: &MonitorKey,
-    ) -> Result<Option<MonitorRecord>, StoreError> {
+    pub async fn monitor_by_id(&self, id: i64) -> Result<Option<Monitor>, StoreError> {
+        self.read(move |conn| Ok(query_monitors(conn, "WHERE id = ?1", &[&id])?.pop()))
+            .await
+    }
+
+    pub async fn monitor_by_key(&self, key: &MonitorKey) -> Result<Option<Monitor>, StoreError> {
         let key = key.as_str().to_owned();
         self.read(move |conn| Ok(query_monitors(conn, "WHERE key = ?1", &[&key])?.pop()))
             .await
@@ -343,7 +312,7 @@ impl Store {
     pub async fn monitor_by_webhook_id(
         &self,
         id: &WebhookId,
-    ) -> Result<Option<MonitorRecord>, StoreError> {
+    ) -> Result<Option<Monitor>, StoreError> {
         if let Some(found) = self.monitor_cache.get(id.as_str()) {
             return Ok(found);
         }
@@ -360,9 +329,8 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
-        let result = self.write(work).await;
-        self.monitor_cache.invalidate();
-        result
+        let cache = Arc::clone(&self.monitor_cache);
+        self.write_then(work, move |_| cache.invalidate()).await
     }
 }
 
@@ -371,12 +339,12 @@ impl Store {
 #[derive(Default)]
 pub(super) struct MonitorCache {
     generation: AtomicU64,
-    by_webhook_id: RwLock<Option<(u64, HashMap<String, MonitorRecord>)>>,
+    by_webhook_id: RwLock<Option<(u64, HashMap<String, Monitor>)>>,
 }
 
 impl MonitorCache {
     /// `Some(answer)` when the map is loaded.
-    fn get(&self, webhook_id: &str) -> Option<Option<MonitorRecord>> {
+    fn get(&self, webhook_id: &str) -> Option<Option<Monitor>> {
         let map = self.by_webhook_id.read().unwrap_or_else(|p| p.into_inner());
         let (generation, map) = map.as_ref()?;
         (*generation == self.generation()).then(|| map.get(webhook_id).cloned())
@@ -386,7 +354,7 @@ impl MonitorCache {
         self.generation.load(Ordering::SeqCst)
     }
 
-    fn fill(&self, generation: u64, monitors: Vec<MonitorRecord>) {
+    fn fill(&self, generation: u64, monitors: Vec<Monitor>) {
         let map = monitors
             .into_iter()
             .map(|m| (m.webhook_id.as_str().to_owned(), m))

@@ -7,7 +7,9 @@ use jiff::Timestamp;
 use rusqlite::params;
 use serde::Serialize;
 
+use super::events::{columns_of_e, event_from_row_at};
 use super::{Store, StoreError, from_ms, to_ms};
+use crate::domain::{MonitorKey, StoredEvent};
 
 /// A state to push (`desired = Some`) or an entity to remove from Core (`None`).
 #[derive(Debug, Clone)]
@@ -15,14 +17,29 @@ pub struct DueState {
     pub entity_id: String,
     pub desired: Option<String>,
     pub attempts: i64,
+    /// Which "Core remembers what we pushed" period this was read in; see [`Store::mark_pushed`].
+    pub epoch: i64,
 }
 
+/// A Home Assistant event waiting to be fired.
 #[derive(Debug, Clone)]
 pub struct DueCoreEvent {
     pub id: i64,
-    pub event_type: String,
-    pub data: String,
     pub attempts: i64,
+    pub what: CoreEventSubject,
+}
+
+/// What a Home Assistant event announces.
+#[derive(Debug, Clone)]
+pub enum CoreEventSubject {
+    /// A stored event of a monitor.
+    Event {
+        monitor_key: MonitorKey,
+        monitor_name: String,
+        event: Box<StoredEvent>,
+    },
+    /// Queued by a version before events were referenced: its data as rendered then.
+    Rendered(String),
 }
 
 /// How a monitor's entities are doing in Home Assistant, for the panel and the API.
@@ -60,13 +77,40 @@ fn push_statuses_where(
 }
 
 impl Store {
-    /// Records what a monitor's entities should show; returns how many changed.
+    /// Monitors whose entities must be worked out again, with their due count (pass it
+    /// back to [`Store::queue_states`]).
+    pub async fn due_monitors(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn
+                .prepare_cached("SELECT id, entities_due FROM monitors WHERE entities_due > 0")?;
+            let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+        .await
+    }
+
+    /// Every monitor's entities are due (at start: Core may have changed meanwhile).
+    pub async fn mark_all_due(&self) -> Result<(), StoreError> {
+        self.write(|conn| {
+            conn.execute("UPDATE monitors SET entities_due = entities_due + 1", [])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Records what a monitor's entities should show; returns how many changed. The
+    /// monitor stops being due unless something arrived after `due` was read.
     pub async fn queue_states(
         &self,
         monitor_id: i64,
         states: Vec<(String, String)>,
+        due: i64,
     ) -> Result<usize, StoreError> {
         self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE monitors SET entities_due = 0 WHERE id = ?1 AND entities_due = ?2",
+            )?
+            .execute(params![monitor_id, due])?;
             let mut upsert = conn.prepare_cached(
                 "INSERT INTO entities (entity_id, monitor_id, desired) VALUES (?1, ?2, ?3)
                  ON CONFLICT (entity_id) DO UPDATE
@@ -91,7 +135,7 @@ impl Store {
     ) -> Result<Vec<DueState>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT entity_id, desired, attempts FROM entities
+                "SELECT entity_id, desired, attempts, epoch FROM entities
                  WHERE desired IS NOT pushed AND next_attempt_at <= ?1
                  ORDER BY next_attempt_at, entity_id LIMIT ?2",
             )?;
@@ -100,6 +144,7 @@ impl Store {
                     entity_id: r.get(0)?,
                     desired: r.get(1)?,
                     attempts: r.get(2)?,
+                    epoch: r.get(3)?,
                 })
             })?;
             Ok(rows.collect::<Result<_, _>>()?)
@@ -107,11 +152,14 @@ impl Store {
         .await
     }
 
-    /// Core accepted `pushed` (a removal when `None`).
+    /// Core accepted `pushed` (a removal when `None`), read in `epoch`. If Core forgot
+    /// everything since (its restart was noticed while this push was on its way), the
+    /// answer came from the Core that forgot: the state stays due.
     pub async fn mark_pushed(
         &self,
         entity_id: String,
         pushed: Option<String>,
+        epoch: i64,
     ) -> Result<(), StoreError> {
         let now = Timestamp::now();
         self.write(move |conn| {
@@ -119,8 +167,8 @@ impl Store {
                 Some(pushed) => conn.execute(
                     "UPDATE entities SET pushed = ?2, pushed_at = ?3, attempts = 0, next_attempt_at = 0,
                          last_error = NULL
-                     WHERE entity_id = ?1",
-                    params![entity_id, pushed, to_ms(now)],
+                     WHERE entity_id = ?1 AND epoch = ?4",
+                    params![entity_id, pushed, to_ms(now), epoch],
                 )?,
                 None => conn.execute("DELETE FROM entities WHERE entity_id = ?1 AND desired IS NULL", [entity_id])?,
             };
@@ -150,7 +198,8 @@ impl Store {
     pub async fn forget_pushed(&self) -> Result<usize, StoreError> {
         self.write(|conn| {
             Ok(conn.execute(
-                "UPDATE entities SET pushed = NULL, next_attempt_at = 0 WHERE desired IS NOT NULL",
+                "UPDATE entities SET pushed = NULL, next_attempt_at = 0, epoch = epoch + 1
+                 WHERE desired IS NOT NULL",
                 [],
             )?)
         })
@@ -209,19 +258,35 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<DueCoreEvent>, StoreError> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT id, event_type, data, attempts FROM core_events WHERE next_attempt_at <= ?1
-                 ORDER BY id LIMIT ?2",
-            )?;
-            let rows = stmt.query_map(params![to_ms(now), limit as i64], |r| {
-                Ok(DueCoreEvent {
-                    id: r.get(0)?,
-                    event_type: r.get(1)?,
-                    data: r.get(2)?,
-                    attempts: r.get(3)?,
-                })
-            })?;
-            Ok(rows.collect::<Result<_, _>>()?)
+            let mut stmt = conn.prepare_cached(&format!(
+                "SELECT c.id, c.attempts, c.legacy_data, m.key, m.name, {}
+                 FROM core_events c LEFT JOIN events e ON e.id = c.event_id
+                 LEFT JOIN monitors m ON m.id = e.monitor_id
+                 WHERE c.next_attempt_at <= ?1 ORDER BY c.id LIMIT ?2",
+                columns_of_e()
+            ))?;
+            let mut rows = stmt.query(params![to_ms(now), limit as i64])?;
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                let legacy: Option<String> = row.get(2)?;
+                let key: Option<String> = row.get(3)?;
+                let what = match (legacy, key) {
+                    (Some(data), _) => CoreEventSubject::Rendered(data),
+                    (None, Some(key)) => CoreEventSubject::Event {
+                        monitor_key: MonitorKey::parse(&key)
+                            .map_err(|e| StoreError::Corrupt(e.0))?,
+                        monitor_name: row.get(4)?,
+                        event: Box::new(event_from_row_at(row, 5)?),
+                    },
+                    (None, None) => continue,
+                };
+                out.push(DueCoreEvent {
+                    id: row.get(0)?,
+                    attempts: row.get(1)?,
+                    what,
+                });
+            }
+            Ok(out)
         })
         .await
     }

@@ -20,6 +20,8 @@ pub struct Rejection {
     pub reason: String,
     /// The start of the body, as text (invalid UTF-8 replaced).
     pub head: String,
+    /// How many requests this row stands for (a flood is summarised once a minute).
+    pub count: u64,
 }
 
 impl Store {
@@ -30,12 +32,14 @@ impl Store {
         status: u16,
         reason: String,
         head: Vec<u8>,
+        count: u64,
     ) -> Result<(), StoreError> {
         let at = Timestamp::now();
+        let count = i64::try_from(count).unwrap_or(i64::MAX);
         self.write(move |conn| {
             conn.execute(
-                "INSERT INTO rejections (monitor_id, at, peer, status, reason, head) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![monitor_id, to_ms(at), peer, status, reason, &head[..head.len().min(HEAD_BYTES)]],
+                "INSERT INTO rejections (monitor_id, at, peer, status, reason, head, count) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![monitor_id, to_ms(at), peer, status, reason, &head[..head.len().min(HEAD_BYTES)], count],
             )?;
             conn.execute(
                 "DELETE FROM rejections WHERE monitor_id = ?1 AND id <= (
@@ -55,7 +59,7 @@ impl Store {
     ) -> Result<Vec<Rejection>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT at, peer, status, reason, head FROM rejections WHERE monitor_id = ?1 ORDER BY id DESC LIMIT ?2",
+                "SELECT at, peer, status, reason, head, count FROM rejections WHERE monitor_id = ?1 ORDER BY id DESC LIMIT ?2",
             )?;
             let mut rows = stmt.query(params![monitor_id, limit as i64])?;
             let mut out = Vec::new();
@@ -67,21 +71,12 @@ impl Store {
                     status: row.get(2)?,
                     reason: row.get(3)?,
                     head: crate::domain::printable(&head.unwrap_or_default()),
+                    count: u64::try_from(row.get::<_, i64>(5)?).unwrap_or(1),
                 });
             }
             Ok(out)
         })
         .await
-    }
-
-    /// The newest `start` not yet followed by a run: the run that is going on.
-    pub async fn pending_start(
-        &self,
-        monitor_id: i64,
-    ) -> Result<Option<crate::domain::StoredEvent>, StoreError> {
-        let runs = self.monitor_runs(monitor_id, 1).await?;
-        let newest_run = runs.recent.first().map_or(0, |r| r.id);
-        Ok(runs.last_start.filter(|start| start.id > newest_run))
     }
 }
 
@@ -100,6 +95,7 @@ mod tests {
                     400,
                     format!("bad {i}"),
                     vec![b'x'; 5000],
+                    1,
                 )
                 .await
                 .unwrap();

@@ -11,8 +11,10 @@ use super::StoreError;
 /// one snapshot while the add-on keeps writing), replacing `target` only when complete.
 pub fn snapshot(db: &Path, target: &Path) -> Result<(), StoreError> {
     let partial = target.with_extension("partial");
-    let io =
-        |e: std::io::Error| StoreError::Commit(format!("cannot write {}: {e}", partial.display()));
+    let io = |source| StoreError::File {
+        path: partial.clone(),
+        source,
+    };
     if partial.exists() {
         std::fs::remove_file(&partial).map_err(io)?;
     }
@@ -20,7 +22,7 @@ pub fn snapshot(db: &Path, target: &Path) -> Result<(), StoreError> {
     conn.busy_timeout(std::time::Duration::from_secs(30))?;
     let into = partial
         .to_str()
-        .ok_or_else(|| StoreError::Commit("the data path is not UTF-8".into()))?;
+        .ok_or_else(|| StoreError::Corrupt("the data path is not UTF-8".into()))?;
     conn.execute("VACUUM INTO ?1", [into])?;
     std::fs::rename(&partial, target).map_err(io)?;
     Ok(())
@@ -32,11 +34,9 @@ pub fn restore_if_missing(db: &Path, snapshot: &Path) -> Result<bool, StoreError
     if db.exists() || !snapshot.exists() {
         return Ok(false);
     }
-    std::fs::copy(snapshot, db).map_err(|e| {
-        StoreError::Commit(format!(
-            "cannot restore {} from its snapshot: {e}",
-            db.display()
-        ))
+    std::fs::copy(snapshot, db).map_err(|source| StoreError::File {
+        path: db.to_owned(),
+        source,
     })?;
     Ok(true)
 }
@@ -46,10 +46,11 @@ mod tests {
     use jiff::Timestamp;
 
     use super::*;
+    use crate::domain::Origin;
     use crate::domain::{
         BackupEvent, EventKind, MonitorName, NewMonitor, RunStatus, SenderKind, WebhookId,
     };
-    use crate::store::{Origin, Store};
+    use crate::store::Store;
 
     #[tokio::test]
     async fn a_snapshot_taken_while_running_restores_everything_committed() {
@@ -65,7 +66,7 @@ mod tests {
         let event = BackupEvent::new(SenderKind::Kopia, EventKind::Run, RunStatus::Success)
             .with_source("/a");
         store
-            .insert_events(m.id, Timestamp::now(), vec![event], vec![])
+            .insert_events(m.id, Timestamp::now(), vec![event])
             .await
             .unwrap();
 

@@ -4,20 +4,20 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 
 use super::views::{EventJson, MonitorJson};
-use super::{ApiError, AppState, MonitorInput, MonitorPatch};
-use crate::domain::MonitorKey;
-use crate::status::MonitorSummary;
-use crate::store::MonitorRecord;
+use super::{ApiError, AppState};
+use crate::domain::Monitor;
+use crate::service::{MonitorInput, MonitorPatch, MonitorView};
 
 pub async fn list_monitors(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let out: Vec<MonitorJson> = state
+        .service
         .all_monitors()
         .await?
-        .into_iter()
-        .map(|(m, summary, push)| MonitorJson::new(&state, &req, &m, &summary, push))
+        .iter()
+        .map(|view| MonitorJson::new(&state, &req, view))
         .collect();
     Ok(HttpResponse::Ok().json(out))
 }
@@ -32,7 +32,7 @@ pub async fn create_monitor(
             "the body is not a valid monitor ({e}); send {{\"name\": \"...\"}}"
         ))
     })?;
-    let monitor = state.create_monitor(input).await?;
+    let monitor = state.service.create_monitor(input).await?;
     Ok(HttpResponse::Created().json(monitor_json(&state, &req, &monitor).await?))
 }
 
@@ -57,7 +57,7 @@ pub async fn update_monitor(
             "the body is not a valid edit ({e}); send any of name, history_limit, secret, schedule, grace"
         ))
     })?;
-    let updated = state.update_monitor(&monitor, patch).await?;
+    let updated = state.service.update_monitor(&monitor, patch).await?;
     Ok(HttpResponse::Ok().json(monitor_json(&state, &req, &updated).await?))
 }
 
@@ -66,7 +66,7 @@ pub async fn delete_monitor(
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let monitor = find(&state, &key).await?;
-    state.delete_monitor(&monitor).await?;
+    state.service.delete_monitor(&monitor).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -83,12 +83,7 @@ pub async fn list_events(
 ) -> Result<HttpResponse, ApiError> {
     let monitor = find(&state, &key).await?;
     let limit = query.limit.unwrap_or(50);
-    if !(1..=500).contains(&limit) {
-        return Err(ApiError::BadRequest(
-            "limit must be between 1 and 500".into(),
-        ));
-    }
-    let page = state.store.events(monitor.id, query.before, limit).await?;
+    let page = state.service.history(&monitor, query.before, limit).await?;
     let events: Vec<EventJson<'_>> = page.events.iter().map(EventJson::from).collect();
     Ok(HttpResponse::Ok().json(events))
 }
@@ -99,7 +94,37 @@ pub async fn list_rejections(
     key: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let monitor = find(&state, &key).await?;
-    Ok(HttpResponse::Ok().json(state.store.rejections(monitor.id, 100).await?))
+    Ok(HttpResponse::Ok().json(state.service.rejections(&monitor, 100).await?))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RetireBody {
+    /// `null` for the runs that name no source.
+    source: Option<String>,
+}
+
+/// Forgets a source that is no longer backed up (its history stays).
+pub async fn retire_source(
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let monitor = find(&state, &key).await?;
+    let body: RetireBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the body is not valid ({e}); send {{\"source\": \"/the/path\"}}"
+        ))
+    })?;
+    if !state
+        .service
+        .retire_source(&monitor, body.source.as_deref())
+        .await?
+    {
+        return Err(ApiError::NotFound(
+            "this monitor has no such source; see \"sources\" in GET /api/monitors/<key>".into(),
+        ));
+    }
+    Ok(HttpResponse::NoContent().finish())
 }
 
 /// The add-on at a glance: version, Home Assistant updates, monitors by status.
@@ -107,18 +132,18 @@ pub async fn status(
     req: HttpRequest,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
-    let monitors = state.all_monitors().await?;
+    let monitors = state.service.all_monitors().await?;
     let mut by_status: std::collections::BTreeMap<&'static str, usize> =
         std::collections::BTreeMap::new();
-    for (_, summary, _) in &monitors {
-        *by_status.entry(summary.status.as_str()).or_default() += 1;
+    for view in &monitors {
+        *by_status.entry(view.summary.status.as_str()).or_default() += 1;
     }
     Ok(HttpResponse::Ok().json(serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "home_assistant": {
-            "enabled": state.publisher.is_enabled(),
-            "pending_monitors": monitors.iter().filter(|(_, _, p)| p.pending).count(),
-            "errors": monitors.iter().filter_map(|(_, _, p)| p.last_error.clone()).collect::<Vec<_>>(),
+            "enabled": state.service.pushes_enabled(),
+            "pending_monitors": monitors.iter().filter(|v| v.push.pending).count(),
+            "errors": monitors.iter().filter_map(|v| v.push.last_error.clone()).collect::<Vec<_>>(),
         },
         "webhook_base_url": state.webhook_base(&req),
         "webhook_port_disabled": state.webhook_port_disabled(),
@@ -128,31 +153,18 @@ pub async fn status(
     })))
 }
 
-pub(super) async fn find(state: &AppState, key: &str) -> Result<MonitorRecord, ApiError> {
-    let not_found = || ApiError::NotFound(format!("no monitor is called {key:?}"));
-    let key = MonitorKey::parse(key).map_err(|_| not_found())?;
-    state
-        .store
-        .monitor_by_key(&key)
-        .await?
-        .ok_or_else(not_found)
+pub(super) async fn find(state: &AppState, key: &str) -> Result<Monitor, ApiError> {
+    Ok(state.service.monitor(key).await?)
 }
 
 async fn monitor_json(
     state: &AppState,
     req: &HttpRequest,
-    monitor: &MonitorRecord,
+    monitor: &Monitor,
 ) -> Result<MonitorJson, ApiError> {
-    let runs = state
-        .store
-        .monitor_runs(monitor.id, monitor.history_limit.get())
+    let view: MonitorView = state
+        .service
+        .view(monitor.clone(), monitor.history_limit.get())
         .await?;
-    let push = state.store.push_status(monitor.id).await?;
-    Ok(MonitorJson::new(
-        state,
-        req,
-        monitor,
-        &MonitorSummary::of(monitor, runs),
-        push,
-    ))
+    Ok(MonitorJson::new(state, req, &view))
 }

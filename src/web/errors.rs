@@ -5,52 +5,64 @@ use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
 use crate::senders::SenderError;
-use crate::store::StoreError;
+use crate::service::ServiceError;
+use crate::telemetry::ErrorChain;
 
 /// Why a webhook delivery was not accepted. Bodies are short plain text: backup tools log
 /// them, and people read those logs.
 #[derive(Debug, thiserror::Error)]
 pub enum WebhookError {
-    /// Also for IDs that are malformed: no hint whether an ID exists.
-    #[error("not found")]
-    UnknownId,
     #[error("the body is larger than {limit} bytes")]
     TooLarge { limit: usize },
-    #[error("too many requests for this webhook; retry in {retry_after} s")]
-    TooMany { retry_after: u64 },
-    #[error("could not read the request body: {0}")]
-    Payload(String),
+    #[error("could not read the request body")]
+    Payload(#[source] actix_web::Error),
     #[error(transparent)]
     Invalid(#[from] SenderError),
     #[error(transparent)]
-    Unauthorized(#[from] crate::signature::SignatureError),
-    #[error("the event could not be stored ({0}); the sender should retry")]
-    Store(#[from] StoreError),
+    Refused(#[from] ServiceError),
 }
 
 impl ResponseError for WebhookError {
     fn status_code(&self) -> StatusCode {
         match self {
-            Self::UnknownId => StatusCode::NOT_FOUND,
             Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Payload(_) | Self::Invalid(_) => StatusCode::BAD_REQUEST,
-            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Self::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Refused(error) => match error {
+                ServiceError::UnknownWebhook | ServiceError::NoSuchMonitor(_) => {
+                    StatusCode::NOT_FOUND
+                }
+                ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
+                ServiceError::Conflict(_) => StatusCode::CONFLICT,
+                ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+                ServiceError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
+                ServiceError::Busy { .. } | ServiceError::Store(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+            },
         }
     }
 
     fn error_response(&self) -> HttpResponse {
         let mut response = HttpResponse::build(self.status_code());
-        if let Self::TooMany { retry_after } = self {
-            response.insert_header((
-                actix_web::http::header::RETRY_AFTER,
-                retry_after.to_string(),
-            ));
+        let retry_after = match self {
+            Self::Refused(ServiceError::TooMany { retry_after })
+            | Self::Refused(ServiceError::Busy { retry_after }) => Some(*retry_after),
+            Self::Refused(ServiceError::Store(_)) => Some(5),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
         }
+        let text = match self {
+            Self::Refused(ServiceError::Store(e)) => {
+                tracing::error!(error = %ErrorChain(e), "a webhook could not be stored");
+                "the event could not be stored; the sender should retry".to_owned()
+            }
+            other => ErrorChain(other).to_string(),
+        };
         response
             .content_type("text/plain; charset=utf-8")
-            .body(format!("{self}\n"))
+            .body(format!("{text}\n"))
     }
 }
 
@@ -67,13 +79,20 @@ pub enum ApiError {
     Internal(String),
 }
 
-impl From<StoreError> for ApiError {
-    fn from(error: StoreError) -> Self {
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
         match error {
-            StoreError::Conflict(reason) => Self::Conflict(reason),
-            other => {
-                tracing::error!(error = %other, "storage failed");
-                Self::Internal(other.to_string())
+            ServiceError::Invalid(e) => Self::BadRequest(e.0),
+            ServiceError::NoSuchMonitor(_) | ServiceError::UnknownWebhook => {
+                Self::NotFound(error.to_string())
+            }
+            ServiceError::Conflict(reason) => Self::Conflict(reason),
+            ServiceError::Unauthorized(_)
+            | ServiceError::TooMany { .. }
+            | ServiceError::Busy { .. } => Self::Conflict(error.to_string()),
+            ServiceError::Store(ref e) => {
+                tracing::error!(error = %ErrorChain(e), "storage failed");
+                Self::Internal(ErrorChain(&error).to_string())
             }
         }
     }

@@ -35,7 +35,7 @@ impl Layout {
             .map_or_else(|| "/".to_owned(), |path| format!("{path}/"));
         let pushes_disabled = req
             .app_data::<web::Data<AppState>>()
-            .is_some_and(|state| !state.publisher.is_enabled());
+            .is_some_and(|state| !state.service.pushes_enabled());
         Self {
             base_href,
             pushes_disabled,

@@ -5,10 +5,10 @@ use jiff::{Timestamp, Unit};
 use serde::Serialize;
 
 use super::AppState;
+use crate::domain::Origin;
 use crate::domain::{MonitorStatus, StoredEvent};
 use crate::ha::entity_ids;
-use crate::status::MonitorSummary;
-use crate::store::{MonitorRecord, Origin, PushStatus};
+use crate::service::{MonitorView, PushStatus};
 
 /// A monitor in the JSON API. The webhook ID is included: the API is only reachable
 /// through ingress, by people who may see it anyway in the panel.
@@ -35,13 +35,12 @@ pub struct MonitorJson {
 }
 
 impl MonitorJson {
-    pub fn new(
-        state: &AppState,
-        req: &HttpRequest,
-        monitor: &MonitorRecord,
-        summary: &MonitorSummary,
-        push: PushStatus,
-    ) -> Self {
+    pub fn new(state: &AppState, req: &HttpRequest, view: &MonitorView) -> Self {
+        let MonitorView {
+            monitor,
+            summary,
+            push,
+        } = view;
         Self {
             key: monitor.key.to_string(),
             name: monitor.name.as_str().to_owned(),
@@ -58,7 +57,7 @@ impl MonitorJson {
             last_seen: summary.last_seen,
             next_expected: summary.next_expected,
             running_since: summary.running_since,
-            push: state.publisher.is_enabled().then_some(push),
+            push: state.service.pushes_enabled().then(|| push.clone()),
         }
     }
 }

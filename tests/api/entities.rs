@@ -257,7 +257,7 @@ async fn a_start_shows_running_until_the_run_arrives() {
         .unwrap();
 
     let (_, state) = wait_for_state(&core, "sensor.kopia_job", |s| s["state"] == "failed").await;
-    assert_eq!(state["attributes"]["error"], "disk full");
+    assert_eq!(state["attributes"]["error"], "db: disk full");
     app.stop().await;
 }
 

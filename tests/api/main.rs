@@ -9,4 +9,5 @@ mod kopia;
 mod monitors;
 mod panel;
 mod senders;
+mod throttle;
 mod webhooks;

@@ -50,7 +50,10 @@ async fn kopias_default_report_becomes_one_event_per_snapshot_and_a_failed_senso
     assert_eq!(attributes["friendly_name"], "Server One");
     assert_eq!(attributes["sender"], "kopia");
     assert_eq!(attributes["source"], "/some/other/path");
-    assert_eq!(attributes["error"], "some top-level error");
+    assert_eq!(
+        attributes["error"], "/some/other/path: some top-level error",
+        "the error names the path that failed"
+    );
     assert_eq!(attributes["last_success"], "2020-01-02T03:04:06.1Z");
     let history = attributes["history"].as_array().unwrap();
     assert_eq!(history.len(), 4);

@@ -102,9 +102,13 @@ fn generic_error(subject: &str, body: &str, inbound: &Inbound<'_>) -> BackupEven
         "" => format!("{operation} failed"),
         text => format!("{operation} failed: {text}"),
     };
-    BackupEvent::new(SenderKind::Kopia, EventKind::Run, RunStatus::Failed)
+    let event = BackupEvent::new(SenderKind::Kopia, EventKind::Run, RunStatus::Failed)
         .with_times(started, finished)
-        .with_error(&error)
+        .with_error(&error);
+    match host_of(subject) {
+        Some(host) => event.with_host(host),
+        None => event,
+    }
 }
 
 /// Kopia's per-snapshot `Status:` codes: v0.19+ (`success`, `warnings`, `incomplete`, `fatal`)
@@ -154,10 +158,44 @@ fn snapshot_report(
         ));
     }
     let fallback = status_from_subject(subject);
+    let host = host_of(subject);
+    let mut seen: Vec<(String, i64)> = Vec::new();
     Ok(blocks
         .into_iter()
-        .map(|block| block_to_event(block, fallback, inbound))
+        .map(|block| {
+            let event = block_to_event(block, fallback, inbound);
+            let event = match host {
+                Some(host) => event.with_host(host),
+                None => event,
+            };
+            // The same snapshot in the same notification sent twice is one run. A report
+            // may list a path twice with one start time (Kopia's own sample does): the
+            // position among those keeps them apart.
+            match (event.source(), event.started_at()) {
+                (Some(source), Some(start)) => {
+                    let id = (source.to_owned(), start.as_millisecond());
+                    let nth = seen.iter().filter(|s| **s == id).count();
+                    seen.push(id);
+                    let key = format!(
+                        "kopia:{}:{source}:{}:{nth}:{}",
+                        host.unwrap_or(""),
+                        start.as_millisecond(),
+                        super::fields::body_digest(subject.as_bytes())
+                    );
+                    event.with_dedup_key(key)
+                }
+                _ => event,
+            }
+        })
         .collect())
+}
+
+/// The machine in Kopia's Subject: `… on <host>` (the repository server's name when a
+/// server sends for its clients).
+fn host_of(subject: &str) -> Option<&str> {
+    let (_, host) = subject.rsplit_once(" on ")?;
+    let host = host.trim();
+    (!host.is_empty() && !host.contains(char::is_whitespace)).then_some(host)
 }
 
 fn block_to_event(block: Block, fallback: RunStatus, inbound: &Inbound<'_>) -> BackupEvent {
@@ -345,6 +383,20 @@ mod tests {
         let events = parse_fixture("test-notification.txt");
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].kind(), EventKind::Test);
+    }
+
+    #[test]
+    fn the_host_of_the_subject_is_kept_and_a_resent_report_has_the_same_key() {
+        let events = parse_fixture("snapshot-report.txt.success.expected");
+        assert_eq!(events[0].host(), Some("some-host"));
+        let again = parse_fixture("snapshot-report.txt.success.expected");
+        assert!(events[0].dedup_key().is_some());
+        assert_eq!(events[0].dedup_key(), again[0].dedup_key());
+        assert_eq!(
+            host_of("Kopia has encountered an error during Maintenance on nas"),
+            Some("nas")
+        );
+        assert_eq!(host_of("Test notification from Kopia at 2020-01-01"), None);
     }
 
     #[test]

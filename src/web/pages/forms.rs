@@ -7,9 +7,9 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use super::{html, see_other};
-use crate::domain::{BackupEvent, EventKind, HistoryLimit, RunStatus, SenderKind, WebhookId};
-use crate::store::{MonitorChanges, MonitorRecord, Origin};
-use crate::web::{ApiError, AppState, Layout, MonitorInput, MonitorPatch, PageError, api, webhook};
+use crate::domain::{HistoryLimit, Monitor, Origin};
+use crate::service::{MonitorInput, MonitorPatch};
+use crate::web::{ApiError, AppState, Layout, PageError, api};
 
 /// The fields of the new-monitor and edit forms, as typed.
 #[derive(Debug, Default, Deserialize)]
@@ -135,7 +135,7 @@ pub async fn create_monitor(
             schedule: Some(serde_json::Value::String(form.schedule.clone())),
             grace: Some(form.grace.clone()),
         };
-        Ok::<_, ApiError>((state.create_monitor(input).await?, secret))
+        Ok::<_, ApiError>((state.service.create_monitor(input).await?, secret))
     }
     .await;
     match result {
@@ -155,7 +155,7 @@ pub async fn create_monitor(
 
 fn after_save(
     layout: &Layout,
-    monitor: &MonitorRecord,
+    monitor: &Monitor,
     generated: Option<String>,
 ) -> Result<HttpResponse, PageError> {
     match generated {
@@ -172,11 +172,7 @@ fn after_save(
     }
 }
 
-async fn editable(
-    state: &AppState,
-    layout: &Layout,
-    key: &str,
-) -> Result<MonitorRecord, PageError> {
+async fn editable(state: &AppState, layout: &Layout, key: &str) -> Result<Monitor, PageError> {
     let monitor = api::find(state, key)
         .await
         .map_err(|e| PageError::new(layout, e))?;
@@ -244,7 +240,7 @@ pub async fn save_edit(
             grace: Some(form.grace.clone()).filter(|g| !g.trim().is_empty()),
         };
         Ok::<_, ApiError>((
-            state.update_monitor(&monitor, patch).await?,
+            state.service.update_monitor(&monitor, patch).await?,
             secret.flatten(),
         ))
     }
@@ -301,16 +297,11 @@ pub async fn rotate_webhook_id(
     key: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
     let monitor = editable(&state, &layout, &key).await?;
-    let changes = MonitorChanges {
-        webhook_id: Some(WebhookId::generate()),
-        ..MonitorChanges::default()
-    };
     state
-        .store
-        .update_monitor(monitor.id, changes)
+        .service
+        .rotate_webhook_id(&monitor)
         .await
         .map_err(|e| PageError::new(&layout, e))?;
-    tracing::info!(monitor = %monitor.key, "webhook ID rotated");
     Ok(see_other(
         &layout,
         &format!("monitors/{}?notice=rotated", monitor.key),
@@ -331,7 +322,7 @@ pub async fn confirm_delete(
 /// Asks before `action` (a path under the monitor) on a page of its own.
 fn confirm(
     layout: &Layout,
-    monitor: &MonitorRecord,
+    monitor: &Monitor,
     title: String,
     message: &str,
     action: &str,
@@ -355,14 +346,15 @@ pub async fn delete_monitor(
 ) -> Result<HttpResponse, PageError> {
     let monitor = editable(&state, &layout, &key).await?;
     state
+        .service
         .delete_monitor(&monitor)
         .await
         .map_err(|e| PageError::new(&layout, e))?;
     Ok(see_other(&layout, ""))
 }
 
-/// Stores a test event as if a backup tool had sent one: the whole path to Home Assistant
-/// is exercised, and a monitor with nothing else turns green.
+/// Stores a test event as if a backup tool had sent one, and says whether it went on to
+/// Home Assistant.
 pub async fn send_test_event(
     layout: Layout,
     state: web::Data<AppState>,
@@ -371,12 +363,46 @@ pub async fn send_test_event(
     let monitor = api::find(&state, &key)
         .await
         .map_err(|e| PageError::new(&layout, e))?;
-    let event = BackupEvent::new(SenderKind::Panel, EventKind::Test, RunStatus::Success);
-    webhook::commit(&state, &monitor, vec![event])
+    let outcome = state
+        .service
+        .send_test_event(&monitor)
         .await
-        .map_err(|e| PageError::new(&layout, ApiError::Internal(e.to_string())))?;
+        .map_err(|e| PageError::new(&layout, e))?;
+    let notice = if outcome.sent_to_home_assistant {
+        "test"
+    } else {
+        "test-stored"
+    };
     Ok(see_other(
         &layout,
-        &format!("monitors/{}?notice=test", monitor.key),
+        &format!("monitors/{}?notice={notice}", monitor.key),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RetireForm {
+    #[serde(default)]
+    source: String,
+}
+
+/// Forgets a source that is no longer backed up (its history stays).
+pub async fn retire_source(
+    layout: Layout,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    form: web::Form<RetireForm>,
+) -> Result<HttpResponse, PageError> {
+    let monitor = api::find(&state, &key)
+        .await
+        .map_err(|e| PageError::new(&layout, e))?;
+    let source = Some(form.source.as_str()).filter(|s| !s.is_empty());
+    state
+        .service
+        .retire_source(&monitor, source)
+        .await
+        .map_err(|e| PageError::new(&layout, e))?;
+    Ok(see_other(
+        &layout,
+        &format!("monitors/{}?notice=retired", monitor.key),
     ))
 }

@@ -11,13 +11,13 @@ use jiff::Timestamp;
 
 pub use forms::{
     confirm_delete, confirm_rotate, create_monitor, delete_monitor, edit_form, new_monitor_form,
-    rotate_webhook_id, save_edit, send_test_event,
+    retire_source, rotate_webhook_id, save_edit, send_test_event,
 };
 pub use monitor::monitor_page;
 
 use super::views::{human_duration, human_size, relative_time};
 use super::{ApiError, AppState, Layout, PageError};
-use crate::store::PushStatus;
+use crate::service::PushStatus;
 
 fn html(page: &impl Template, layout: &Layout) -> Result<HttpResponse, PageError> {
     let body = page.render().map_err(|e| PageError::new(layout, e))?;
@@ -58,11 +58,10 @@ pub async fn dashboard(
 ) -> Result<HttpResponse, PageError> {
     let fail = |e| PageError::new(&layout, e);
     let now = Timestamp::now();
-    let monitors = state.all_monitors().await.map_err(fail)?;
+    let monitors = state.service.all_monitors().await.map_err(fail)?;
     let mut rows = Vec::with_capacity(monitors.len());
-    for (monitor, summary, push) in monitors {
-        // Size and duration of the newest run, whatever its outcome.
-        let event = summary.recent.first().map(|r| &r.event);
+    for view in monitors {
+        let (monitor, summary, push) = (view.monitor, view.summary, view.push);
         rows.push(MonitorRow {
             key: monitor.key.to_string(),
             name: monitor.name.as_str().to_owned(),
@@ -70,16 +69,17 @@ pub async fn dashboard(
             last_run: summary
                 .last_seen
                 .map_or_else(|| "never".into(), |t| relative_time(t, now)),
-            size: event
-                .and_then(|e| e.size_bytes())
+            // The last good backup's figures: a failed run's 0 B is not the backup's size.
+            size: summary
+                .last_good(|e| e.size_bytes())
                 .map_or_else(String::new, human_size),
-            duration: event
-                .and_then(|e| e.duration_ms())
+            duration: summary
+                .last_good(|e| e.duration_ms())
                 .map_or_else(String::new, human_duration),
             next_expected: summary
                 .next_expected
                 .map_or_else(String::new, |t| relative_time(t, now)),
-            push: push_text(state.publisher.is_enabled(), &push, now),
+            push: push_text(state.service.pushes_enabled(), &push, now),
         });
     }
     html(

@@ -7,10 +7,11 @@ use jiff::Timestamp;
 use serde::Deserialize;
 
 use super::{html, push_text};
+use crate::domain::MonitorSummary;
+use crate::domain::Origin;
 use crate::domain::{EventKind, MonitorStatus, StoredEvent};
 use crate::ha::entity_ids;
-use crate::status::MonitorSummary;
-use crate::store::Origin;
+use crate::service::MonitorView;
 use crate::web::charts::{self, Chart, line_chart};
 use crate::web::views::{display_time, human_duration, human_size, relative_time};
 use crate::web::{AppState, Layout, PageError, api};
@@ -70,6 +71,43 @@ struct RejectionRow {
     head: String,
 }
 
+/// One source of the monitor (a path, a job): how its last run went, its last good backup.
+struct SourceRow {
+    /// Empty for runs that name no source.
+    source: String,
+    status: &'static str,
+    last_run: String,
+    last_success: String,
+    size: String,
+    error: String,
+}
+
+impl SourceRow {
+    fn new(latest: &StoredEvent, summary: &MonitorSummary, now: Timestamp) -> Self {
+        let e = &latest.event;
+        let success = summary.last_success_of(e.source());
+        Self {
+            source: e.source().unwrap_or("").to_owned(),
+            status: MonitorStatus::worst_of([e.status()]).as_str(),
+            last_run: relative_time(latest.ended_at(), now),
+            last_success: success
+                .map_or_else(|| "never".into(), |s| relative_time(s.ended_at(), now)),
+            size: success
+                .and_then(|s| s.event.size_bytes())
+                .map_or_else(String::new, human_size),
+            error: e.error().unwrap_or("").to_owned(),
+        }
+    }
+}
+
+fn capitalised(text: String) -> String {
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => text,
+    }
+}
+
 /// The URLs a user pastes into backup tools, all for this monitor.
 struct Urls {
     webhook: String,
@@ -86,6 +124,7 @@ struct MonitorPage {
     status: &'static str,
     problem: bool,
     headline_error: String,
+    sources: Vec<SourceRow>,
     last_seen: String,
     expected: String,
     push: String,
@@ -120,6 +159,10 @@ fn notice_text(notice: Option<&str>) -> Option<&'static str> {
             "The webhook URL changed: give every backup tool that used the old one the new URL below.",
         ),
         "test" => Some("A test event was stored and sent to Home Assistant."),
+        "test-stored" => Some(
+            "A test event was stored; it was not sent to Home Assistant (pushes are off: no Supervisor token and no KOPIA_WEBHOOK_CORE_URL).",
+        ),
+        "retired" => Some("That source no longer counts towards the status; its history stays."),
         _ => None,
     }
 }
@@ -135,22 +178,21 @@ pub async fn monitor_page(
     let monitor = api::find(&state, &key)
         .await
         .map_err(|e| PageError::new(&layout, e))?;
-    let runs = state
-        .store
-        .monitor_runs(monitor.id, CHART_RUNS.max(monitor.history_limit.get()))
-        .await
-        .map_err(fail)?;
-    let summary = MonitorSummary::of(&monitor, runs);
+    let recent = CHART_RUNS.max(monitor.history_limit.get());
+    let MonitorView {
+        monitor,
+        summary,
+        push,
+    } = state.service.view(monitor, recent).await.map_err(fail)?;
     let page = state
-        .store
-        .events(monitor.id, query.before, HISTORY_PAGE)
+        .service
+        .history(&monitor, query.before, HISTORY_PAGE)
         .await
         .map_err(fail)?;
-    let push = state.store.push_status(monitor.id).await.map_err(fail)?;
     let now = Timestamp::now();
     let rejections = state
-        .store
-        .rejections(monitor.id, 20)
+        .service
+        .rejections(&monitor, 20)
         .await
         .map_err(fail)?
         .into_iter()
@@ -175,14 +217,12 @@ pub async fn monitor_page(
             summary.status,
             MonitorStatus::Failed | MonitorStatus::Overdue | MonitorStatus::Warning
         ),
-        headline_error: match (
-            summary.status,
-            summary.headline.as_ref().and_then(|h| h.event.error()),
-        ) {
-            (MonitorStatus::Overdue, _) => "The expected run did not arrive in time.".to_owned(),
-            (_, Some(error)) => error.to_owned(),
-            _ => String::new(),
-        },
+        headline_error: summary.reason().map(capitalised).unwrap_or_default(),
+        sources: summary
+            .sources
+            .iter()
+            .map(|e| SourceRow::new(e, &summary, now))
+            .collect(),
         last_seen: summary
             .last_seen
             .map_or_else(|| "nothing received yet".into(), |t| relative_time(t, now)),
@@ -194,7 +234,7 @@ pub async fn monitor_page(
             ),
             _ => "no schedule".into(),
         },
-        push: push_text(state.publisher.is_enabled(), &push, now),
+        push: push_text(state.service.pushes_enabled(), &push, now),
         urls: Urls {
             webhook: format!("{base}/api/webhook/{id}"),
             ping: format!("{base}/ping/{id}"),

@@ -1,0 +1,158 @@
+//! A backup tool's delivery: find the monitor, check the secret, store the events.
+//!
+//! The handler reads the request and parses the sender's payload in between; everything
+//! that touches the database happens here, and all of a delivery's writes (pairing with its
+//! start, the events, each source's newest run, the Home Assistant events, marking the
+//! entities due) are one job on the writer: committed together or not at all.
+
+use std::net::IpAddr;
+
+use jiff::Timestamp;
+
+use super::{Service, ServiceError};
+use crate::domain::{BackupEvent, Monitor, WebhookId};
+use crate::senders::Inbound;
+use crate::signature;
+use crate::store::{Delivery, Ingested};
+
+/// Who sent a request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Caller {
+    pub peer: Option<IpAddr>,
+}
+
+impl Caller {
+    fn peer_text(&self) -> Option<String> {
+        self.peer.map(|ip| ip.to_canonical().to_string())
+    }
+}
+
+/// What was stored of a delivery, for the answer to the sender.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Receipt {
+    pub stored: usize,
+    pub duplicates: usize,
+}
+
+impl Service {
+    /// The monitor a webhook ID belongs to. A peer that keeps asking for unknown IDs runs
+    /// out of attempts (429) and never causes a database write.
+    pub async fn webhook_monitor(
+        &self,
+        raw_id: &str,
+        caller: Caller,
+    ) -> Result<Monitor, ServiceError> {
+        let found = match WebhookId::parse(raw_id) {
+            Ok(id) => self.store.monitor_by_webhook_id(&id).await?,
+            Err(_) => None,
+        };
+        if let Some(monitor) = found {
+            return Ok(monitor);
+        }
+        let masked: String = raw_id.chars().take(4).chain(['…']).collect();
+        self.guard.note_unknown_id(masked, caller.peer);
+        match self.guard.failed_attempt(caller.peer) {
+            Ok(()) => Err(ServiceError::UnknownWebhook),
+            Err(retry_after) => Err(ServiceError::TooMany { retry_after }),
+        }
+    }
+
+    /// Checks the monitor's secret, if it has one. A wrong signature is recorded for the
+    /// panel and counts against the peer; over its budget the peer gets 429, unrecorded.
+    pub fn authenticate(
+        &self,
+        monitor: &Monitor,
+        inbound: &Inbound<'_>,
+        caller: Caller,
+    ) -> Result<(), ServiceError> {
+        let Some(secret) = &monitor.secret else {
+            return Ok(());
+        };
+        let error = match signature::verify(secrecy::ExposeSecret::expose_secret(secret), inbound) {
+            Ok(()) => return Ok(()),
+            Err(error) => ServiceError::Unauthorized(error),
+        };
+        if let Err(retry_after) = self.guard.failed_attempt(caller.peer) {
+            return Err(ServiceError::TooMany { retry_after });
+        }
+        self.refused(monitor, caller, 401, &error.to_string(), inbound.body());
+        Err(error)
+    }
+
+    /// A known monitor's request was refused (`status` is what the sender got): kept for
+    /// the panel's list of refused requests, at most a row a minute per monitor.
+    pub fn refused(
+        &self,
+        monitor: &Monitor,
+        caller: Caller,
+        status: u16,
+        reason: &str,
+        body: &[u8],
+    ) {
+        tracing::info!(monitor = %monitor.key, status, reason, "webhook refused");
+        let peer = caller.peer_text();
+        if !self
+            .guard
+            .note_refusal(monitor.id, status, reason, peer.clone())
+        {
+            return;
+        }
+        let store = self.store.clone();
+        let (id, reason) = (monitor.id, reason.to_owned());
+        let head = body[..body.len().min(crate::store::REJECTION_HEAD_BYTES)].to_vec();
+        tokio::spawn(async move {
+            if let Err(e) = store
+                .record_rejection(id, peer, status, reason, head, 1)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot record a refused request");
+            }
+        });
+    }
+
+    /// Stores the events of one authenticated delivery and answers once they are
+    /// committed. The monitor's entities are recomputed after the commit.
+    pub async fn ingest(
+        &self,
+        monitor: &Monitor,
+        events: Vec<BackupEvent>,
+        caller: Caller,
+    ) -> Result<Receipt, ServiceError> {
+        if let Err(retry_after) = self.guard.admit_report(monitor.id) {
+            let error = ServiceError::TooMany { retry_after };
+            self.refused(monitor, caller, 429, &error.to_string(), b"");
+            return Err(error);
+        }
+        let delivery = Delivery {
+            monitor_id: monitor.id,
+            received_at: Timestamp::now(),
+            events,
+            fire_core_events: self.publisher.is_enabled(),
+        };
+        let publisher = self.publisher.clone();
+        let ingested: Ingested = self
+            .store
+            .ingest(delivery, move |ingested| {
+                if ingested.stored > 0 {
+                    publisher.entities_due();
+                }
+            })
+            .await
+            .inspect_err(|e| {
+                if let crate::store::StoreError::Busy = e {
+                    tracing::warn!(monitor = %monitor.key, "the database queue is full: asked the sender to retry");
+                }
+            })?;
+        tracing::info!(
+            monitor = %monitor.key,
+            events = ingested.stored,
+            duplicates = ingested.duplicates,
+            paired = ingested.paired,
+            "webhook stored"
+        );
+        Ok(Receipt {
+            stored: ingested.stored,
+            duplicates: ingested.duplicates,
+        })
+    }
+}

@@ -1,0 +1,342 @@
+//! Monitor operations: create, change, list, delete, rotate, test, history.
+
+use jiff::{SignedDuration, Timestamp};
+use serde::Deserialize;
+
+use super::{EventPage, PushStatus, Rejection, Service, ServiceError};
+use crate::domain::{
+    BackupEvent, EventKind, Grace, HistoryLimit, Monitor, MonitorChanges, MonitorKey, MonitorName,
+    MonitorSummary, NewMonitor, Origin, ParseError, RunStatus, Schedule, SenderKind, WebhookId,
+};
+
+/// A monitor with what it shows now.
+#[derive(Debug, Clone)]
+pub struct MonitorView {
+    pub monitor: Monitor,
+    pub summary: MonitorSummary,
+    pub push: PushStatus,
+}
+
+/// What "send test event" did.
+#[derive(Debug, Clone, Copy)]
+pub struct TestOutcome {
+    /// `false` when pushes to Home Assistant are off: the event is stored only.
+    pub sent_to_home_assistant: bool,
+}
+
+/// A new monitor as the panel's form and the JSON API send it.
+#[derive(Debug, Default, Deserialize)]
+pub struct MonitorInput {
+    pub name: String,
+    #[serde(default)]
+    pub webhook_id: Option<String>,
+    #[serde(default, deserialize_with = "number_or_string")]
+    pub history_limit: Option<i64>,
+    #[serde(default)]
+    pub secret: Option<String>,
+    #[serde(default)]
+    pub schedule: Option<serde_json::Value>,
+    #[serde(default)]
+    pub grace: Option<String>,
+}
+
+/// An edit: absent fields stay as they are; `null` removes a secret or a schedule.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MonitorPatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default, deserialize_with = "number_or_string")]
+    pub history_limit: Option<i64>,
+    #[serde(default)]
+    pub secret: Option<serde_json::Value>,
+    #[serde(default)]
+    pub schedule: Option<serde_json::Value>,
+    #[serde(default)]
+    pub grace: Option<String>,
+}
+
+/// HTML forms send every field as text, JSON clients send numbers; both mean the same.
+fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(i64),
+        Text(String),
+    }
+    match Option::<Raw>::deserialize(d)? {
+        None => Ok(None),
+        Some(Raw::Number(n)) => Ok(Some(n)),
+        Some(Raw::Text(t)) if t.trim().is_empty() => Ok(None),
+        Some(Raw::Text(t)) => {
+            t.trim().parse().map(Some).map_err(|_| {
+                serde::de::Error::custom(format!("history_limit {t:?} is not a number"))
+            })
+        }
+    }
+}
+
+impl Service {
+    /// Parses the input, creates the monitor and queues its first push.
+    pub async fn create_monitor(&self, input: MonitorInput) -> Result<Monitor, ServiceError> {
+        let schedule = self.parse_schedule(input.schedule.as_ref())?;
+        let grace = parse_grace(input.grace.as_deref())?.unwrap_or(Grace::DEFAULT);
+        let name = MonitorName::parse(&input.name)?;
+        let webhook_id = match input
+            .webhook_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            Some(chosen) => WebhookId::parse(chosen)?,
+            None => WebhookId::generate(),
+        };
+        let history_limit = match input.history_limit {
+            Some(n) => HistoryLimit::parse(n)?,
+            None => self.settings.options.history_limit,
+        };
+        let secret = parse_secret(input.secret.as_deref().unwrap_or(""))?;
+        if webhook_id.looks_weak() {
+            tracing::warn!(webhook_id = %webhook_id.masked(), "a chosen webhook ID looks guessable");
+        }
+        let monitor = self
+            .store
+            .create_monitor(
+                NewMonitor {
+                    name,
+                    webhook_id,
+                    history_limit,
+                    secret,
+                    schedule,
+                    grace,
+                },
+                Origin::Ui,
+            )
+            .await?;
+        tracing::info!(monitor = %monitor.key, "monitor created");
+        self.publisher.entities_due();
+        Ok(monitor)
+    }
+
+    /// Parses an edit and applies it; monitors declared in the add-on options are edited there.
+    pub async fn update_monitor(
+        &self,
+        monitor: &Monitor,
+        patch: MonitorPatch,
+    ) -> Result<Monitor, ServiceError> {
+        refuse_if_declared(monitor)?;
+        let mut changes = MonitorChanges::default();
+        if let Some(name) = &patch.name {
+            changes.name = Some(MonitorName::parse(name)?);
+        }
+        if let Some(limit) = patch.history_limit {
+            changes.history_limit = Some(HistoryLimit::parse(limit)?);
+        }
+        match patch.secret {
+            None => {}
+            Some(serde_json::Value::Null) => changes.secret = Some(None),
+            Some(serde_json::Value::String(secret)) => {
+                changes.secret = Some(parse_secret(&secret)?)
+            }
+            Some(_) => {
+                return Err(ServiceError::Invalid(ParseError::new(
+                    "secret must be a string, or null to remove it",
+                )));
+            }
+        }
+        if let Some(schedule) = &patch.schedule {
+            changes.schedule = Some(self.parse_schedule(Some(schedule))?);
+        }
+        changes.grace = parse_grace(patch.grace.as_deref())?;
+        let updated = self.store.update_monitor(monitor.id, changes).await?;
+        tracing::info!(monitor = %updated.key, "monitor updated");
+        self.publisher.entities_due();
+        Ok(updated)
+    }
+
+    /// Every monitor with its current summary and Home Assistant push status, in a handful
+    /// of queries for all of them (dashboard, monitor list, status).
+    pub async fn all_monitors(&self) -> Result<Vec<MonitorView>, ServiceError> {
+        let monitors = self.store.monitors().await?;
+        let mut runs = self.store.all_monitor_runs().await?;
+        let mut pushes = self.store.push_statuses().await?;
+        Ok(monitors
+            .into_iter()
+            .map(|m| {
+                let summary = MonitorSummary::of(&m, runs.remove(&m.id).unwrap_or_default());
+                let push = pushes.remove(&m.id).unwrap_or_default();
+                MonitorView {
+                    monitor: m,
+                    summary,
+                    push,
+                }
+            })
+            .collect())
+    }
+
+    /// Deletes a monitor with its history and removes its entities from Home Assistant.
+    pub async fn delete_monitor(&self, monitor: &Monitor) -> Result<(), ServiceError> {
+        refuse_if_declared(monitor)?;
+        self.store.delete_monitor(monitor.id).await?;
+        tracing::info!(monitor = %monitor.key, "monitor deleted");
+        self.publisher.outbox_changed();
+        Ok(())
+    }
+
+    /// A schedule as the API and forms send it: `{"every": "1d"}`, `{"cron": "…", "tz": "…"}`,
+    /// or the short text form (`1d`, `0 3 * * *`); empty or null means none.
+    pub fn parse_schedule(
+        &self,
+        value: Option<&serde_json::Value>,
+    ) -> Result<Option<Schedule>, ServiceError> {
+        let zone = &self.settings.options.timezone_name;
+        Ok(match value {
+            None | Some(serde_json::Value::Null) => None,
+            Some(serde_json::Value::String(text)) if text.trim().is_empty() => None,
+            Some(serde_json::Value::String(text)) => Some(Schedule::from_text(text, zone)?),
+            Some(other) => Some(Schedule::from_json(other, zone)?),
+        })
+    }
+
+    /// Applies the `monitors` add-on option; broken entries are logged and skipped, so one
+    /// typo does not stop every other monitor.
+    pub async fn apply_declared_monitors(&self) -> Result<(), ServiceError> {
+        let mut declared = Vec::new();
+        for entry in &self.settings.options.monitors {
+            match entry {
+                Ok(monitor) => declared.push(monitor.clone()),
+                Err(reason) => tracing::error!("skipped: {reason}"),
+            }
+        }
+        let keys = self.store.sync_declared_monitors(declared).await?;
+        if !keys.is_empty() {
+            tracing::info!(
+                count = keys.len(),
+                "monitors from the add-on options are in place"
+            );
+        }
+        Ok(())
+    }
+
+    /// Deletes events older than the `retention_days` option.
+    pub async fn prune_old_events(&self) {
+        let days = self.settings.options.retention_days;
+        let cutoff = Timestamp::now() - SignedDuration::from_hours(24 * i64::from(days));
+        match self.store.prune_events(cutoff).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(deleted = n, retention_days = days, "old events pruned"),
+            Err(e) => {
+                tracing::warn!(error = %crate::telemetry::ErrorChain(&e), "pruning old events failed")
+            }
+        }
+    }
+
+    /// The monitor with this key.
+    pub async fn monitor(&self, key: &str) -> Result<Monitor, ServiceError> {
+        let not_found = || ServiceError::NoSuchMonitor(key.to_owned());
+        let key = MonitorKey::parse(key).map_err(|_| not_found())?;
+        self.store.monitor_by_key(&key).await?.ok_or_else(not_found)
+    }
+
+    /// A monitor as it is now, with its `recent` newest runs.
+    pub async fn view(&self, monitor: Monitor, recent: usize) -> Result<MonitorView, ServiceError> {
+        let runs = self.store.monitor_runs(monitor.id, recent).await?;
+        let push = self.store.push_status(monitor.id).await?;
+        let summary = MonitorSummary::of(&monitor, runs);
+        Ok(MonitorView {
+            monitor,
+            summary,
+            push,
+        })
+    }
+
+    /// A page of the monitor's events, newest first, older than the event `before`.
+    pub async fn history(
+        &self,
+        monitor: &Monitor,
+        before: Option<i64>,
+        limit: usize,
+    ) -> Result<EventPage, ServiceError> {
+        if !(1..=500).contains(&limit) {
+            return Err(ParseError::new("limit must be between 1 and 500").into());
+        }
+        Ok(self.store.events(monitor.id, before, limit).await?)
+    }
+
+    /// Requests of this monitor that were refused, newest first.
+    pub async fn rejections(
+        &self,
+        monitor: &Monitor,
+        limit: usize,
+    ) -> Result<Vec<Rejection>, ServiceError> {
+        Ok(self.store.rejections(monitor.id, limit).await?)
+    }
+
+    /// Gives the monitor a new webhook ID; the old URL stops working at once.
+    pub async fn rotate_webhook_id(&self, monitor: &Monitor) -> Result<Monitor, ServiceError> {
+        refuse_if_declared(monitor)?;
+        let changes = MonitorChanges {
+            webhook_id: Some(WebhookId::generate()),
+            ..MonitorChanges::default()
+        };
+        let updated = self.store.update_monitor(monitor.id, changes).await?;
+        tracing::info!(monitor = %monitor.key, "webhook ID rotated");
+        Ok(updated)
+    }
+
+    /// Stores a test event as if a backup tool had sent one: the whole path to Home
+    /// Assistant is exercised, and a monitor with nothing else turns green.
+    pub async fn send_test_event(&self, monitor: &Monitor) -> Result<TestOutcome, ServiceError> {
+        let event = BackupEvent::new(SenderKind::Panel, EventKind::Test, RunStatus::Success);
+        self.ingest(monitor, vec![event], super::Caller::default())
+            .await?;
+        Ok(TestOutcome {
+            sent_to_home_assistant: self.publisher.is_enabled(),
+        })
+    }
+
+    /// Forgets a source that is no longer backed up: it stops counting towards the status
+    /// (its history stays). A new run of it brings it back.
+    pub async fn retire_source(
+        &self,
+        monitor: &Monitor,
+        source: Option<&str>,
+    ) -> Result<bool, ServiceError> {
+        let retired = self
+            .store
+            .retire_source(monitor.id, source.unwrap_or("").to_owned())
+            .await?;
+        if retired {
+            tracing::info!(monitor = %monitor.key, "a source was retired");
+            self.publisher.entities_due();
+        }
+        Ok(retired)
+    }
+}
+
+fn refuse_if_declared(monitor: &Monitor) -> Result<(), ServiceError> {
+    if monitor.origin == Origin::Options {
+        return Err(ServiceError::Conflict(
+            "this monitor is declared in the add-on options; change or remove it there".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// An empty secret means none; a short one is refused.
+fn parse_secret(text: &str) -> Result<Option<secrecy::SecretString>, ServiceError> {
+    match text.trim() {
+        "" => Ok(None),
+        s if s.chars().count() < 8 => Err(ServiceError::Invalid(ParseError::new(
+            "a secret needs at least 8 characters",
+        ))),
+        s => Ok(Some(secrecy::SecretString::from(s.to_owned()))),
+    }
+}
+
+fn parse_grace(text: Option<&str>) -> Result<Option<Grace>, ServiceError> {
+    Ok(match text.map(str::trim).filter(|g| !g.is_empty()) {
+        Some(text) => Some(Grace::parse(text)?),
+        None => None,
+    })
+}
