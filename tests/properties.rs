@@ -48,6 +48,15 @@ const KEYS: &[&str] = &[
     "message",
     "severity",
     "fields",
+    "Duration",
+    "MainOperation",
+    "OperationName",
+    "backup-id",
+    "machine-name",
+    "hostname",
+    "job-id",
+    "run_id",
+    "result",
 ];
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -89,11 +98,77 @@ fn json_value() -> impl Strategy<Value = Value> {
     })
 }
 
+/// Every sender's real JSON fixture.
+fn fixtures() -> Vec<Value> {
+    let mut out = Vec::new();
+    for sender in ["duplicati", "jvs", "proxmox", "simplebackups"] {
+        let dir = format!("{}/tests/fixtures/{sender}", env!("CARGO_MANIFEST_DIR"));
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "json") {
+                out.push(serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// The paths of every leaf of a JSON value (`["Data", "Duration"]`).
+fn leaf_paths(value: &Value, prefix: &mut Vec<String>, out: &mut Vec<Vec<String>>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                prefix.push(k.clone());
+                leaf_paths(v, prefix, out);
+                prefix.pop();
+            }
+        }
+        _ => out.push(prefix.clone()),
+    }
+}
+
+fn set_path(value: &mut Value, path: &[String], new: Value) {
+    match path.split_first() {
+        None => *value = new,
+        Some((head, rest)) => {
+            if let Some(child) = value.get_mut(head) {
+                set_path(child, rest, new);
+            }
+        }
+    }
+}
+
+/// Values that break parsers: huge and negative numbers, .NET timespans with enormous day
+/// counts, odd status words, times far away.
+fn hostile_leaf() -> impl Strategy<Value = Value> {
+    prop_oneof![
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>()
+            .prop_map(|f| serde_json::Number::from_f64(f).map_or(Value::Null, Value::Number)),
+        "[0-9]{1,20}\\.[0-9]{1,3}:[0-9]{1,2}:[0-9]{1,2}(\\.[0-9]{1,7})?".prop_map(Value::String),
+        "-?[0-9]{1,25}(:[0-9]{1,3}){0,3}".prop_map(Value::String),
+        "[ -~]{0,30}".prop_map(Value::String),
+        prop::sample::select(vec![
+            "sucess",
+            "aborted",
+            "Fatal",
+            "Warning",
+            "",
+            "0001-01-01T00:00:00",
+            "9999-12-31T23:59:59Z"
+        ])
+        .prop_map(|s| Value::String(s.to_owned())),
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+    ]
+}
+
 fn kopia_text() -> impl Strategy<Value = String> {
     let line = prop_oneof![
         "[ -~]{0,20}".prop_map(|p| format!("Path: {p}")),
         prop::sample::select(vec![
-            "success", "fatal", "warnings", "ok", "error", "weird", ""
+            "success", "fatal", "warnings", "ok", "error", "weird", "", "sucess"
         ])
         .prop_map(|s| format!("  Status:      {s}")),
         "[ -~]{0,40}".prop_map(|s| format!("  Start:       {s}")),
@@ -157,6 +232,23 @@ proptest! {
     fn any_sender_shaped_json_never_panics(headers in headers(), value in json_value()) {
         check_parse(&headers, value.to_string().as_bytes());
         check_parse(&headers, Value::Array(vec![value.clone(), value]).to_string().as_bytes());
+    }
+
+    #[test]
+    fn real_sender_payloads_with_hostile_values_never_panic(
+        which in any::<prop::sample::Index>(),
+        changes in prop::collection::vec((any::<prop::sample::Index>(), hostile_leaf()), 1..6),
+    ) {
+        let fixtures = fixtures();
+        let mut value = fixtures[which.index(fixtures.len())].clone();
+        let mut paths = Vec::new();
+        leaf_paths(&value, &mut Vec::new(), &mut paths);
+        for (at, leaf) in changes {
+            let path = paths[at.index(paths.len())].clone();
+            set_path(&mut value, &path, leaf);
+        }
+        let headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+        check_parse(&headers, value.to_string().as_bytes());
     }
 
     #[test]

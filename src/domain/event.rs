@@ -102,6 +102,45 @@ string_enum!(RunStatus {
     Failed => "failed",
 });
 
+impl RunStatus {
+    /// The status words backup tools, templates and scripts write, and what each means
+    /// (case and surrounding space do not matter). `None`: not a status word; see
+    /// [`RunStatus::from_report`].
+    pub fn from_word(word: &str) -> Option<Self> {
+        let word = word.trim().to_ascii_lowercase();
+        Some(match word.as_str() {
+            "success" | "succeeded" | "successful" | "ok" | "okay" | "up" | "completed"
+            | "complete" | "done" | "finished" | "passed" | "pass" | "good" | "0" => Self::Success,
+            "warning"
+            | "warnings"
+            | "warn"
+            | "partial"
+            | "incomplete"
+            | "degraded"
+            | "completed with warnings" => Self::Warning,
+            "failed" | "failure" | "fail" | "fatal" | "error" | "errors" | "down" | "aborted"
+            | "abort" | "cancelled" | "canceled" | "interrupted" | "killed" | "crashed"
+            | "timeout" | "timed out" | "1" => Self::Failed,
+            _ => return None,
+        })
+    }
+
+    /// A status as a report gives it: a known word, or a warning that names what was not
+    /// understood (never "fine", never "nothing yet").
+    pub fn from_report(value: &str) -> (Self, Option<String>) {
+        match Self::from_word(value) {
+            Some(status) => (status, None),
+            None => {
+                let shown: String = value.trim().chars().take(40).collect();
+                (
+                    Self::Warning,
+                    Some(format!("status '{shown}' not understood")),
+                )
+            }
+        }
+    }
+}
+
 /// One thing a backup tool reported, normalised: UTC times, milliseconds, bytes.
 ///
 /// Built only by the sender parsers through the methods below, which keep it consistent
@@ -178,6 +217,21 @@ impl BackupEvent {
             self.source = Some(bounded(source, Self::MAX_SOURCE));
         }
         self
+    }
+
+    /// Puts a note of the add-on's own (a status it did not understand) before the error
+    /// the sender gave, if any.
+    pub fn with_note(self, note: Option<String>) -> Self {
+        match note {
+            None => self,
+            Some(note) => {
+                let error = match self.error.as_deref() {
+                    Some(error) => format!("{note}; {error}"),
+                    None => note,
+                };
+                self.with_error(&error)
+            }
+        }
     }
 
     pub fn with_error(mut self, error: &str) -> Self {
@@ -429,6 +483,26 @@ mod tests {
         assert_eq!([Success, Warning, Unknown].into_iter().max(), Some(Warning));
         assert_eq!([Success, Failed, Warning].into_iter().max(), Some(Failed));
         assert_eq!([Success, Unknown].into_iter().max(), Some(Unknown));
+    }
+
+    #[test]
+    fn status_words_map_and_anything_else_is_a_named_warning() {
+        assert_eq!(
+            RunStatus::from_word(" Succeeded "),
+            Some(RunStatus::Success)
+        );
+        assert_eq!(RunStatus::from_word("warn"), Some(RunStatus::Warning));
+        assert_eq!(RunStatus::from_word("aborted"), Some(RunStatus::Failed));
+        assert_eq!(RunStatus::from_word("cancelled"), Some(RunStatus::Failed));
+        for odd in ["sucess", "true", "maybe"] {
+            let (status, note) = RunStatus::from_report(odd);
+            assert_eq!(status, RunStatus::Warning);
+            assert_eq!(note, Some(format!("status '{odd}' not understood")));
+        }
+        let e = BackupEvent::new(SenderKind::Generic, EventKind::Run, RunStatus::Warning)
+            .with_error("disk full")
+            .with_note(Some("status 'x' not understood".into()));
+        assert_eq!(e.error(), Some("status 'x' not understood; disk full"));
     }
 
     #[test]

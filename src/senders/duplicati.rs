@@ -24,13 +24,13 @@ impl Sender for Duplicati {
     }
 }
 
-fn status_of(parsed_result: Option<&str>) -> RunStatus {
-    match parsed_result {
-        Some("Success") => RunStatus::Success,
-        Some("Warning") => RunStatus::Warning,
-        Some("Error" | "Fatal") => RunStatus::Failed,
-        _ => RunStatus::Unknown,
-    }
+fn status_of(parsed_result: Option<&str>) -> (RunStatus, Option<String>) {
+    super::status_or_note(parsed_result, |result| match result {
+        "Success" => Some(RunStatus::Success),
+        "Warning" => Some(RunStatus::Warning),
+        "Error" | "Fatal" => Some(RunStatus::Failed),
+        _ => None,
+    })
 }
 
 /// Backups are runs; other operations (only sent with `--send-http-any-operation`) are logs.
@@ -43,9 +43,9 @@ fn kind_of(operation: Option<&str>) -> EventKind {
 
 fn from_json(json: &Value, inbound: &Inbound<'_>) -> BackupEvent {
     let exception = json_text(json, &["Exception"]);
-    let mut status = status_of(json_text(json, &["Data", "ParsedResult"]).as_deref());
+    let (mut status, mut note) = status_of(json_text(json, &["Data", "ParsedResult"]).as_deref());
     if exception.is_some() {
-        status = RunStatus::Failed;
+        (status, note) = (RunStatus::Failed, None);
     }
     let operation = json_text(json, &["Extra", "OperationName"])
         .or_else(|| json_text(json, &["Data", "MainOperation"]));
@@ -53,7 +53,8 @@ fn from_json(json: &Value, inbound: &Inbound<'_>) -> BackupEvent {
         json_text(json, &["Data", field]).and_then(|t| parse_time(&t, inbound.zone()))
     };
     let mut event = BackupEvent::new(SenderKind::Duplicati, kind_of(operation.as_deref()), status)
-        .with_times(time("BeginTime"), time("EndTime"));
+        .with_times(time("BeginTime"), time("EndTime"))
+        .with_note(note);
     if let Some(ms) = json_text(json, &["Data", "Duration"]).and_then(|d| timespan_ms(&d))
         && event.duration_ms().is_none()
     {
@@ -136,9 +137,9 @@ fn from_text(report: &str) -> BackupEvent {
         jiff::Timestamp::from_second(seconds).ok()
     };
     let failure = value("Failed");
-    let mut status = status_of(value("ParsedResult").as_deref());
+    let (mut status, mut note) = status_of(value("ParsedResult").as_deref());
     if failure.is_some() {
-        status = RunStatus::Failed;
+        (status, note) = (RunStatus::Failed, None);
     }
     let header = report.lines().next().unwrap_or_default();
     // "Duplicati Backup report for <job> (<machine-id>, <backup-id>, <machine-name>)"
@@ -149,7 +150,8 @@ fn from_text(report: &str) -> BackupEvent {
         .split_once(" report for ")
         .map(|(_, rest)| rest.rsplit_once(" (").map_or(rest, |(job, _)| job));
     let mut event = BackupEvent::new(SenderKind::Duplicati, kind_of(operation), status)
-        .with_times(unix_time("BeginTime"), unix_time("EndTime"));
+        .with_times(unix_time("BeginTime"), unix_time("EndTime"))
+        .with_note(note);
     if let Some(job) = job {
         event = event.with_source(job);
     }
@@ -191,11 +193,29 @@ fn timespan_ms(text: &str) -> Option<i64> {
     {
         return None;
     }
-    Some(((days * 24 + hours) * 60 + minutes) * 60_000 + (seconds * 1000.0).round() as i64)
+    // Checked: a day count from a broken report must not overflow (a debug panic, or a
+    // wrapped, negative duration in a release build).
+    let whole = days
+        .checked_mul(24)?
+        .checked_add(hours)?
+        .checked_mul(60)?
+        .checked_add(minutes)?
+        .checked_mul(60_000)?;
+    whole.checked_add(super::fields::seconds_to_ms(seconds)?)
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn huge_timespans_are_refused_not_overflowed() {
+        assert_eq!(
+            super::timespan_ms("1.02:03:04.5"),
+            Some(((26 * 60 + 3) * 60 + 4) * 1000 + 500)
+        );
+        assert_eq!(super::timespan_ms("99999999999999999.00:00:00"), None);
+        assert_eq!(super::timespan_ms("9223372036854775807:00:00"), None);
+    }
+
     use jiff::tz::TimeZone;
 
     use super::*;

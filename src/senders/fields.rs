@@ -47,7 +47,23 @@ pub fn parse_go_duration_ms(text: &str) -> Option<i64> {
     if duration.is_negative() {
         return None;
     }
-    i64::try_from(duration.as_millis()).ok()
+    i64::try_from(duration.as_millis())
+        .ok()
+        .filter(|ms| *ms <= MAX_DURATION_MS)
+}
+
+/// The longest run the add-on believes: a hundred years. Anything longer is a broken field.
+const MAX_DURATION_MS: i64 = 100 * 366 * 24 * 3600 * 1000;
+
+/// Milliseconds from a number of seconds (`12.5`), if it is a plausible duration.
+pub fn seconds_to_ms(seconds: f64) -> Option<i64> {
+    milliseconds(seconds * 1000.0)
+}
+
+/// A count of milliseconds (`1500.0`), if it is a plausible duration.
+pub fn milliseconds(ms: f64) -> Option<i64> {
+    let ms = ms.round();
+    (ms.is_finite() && ms >= 0.0 && ms <= MAX_DURATION_MS as f64).then_some(ms as i64)
 }
 
 /// A human size (`456 B`, `1.2 GB`, `3.5 GiB`), with an optional Kopia delta such as
@@ -89,6 +105,62 @@ fn without_delta(text: &str) -> &str {
     match text.find(" (") {
         Some(i) => text[..i].trim(),
         None => text,
+    }
+}
+
+/// The line of a log that says what failed: borg's `Repository /mnt/x does not exist.`,
+/// not the log's first line (`Pinging Healthchecks start`). Lines naming a cause ("does not
+/// exist", "permission denied") beat lines that only say something failed; among equals
+/// the first wins, since a cause comes before its consequences. Falls back to the first
+/// non-empty line.
+pub fn failure_line(log: &str) -> Option<String> {
+    const CAUSES: &[&str] = &[
+        "does not exist",
+        "not found",
+        "no such file",
+        "permission denied",
+        "access denied",
+        "no space left",
+        "disk full",
+        "connection refused",
+        "timed out",
+        "unreachable",
+        "cannot",
+        "can't",
+        "could not",
+        "unable to",
+        "authentication failed",
+        "is not a valid repository",
+        "locked",
+    ];
+    const FAILURES: &[&str] = &[
+        "error",
+        "failed",
+        "failure",
+        "fatal",
+        "exit status",
+        "exception",
+    ];
+    let rank = |line: &str| {
+        let lower = line.to_lowercase();
+        if CAUSES.iter().any(|c| lower.contains(c)) {
+            2
+        } else if FAILURES.iter().any(|f| lower.contains(f)) {
+            1
+        } else {
+            0
+        }
+    };
+    let mut best: Option<(u8, &str)> = None;
+    for line in log.lines().map(str::trim).filter(|l| !l.is_empty()) {
+        let r = rank(line);
+        if r > 0 && best.is_none_or(|(b, _)| r > b) {
+            best = Some((r, line));
+        }
+    }
+    match best {
+        Some((_, line)) => Some(line.chars().take(300).collect()),
+        None => super::first_line(log),
     }
 }
 
@@ -168,6 +240,33 @@ mod tests {
         assert_eq!(parse_go_duration_ms("1m30s"), Some(90_000));
         assert_eq!(parse_go_duration_ms("-5s"), None);
         assert_eq!(parse_go_duration_ms("soon"), None);
+    }
+
+    #[test]
+    fn the_line_that_says_what_failed() {
+        let log = "Pinging Healthchecks start\n\
+                   /etc/borgmatic/config.yaml: Creating archive\n\
+                   Repository /mnt/backup/borg does not exist.\n\
+                   Command 'borg create' returned non-zero exit status 2.\n\
+                   /etc/borgmatic/config.yaml: An error occurred\n";
+        assert_eq!(
+            failure_line(log).as_deref(),
+            Some("Repository /mnt/backup/borg does not exist.")
+        );
+        assert_eq!(
+            failure_line("all fine\nstill fine").as_deref(),
+            Some("all fine")
+        );
+        assert_eq!(failure_line("").as_deref(), None);
+    }
+
+    #[test]
+    fn absurd_durations_are_refused_not_wrapped() {
+        assert_eq!(seconds_to_ms(12.5), Some(12_500));
+        assert_eq!(seconds_to_ms(1e300), None);
+        assert_eq!(seconds_to_ms(f64::NAN), None);
+        assert_eq!(seconds_to_ms(-1.0), None);
+        assert_eq!(milliseconds(9.3e18), None);
     }
 
     #[test]

@@ -5,7 +5,9 @@
 
 use serde_json::{Map, Value};
 
-use super::fields::{parse_count, parse_go_duration_ms, parse_size, parse_time};
+use super::fields::{
+    milliseconds, parse_count, parse_go_duration_ms, parse_size, parse_time, seconds_to_ms,
+};
 use super::{Inbound, Sender, SenderError};
 use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
 
@@ -76,11 +78,15 @@ fn to_event(
             )));
         }
     };
-    let status = match text(&["status", "result"]) {
-        Some(status) => status_from_text(&status),
-        None if error.is_some() => RunStatus::Failed,
-        None if kind == EventKind::Test => RunStatus::Success,
-        None => RunStatus::Unknown,
+    let (status, note) = match text(&["status", "result"]) {
+        Some(status) => RunStatus::from_report(&status),
+        None if error.is_some() => (RunStatus::Failed, None),
+        None if kind == EventKind::Test => (RunStatus::Success, None),
+        None if kind == EventKind::Run => (
+            RunStatus::Warning,
+            Some("the report gives no status: add \"status\": \"success\" or \"failed\"".into()),
+        ),
+        None => (RunStatus::Unknown, None),
     };
     let time = |names: &[&str]| -> Result<Option<jiff::Timestamp>, SenderError> {
         let Some((name, value)) = names.iter().find_map(|n| object.get(*n).map(|v| (*n, v))) else {
@@ -129,6 +135,7 @@ fn to_event(
     if let Some(error) = error {
         event = event.with_error(&error);
     }
+    event = event.with_note(note);
     // A report sent twice (a script that retries) is one run: its own ID, else the source
     // and when that run started.
     if let Some(id) = text(&["id", "run_id"]) {
@@ -149,27 +156,24 @@ fn duration_ms(object: &Map<String, Value>) -> Result<Option<i64>, SenderError> 
     if let Some(value) = object.get("duration_ms").filter(|v| !v.is_null()) {
         return value
             .as_f64()
-            .filter(|v| *v >= 0.0)
-            .map(|v| Some(v as i64))
+            .and_then(milliseconds)
+            .map(Some)
             .ok_or_else(|| invalid("duration_ms"));
     }
     for name in ["duration_s", "duration"] {
         match object.get(name) {
             None | Some(Value::Null) => {}
             Some(Value::Number(n)) => {
-                let secs = n
+                return n
                     .as_f64()
-                    .filter(|s| *s >= 0.0 && s.is_finite())
-                    .ok_or_else(|| invalid(name))?;
-                return Ok(Some((secs * 1000.0).round() as i64));
+                    .and_then(seconds_to_ms)
+                    .map(Some)
+                    .ok_or_else(|| invalid(name));
             }
             Some(Value::String(s)) if s.trim().is_empty() => {}
             Some(Value::String(s)) => {
-                if let Ok(secs) = s.trim().parse::<f64>()
-                    && secs >= 0.0
-                    && secs.is_finite()
-                {
-                    return Ok(Some((secs * 1000.0).round() as i64));
+                if let Ok(secs) = s.trim().parse::<f64>() {
+                    return seconds_to_ms(secs).map(Some).ok_or_else(|| invalid(name));
                 }
                 return parse_go_duration_ms(s)
                     .map(Some)
@@ -179,16 +183,6 @@ fn duration_ms(object: &Map<String, Value>) -> Result<Option<i64>, SenderError> 
         }
     }
     Ok(None)
-}
-
-fn status_from_text(status: &str) -> RunStatus {
-    match status.trim().to_ascii_lowercase().as_str() {
-        "success" | "succeeded" | "successful" | "ok" | "up" | "completed" | "complete"
-        | "done" | "0" => RunStatus::Success,
-        "warning" | "warnings" | "incomplete" | "partial" => RunStatus::Warning,
-        "failed" | "failure" | "fail" | "fatal" | "error" | "down" | "1" => RunStatus::Failed,
-        _ => RunStatus::Unknown,
-    }
 }
 
 #[cfg(test)]
@@ -282,6 +276,33 @@ mod tests {
         assert_eq!(key(started), key(started));
         assert!(key(started).is_some());
         assert_eq!(key(r#"{"status":"success","source":"db"}"#), None);
+    }
+
+    #[test]
+    fn a_status_nobody_understands_is_a_warning_that_names_it() {
+        for (body, shown) in [
+            (r#"{"status":"sucess","source":"db"}"#, "sucess"),
+            (r#"{"status":true,"source":"db"}"#, "true"),
+            (
+                r#"{"status":"maybe","source":"db","error":"disk full"}"#,
+                "maybe",
+            ),
+        ] {
+            let e = &parse(body).unwrap().unwrap()[0];
+            assert_eq!(e.status(), RunStatus::Warning, "{body}");
+            let error = e.error().unwrap();
+            assert!(
+                error.starts_with(&format!("status '{shown}' not understood")),
+                "{error}"
+            );
+        }
+        let aborted = &parse(r#"{"status":"aborted","source":"db"}"#)
+            .unwrap()
+            .unwrap()[0];
+        assert_eq!(aborted.status(), RunStatus::Failed);
+        let silent = &parse(r#"{"source":"db","size_bytes":5}"#).unwrap().unwrap()[0];
+        assert_eq!(silent.status(), RunStatus::Warning);
+        assert!(silent.error().unwrap().contains("no status"));
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! `/fail`, `/log` or `/<exit status>`, with an optional `?rid=<uuid>` run ID. Used by
 //! borgmatic, resticprofile, Backrest's healthchecks hook and cron jobs with curl.
 
+use super::SenderError;
 use super::backrest::Summary;
-use super::{SenderError, first_line};
 use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
 
 /// Bodies are kept up to this size, like the hosted Healthchecks (and borgmatic's default).
@@ -87,7 +87,7 @@ pub fn ping_event(signal: Signal, rid: Option<String>, body: &[u8]) -> BackupEve
             Signal::ExitStatus(code) => format!("exit status {code}"),
             _ => "the job reported a failure".to_owned(),
         };
-        event = match first_line(&text) {
+        event = match super::fields::failure_line(&text) {
             Some(line) => event.with_error(&format!("{reason}: {line}")),
             None => event.with_error(&reason),
         };
@@ -148,6 +148,18 @@ mod tests {
         assert_eq!(e.raw().unwrap().len(), 30);
         let log = ping_event(Signal::Log, None, b"");
         assert_eq!((log.kind(), log.raw()), (EventKind::Log, None));
+    }
+
+    #[test]
+    fn a_failure_log_names_what_failed_not_its_first_line() {
+        let log =
+            b"Pinging Healthchecks start\nCreating archive\nRepository /mnt/x does not exist.\n";
+        let e = ping_event(Signal::Fail, None, log);
+        assert_eq!(
+            e.error(),
+            Some("the job reported a failure: Repository /mnt/x does not exist.")
+        );
+        assert_eq!(e.raw().unwrap(), log, "the whole log stays viewable");
     }
 
     #[test]

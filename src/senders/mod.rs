@@ -19,7 +19,7 @@ use std::cell::OnceCell;
 
 use jiff::tz::TimeZone;
 
-use crate::domain::BackupEvent;
+use crate::domain::{BackupEvent, RunStatus};
 
 /// A sender's parser.
 pub trait Sender: Sync {
@@ -38,6 +38,24 @@ const SENDERS: &[&dyn Sender] = &[
     &proxmox::Proxmox,
     &generic::GenericJson,
 ];
+
+/// A sender's own status code, read with `known`; anything else falls back to the shared
+/// status words, and what neither understands is a warning that names it.
+pub(crate) fn status_or_note(
+    value: Option<&str>,
+    known: impl Fn(&str) -> Option<RunStatus>,
+) -> (RunStatus, Option<String>) {
+    match value.map(str::trim).filter(|v| !v.is_empty()) {
+        None => (
+            RunStatus::Warning,
+            Some("the report gives no status".to_owned()),
+        ),
+        Some(value) => match known(value) {
+            Some(status) => (status, None),
+            None => RunStatus::from_report(value),
+        },
+    }
+}
 
 /// The first non-empty line of a text, bounded: a short reason for lists and logs.
 pub(crate) fn first_line(text: &str) -> Option<String> {

@@ -31,12 +31,12 @@ impl Sender for Proxmox {
         if json.get("title").is_none() || json.get("message").is_none() {
             return None;
         }
-        let status = match severity.as_str() {
-            "info" | "notice" => RunStatus::Success,
-            "warning" => RunStatus::Warning,
-            "error" => RunStatus::Failed,
-            _ => RunStatus::Unknown,
-        };
+        let (status, note) = super::status_or_note(Some(&severity), |severity| match severity {
+            "info" | "notice" => Some(RunStatus::Success),
+            "warning" => Some(RunStatus::Warning),
+            "error" => Some(RunStatus::Failed),
+            _ => None,
+        });
         let job_type = json_text(json, &["fields", "type"]);
         let kind = match job_type.as_deref() {
             Some(t) if JOBS.contains(&t) => EventKind::Run,
@@ -61,7 +61,9 @@ impl Sender for Proxmox {
             .flatten()
             .collect::<Vec<_>>()
             .join(" ");
-        let mut event = BackupEvent::new(SenderKind::Proxmox, kind, status).with_source(&source);
+        let mut event = BackupEvent::new(SenderKind::Proxmox, kind, status)
+            .with_source(&source)
+            .with_note(note);
         if let Some(host) = json_text(json, &["fields", "hostname"]) {
             event = event.with_host(&host);
         }
@@ -99,7 +101,10 @@ fn proxmox_duration_ms(text: &str) -> Option<i64> {
     let duration = span
         .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
         .ok()?;
-    (!duration.is_negative()).then(|| duration.as_millis() as i64)
+    if duration.is_negative() {
+        return None;
+    }
+    super::fields::milliseconds(duration.as_millis() as f64)
 }
 
 #[cfg(test)]

@@ -22,12 +22,7 @@ impl Sender for SimpleBackups {
 }
 
 fn to_event(json: &serde_json::Value, inbound: &Inbound<'_>) -> Result<BackupEvent, SenderError> {
-    let status = match json_text(json, &["status"]).as_deref() {
-        Some("success") => RunStatus::Success,
-        Some("error" | "failed" | "failure") => RunStatus::Failed,
-        Some("warning") => RunStatus::Warning,
-        _ => RunStatus::Unknown,
-    };
+    let (status, note) = super::status_or_note(json_text(json, &["status"]).as_deref(), |_| None);
     let time = |field: &str| -> Result<Option<jiff::Timestamp>, SenderError> {
         match json_text(json, &[field]) {
             None => Ok(None),
@@ -41,7 +36,8 @@ fn to_event(json: &serde_json::Value, inbound: &Inbound<'_>) -> Result<BackupEve
         Some(_) => EventKind::Log,
     };
     let mut event = BackupEvent::new(SenderKind::SimpleBackups, kind, status)
-        .with_times(time("started_at")?, time("finished_at")?);
+        .with_times(time("started_at")?, time("finished_at")?)
+        .with_note(note);
     if let Some(name) =
         json_text(json, &["backup", "name"]).or_else(|| json_text(json, &["backup", "id"]))
     {

@@ -37,8 +37,8 @@ pub fn push_event(query: &str) -> Result<BackupEvent, SenderError> {
     } else {
         BackupEvent::new(SenderKind::UptimeKuma, EventKind::Run, RunStatus::Success)
     };
-    if let Some(ms) = ping_ms {
-        event = event.with_duration_ms(ms.round() as i64);
+    if let Some(ms) = ping_ms.and_then(super::fields::milliseconds) {
+        event = event.with_duration_ms(ms);
     }
     Ok(event)
 }

@@ -113,23 +113,29 @@ fn generic_error(subject: &str, body: &str, inbound: &Inbound<'_>) -> BackupEven
 
 /// Kopia's per-snapshot `Status:` codes: v0.19+ (`success`, `warnings`, `incomplete`, `fatal`)
 /// and v0.18 (`ok`, `error`).
-fn status_from_code(code: &str) -> RunStatus {
-    match code.trim() {
-        "success" | "ok" => RunStatus::Success,
-        "warnings" | "incomplete" => RunStatus::Warning,
-        "fatal" | "error" => RunStatus::Failed,
-        _ => RunStatus::Unknown,
-    }
+fn status_from_code(code: &str) -> (RunStatus, Option<String>) {
+    super::status_or_note(Some(code), |code| match code {
+        "success" | "ok" => Some(RunStatus::Success),
+        "warnings" | "incomplete" => Some(RunStatus::Warning),
+        "fatal" | "error" => Some(RunStatus::Failed),
+        _ => None,
+    })
 }
 
 /// What the Subject says about the whole report, used when a block has no status line.
-fn status_from_subject(subject: &str) -> RunStatus {
+fn status_from_subject(subject: &str) -> (RunStatus, Option<String>) {
     if subject.starts_with("Failed") {
-        RunStatus::Failed
+        (RunStatus::Failed, None)
     } else if subject.starts_with("Successfully") || subject.starts_with("Kopia created") {
-        RunStatus::Success
+        (RunStatus::Success, None)
     } else {
-        RunStatus::Unknown
+        let shown: String = subject.chars().take(80).collect();
+        (
+            RunStatus::Warning,
+            Some(format!(
+                "no status in the report, and the subject '{shown}' says none"
+            )),
+        )
     }
 }
 
@@ -163,7 +169,7 @@ fn snapshot_report(
     Ok(blocks
         .into_iter()
         .map(|block| {
-            let event = block_to_event(block, fallback, inbound);
+            let event = block_to_event(block, &fallback, inbound);
             let event = match host {
                 Some(host) => event.with_host(host),
                 None => event,
@@ -198,8 +204,15 @@ fn host_of(subject: &str) -> Option<&str> {
     (!host.is_empty() && !host.contains(char::is_whitespace)).then_some(host)
 }
 
-fn block_to_event(block: Block, fallback: RunStatus, inbound: &Inbound<'_>) -> BackupEvent {
-    let status = block.status.as_deref().map_or(fallback, status_from_code);
+fn block_to_event(
+    block: Block,
+    fallback: &(RunStatus, Option<String>),
+    inbound: &Inbound<'_>,
+) -> BackupEvent {
+    let (status, note) = block
+        .status
+        .as_deref()
+        .map_or_else(|| fallback.clone(), status_from_code);
     let mut event =
         BackupEvent::new(SenderKind::Kopia, EventKind::Run, status).with_source(&block.path);
     let start = block
@@ -235,7 +248,7 @@ fn block_to_event(block: Block, fallback: RunStatus, inbound: &Inbound<'_>) -> B
     if let Some(error) = error {
         event = event.with_error(&error);
     }
-    event
+    event.with_note(note)
 }
 
 #[cfg(test)]
@@ -401,11 +414,17 @@ mod tests {
 
     #[test]
     fn legacy_status_codes_map() {
-        assert_eq!(status_from_code("ok"), RunStatus::Success);
-        assert_eq!(status_from_code("error"), RunStatus::Failed);
-        assert_eq!(status_from_code("incomplete"), RunStatus::Warning);
-        assert_eq!(status_from_code("warnings"), RunStatus::Warning);
-        assert_eq!(status_from_code("weird"), RunStatus::Unknown);
+        assert_eq!(status_from_code("ok").0, RunStatus::Success);
+        assert_eq!(status_from_code("error").0, RunStatus::Failed);
+        assert_eq!(status_from_code("incomplete").0, RunStatus::Warning);
+        assert_eq!(status_from_code("warnings").0, RunStatus::Warning);
+        assert_eq!(
+            status_from_code("weird"),
+            (
+                RunStatus::Warning,
+                Some("status 'weird' not understood".into())
+            )
+        );
     }
 
     #[test]
