@@ -84,6 +84,9 @@ pub struct AddonOptions {
     /// Monitors declared in the options; a broken entry is reported and skipped, so one
     /// typo does not stop every other monitor.
     pub monitors: Vec<Result<NewMonitor, String>>,
+    /// Options that were not valid and were replaced by a default: logged as errors once
+    /// logging is set up.
+    pub problems: Vec<String>,
 }
 
 /// One entry of the `monitors` option, as the Supervisor passes it on.
@@ -309,20 +312,28 @@ impl AddonOptions {
             .filter(|u| !u.trim().is_empty())
             .map(|u| check_http_url("webhook_base_url", &u))
             .transpose()?;
+        let mut problems = Vec::new();
+        let from_tz = || {
+            tz_env
+                .as_deref()
+                .and_then(|name| TimeZone::get(name).ok().map(|z| (z, name.to_owned())))
+                .unwrap_or_else(|| (TimeZone::UTC, "UTC".to_owned()))
+        };
+        // A typo here must not stop the add-on (nor `backup_pre`, which would make Home
+        // Assistant's backups fail): it is reported and Home Assistant's zone is used.
         let (timezone, timezone_name) = match raw.timezone.filter(|t| !t.trim().is_empty()) {
-            Some(name) => {
-                let zone = TimeZone::get(name.trim()).map_err(|_| {
-                    invalid(
-                        "timezone",
-                        format!("{name:?} is not an IANA time zone such as Europe/Berlin"),
-                    )
-                })?;
-                (zone, name.trim().to_owned())
-            }
-            None => match tz_env.and_then(|name| TimeZone::get(&name).ok().map(|z| (z, name))) {
-                Some(found) => found,
-                None => (TimeZone::UTC, "UTC".to_owned()),
+            Some(name) => match TimeZone::get(name.trim()) {
+                Ok(zone) => (zone, name.trim().to_owned()),
+                Err(_) => {
+                    let fallback = from_tz();
+                    problems.push(format!(
+                        "the timezone option {name:?} is not an IANA time zone such as Europe/Berlin; using {} until it is fixed",
+                        fallback.1
+                    ));
+                    fallback
+                }
             },
+            None => from_tz(),
         };
         let monitors = raw
             .monitors
@@ -335,6 +346,7 @@ impl AddonOptions {
             .collect();
         Ok(Self {
             monitors,
+            problems,
             log_level: raw.log_level,
             history_limit,
             retention_days,
@@ -468,6 +480,23 @@ mod tests {
     }
 
     #[test]
+    fn a_misspelled_timezone_falls_back_to_home_assistants_and_says_so() {
+        let s = load(&[
+            ("KOPIA_WEBHOOK_DATA_DIR", "/x"),
+            ("KOPIA_WEBHOOK_TIMEZONE", "Europe/Berln"),
+            ("TZ", "Europe/Paris"),
+        ])
+        .expect("a typo in the timezone does not stop the add-on");
+        assert_eq!(s.options.timezone_name, "Europe/Paris");
+        assert_eq!(s.options.problems.len(), 1);
+        assert!(
+            s.options.problems[0].contains("Europe/Berln"),
+            "{:?}",
+            s.options.problems
+        );
+    }
+
+    #[test]
     fn bad_values_name_the_setting() {
         let err = load(&[
             ("KOPIA_WEBHOOK_DATA_DIR", "/x"),
@@ -484,12 +513,6 @@ mod tests {
             err.to_string().contains("KOPIA_WEBHOOK_CORE_TOKEN"),
             "{err}"
         );
-        let err = load(&[
-            ("KOPIA_WEBHOOK_DATA_DIR", "/x"),
-            ("KOPIA_WEBHOOK_TIMEZONE", "Mars/Base"),
-        ])
-        .unwrap_err();
-        assert!(err.to_string().contains("IANA"), "{err}");
         let err = load(&[
             ("KOPIA_WEBHOOK_DATA_DIR", "/x"),
             ("KOPIA_WEBHOOK_LISTEN", "nope"),

@@ -15,11 +15,14 @@ async fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(e) => {
             telemetry::init("info");
-            tracing::error!("configuration error: {e}");
+            tracing::error!("configuration error: {}", telemetry::ErrorChain(&e));
             return ExitCode::FAILURE;
         }
     };
     telemetry::init(settings.options.tracing_filter());
+    for problem in &settings.options.problems {
+        tracing::error!("{problem}");
+    }
     match command.as_deref() {
         None => {}
         Some("snapshot") => return snapshot(&settings),
@@ -31,7 +34,7 @@ async fn main() -> ExitCode {
     let app = match Application::build(settings).await {
         Ok(app) => app,
         Err(e) => {
-            tracing::error!("cannot start: {e}");
+            tracing::error!("cannot start: {}", telemetry::ErrorChain(&e));
             return ExitCode::FAILURE;
         }
     };
@@ -52,7 +55,10 @@ fn snapshot(settings: &Settings) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            tracing::error!("cannot write the database snapshot: {e}");
+            tracing::error!(
+                "cannot write the database snapshot: {}",
+                telemetry::ErrorChain(&e)
+            );
             ExitCode::FAILURE
         }
     }

@@ -1,35 +1,32 @@
-//! A full scenario with debug logging: no webhook ID, secret or Core token appears in the
-//! logs (masked forms such as `abcd…` are fine).
+//! A full scenario with the most detailed logging there is (`trace`), against a fake Core
+//! that speaks REST and the websocket: no webhook ID, secret or Core token appears in the
+//! logs (masked forms such as `abcd…` are fine), in any encoding.
 
 // Each test binary uses part of the shared helpers.
 #[allow(dead_code)]
 mod support {
     pub mod process;
+    pub mod ws_core;
 }
 
 use serde_json::{Value, json};
 use support::process::Running;
-use wiremock::matchers::any;
-use wiremock::{Mock, MockServer, ResponseTemplate};
+use support::ws_core::WsCore;
 
 const CORE_TOKEN: &str = "core-token-that-must-never-be-logged-0123456789";
 const SECRET: &str = "monitor-secret-that-must-never-be-logged";
 const CHOSEN_ID: &str = "chosen-webhook-id-never-logged-42";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn no_secret_reaches_the_logs_even_at_debug_level() {
+async fn no_secret_reaches_the_logs_even_at_trace_level() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let core = MockServer::start().await;
-    Mock::given(any())
-        .respond_with(ResponseTemplate::new(201))
-        .mount(&core)
-        .await;
+    let core = WsCore::start().await;
     let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("options.json"), r#"{"log_level": "trace"}"#).unwrap();
     let app = Running::start(
         dir.path(),
         &[
-            ("RUST_LOG", "debug"),
-            ("KOPIA_WEBHOOK_CORE_URL", &core.uri()),
+            ("KOPIA_WEBHOOK_CORE_URL", &core.url),
             ("KOPIA_WEBHOOK_CORE_TOKEN", CORE_TOKEN),
             ("KOPIA_WEBHOOK_RECONCILE_SECS", "1"),
         ],
@@ -106,7 +103,17 @@ async fn no_secret_reaches_the_logs_even_at_debug_level() {
 
     let log = app.stop();
     assert!(log.contains("webhook stored"), "the scenario ran: {log}");
-    assert!(log.contains("DEBUG"), "debug logging was on");
+    assert!(log.contains("TRACE"), "trace logging was on");
+    assert_eq!(
+        core.tokens.lock().unwrap().as_slice(),
+        [CORE_TOKEN],
+        "the websocket was used (and authenticated once)"
+    );
+    let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    assert!(
+        !log.contains(&hex(CORE_TOKEN)),
+        "the Core token appears hex-encoded in the log:\n{log}"
+    );
     for secret in [
         CORE_TOKEN,
         SECRET,

@@ -432,6 +432,59 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_full_queue_is_busy_at_once_not_unbounded_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        // Hold the writer until released.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(move |_| {
+                        let _ = held.recv();
+                        Ok(())
+                    })
+                    .await
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let mut waiting = Vec::new();
+        let mut busy = false;
+        for _ in 0..QUEUE_CAPACITY + 10 {
+            let store = store.clone();
+            let (tx, rx) = oneshot::channel();
+            waiting.push(tokio::spawn(async move {
+                let result = store.try_write_then(|_| Ok(()), |_| {}).await;
+                let _ = tx.send(());
+                result
+            }));
+            tokio::task::yield_now().await;
+            if let Ok(Ok(())) = tokio::time::timeout(Duration::from_millis(1), rx).await {
+                busy = true;
+                break;
+            }
+        }
+        assert!(
+            busy,
+            "a request finds the queue full and is answered at once"
+        );
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        let results: Vec<_> = futures_join(waiting).await;
+        assert!(results.iter().any(|r| matches!(r, Err(StoreError::Busy))));
+        assert!(results.iter().filter(|r| r.is_ok()).count() >= QUEUE_CAPACITY - 1);
+    }
+
+    async fn futures_join<T: Send + 'static>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+        let mut out = Vec::new();
+        for h in handles {
+            out.push(h.await.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
     async fn reopening_keeps_data_and_schema_version() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");

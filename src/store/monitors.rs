@@ -498,6 +498,27 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn ids_of_deleted_monitors_are_never_given_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        let first = store
+            .create_monitor(new_monitor("A"), Origin::Ui)
+            .await
+            .unwrap();
+        let second = store
+            .create_monitor(new_monitor("B"), Origin::Ui)
+            .await
+            .unwrap();
+        store.delete_monitor(second.id).await.unwrap();
+        let third = store
+            .create_monitor(new_monitor("C"), Origin::Ui)
+            .await
+            .unwrap();
+        assert!(third.id > second.id, "{} reused", third.id);
+        assert!(second.id > first.id);
+    }
+
+    #[tokio::test]
     async fn a_webhook_id_cannot_be_used_twice() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();

@@ -322,3 +322,66 @@ impl Store {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_push_answered_before_core_forgot_everything_stays_due() {
+        let (_dir, store, id) = crate::store::test_store_with_monitor().await;
+        store
+            .queue_states(id, vec![("sensor.kopia_m".into(), "{}".into())], 0)
+            .await
+            .unwrap();
+        let due = store.due_states(Timestamp::now(), 10).await.unwrap();
+        assert_eq!(due.len(), 1);
+        // Core restarts while the push is on its way; its answer comes afterwards.
+        store.forget_pushed().await.unwrap();
+        store
+            .mark_pushed(
+                due[0].entity_id.clone(),
+                due[0].desired.clone(),
+                due[0].epoch,
+            )
+            .await
+            .unwrap();
+        let still = store.due_states(Timestamp::now(), 10).await.unwrap();
+        assert_eq!(still.len(), 1, "the forgotten state is pushed again");
+        store
+            .mark_pushed(
+                still[0].entity_id.clone(),
+                still[0].desired.clone(),
+                still[0].epoch,
+            )
+            .await
+            .unwrap();
+        assert!(
+            store
+                .due_states(Timestamp::now(), 10)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_monitor_stays_due_when_something_arrived_while_it_was_worked_out() {
+        let (_dir, store, id) = crate::store::test_store_with_monitor().await;
+        let seen = store.due_monitors().await.unwrap();
+        let count = seen.iter().find(|(m, _)| *m == id).unwrap().1;
+        store.mark_all_due().await.unwrap();
+        store.queue_states(id, Vec::new(), count).await.unwrap();
+        assert!(
+            store
+                .due_monitors()
+                .await
+                .unwrap()
+                .iter()
+                .any(|(m, _)| *m == id)
+        );
+        let now = store.due_monitors().await.unwrap()[0].1;
+        store.queue_states(id, Vec::new(), now).await.unwrap();
+        assert!(store.due_monitors().await.unwrap().is_empty());
+    }
+}

@@ -181,3 +181,27 @@ impl ResponseError for PageError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_database_queue_asks_the_sender_to_retry() {
+        let busy = WebhookError::from(ServiceError::from(crate::store::StoreError::Busy));
+        let response = busy.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get("retry-after").unwrap(), "1");
+    }
+
+    #[test]
+    fn store_failures_keep_their_cause() {
+        let cause = rusqlite::Error::InvalidQuery;
+        let error = ServiceError::from(crate::store::StoreError::from(cause));
+        let text = ErrorChain(&error).to_string();
+        assert!(
+            text.starts_with("the database failed: database error: "),
+            "{text}"
+        );
+    }
+}

@@ -31,17 +31,25 @@ pub struct AppState {
     pub address: std::sync::RwLock<crate::ha::WebhookAddress>,
 }
 
-/// Routes of the webhook listener (the port exposed to the LAN).
+/// Routes of the webhook listener (the port exposed to the LAN). Each request runs in a
+/// span that names it with the webhook ID masked.
 pub fn webhook_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz))
-        .service(
-            web::resource("/api/webhook/{id}")
-                .route(web::post().to(webhook::receive))
-                .route(web::put().to(webhook::receive)),
-        )
-        .route("/ping/{id}", web::route().to(webhook::ping))
-        .route("/ping/{id}/{signal}", web::route().to(webhook::ping))
-        .route("/api/push/{id}", web::route().to(webhook::push));
+    cfg.route("/healthz", web::get().to(healthz)).service(
+        web::scope("")
+            .wrap(actix_web::middleware::from_fn(request_span))
+            .configure(webhook_endpoints),
+    );
+}
+
+fn webhook_endpoints(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource("/api/webhook/{id}")
+            .route(web::post().to(webhook::receive))
+            .route(web::put().to(webhook::receive)),
+    )
+    .route("/ping/{id}", web::route().to(webhook::ping))
+    .route("/ping/{id}/{signal}", web::route().to(webhook::ping))
+    .route("/api/push/{id}", web::route().to(webhook::push));
 }
 
 /// Routes of the ingress listener. Everything but the health check sits behind the peer
@@ -115,6 +123,35 @@ pub fn ui_routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
+async fn request_span(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    use tracing::Instrument as _;
+    let span = tracing::info_span!(
+        "request",
+        method = %req.method(),
+        path = %masked_path(req.path()),
+    );
+    next.call(req).instrument(span).await
+}
+
+/// A webhook path with its ID masked: `/api/webhook/abcd…`, `/ping/abcd…/start`.
+fn masked_path(path: &str) -> String {
+    let mut out = Vec::new();
+    let mut mask_next = false;
+    for segment in path.split('/') {
+        if mask_next && !segment.is_empty() {
+            out.push(format!("{}…", segment.chars().take(4).collect::<String>()));
+            mask_next = false;
+            continue;
+        }
+        mask_next = matches!(segment, "webhook" | "ping" | "push");
+        out.push(segment.chars().take(40).collect());
+    }
+    out.join("/")
+}
+
 async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
@@ -180,6 +217,20 @@ mod tests {
     use actix_web::test::TestRequest;
 
     use super::*;
+
+    #[test]
+    fn request_paths_are_logged_with_the_id_masked() {
+        assert_eq!(
+            masked_path("/api/webhook/abcdefghijklmnopqrstuv"),
+            "/api/webhook/abcd…"
+        );
+        assert_eq!(
+            masked_path("/ping/abcdefghijklmnopqrstuv/start"),
+            "/ping/abcd…/start"
+        );
+        assert_eq!(masked_path("/api/push/abcdefghijklmnop"), "/api/push/abcd…");
+        assert_eq!(masked_path("/healthz"), "/healthz");
+    }
 
     #[test]
     fn the_request_host_loses_its_port_and_nonsense() {

@@ -398,3 +398,44 @@ async fn a_refused_token_is_shown_as_the_push_error() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn reports_during_an_outage_do_not_stretch_the_retry_delay() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(503))
+        .mount(&core)
+        .await;
+    let app = spawn_app_with(
+        dir.path(),
+        Some(&core),
+        &[("KOPIA_WEBHOOK_RECONCILE_SECS", "3600")],
+    )
+    .await;
+    let monitor = app.create_monitor(json!({"name": "Busy"})).await;
+    // Core is away while reports keep arriving (each wakes the pusher).
+    for i in 0..15 {
+        let response = app
+            .post_webhook(&monitor, format!(r#"{{"status":"success","id":"{i}"}}"#))
+            .await;
+        assert_eq!(response.status().as_u16(), 200);
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    let attempts = core
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST")
+        .count();
+    assert!(
+        attempts <= 6,
+        "retries follow the backoff (1 s, 2 s, 4 s…), not every report: {attempts} attempts"
+    );
+    // Core is back: the next planned retry (seconds away, not minutes) delivers.
+    core.reset().await;
+    mount_accept_all(&core).await;
+    wait_for_state_within(&core, "sensor.kopia_busy", 12, |s| s["state"] == "success").await;
+    app.stop().await;
+}

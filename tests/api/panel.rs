@@ -254,6 +254,18 @@ async fn static_assets_are_served() {
             .starts_with("text/css")
     );
     assert_eq!(app.get_ui("/static/nope.css").await.status().as_u16(), 404);
+    // Every asset a page links is served (the favicon was not).
+    let (_, dashboard) = page(&app, "/").await;
+    for link in select(&dashboard, "link[href], script[src]") {
+        let target = link
+            .value()
+            .attr("href")
+            .or(link.value().attr("src"))
+            .unwrap();
+        let path = format!("/{}", target.split('?').next().unwrap());
+        let response = app.get_ui(&path).await;
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+    }
     app.stop().await;
 }
 
@@ -534,5 +546,45 @@ async fn inside_home_assistant_the_url_uses_the_lan_address_and_mapped_port() {
         doc.html().contains("The webhook port is disabled")
     })
     .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn editing_a_monitor_keeps_its_cron_schedules_time_zone() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    app.create_monitor(
+        json!({"name": "Office", "schedule": {"cron": "0 3 * * *", "tz": "Europe/Berlin"}}),
+    )
+    .await;
+    let (_, form) = page(&app, "/monitors/office/edit").await;
+    let value = |selector: &str| {
+        select(&form, selector)[0]
+            .value()
+            .attr("value")
+            .unwrap_or_default()
+            .to_owned()
+    };
+    assert_eq!(value("#schedule_tz"), "Europe/Berlin");
+    // The form sent back as the browser sends it: only the name changed.
+    let saved = post_form(
+        &app,
+        "/monitors/office/edit",
+        &[
+            ("name", "Office PC"),
+            ("history_limit", &value("#history_limit")),
+            ("schedule", &value("#schedule")),
+            ("schedule_tz", &value("#schedule_tz")),
+            ("grace", &value("#grace")),
+            ("secret_action", "keep"),
+        ],
+    )
+    .await;
+    assert_eq!(saved.status().as_u16(), 303);
+    let api: serde_json::Value = app.get_json("/api/monitors/office").await;
+    assert_eq!(
+        api["schedule"],
+        json!({"cron": "0 3 * * *", "tz": "Europe/Berlin"})
+    );
     app.stop().await;
 }

@@ -19,6 +19,8 @@ pub struct MonitorForm {
     webhook_id: String,
     history_limit: String,
     schedule: String,
+    /// The zone a cron schedule runs in; empty: the add-on's.
+    schedule_tz: String,
     grace: String,
     /// `keep`, `generate`, `set` or `remove` (edit); `generate` or `set` (new).
     secret_action: String,
@@ -26,6 +28,17 @@ pub struct MonitorForm {
 }
 
 impl MonitorForm {
+    /// The schedule as the API takes it: a cron expression keeps its time zone.
+    fn schedule(&self) -> serde_json::Value {
+        let text = self.schedule.trim();
+        let zone = self.schedule_tz.trim();
+        if text.split_whitespace().count() >= 3 && !zone.is_empty() {
+            serde_json::json!({ "cron": text, "tz": zone })
+        } else {
+            serde_json::Value::String(text.to_owned())
+        }
+    }
+
     fn history_limit(&self) -> Result<Option<i64>, ApiError> {
         match self.history_limit.trim() {
             "" => Ok(None),
@@ -132,7 +145,7 @@ pub async fn create_monitor(
             webhook_id: Some(form.webhook_id.clone()),
             history_limit: form.history_limit()?,
             secret: secret.clone(),
-            schedule: Some(serde_json::Value::String(form.schedule.clone())),
+            schedule: Some(form.schedule()),
             grace: Some(form.grace.clone()),
         };
         Ok::<_, ApiError>((state.service.create_monitor(input).await?, secret))
@@ -201,6 +214,11 @@ pub async fn edit_form(
             .as_ref()
             .map(schedule_text)
             .unwrap_or_default(),
+        schedule_tz: monitor
+            .schedule
+            .as_ref()
+            .and_then(|s| s.to_json()["tz"].as_str().map(str::to_owned))
+            .unwrap_or_default(),
         grace: monitor.grace.to_string(),
         secret_action: "keep".into(),
         ..MonitorForm::default()
@@ -236,7 +254,7 @@ pub async fn save_edit(
             secret: secret
                 .clone()
                 .map(|s| s.map_or(serde_json::Value::Null, serde_json::Value::String)),
-            schedule: Some(serde_json::Value::String(form.schedule.clone())),
+            schedule: Some(form.schedule()),
             grace: Some(form.grace.clone()).filter(|g| !g.trim().is_empty()),
         };
         Ok::<_, ApiError>((
