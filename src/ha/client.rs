@@ -8,8 +8,11 @@ use crate::config::CoreSettings;
 #[derive(Debug, thiserror::Error)]
 pub enum HaError {
     /// Core is restarting or unreachable: normal for a while, retried quietly.
-    #[error("Home Assistant is not reachable right now ({0})")]
-    Unavailable(String),
+    #[error("Home Assistant is not reachable right now")]
+    Unreachable(#[source] reqwest::Error),
+    /// The Supervisor's proxy answers for a Core that is (re)starting.
+    #[error("Home Assistant is not reachable right now (HTTP {0}: restarting?)")]
+    Restarting(u16),
     #[error(
         "Home Assistant refused the token (HTTP {0}); check the add-on's homeassistant_api permission or KOPIA_WEBHOOK_CORE_TOKEN"
     )]
@@ -90,8 +93,15 @@ impl CoreClient {
             .bearer_auth(self.token.expose_secret())
             .send()
             .await
-            .map_err(|e| HaError::Unavailable(describe(e)))?;
+            .map_err(|e| HaError::Unreachable(e.without_url()))?;
         check(response).await
+    }
+}
+
+impl HaError {
+    /// Core as a whole cannot be reached: stop the round and back off.
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, Self::Unreachable(_) | Self::Restarting(_))
     }
 }
 
@@ -107,22 +117,11 @@ async fn check(response: reqwest::Response) -> Result<reqwest::Response, HaError
     match status {
         200..=299 => Ok(response),
         401 | 403 => Err(HaError::Unauthorized(status)),
-        502..=504 => Err(HaError::Unavailable(format!("HTTP {status}"))),
+        502..=504 => Err(HaError::Restarting(status)),
         _ => {
             let body = response.text().await.unwrap_or_default();
             let message: String = body.chars().take(300).collect();
             Err(HaError::Rejected { status, message })
         }
-    }
-}
-
-/// reqwest's messages nest the cause; keep the outermost useful part and no URL details.
-fn describe(error: reqwest::Error) -> String {
-    if error.is_timeout() {
-        "timed out".into()
-    } else if error.is_connect() {
-        "connection refused or host unreachable".into()
-    } else {
-        error.without_url().to_string()
     }
 }

@@ -96,17 +96,17 @@ impl Publisher {
 async fn evaluate_monitors(store: Store, due: Arc<Notify>, wake: Arc<Wake>) {
     let mut deadlines: HashMap<i64, Timestamp> = HashMap::new();
     if let Err(e) = store.mark_all_due().await {
-        tracing::error!(error = %e, "cannot mark the monitors for the start-up push");
+        tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot mark the monitors for the start-up push");
     }
     if let Err(e) = store.forget_pushed().await {
-        tracing::error!(error = %e, "cannot queue the start-up push");
+        tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot queue the start-up push");
     }
     let mut expired: Vec<i64> = Vec::new();
     loop {
         let mut todo: Vec<(i64, i64)> = match store.due_monitors().await {
             Ok(todo) => todo,
             Err(e) => {
-                tracing::error!(error = %e, "cannot read which monitors changed");
+                tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot read which monitors changed");
                 Vec::new()
             }
         };
@@ -125,7 +125,7 @@ async fn evaluate_monitors(store: Store, due: Arc<Notify>, wake: Arc<Wake>) {
                     deadlines.remove(&id);
                 }
                 Err(e) => {
-                    tracing::error!(monitor = id, error = %e, "cannot work out a monitor's state")
+                    tracing::error!(monitor = id, error = %crate::telemetry::ErrorChain(&e), "cannot work out a monitor's state")
                 }
             }
         }

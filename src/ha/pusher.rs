@@ -9,6 +9,7 @@ use tokio::sync::Notify;
 
 use super::{CoreClient, EVENT_TYPE, HaError, event_data};
 use crate::store::{CoreEventSubject, Store};
+use crate::telemetry::ErrorChain;
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
 const MAX_RETRY: Duration = Duration::from_secs(300);
@@ -57,7 +58,7 @@ impl Pusher {
                         Ok(Some(at)) => until(at),
                         Ok(None) => Duration::from_secs(3600),
                         Err(e) => {
-                            tracing::error!(error = %e, "cannot read the outbox");
+                            tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot read the outbox");
                             MAX_RETRY
                         }
                     };
@@ -94,14 +95,14 @@ impl Pusher {
             let states = match self.store.due_states(now, BATCH).await {
                 Ok(states) => states,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot read the outbox");
+                    tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot read the outbox");
                     return Round::Done;
                 }
             };
             let events = match self.store.due_core_events(now, BATCH).await {
                 Ok(events) => events,
                 Err(e) => {
-                    tracing::error!(error = %e, "cannot read queued Home Assistant events");
+                    tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot read queued Home Assistant events");
                     Vec::new()
                 }
             };
@@ -124,13 +125,14 @@ impl Pusher {
                             return Round::CoreDown;
                         }
                         let retry = Timestamp::now() + backoff(due.attempts);
+                        let reason = ErrorChain(&error).to_string();
                         self.store
-                            .mark_push_failed(due.entity_id.clone(), error.to_string(), retry)
+                            .mark_push_failed(due.entity_id.clone(), reason, retry)
                             .await
                     }
                 };
                 if let Err(e) = outcome {
-                    tracing::error!(error = %e, "cannot update the outbox");
+                    tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot update the outbox");
                     return Round::Done;
                 }
                 self.reachable();
@@ -156,7 +158,7 @@ impl Pusher {
                     }
                 };
                 if let Err(e) = outcome {
-                    tracing::error!(error = %e, "cannot update queued Home Assistant events");
+                    tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot update queued Home Assistant events");
                     return Round::Done;
                 }
                 self.reachable();
@@ -166,14 +168,14 @@ impl Pusher {
 
     /// Logs a failure; returns whether Core as a whole is unreachable (then stop the round).
     fn failed(&mut self, what: &str, error: &HaError) -> bool {
-        if let HaError::Unavailable(_) = error {
+        if error.is_unavailable() {
             if !self.core_down {
-                tracing::warn!(%error, "Home Assistant is not reachable (restarting?); retrying with backoff");
+                tracing::warn!(error = %ErrorChain(error), "Home Assistant is not reachable (restarting?); retrying with backoff");
                 self.core_down = true;
             }
             return true;
         }
-        tracing::error!(what, %error, "Home Assistant refused an update; it will be retried");
+        tracing::error!(what, error = %ErrorChain(error), "Home Assistant refused an update; it will be retried");
         false
     }
 
@@ -199,12 +201,12 @@ pub async fn reconcile(store: Store, client: CoreClient, wake: Arc<Wake>, period
             .drop_stale_core_events(Timestamp::now() - SignedDuration::from_hours(24))
             .await
         {
-            tracing::warn!(error = %e, "cannot drop stale Home Assistant events");
+            tracing::warn!(error = %crate::telemetry::ErrorChain(&e), "cannot drop stale Home Assistant events");
         }
         let entities = match store.pushed_main_entities().await {
             Ok(entities) => entities,
             Err(e) => {
-                tracing::error!(error = %e, "cannot read the outbox");
+                tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot read the outbox");
                 continue;
             }
         };
@@ -217,12 +219,12 @@ pub async fn reconcile(store: Store, client: CoreClient, wake: Arc<Wake>, period
                     forgotten = true;
                     break;
                 }
-                Err(HaError::Unavailable(_)) => {
+                Err(e) if e.is_unavailable() => {
                     unreachable = true;
                     break;
                 }
                 Err(e) => {
-                    tracing::warn!(entity_id, error = %e, "cannot check an entity in Home Assistant");
+                    tracing::warn!(entity_id, error = %crate::telemetry::ErrorChain(&e), "cannot check an entity in Home Assistant");
                     break;
                 }
             }
@@ -232,7 +234,7 @@ pub async fn reconcile(store: Store, client: CoreClient, wake: Arc<Wake>, period
                 "Home Assistant has lost the add-on's entities (it restarted); pushing them again"
             );
             if let Err(e) = store.forget_pushed().await {
-                tracing::error!(error = %e, "cannot queue the re-push");
+                tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot queue the re-push");
             }
         }
         if forgotten || (was_unreachable && !unreachable) {

@@ -76,7 +76,7 @@ impl SupervisorClient {
                 None
             }
             Err(e) => {
-                tracing::debug!(error = %e.without_url(), "Supervisor lookup failed");
+                tracing::debug!(error = %crate::telemetry::ErrorChain(&e.without_url()), "Supervisor lookup failed");
                 None
             }
         }

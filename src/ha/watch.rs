@@ -117,7 +117,7 @@ where
 async fn push_everything_again(store: &Store, wake: &Wake, why: &str) {
     tracing::info!("{why}: pushing every entity again");
     if let Err(e) = store.forget_pushed().await {
-        tracing::error!(error = %e, "cannot queue the re-push");
+        tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot queue the re-push");
     }
     wake.core_back.store(true, Ordering::SeqCst);
     wake.pusher.notify_one();

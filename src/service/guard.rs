@@ -231,7 +231,7 @@ pub(super) async fn write_summaries(guard: &Guard, store: &Store, all: bool) {
             .record_rejection(monitor_id, s.peer, s.status, reason, Vec::new(), s.count)
             .await
         {
-            tracing::warn!(error = %e, "cannot record refused requests");
+            tracing::warn!(error = %crate::telemetry::ErrorChain(&e), "cannot record refused requests");
         }
     }
 }

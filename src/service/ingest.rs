@@ -105,7 +105,7 @@ impl Service {
                 .record_rejection(id, peer, status, reason, head, 1)
                 .await
             {
-                tracing::warn!(error = %e, "cannot record a refused request");
+                tracing::warn!(error = %crate::telemetry::ErrorChain(&e), "cannot record a refused request");
             }
         });
     }

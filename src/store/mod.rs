@@ -336,7 +336,7 @@ fn run_writer(conn: Connection, mut jobs: bounded::Receiver<Box<dyn WriteJob>>) 
             Err(e) => Err(Arc::new(e)),
         };
         if let Err(e) = &commit {
-            tracing::error!(error = %e, jobs = batch.len(), "a database transaction failed");
+            tracing::error!(error = %crate::telemetry::ErrorChain(e.as_ref()), jobs = batch.len(), "a database transaction failed");
         }
         for job in batch {
             job.finish(commit.clone());
@@ -349,7 +349,7 @@ fn run_writer(conn: Connection, mut jobs: bounded::Receiver<Box<dyn WriteJob>>) 
 fn run_checkpoints(conn: Connection, stopped: mpsc::Receiver<()>) {
     while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(Duration::from_secs(1)) {
         if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-            tracing::warn!(error = %e, "WAL checkpoint failed");
+            tracing::warn!(error = %crate::telemetry::ErrorChain(&e), "WAL checkpoint failed");
         }
     }
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));

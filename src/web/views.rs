@@ -27,6 +27,10 @@ pub struct MonitorJson {
     /// Seconds.
     pub grace: i64,
     pub status: MonitorStatus,
+    /// Why the status is not fine, naming the sources concerned.
+    pub error: Option<String>,
+    /// Each source's newest run and last good backup.
+    pub sources: Vec<SourceJson>,
     pub last_seen: Option<Timestamp>,
     pub next_expected: Option<Timestamp>,
     pub running_since: Option<Timestamp>,
@@ -54,12 +58,41 @@ impl MonitorJson {
             schedule: monitor.schedule.as_ref().map(|s| s.to_json()),
             grace: monitor.grace.as_secs(),
             status: summary.status,
+            error: summary.reason(),
+            sources: summary
+                .sources
+                .iter()
+                .map(|latest| {
+                    let success = summary.last_success_of(latest.event.source());
+                    SourceJson {
+                        source: latest.event.source().map(str::to_owned),
+                        status: MonitorStatus::worst_of([latest.event.status()]),
+                        last_run: latest.ended_at(),
+                        error: latest.event.error().map(str::to_owned),
+                        last_success: success.map(StoredEvent::ended_at),
+                        size_bytes: success.and_then(|s| s.event.size_bytes()),
+                    }
+                })
+                .collect(),
             last_seen: summary.last_seen,
             next_expected: summary.next_expected,
             running_since: summary.running_since,
             push: state.service.pushes_enabled().then(|| push.clone()),
         }
     }
+}
+
+/// One source of a monitor in the JSON API.
+#[derive(Debug, Serialize)]
+pub struct SourceJson {
+    /// `null`: runs that name no source.
+    pub source: Option<String>,
+    pub status: MonitorStatus,
+    pub last_run: Timestamp,
+    pub error: Option<String>,
+    pub last_success: Option<Timestamp>,
+    /// Of the last successful run.
+    pub size_bytes: Option<i64>,
 }
 
 /// An event in the JSON API: UTC RFC 3339 times, numbers as numbers.

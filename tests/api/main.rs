@@ -10,4 +10,5 @@ mod monitors;
 mod panel;
 mod senders;
 mod throttle;
+mod truth;
 mod webhooks;

@@ -28,7 +28,7 @@ fn assert_all_urls_relative(doc: &Html) {
     }
 }
 
-async fn page(app: &crate::helpers::TestApp, path: &str) -> (u16, Html) {
+pub(crate) async fn page(app: &crate::helpers::TestApp, path: &str) -> (u16, Html) {
     let response = app
         .client
         .get(format!("{}{path}", app.ui_base))
