@@ -22,6 +22,8 @@ impl Sender for Backrest {
 /// What a Backrest summary says.
 #[derive(Debug, Default, PartialEq)]
 pub struct Summary {
+    /// The whole `Task:` line (plan and time): with the event, what makes a run unique.
+    task: Option<String>,
     plan: Option<String>,
     event: Option<String>,
     error: Option<String>,
@@ -46,6 +48,7 @@ impl Summary {
             match key {
                 // `Task: backup for plan "daily" at 2024-11-22T02:00:00Z`
                 "Task" => {
+                    summary.task = Some(value.to_owned());
                     summary.plan = value.split('"').nth(1).map(str::to_owned).or_else(|| {
                         Some(
                             value
@@ -101,6 +104,15 @@ impl Summary {
         if let Some(error) = &self.error {
             event = event.with_error(error);
         }
+        // Backrest resends a notification its hook failed to deliver: the same task and
+        // event are the same run.
+        if let Some(task) = &self.task {
+            let key = format!(
+                "backrest:{task}:{}",
+                self.event.as_deref().unwrap_or_default()
+            );
+            event = event.with_dedup_key(key);
+        }
         event
     }
 }
@@ -130,6 +142,17 @@ mod tests {
         assert_eq!(e.size_bytes(), Some(12_345_000_000));
         assert_eq!(e.files(), Some(15_230));
         assert_eq!(e.duration_ms(), Some(12_345));
+    }
+
+    #[test]
+    fn the_same_summary_twice_has_one_key() {
+        let a = parse_file("snapshot-success.txt");
+        assert!(a.dedup_key().is_some_and(|k| k.starts_with("backrest:")));
+        assert_eq!(
+            a.dedup_key(),
+            parse_file("snapshot-success.txt").dedup_key()
+        );
+        assert_ne!(a.dedup_key(), parse_file("snapshot-error.txt").dedup_key());
     }
 
     #[test]

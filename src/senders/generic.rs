@@ -132,6 +132,10 @@ fn to_event(
     if let Some(dirs) = text(&["dirs", "directories"]).and_then(|d| parse_count(&d)) {
         event = event.with_dirs(dirs);
     }
+    // Kopia's JSON template can name the machine (`.Manifest.Source.Host`).
+    if let Some(host) = text(&["host", "hostname"]) {
+        event = event.with_host(&host);
+    }
     if let Some(error) = error {
         event = event.with_error(&error);
     }

@@ -85,6 +85,15 @@ impl Sender for Proxmox {
         if status != RunStatus::Success {
             event = event.with_error(&title);
         }
+        // A notification Proxmox sends again is the same job at the same time.
+        if let Some(at) = finished {
+            let key = format!(
+                "proxmox:{}:{source}:{}",
+                event.host().unwrap_or(""),
+                at.as_second()
+            );
+            event = event.with_dedup_key(key);
+        }
         Some(Ok(vec![event]))
     }
 }
