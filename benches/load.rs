@@ -158,6 +158,23 @@ fn kopia_report(blocks: usize) -> String {
     body
 }
 
+/// The report with its start times moved `n` seconds on: every request is a new run (Kopia's
+/// reports carry a dedup key; the same bytes twice would measure the duplicate path).
+fn nth_report(body: &str, n: u64) -> String {
+    const START: &str = "Start:       Thu, 02 Jan 2020 03:04:05 +0000";
+    if !body.contains(START) {
+        return body.to_owned();
+    }
+    let at = jiff::Timestamp::from_second(1_577_934_245 + n as i64).unwrap_or_default();
+    let start = format!(
+        "Start:       {}",
+        at.strftime("%a, %d %b %Y %H:%M:%S +0000")
+    );
+    body.replace(START, &start)
+}
+
+static SENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     if sorted.is_empty() {
         return Duration::ZERO;
@@ -182,10 +199,11 @@ async fn closed_loop(url: &str, body: &str, seconds: u64) -> Load {
                 let mut latencies = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
                     let started = Instant::now();
+                    let n = SENT.fetch_add(1, Ordering::Relaxed);
                     let response = client
                         .post(&url)
                         .header("Subject", "Successfully created a snapshot")
-                        .body(body.clone())
+                        .body(nth_report(&body, n))
                         .send()
                         .await
                         .unwrap();
@@ -222,7 +240,8 @@ async fn fixed_rate(url: &str, body: &str, rate: u64, seconds: u64) -> Load {
     for i in 0..rate * seconds {
         let due = started + interval * i as u32;
         tokio::time::sleep_until(due.into()).await;
-        let (client, url, body) = (client.clone(), url.to_owned(), body.to_owned());
+        let (client, url) = (client.clone(), url.to_owned());
+        let body = nth_report(body, SENT.fetch_add(1, Ordering::Relaxed));
         tasks.push(tokio::spawn(async move {
             let response = client
                 .post(&url)
@@ -376,7 +395,7 @@ async fn run() {
             let request = client
                 .post(&url)
                 .header("Subject", "Successfully created 100 snapshots")
-                .body(hundred.clone());
+                .body(nth_report(&hundred, SENT.fetch_add(1, Ordering::Relaxed)));
             sent.push(request.send());
         }
         for r in futures_join(std::mem::take(&mut sent)).await {
