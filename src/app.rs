@@ -130,6 +130,14 @@ impl Application {
             let client =
                 SupervisorClient::new(settings.supervisor.as_ref(), settings.core.as_ref());
             tokio::spawn(refresh_webhook_address(client, state.clone()));
+        } else if settings.webhook_listen.ip().is_unspecified()
+            && let Some(lan) = lan_address()
+        {
+            // A local run listening on every interface: backup tools on other machines
+            // reach it at the LAN address, not at the 127.0.0.1 the browser used.
+            tracing::info!(host = %lan, "webhook URLs use this machine's LAN address");
+            let mut address = state.address.write().unwrap_or_else(|p| p.into_inner());
+            address.host = Some(lan.to_string());
         }
 
         Ok(Self {
@@ -189,6 +197,15 @@ fn port_of(listener: &TcpListener) -> Result<u16, StartError> {
 /// A home gets a handful of webhooks an hour; two workers are plenty and keep memory low.
 fn worker_count() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 2))
+}
+
+/// The address of the interface that holds the default route: "connecting" a UDP socket
+/// sends nothing, it only asks the kernel which source address it would use.
+fn lan_address() -> Option<std::net::IpAddr> {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").ok()?;
+    socket.connect("192.0.2.1:9").ok()?;
+    let ip = socket.local_addr().ok()?.ip();
+    (!ip.is_loopback() && !ip.is_unspecified()).then_some(ip)
 }
 
 /// The LAN address and port mapping can change (DHCP, the Network settings); look again

@@ -134,6 +134,9 @@ impl MonitorKey {
             // A name made only of non-Latin letters still needs an entity ID.
             return Self("monitor".to_owned());
         }
+        // Entity IDs start with `kopia_` already: "Kopia NAS" is `sensor.kopia_nas`, not
+        // `sensor.kopia_kopia_nas`.
+        let key = key.strip_prefix("kopia_").unwrap_or(key);
         Self(key.to_owned())
     }
 
@@ -303,6 +306,12 @@ mod tests {
         assert_eq!(key("  NAS -- Photos (daily)  "), "nas_photos_daily");
         assert_eq!(key("Büro-PC"), "buro_pc");
         assert_eq!(key("日本"), "monitor");
+        assert_eq!(
+            key("Kopia NAS"),
+            "nas",
+            "entity IDs do not say kopia_kopia_"
+        );
+        assert_eq!(key("Kopia"), "kopia");
         assert_eq!(key(&"x".repeat(64)).len(), MonitorKey::MAX_LEN);
     }
 

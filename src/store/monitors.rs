@@ -132,7 +132,19 @@ impl Store {
                     "that webhook ID is already used by another monitor; choose another or leave it empty".into(),
                 ));
             }
-            let key = free_key(conn, &MonitorKey::from_name(&new.name))?;
+            // Two monitors with one name (or names that differ only in case and punctuation)
+            // would be told apart only by a silent `_2` in their entity IDs.
+            let key = MonitorKey::from_name(&new.name);
+            if let Some(existing) = conn
+                .query_row("SELECT name FROM monitors WHERE key = ?1", [key.as_str()], |r| {
+                    r.get::<_, String>(0)
+                })
+                .optional()?
+            {
+                return Err(StoreError::Conflict(format!(
+                    "there is already a monitor called {existing:?} (its entities are sensor.kopia_{key}…); choose another name"
+                )));
+            }
             let id = insert_monitor(conn, &key, &new, origin, now)?;
             Ok(Monitor {
                 id,
@@ -234,6 +246,18 @@ impl Store {
                 )?;
             }
             if let Some(name) = &changes.name {
+                let clash: Option<String> = conn
+                    .query_row(
+                        "SELECT name FROM monitors WHERE id != ?1 AND (name = ?2 COLLATE NOCASE OR key = ?3)",
+                        params![id, name.as_str(), MonitorKey::from_name(name).as_str()],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                if let Some(existing) = clash {
+                    return Err(StoreError::Conflict(format!(
+                        "there is already a monitor called {existing:?}; choose another name"
+                    )));
+                }
                 conn.execute(
                     "UPDATE monitors SET name = ?2 WHERE id = ?1",
                     params![id, name.as_str()],
@@ -379,25 +403,34 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn keys_are_unique_slugs() {
+    async fn a_second_monitor_with_the_same_name_is_refused_not_suffixed() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
         let a = store
             .create_monitor(new_monitor("Server One"), Origin::Ui)
             .await
             .unwrap();
-        let b = store
+        assert_eq!(a.key.as_str(), "server_one");
+        let err = store
             .create_monitor(new_monitor("server-one"), Origin::Ui)
             .await
-            .unwrap();
-        assert_eq!(a.key.as_str(), "server_one");
-        assert_eq!(b.key.as_str(), "server_one_2");
-        let found = store
-            .monitor_by_webhook_id(&b.webhook_id)
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Conflict(m) if m.contains("\"Server One\"")),
+            "{err:?}"
+        );
+        let b = store
+            .create_monitor(new_monitor("Laptop"), Origin::Ui)
             .await
-            .unwrap()
             .unwrap();
-        assert_eq!(found.key, b.key);
+        let rename = MonitorChanges {
+            name: Some(MonitorName::parse("SERVER ONE").unwrap()),
+            ..MonitorChanges::default()
+        };
+        assert!(matches!(
+            store.update_monitor(b.id, rename).await,
+            Err(StoreError::Conflict(_))
+        ));
         assert_eq!(store.monitors().await.unwrap().len(), 2);
     }
 

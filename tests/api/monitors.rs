@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use crate::helpers::{fake_core, spawn_app, wait_for_state};
+use crate::helpers::{fake_core, spawn_app, spawn_app_with, wait_for_state};
 
 #[tokio::test]
 async fn creating_a_monitor_answers_201_with_its_url_and_entities() {
@@ -32,8 +32,8 @@ async fn creating_a_monitor_answers_201_with_its_url_and_entities() {
     );
     assert_eq!(monitor["status"], "unknown");
 
-    let again = app.create_monitor(json!({"name": "server one!"})).await;
-    assert_eq!(again["key"], "server_one_2");
+    let again = app.create_monitor(json!({"name": "Server Two"})).await;
+    assert_eq!(again["key"], "server_two");
     let listed: Vec<Value> = app.get_json("/api/monitors").await;
     assert_eq!(listed.len(), 2);
     app.stop().await;
@@ -177,5 +177,51 @@ async fn the_status_endpoint_counts_monitors_by_status() {
     assert_eq!(status["by_status"], json!({"failed": 1, "unknown": 1}));
     assert_eq!(status["home_assistant"]["enabled"], false);
     assert_eq!(status["version"], env!("CARGO_PKG_VERSION"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_local_run_on_every_interface_shows_the_lan_address_in_webhook_urls() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(dir.path(), None, &[("KOPIA_WEBHOOK_LISTEN", "0.0.0.0:0")]).await;
+    let monitor = app.create_monitor(json!({"name": "Desk"})).await;
+    let url = monitor["webhook_url"].as_str().unwrap();
+    // The machine's LAN address, as the kernel would pick it for the default route.
+    let lan = std::net::UdpSocket::bind("0.0.0.0:0")
+        .and_then(|s| s.connect("192.0.2.1:9").map(|()| s))
+        .and_then(|s| s.local_addr())
+        .map(|a| a.ip())
+        .ok()
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified());
+    match lan {
+        Some(ip) => assert!(url.starts_with(&format!("http://{ip}:")), "{url}"),
+        None => assert!(url.starts_with("http://127.0.0.1:"), "no LAN here: {url}"),
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_second_monitor_with_the_same_name_is_refused_with_a_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    app.create_monitor(json!({"name": "NAS"})).await;
+    let again = app
+        .client
+        .post(format!("{}/api/monitors", app.ui_base))
+        .json(&json!({"name": "nas"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 409);
+    let body: serde_json::Value = again.json().await.unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("already a monitor called \"NAS\""),
+        "{body}"
+    );
+    let kopia = app.create_monitor(json!({"name": "Kopia Laptop"})).await;
+    assert_eq!(kopia["entities"][0], "sensor.kopia_laptop");
     app.stop().await;
 }

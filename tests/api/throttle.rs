@@ -62,7 +62,7 @@ async fn a_thousand_reports_in_ten_seconds_are_all_stored() {
             .take(3)
             .collect::<Vec<_>>()
     );
-    assert_eq!(stored_events(&app, "kopia_server").await, 1000);
+    assert_eq!(stored_events(&app, "server").await, 1000);
     app.stop().await;
 }
 

@@ -185,7 +185,7 @@ async fn the_json_template_from_the_docs_as_kopia_renders_it() {
         .unwrap();
 
     assert_eq!(response.text().await.unwrap(), r#"{"ok":true,"events":2}"#);
-    let events = app.events("kopia_json", "").await;
+    let events = app.events("json", "").await;
     assert_eq!(events[1]["source"], "/home/o'brien");
     assert_eq!(events[1]["duration_ms"], 1100);
     assert_eq!(events[0]["status"], "failed");
