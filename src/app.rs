@@ -18,7 +18,7 @@ use crate::web::{AppState, ui_routes, webhook_routes};
 pub enum StartError {
     #[error("cannot open the database")]
     Store(#[from] StoreError),
-    #[error("cannot apply the monitors of the add-on options")]
+    #[error("cannot prepare the monitors (add-on options, ping key)")]
     Declared(#[source] ServiceError),
     #[error("cannot listen on {addr}")]
     Bind {
@@ -83,6 +83,7 @@ impl Application {
             .apply_declared_monitors()
             .await
             .map_err(StartError::Declared)?;
+        service.ping_key().await.map_err(StartError::Declared)?;
         let state = web::Data::new(AppState {
             service,
             settings: Arc::clone(&settings),

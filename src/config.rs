@@ -122,6 +122,8 @@ impl DeclaredMonitor {
             other => other.map(|s| SecretString::from(s.to_owned())),
         };
         Ok(NewMonitor {
+            slug: None,
+            unseen: false,
             name: MonitorName::parse(&self.name).map_err(context)?,
             webhook_id: WebhookId::parse(self.webhook_id.trim()).map_err(context)?,
             history_limit: self

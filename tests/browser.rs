@@ -138,13 +138,18 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
     assert!(
         text(&browser, "section.empty")
             .await
-            .contains("Create your first monitor")
+            .contains("create a monitor by hand")
+    );
+    assert!(
+        text(&browser, "#slug-webhook-url")
+            .await
+            .contains("/api/webhook/")
     );
 
     // Click 1: create the first monitor. Type a name; click 2: create it.
     click_then_wait(
         &browser,
-        Locator::LinkText("Create your first monitor"),
+        Locator::LinkText("create a monitor by hand"),
         Locator::Id("name"),
     )
     .await;

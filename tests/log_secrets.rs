@@ -50,6 +50,15 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         .await
         .unwrap();
     let generated_id = signed["webhook_id"].as_str().unwrap().to_owned();
+    let status: Value = http
+        .get(format!("{}/api/status", app.ui_base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ping_key = status["ping_key"].as_str().unwrap().to_owned();
     let report = r#"{"status":"failed","source":"db","error":"disk full"}"#;
 
     for (url, auth) in [
@@ -70,6 +79,20 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
             None,
         ),
         (format!("{}/ping/{CHOSEN_ID}/start", app.webhook_base), None),
+        (
+            format!(
+                "{}/ping/{ping_key}/made-by-a-ping/start?create=1",
+                app.webhook_base
+            ),
+            None,
+        ),
+        (
+            format!(
+                "{}/api/webhook/{ping_key}/made-by-a-report?create=1",
+                app.webhook_base
+            ),
+            None,
+        ),
         (format!("{}/ping/{CHOSEN_ID}/1", app.webhook_base), None),
         (
             format!("{}/ping/{CHOSEN_ID}?rid=bad", app.webhook_base),
@@ -120,6 +143,7 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         CHOSEN_ID,
         &generated_id,
         "another-secret-value-xyz",
+        &ping_key,
         chosen["webhook_id"].as_str().unwrap(),
     ] {
         assert!(

@@ -8,7 +8,8 @@ mod status;
 
 pub use event::{BackupEvent, EventKind, RunStatus, SenderKind, StoredEvent, printable};
 pub use monitor::{
-    HistoryLimit, Monitor, MonitorChanges, MonitorKey, MonitorName, NewMonitor, Origin, WebhookId,
+    HistoryLimit, Monitor, MonitorChanges, MonitorKey, MonitorName, NewMonitor, Origin, PingKey,
+    Slug, WebhookId,
 };
 pub use schedule::{Grace, Schedule, format_period, parse_period};
 pub use status::{Expectations, MonitorRuns, MonitorStatus, MonitorSummary};

@@ -71,6 +71,94 @@ impl fmt::Debug for WebhookId {
     }
 }
 
+/// A Healthchecks-style slug (`nas-photos`): what a tool names a monitor in
+/// `/ping/<ping key>/<slug>`. Lower-case letters, digits, `-` and `_`, as Healthchecks has it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Slug(String);
+
+impl Slug {
+    pub const MAX_LEN: usize = 64;
+
+    pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let valid = !raw.is_empty()
+            && raw.len() <= Self::MAX_LEN
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ParseError::new(format!(
+                "invalid url format: a slug is 1 to {} lower-case letters, digits, '-' or '_'",
+                Self::MAX_LEN
+            )))
+        }
+    }
+
+    /// `server_one` -> `server-one`.
+    pub fn of_key(key: &MonitorKey) -> Self {
+        Self(key.as_str().replace('_', "-"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Slug {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The add-on-wide key of slug URLs: 22 lower-case URL-safe characters, like Healthchecks'.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PingKey(String);
+
+impl PingKey {
+    pub fn generate() -> Self {
+        const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789-_";
+        let mut bytes = [0u8; 22];
+        getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
+        // 38 symbols; the modulo bias is small and the key still has over 110 bits.
+        Self(
+            bytes
+                .iter()
+                .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+                .collect(),
+        )
+    }
+
+    /// A stored key; anything else stored is replaced at start.
+    pub fn parse(raw: &str) -> Option<Self> {
+        (raw.len() == 22
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'))
+        .then(|| Self(raw.to_owned()))
+    }
+
+    /// Constant time: the key is a secret.
+    pub fn matches(&self, candidate: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.len() == candidate.len() && bool::from(self.0.as_bytes().ct_eq(candidate.as_bytes()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn masked(&self) -> String {
+        format!("{}…", &self.0[..4])
+    }
+}
+
+impl fmt::Debug for PingKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PingKey({})", self.masked())
+    }
+}
+
 /// What a person calls a monitor ("Server One").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MonitorName(String);
@@ -225,6 +313,10 @@ impl Default for HistoryLimit {
 #[derive(Debug, Clone)]
 pub struct NewMonitor {
     pub name: MonitorName,
+    /// `None`: the name's slug (`Server One` -> `server-one`).
+    pub slug: Option<Slug>,
+    /// Created by a tool through a slug URL: marked in the panel until opened.
+    pub unseen: bool,
     pub webhook_id: WebhookId,
     pub history_limit: HistoryLimit,
     pub secret: Option<secrecy::SecretString>,
@@ -237,6 +329,8 @@ impl NewMonitor {
     pub fn new(name: MonitorName, webhook_id: WebhookId) -> Self {
         Self {
             name,
+            slug: None,
+            unseen: false,
             webhook_id,
             history_limit: HistoryLimit::default(),
             secret: None,
@@ -268,6 +362,9 @@ impl Origin {
 pub struct Monitor {
     pub id: i64,
     pub key: MonitorKey,
+    pub slug: Slug,
+    /// Created by a tool through a slug URL and not yet opened in the panel.
+    pub unseen: bool,
     pub name: MonitorName,
     pub webhook_id: WebhookId,
     pub secret: Option<SecretString>,
@@ -365,6 +462,22 @@ mod tests {
         assert!(MonitorName::parse("   ").is_err());
         assert!(MonitorName::parse("---").is_err());
         assert!(MonitorName::parse("a\u{7}b").is_err());
+    }
+
+    #[test]
+    fn slugs_follow_healthchecks_rules() {
+        assert!(Slug::parse("nas-photos_2").is_ok());
+        assert!(
+            Slug::parse("NAS").is_err(),
+            "upper case is an invalid url format"
+        );
+        assert!(Slug::parse("").is_err());
+        assert!(Slug::parse("a/b").is_err());
+        let key = PingKey::generate();
+        assert_eq!(key.as_str().len(), 22);
+        assert!(PingKey::parse(key.as_str()).is_some());
+        assert!(key.matches(key.as_str()));
+        assert!(!key.matches("x"));
     }
 
     #[test]

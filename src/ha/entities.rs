@@ -277,6 +277,8 @@ mod tests {
         Monitor {
             id: 1,
             key: MonitorKey::parse("server_one").unwrap(),
+            slug: crate::domain::Slug::parse("server-one").unwrap(),
+            unseen: false,
             name: MonitorName::parse("Server One").unwrap(),
             webhook_id: WebhookId::generate(),
             secret: None,

@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use jiff::Timestamp;
 
 use super::{Service, ServiceError};
-use crate::domain::{BackupEvent, Monitor, WebhookId};
+use crate::domain::{BackupEvent, Monitor, MonitorName, NewMonitor, Slug, WebhookId};
 use crate::senders::Inbound;
 use crate::signature;
 use crate::store::{Delivery, Ingested};
@@ -25,6 +25,13 @@ impl Caller {
     fn peer_text(&self) -> Option<String> {
         self.peer.map(|ip| ip.to_canonical().to_string())
     }
+}
+
+/// The monitor a slug URL names, and whether the request just created it.
+#[derive(Debug, Clone)]
+pub struct SlugTarget {
+    pub monitor: Monitor,
+    pub created: bool,
 }
 
 /// What was stored of a delivery, for the answer to the sender.
@@ -55,6 +62,61 @@ impl Service {
             Ok(()) => Err(ServiceError::UnknownWebhook),
             Err(retry_after) => Err(ServiceError::TooMany { retry_after }),
         }
+    }
+
+    /// Is this the add-on's ping key? (The first segment of `/ping/<key>/<slug>` can also be
+    /// a monitor's webhook ID: `/ping/<id>/<signal>`.)
+    pub async fn is_ping_key(&self, raw: &str) -> bool {
+        match self.ping_key().await {
+            Ok(key) => key.matches(raw),
+            Err(e) => {
+                tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot read the ping key");
+                false
+            }
+        }
+    }
+
+    /// The monitor a slug URL (`/ping/<ping key>/<slug>`, `/api/webhook/<ping key>/<slug>`)
+    /// names. With `create`, a slug no monitor has becomes a new monitor of that name, marked
+    /// in the panel until opened (Healthchecks' `?create=1`).
+    pub async fn slug_monitor(
+        &self,
+        raw_key: &str,
+        raw_slug: &str,
+        create: bool,
+        caller: Caller,
+    ) -> Result<SlugTarget, ServiceError> {
+        if !self.is_ping_key(raw_key).await {
+            return match self.guard.failed_attempt(caller.peer) {
+                Ok(()) => Err(ServiceError::UnknownWebhook),
+                Err(retry_after) => Err(ServiceError::TooMany { retry_after }),
+            };
+        }
+        let slug = Slug::parse(raw_slug)?;
+        if let Some(monitor) = self.store.monitor_by_slug(&slug).await? {
+            return Ok(SlugTarget {
+                monitor,
+                created: false,
+            });
+        }
+        if !create {
+            return Err(ServiceError::UnknownWebhook);
+        }
+        let name = MonitorName::parse(slug.as_str())?;
+        let mut new = NewMonitor::new(name, WebhookId::generate());
+        new.history_limit = self.settings.options.history_limit;
+        new.slug = Some(slug.clone());
+        new.unseen = true;
+        let monitor = self
+            .store
+            .create_monitor(new, crate::domain::Origin::Ui)
+            .await?;
+        tracing::info!(monitor = %monitor.key, %slug, "monitor created by a slug URL");
+        self.publisher.entities_due();
+        Ok(SlugTarget {
+            monitor,
+            created: true,
+        })
     }
 
     /// Checks the monitor's secret, if it has one. A wrong signature is recorded for the

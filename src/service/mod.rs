@@ -12,7 +12,7 @@ mod monitors;
 
 use std::sync::Arc;
 
-pub use ingest::{Caller, Receipt};
+pub use ingest::{Caller, Receipt, SlugTarget};
 pub use monitors::{MonitorInput, MonitorPatch, MonitorView, TestOutcome};
 
 use crate::config::Settings;
@@ -60,6 +60,8 @@ pub struct Service {
     publisher: Publisher,
     settings: Arc<Settings>,
     guard: Arc<guard::Guard>,
+    /// The add-on-wide key of slug URLs, read once (every slug ping asks for it).
+    ping_key: std::sync::RwLock<Option<crate::domain::PingKey>>,
 }
 
 impl Service {
@@ -79,7 +81,31 @@ impl Service {
             publisher,
             settings,
             guard,
+            ping_key: std::sync::RwLock::new(None),
         }
+    }
+
+    /// The ping key of slug URLs (`/ping/<ping key>/<slug>`), made at the first start.
+    pub async fn ping_key(&self) -> Result<crate::domain::PingKey, ServiceError> {
+        if let Some(key) = self
+            .ping_key
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+        {
+            return Ok(key);
+        }
+        let key = self.store.ping_key().await?;
+        *self.ping_key.write().unwrap_or_else(|p| p.into_inner()) = Some(key.clone());
+        Ok(key)
+    }
+
+    /// A new ping key: every slug URL with the old one stops working at once.
+    pub async fn rotate_ping_key(&self) -> Result<crate::domain::PingKey, ServiceError> {
+        let key = self.store.rotate_ping_key().await?;
+        *self.ping_key.write().unwrap_or_else(|p| p.into_inner()) = Some(key.clone());
+        tracing::info!(ping_key = %key.masked(), "ping key rotated");
+        Ok(key)
     }
 
     /// Whether Home Assistant receives the entities (off in a local run without a token).

@@ -103,6 +103,8 @@ impl Service {
             .store
             .create_monitor(
                 NewMonitor {
+                    slug: None,
+                    unseen: false,
                     name,
                     webhook_id,
                     history_limit,
@@ -236,6 +238,14 @@ impl Service {
         let not_found = || ServiceError::NoSuchMonitor(key.to_owned());
         let key = MonitorKey::parse(key).map_err(|_| not_found())?;
         self.store.monitor_by_key(&key).await?.ok_or_else(not_found)
+    }
+
+    /// The monitor was opened in the panel: a monitor that created itself is no longer new.
+    pub async fn mark_seen(&self, monitor: &Monitor) -> Result<(), ServiceError> {
+        if monitor.unseen {
+            self.store.mark_seen(monitor.id).await?;
+        }
+        Ok(())
     }
 
     /// A monitor as it is now, with its `recent` newest runs.

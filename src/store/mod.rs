@@ -36,6 +36,7 @@ const MIGRATION_STEPS: &[M<'static>] = &[
     M::up(include_str!("migrations/005_index_runs_by_kind.sql")),
     M::up(include_str!("migrations/006_fewer_event_indexes.sql")),
     M::up(include_str!("migrations/007_ingest_in_one_write.sql")),
+    M::up(include_str!("migrations/008_slugs_ping_key.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
 

@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::{Store, StoreError, from_ms, to_ms};
 use crate::domain::{
     Grace, HistoryLimit, Monitor, MonitorChanges, MonitorKey, MonitorName, NewMonitor, Origin,
-    Schedule, WebhookId,
+    PingKey, Schedule, Slug, WebhookId,
 };
 
 /// The slug itself if free, else the first free `slug_2`, `slug_3`…
@@ -45,9 +45,20 @@ fn insert_monitor(
              WHERE name = 'monitor' RETURNING value",
         )?
         .query_row([], |r| r.get(0))?;
+    let slug = new.slug.clone().unwrap_or_else(|| Slug::of_key(key));
+    let slug_taken = conn
+        .prepare_cached("SELECT name FROM monitors WHERE slug = ?1")?
+        .query_row([slug.as_str()], |r| r.get::<_, String>(0))
+        .optional()?;
+    if let Some(other) = slug_taken {
+        return Err(StoreError::Conflict(format!(
+            "the slug {slug} already belongs to the monitor {other:?}; choose another name"
+        )));
+    }
     conn.execute(
-        "INSERT INTO monitors (id, key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s)
-         VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO monitors (id, key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s,
+             slug, unseen)
+         VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12)",
         params![
             key.as_str(),
             new.name.as_str(),
@@ -59,13 +70,15 @@ fn insert_monitor(
             schedule_json(new.schedule.as_ref()),
             new.grace.as_secs(),
             id,
+            slug.as_str(),
+            new.unseen,
         ],
     )?;
     Ok(id)
 }
 
-const COLUMNS: &str =
-    "id, key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s";
+const COLUMNS: &str = "id, key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s, \
+                       slug, unseen";
 
 fn schedule_json(schedule: Option<&Schedule>) -> Option<String> {
     schedule.map(|s| s.to_json().to_string())
@@ -96,6 +109,8 @@ fn monitor_from_row(row: &Row<'_>) -> Result<Monitor, StoreError> {
             })
             .transpose()?,
         grace: Grace::from_secs(row.get(9)?).map_err(corrupt)?,
+        slug: Slug::parse(&row.get::<_, String>(10)?).map_err(corrupt)?,
+        unseen: row.get(11)?,
     })
 }
 
@@ -148,6 +163,8 @@ impl Store {
             let id = insert_monitor(conn, &key, &new, origin, now)?;
             Ok(Monitor {
                 id,
+                slug: new.slug.clone().unwrap_or_else(|| Slug::of_key(&key)),
+                unseen: new.unseen,
                 key,
                 name: new.name,
                 webhook_id: new.webhook_id,
@@ -345,6 +362,60 @@ impl Store {
         let found = all.iter().find(|m| m.webhook_id == *id).cloned();
         self.monitor_cache.fill(generation, all);
         Ok(found)
+    }
+
+    /// The monitor a slug URL names.
+    pub async fn monitor_by_slug(&self, slug: &Slug) -> Result<Option<Monitor>, StoreError> {
+        let slug = slug.as_str().to_owned();
+        self.read(move |conn| Ok(query_monitors(conn, "WHERE slug = ?1", &[&slug])?.pop()))
+            .await
+    }
+
+    /// The monitor was opened in the panel: no longer marked as new.
+    pub async fn mark_seen(&self, id: i64) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            conn.execute("UPDATE monitors SET unseen = 0 WHERE id = ?1", [id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The add-on-wide ping key, made at the first start.
+    pub async fn ping_key(&self) -> Result<PingKey, StoreError> {
+        self.write(|conn| {
+            let stored: Option<String> = conn
+                .query_row(
+                    "SELECT value FROM settings WHERE name = 'ping_key'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(key) = stored.as_deref().and_then(PingKey::parse) {
+                return Ok(key);
+            }
+            let key = PingKey::generate();
+            conn.execute(
+                "INSERT INTO settings (name, value) VALUES ('ping_key', ?1)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                [key.as_str()],
+            )?;
+            Ok(key)
+        })
+        .await
+    }
+
+    /// A new ping key; slug URLs with the old one stop working.
+    pub async fn rotate_ping_key(&self) -> Result<PingKey, StoreError> {
+        self.write(|conn| {
+            let key = PingKey::generate();
+            conn.execute(
+                "INSERT INTO settings (name, value) VALUES ('ping_key', ?1)
+                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+                [key.as_str()],
+            )?;
+            Ok(key)
+        })
+        .await
     }
 
     /// A write that changes monitors: the webhook map is dropped once it is committed.

@@ -133,6 +133,7 @@ pub async fn status(
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, ApiError> {
     let monitors = state.service.all_monitors().await?;
+    let ping_key = state.service.ping_key().await?;
     let mut by_status: std::collections::BTreeMap<&'static str, usize> =
         std::collections::BTreeMap::new();
     for view in &monitors {
@@ -146,6 +147,11 @@ pub async fn status(
             "errors": monitors.iter().filter_map(|v| v.push.last_error.clone()).collect::<Vec<_>>(),
         },
         "webhook_base_url": state.webhook_base(&req),
+        "ping_key": ping_key.as_str(),
+        "slug_urls": {
+            "ping": format!("{}/ping/{}/<slug>?create=1", state.webhook_base(&req), ping_key.as_str()),
+            "webhook": format!("{}/api/webhook/{}/<slug>?create=1", state.webhook_base(&req), ping_key.as_str()),
+        },
         "webhook_port_disabled": state.webhook_port_disabled(),
         "timezone": state.settings.options.timezone_name,
         "monitors": monitors.len(),

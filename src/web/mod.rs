@@ -47,8 +47,17 @@ fn webhook_endpoints(cfg: &mut web::ServiceConfig) {
             .route(web::post().to(webhook::receive))
             .route(web::put().to(webhook::receive)),
     )
-    .route("/ping/{id}", web::route().to(webhook::ping))
-    .route("/ping/{id}/{signal}", web::route().to(webhook::ping))
+    .service(
+        web::resource("/api/webhook/{key}/{slug}")
+            .route(web::post().to(webhook::receive_by_slug))
+            .route(web::put().to(webhook::receive_by_slug)),
+    )
+    .route("/ping/{first}", web::route().to(webhook::ping))
+    .route("/ping/{first}/{second}", web::route().to(webhook::ping))
+    .route(
+        "/ping/{first}/{second}/{third}",
+        web::route().to(webhook::ping),
+    )
     .route("/api/push/{id}", web::route().to(webhook::push));
 }
 
@@ -100,6 +109,11 @@ pub fn ui_routes(cfg: &mut web::ServiceConfig) {
                 "/monitors/{key}/retire",
                 web::post().to(pages::retire_source),
             )
+            .route(
+                "/ping-key/rotate",
+                web::get().to(pages::confirm_rotate_ping_key),
+            )
+            .route("/ping-key/rotate", web::post().to(pages::rotate_ping_key))
             .route("/static/{file}", web::get().to(assets::serve))
             .route("/api/status", web::get().to(api::status))
             .route("/api/monitors", web::get().to(api::list_monitors))

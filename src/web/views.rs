@@ -15,6 +15,10 @@ use crate::service::{MonitorView, PushStatus};
 #[derive(Debug, Serialize)]
 pub struct MonitorJson {
     pub key: String,
+    /// For slug URLs: `/ping/<ping key>/<slug>`.
+    pub slug: String,
+    /// Created by its first report and not opened in the panel yet.
+    pub unseen: bool,
     pub name: String,
     pub webhook_id: String,
     pub webhook_url: String,
@@ -47,6 +51,8 @@ impl MonitorJson {
         } = view;
         Self {
             key: monitor.key.to_string(),
+            slug: monitor.slug.to_string(),
+            unseen: monitor.unseen,
             name: monitor.name.as_str().to_owned(),
             webhook_id: monitor.webhook_id.as_str().to_owned(),
             webhook_url: state.webhook_url(req, &monitor.webhook_id),

@@ -27,29 +27,85 @@ pub async fn receive(
 ) -> Result<HttpResponse, WebhookError> {
     let caller = caller(&req);
     let monitor = state.service.webhook_monitor(&id, caller).await?;
-    let body = read_body(&state, caller, &monitor, payload).await?;
-    let headers = header_pairs(&req);
-    let inbound = Inbound::new(&headers, &body, &state.settings.options.timezone);
-    state.service.authenticate(&monitor, &inbound, caller)?;
-    let parsed =
-        senders::parse(&inbound).map_err(|e| refuse(&state, caller, &monitor, &body, e.into()))?;
-    let receipt = state
-        .service
-        .ingest(&monitor, parsed.events, caller)
-        .await?;
-    // Exactly 200: Kopia counts anything else, even 201 or 204, as a failed delivery.
-    Ok(HttpResponse::Ok().json(Accepted::new(receipt, parsed.not_understood)))
+    report(&state, &req, caller, &monitor, payload, false).await
 }
 
-/// `/ping/{id}` and `/ping/{id}/{signal}`, any method.
-pub async fn ping(
+/// `POST|PUT /api/webhook/{ping key}/{slug}[?create=1]`: one URL per tool with the job's
+/// name in it; `create=1` makes the monitor on its first report.
+pub async fn receive_by_slug(
     req: HttpRequest,
-    path: web::Path<PingPath>,
+    path: web::Path<(String, String)>,
     payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebhookError> {
     let caller = caller(&req);
-    let monitor = state.service.webhook_monitor(&path.id, caller).await?;
+    let (key, slug) = path.into_inner();
+    let target = state
+        .service
+        .slug_monitor(&key, &slug, wants_create(&req), caller)
+        .await?;
+    report(
+        &state,
+        &req,
+        caller,
+        &target.monitor,
+        payload,
+        target.created,
+    )
+    .await
+}
+
+/// Any sender's report to a known monitor: read, authenticate, parse, store, answer.
+async fn report(
+    state: &AppState,
+    req: &HttpRequest,
+    caller: Caller,
+    monitor: &Monitor,
+    payload: web::Payload,
+    created: bool,
+) -> Result<HttpResponse, WebhookError> {
+    let body = read_body(state, caller, monitor, payload).await?;
+    let headers = header_pairs(req);
+    let inbound = Inbound::new(&headers, &body, &state.settings.options.timezone);
+    state.service.authenticate(monitor, &inbound, caller)?;
+    let parsed =
+        senders::parse(&inbound).map_err(|e| refuse(state, caller, monitor, &body, e.into()))?;
+    let receipt = state.service.ingest(monitor, parsed.events, caller).await?;
+    let mut accepted = Accepted::new(receipt, parsed.not_understood);
+    accepted.created = created.then(|| monitor.key.to_string());
+    // Exactly 200: Kopia counts anything else, even 201 or 204, as a failed delivery.
+    Ok(HttpResponse::Ok().json(accepted))
+}
+
+/// `/ping/{id}[/{signal}]` and `/ping/{ping key}/{slug}[/{signal}]`, any method.
+pub async fn ping(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebhookError> {
+    let caller = caller(&req);
+    let segment = |name: &str| req.match_info().get(name).map(str::to_owned);
+    let (first, second, third) = (
+        segment("first").unwrap_or_default(),
+        segment("second"),
+        segment("third"),
+    );
+    // `/ping/<a>/<b>` is a monitor's ID and a signal, or the ping key and a slug: the key
+    // decides (Healthchecks tells them apart the same way).
+    let (monitor, signal, created) = match (second, third) {
+        (Some(slug), signal) if signal.is_some() || state.service.is_ping_key(&first).await => {
+            let target = state
+                .service
+                .slug_monitor(&first, &slug, wants_create(&req), caller)
+                .await?;
+            (target.monitor, signal, target.created)
+        }
+        (signal, _) => (
+            state.service.webhook_monitor(&first, caller).await?,
+            signal,
+            false,
+        ),
+    };
     let body = read_body(&state, caller, &monitor, payload).await?;
     let headers = header_pairs(&req);
     let inbound = Inbound::new(&headers, &body, &state.settings.options.timezone);
@@ -60,7 +116,7 @@ pub async fn ping(
         .find(|(k, _)| k == "rid")
         .map(|(_, v)| v.as_str());
     state.service.authenticate(&monitor, &inbound, caller)?;
-    let event = healthchecks::Signal::parse(path.signal.as_deref())
+    let event = healthchecks::Signal::parse(signal.as_deref())
         .and_then(|signal| {
             Ok(healthchecks::ping_event(
                 signal,
@@ -70,16 +126,21 @@ pub async fn ping(
         })
         .map_err(|e| refuse(&state, caller, &monitor, &body, e.into()))?;
     state.service.ingest(&monitor, vec![event], caller).await?;
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; charset=utf-8")
-        .insert_header(("Ping-Body-Limit", healthchecks::PING_BODY_LIMIT.to_string()))
-        .body("OK"))
+    let mut answer = HttpResponse::Ok();
+    answer.insert_header(("Ping-Body-Limit", healthchecks::PING_BODY_LIMIT.to_string()));
+    if created {
+        // 200, not Healthchecks' 201: Backrest counts anything else as a failed delivery.
+        return Ok(answer.json(serde_json::json!({ "ok": true, "created": monitor.key.as_str() })));
+    }
+    Ok(answer.content_type("text/plain; charset=utf-8").body("OK"))
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub struct PingPath {
-    id: String,
-    signal: Option<String>,
+/// `?create=1` (Healthchecks' spelling; `true` is accepted too).
+fn wants_create(req: &HttpRequest) -> bool {
+    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
+        .unwrap_or_default()
+        .iter()
+        .any(|(k, v)| k == "create" && matches!(v.as_str(), "1" | "true"))
 }
 
 /// `/api/push/{id}?status=&msg=&ping=`, any method; answers in Uptime Kuma's JSON.
@@ -125,6 +186,9 @@ struct Accepted {
     /// Stored, but no sender reads this body: why, so the tool's log says what to fix.
     #[serde(skip_serializing_if = "Option::is_none")]
     not_understood: Option<String>,
+    /// The monitor this report created (a slug URL with `create=1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<String>,
 }
 
 fn is_zero(n: &usize) -> bool {
@@ -138,6 +202,7 @@ impl Accepted {
             events: receipt.stored,
             duplicates: receipt.duplicates,
             not_understood,
+            created: None,
         }
     }
 }

@@ -9,6 +9,7 @@ mod kopia;
 mod monitors;
 mod panel;
 mod senders;
+mod slugs;
 mod throttle;
 mod truth;
 mod webhooks;

@@ -58,7 +58,12 @@ async fn the_empty_dashboard_says_what_to_do_first() {
         .to_owned();
     assert_eq!(base, format!("{INGRESS}/"));
     let empty = select(&doc, "section.empty")[0].text().collect::<String>();
-    assert!(empty.contains("Create your first monitor"), "{empty}");
+    assert!(empty.contains("create a monitor by hand"), "{empty}");
+    let slug_url = select(&doc, "#slug-ping-url")[0].text().collect::<String>();
+    assert!(
+        slug_url.contains("/ping/") && slug_url.ends_with("/<job>?create=1"),
+        "{slug_url}"
+    );
     // Without a token the panel says that Home Assistant is not updated.
     assert!(!select(&doc, ".banner").is_empty());
     assert_all_urls_relative(&doc);

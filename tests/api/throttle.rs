@@ -85,7 +85,15 @@ async fn the_same_kopia_report_twice_is_one_event() {
 #[tokio::test]
 async fn over_the_ceiling_a_monitor_gets_429_and_the_others_are_not_slowed() {
     let dir = tempfile::tempdir().unwrap();
-    let app = spawn_app_with(dir.path(), None, &[("KOPIA_WEBHOOK_RATE_BURST", "30")]).await;
+    let app = spawn_app_with(
+        dir.path(),
+        None,
+        &[
+            ("KOPIA_WEBHOOK_RATE_BURST", "30"),
+            ("KOPIA_WEBHOOK_RATE_PER_SEC", "1"),
+        ],
+    )
+    .await;
     let noisy = app.create_monitor(json!({"name": "Noisy"})).await;
     let quiet = app.create_monitor(json!({"name": "Quiet"})).await;
     let mut limited = None;

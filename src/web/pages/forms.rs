@@ -424,3 +424,27 @@ pub async fn retire_source(
         &format!("monitors/{}?notice=retired", monitor.key),
     ))
 }
+
+pub async fn confirm_rotate_ping_key(layout: Layout) -> Result<HttpResponse, PageError> {
+    let page = ConfirmPage {
+        layout: layout.clone(),
+        title: "Make a new ping key?".into(),
+        message: "Every URL with the current ping key stops working at once: each backup tool that uses one needs the new URL. Monitors and their webhook URLs stay as they are.".into(),
+        action: "ping-key/rotate".into(),
+        button: "Make a new ping key",
+        back: String::new(),
+    };
+    html(&page, &layout)
+}
+
+pub async fn rotate_ping_key(
+    layout: Layout,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    state
+        .service
+        .rotate_ping_key()
+        .await
+        .map_err(|e| PageError::new(&layout, e))?;
+    Ok(see_other(&layout, ""))
+}

@@ -10,8 +10,9 @@ use askama::Template;
 use jiff::Timestamp;
 
 pub use forms::{
-    confirm_delete, confirm_rotate, create_monitor, delete_monitor, edit_form, new_monitor_form,
-    retire_source, rotate_webhook_id, save_edit, send_test_event,
+    confirm_delete, confirm_rotate, confirm_rotate_ping_key, create_monitor, delete_monitor,
+    edit_form, new_monitor_form, retire_source, rotate_ping_key, rotate_webhook_id, save_edit,
+    send_test_event,
 };
 pub use monitor::monitor_page;
 
@@ -36,6 +37,8 @@ fn see_other(layout: &Layout, path: &str) -> HttpResponse {
 /// One line of the dashboard.
 struct MonitorRow {
     key: String,
+    /// Created by its first report and not opened yet.
+    unseen: bool,
     name: String,
     status: &'static str,
     last_run: String,
@@ -50,9 +53,12 @@ struct MonitorRow {
 struct Dashboard {
     layout: Layout,
     rows: Vec<MonitorRow>,
+    slug_webhook_url: String,
+    slug_ping_url: String,
 }
 
 pub async fn dashboard(
+    req: actix_web::HttpRequest,
     layout: Layout,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, PageError> {
@@ -64,6 +70,7 @@ pub async fn dashboard(
         let (monitor, summary, push) = (view.monitor, view.summary, view.push);
         rows.push(MonitorRow {
             key: monitor.key.to_string(),
+            unseen: monitor.unseen,
             name: monitor.name.as_str().to_owned(),
             status: summary.status.as_str(),
             last_run: summary
@@ -82,10 +89,14 @@ pub async fn dashboard(
             push: push_text(state.service.pushes_enabled(), &push, now),
         });
     }
+    let ping_key = state.service.ping_key().await.map_err(fail)?;
+    let base = state.webhook_base(&req);
     html(
         &Dashboard {
             layout: layout.clone(),
             rows,
+            slug_webhook_url: format!("{base}/api/webhook/{}/<job>?create=1", ping_key.as_str()),
+            slug_ping_url: format!("{base}/ping/{}/<job>?create=1", ping_key.as_str()),
         },
         &layout,
     )

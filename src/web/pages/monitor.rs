@@ -178,6 +178,7 @@ pub async fn monitor_page(
     let monitor = api::find(&state, &key)
         .await
         .map_err(|e| PageError::new(&layout, e))?;
+    state.service.mark_seen(&monitor).await.map_err(fail)?;
     let recent = CHART_RUNS.max(monitor.history_limit.get());
     let MonitorView {
         monitor,
