@@ -106,6 +106,9 @@ impl Application {
         let ui_server =
             HttpServer::new(move || App::new().app_data(ui_state.clone()).configure(ui_routes))
                 .workers(1)
+                // Open pages keep a long poll waiting (`/api/changes`); a stop need not wait
+                // for them as it waits for webhooks in flight.
+                .shutdown_timeout(1)
                 .listen(ui_listener)
                 .map_err(StartError::Server)?
                 .run();

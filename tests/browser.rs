@@ -113,6 +113,42 @@ async fn text(client: &Client, css: &str) -> String {
         .unwrap()
 }
 
+/// What the user did to get somewhere.
+#[derive(Debug, Default)]
+struct Actions {
+    clicks: u32,
+    typed: u32,
+    pastes: u32,
+}
+
+impl Actions {
+    fn click(&mut self) {
+        self.clicks += 1;
+    }
+    fn type_field(&mut self) {
+        self.typed += 1;
+    }
+    fn paste(&mut self) {
+        self.pastes += 1;
+    }
+}
+
+/// Waits (at most 10 s) until the element's text is `want`, without reloading the page.
+async fn wait_for_text(client: &Client, css: &str, want: &str) {
+    for _ in 0..100 {
+        if let Ok(element) = client.find(Locator::Css(css)).await
+            && element.text().await.is_ok_and(|t| t == want)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{css} never showed {want:?}; it shows {:?}",
+        text(client, css).await
+    );
+}
+
 #[tokio::test]
 async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_ingress() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -132,6 +168,9 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
     let panel = format!("{}/api/hassio_ingress/{TOKEN}/", proxy.base);
     let (_driver, browser) = start_browser().await;
 
+    // What a person does, counted: clicks, typed fields, pastes into a backup tool.
+    let mut actions = Actions::default();
+
     // Open the panel: an empty dashboard says what to do first.
     browser.goto(&panel).await.unwrap();
     screenshot(&browser, "1-dashboard-empty").await;
@@ -146,14 +185,16 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
             .contains("/api/webhook/")
     );
 
-    // Click 1: create the first monitor. Type a name; click 2: create it.
+    // Click: New monitor. Type a name; click: create it.
+    actions.click();
     click_then_wait(
         &browser,
-        Locator::LinkText("create a monitor by hand"),
+        Locator::LinkText("New monitor"),
         Locator::Id("name"),
     )
     .await;
     screenshot(&browser, "2-new-monitor").await;
+    actions.type_field();
     browser
         .find(Locator::Id("name"))
         .await
@@ -161,6 +202,7 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
         .send_keys("Server One")
         .await
         .unwrap();
+    actions.click();
     click_then_wait(
         &browser,
         Locator::Css("button[type=submit]"),
@@ -171,25 +213,45 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
         current_path(&browser).await,
         format!("/api/hassio_ingress/{TOKEN}/monitors/server_one")
     );
+    assert!(
+        text(&browser, ".waiting")
+            .await
+            .contains("Waiting for the first report"),
+        "the new monitor's page says what it waits for"
+    );
     screenshot(&browser, "3-monitor-new").await;
 
-    // The one paste: the URL (in the Kopia command) goes into Kopia, whose
-    // "send test notification" arrives exactly as Kopia sends it.
+    // Click: copy the URL. The one paste: into Kopia, whose "send test notification"
+    // arrives exactly as Kopia sends it.
+    actions.click();
+    browser
+        .find(Locator::Css("button[data-copy='webhook-url']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
     let webhook_url = text(&browser, "#webhook-url").await;
     let kopia_command = text(&browser, "#guide-kopia").await;
     assert!(kopia_command.contains(&format!("--endpoint={webhook_url}")));
+    actions.paste();
     let http = reqwest::Client::new();
     let kopia = |fixture| send_kopia(&http, &webhook_url, fixture);
     assert_eq!(kopia("test-notification.txt").await.status().as_u16(), 200);
-    browser.refresh().await.unwrap();
-    assert_eq!(
-        text(&browser, "h1 .pill").await,
-        "success",
-        "green after the test notification"
+    // No reload: the page turns green by itself.
+    wait_for_text(&browser, "h1 .pill", "success").await;
+    assert!(
+        browser.find(Locator::Css(".waiting")).await.is_err(),
+        "no longer waiting"
     );
     screenshot(&browser, "4-monitor-green").await;
+    assert!(
+        actions.clicks <= 3 && actions.typed <= 1 && actions.pastes <= 1,
+        "the first green took {actions:?}"
+    );
+    println!("first green after {actions:?}");
 
-    // A real report: every snapshot shows in the history.
+    // A real report: every snapshot shows in the history, again without a reload.
     assert_eq!(
         kopia("snapshot-report.txt.default.expected")
             .await
@@ -197,7 +259,7 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
             .as_u16(),
         200
     );
-    browser.refresh().await.unwrap();
+    wait_for_text(&browser, "h1 .pill", "failed").await;
     let rows = browser
         .find_all(Locator::Css("table.history tbody tr"))
         .await
@@ -208,7 +270,6 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
             .await
             .contains("/some/other/path")
     );
-    assert_eq!(text(&browser, "h1 .pill").await, "failed");
     screenshot(&browser, "5-monitor-history").await;
 
     // The other pages, through the same prefix.

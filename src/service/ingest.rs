@@ -6,6 +6,7 @@
 //! entities due) are one job on the writer: committed together or not at all.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use jiff::Timestamp;
 
@@ -113,6 +114,7 @@ impl Service {
             .await?;
         tracing::info!(monitor = %monitor.key, %slug, "monitor created by a slug URL");
         self.publisher.entities_due();
+        self.changed();
         Ok(SlugTarget {
             monitor,
             created: true,
@@ -192,11 +194,13 @@ impl Service {
             fire_core_events: self.publisher.is_enabled(),
         };
         let publisher = self.publisher.clone();
+        let changes = Arc::clone(&self.changes);
         let ingested: Ingested = self
             .store
             .ingest(delivery, move |ingested| {
                 if ingested.stored > 0 {
                     publisher.entities_due();
+                    changes.send_modify(|version| *version += 1);
                 }
             })
             .await

@@ -62,6 +62,9 @@ pub struct Service {
     guard: Arc<guard::Guard>,
     /// The add-on-wide key of slug URLs, read once (every slug ping asks for it).
     ping_key: std::sync::RwLock<Option<crate::domain::PingKey>>,
+    /// Counts changes the panel shows (reports, edits): open pages wait on it and update
+    /// themselves.
+    changes: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 impl Service {
@@ -82,7 +85,20 @@ impl Service {
             settings,
             guard,
             ping_key: std::sync::RwLock::new(None),
+            changes: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
+    }
+
+    /// Something the panel shows changed. Cheap; callable from any thread.
+    fn changed(&self) {
+        self.changes.send_modify(|version| *version += 1);
+    }
+
+    /// The panel's change counter once it is past `since`, or as it is after `wait`.
+    pub async fn next_change(&self, since: u64, wait: std::time::Duration) -> u64 {
+        let mut changes = self.changes.subscribe();
+        let _ = tokio::time::timeout(wait, changes.wait_for(|version| *version != since)).await;
+        *changes.borrow()
     }
 
     /// The ping key of slug URLs (`/ping/<ping key>/<slug>`), made at the first start.

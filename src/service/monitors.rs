@@ -117,6 +117,7 @@ impl Service {
             .await?;
         tracing::info!(monitor = %monitor.key, "monitor created");
         self.publisher.entities_due();
+        self.changed();
         Ok(monitor)
     }
 
@@ -153,6 +154,7 @@ impl Service {
         let updated = self.store.update_monitor(monitor.id, changes).await?;
         tracing::info!(monitor = %updated.key, "monitor updated");
         self.publisher.entities_due();
+        self.changed();
         Ok(updated)
     }
 
@@ -182,6 +184,7 @@ impl Service {
         self.store.delete_monitor(monitor.id).await?;
         tracing::info!(monitor = %monitor.key, "monitor deleted");
         self.publisher.outbox_changed();
+        self.changed();
         Ok(())
     }
 
@@ -244,6 +247,7 @@ impl Service {
     pub async fn mark_seen(&self, monitor: &Monitor) -> Result<(), ServiceError> {
         if monitor.unseen {
             self.store.mark_seen(monitor.id).await?;
+            self.changed();
         }
         Ok(())
     }
@@ -319,6 +323,7 @@ impl Service {
         if retired {
             tracing::info!(monitor = %monitor.key, "a source was retired");
             self.publisher.entities_due();
+            self.changed();
         }
         Ok(retired)
     }

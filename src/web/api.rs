@@ -98,6 +98,34 @@ pub async fn list_rejections(
 }
 
 #[derive(Debug, Deserialize)]
+pub struct ChangesQuery {
+    since: Option<u64>,
+}
+
+/// `GET /api/changes?since=<n>`: answers `{"version": m}` as soon as something the panel
+/// shows changed after version `n` (a report, an edit), or after 25 s with the same version.
+/// Open pages wait on it and update themselves: a long poll, no framework.
+pub async fn changes(state: web::Data<AppState>, query: web::Query<ChangesQuery>) -> HttpResponse {
+    let version = match query.since {
+        Some(since) => {
+            state
+                .service
+                .next_change(since, std::time::Duration::from_secs(25))
+                .await
+        }
+        None => {
+            state
+                .service
+                .next_change(u64::MAX, std::time::Duration::ZERO)
+                .await
+        }
+    };
+    HttpResponse::Ok()
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "version": version }))
+}
+
+#[derive(Debug, Deserialize)]
 pub struct RetireBody {
     /// `null` for the runs that name no source.
     source: Option<String>,

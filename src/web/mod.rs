@@ -116,6 +116,7 @@ pub fn ui_routes(cfg: &mut web::ServiceConfig) {
             .route("/ping-key/rotate", web::post().to(pages::rotate_ping_key))
             .route("/static/{file}", web::get().to(assets::serve))
             .route("/api/status", web::get().to(api::status))
+            .route("/api/changes", web::get().to(api::changes))
             .route("/api/monitors", web::get().to(api::list_monitors))
             .route("/api/monitors", web::post().to(api::create_monitor))
             .route("/api/monitors/{key}", web::get().to(api::get_monitor))

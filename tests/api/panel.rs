@@ -593,3 +593,28 @@ async fn editing_a_monitor_keeps_its_cron_schedules_time_zone() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn open_pages_hear_of_a_report_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "Live"})).await;
+    let now: serde_json::Value = app.get_json("/api/changes").await;
+    let version = now["version"].as_u64().unwrap();
+    let waiting = app
+        .client
+        .get(format!("{}/api/changes?since={version}", app.ui_base))
+        .send();
+    let started = std::time::Instant::now();
+    let (answer, _) = tokio::join!(waiting, async {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        app.post_webhook(&monitor, r#"{"status":"success"}"#).await
+    });
+    let answer: serde_json::Value = answer.unwrap().json().await.unwrap();
+    assert!(answer["version"].as_u64().unwrap() > version);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "answered when the report arrived, not at the end of the wait"
+    );
+    app.stop().await;
+}
