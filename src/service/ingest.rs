@@ -65,6 +65,13 @@ impl Service {
         }
     }
 
+    /// The monitor with this webhook ID, asked only to explain a wrong URL: nothing is
+    /// counted or logged.
+    pub async fn monitor_named_in_url(&self, raw_id: &str) -> Option<Monitor> {
+        let id = WebhookId::parse(raw_id).ok()?;
+        self.store.monitor_by_webhook_id(&id).await.ok().flatten()
+    }
+
     /// Is this the add-on's ping key? (The first segment of `/ping/<key>/<slug>` can also be
     /// a monitor's webhook ID: `/ping/<id>/<signal>`.)
     pub async fn is_ping_key(&self, raw: &str) -> bool {

@@ -82,6 +82,25 @@ pub async fn guard(
             ));
         }
     };
+    // A backup tool pointed at the panel's port instead of the webhook port.
+    let path = req.path();
+    if path.starts_with("/api/webhook/")
+        || path.starts_with("/ping/")
+        || path.starts_with("/api/push/")
+    {
+        let base = req
+            .app_data::<web::Data<AppState>>()
+            .map(|state| state.webhook_base(req.request()))
+            .unwrap_or_default();
+        tracing::info!(method = %req.method(), "a webhook was sent to the panel's port instead of the webhook port");
+        let response = HttpResponse::NotFound()
+            .content_type("text/plain; charset=utf-8")
+            .body(format!(
+                "This is the add-on's panel port, not its webhook port. Send reports to the \
+                 webhook port, with the same path:\n{base}{path}\n"
+            ));
+        return Ok(req.into_response(response).map_into_right_body());
+    }
     let peer_allowed = req.peer_addr().is_some_and(|addr| {
         let ip = addr.ip().to_canonical();
         ip == trusted || (loopback_ok && ip.is_loopback())

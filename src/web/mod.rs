@@ -37,7 +37,10 @@ pub fn webhook_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz)).service(
         web::scope("")
             .wrap(actix_web::middleware::from_fn(request_span))
-            .configure(webhook_endpoints),
+            // A trailing slash (`…/<id>/`) is the same URL: the report is stored.
+            .wrap(actix_web::middleware::NormalizePath::trim())
+            .configure(webhook_endpoints)
+            .default_service(web::to(webhook::wrong_url)),
     );
 }
 
@@ -45,7 +48,9 @@ fn webhook_endpoints(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::resource("/api/webhook/{id}")
             .route(web::post().to(webhook::receive))
-            .route(web::put().to(webhook::receive)),
+            .route(web::put().to(webhook::receive))
+            .route(web::get().to(webhook::describe))
+            .default_service(web::to(webhook::wrong_method)),
     )
     .service(
         web::resource("/api/webhook/{key}/{slug}")

@@ -135,6 +135,140 @@ pub async fn ping(
     Ok(answer.content_type("text/plain; charset=utf-8").body("OK"))
 }
 
+/// What a browser, or a person with curl, is told about a URL on the webhook port.
+#[derive(askama::Template)]
+#[template(path = "webhook_info.html")]
+struct Info {
+    title: String,
+    lines: Vec<String>,
+    /// A URL to use instead, if there is one.
+    example: String,
+}
+
+impl Info {
+    /// HTML for a browser, plain text for tools (their logs show it).
+    fn answer(&self, req: &HttpRequest, status: actix_web::http::StatusCode) -> HttpResponse {
+        let wants_html = req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"));
+        let mut response = HttpResponse::build(status);
+        if wants_html && let Ok(html) = askama::Template::render(self) {
+            return response.content_type("text/html; charset=utf-8").body(html);
+        }
+        let mut text = format!("{}\n", self.title);
+        for line in &self.lines {
+            text.push_str(line);
+            text.push('\n');
+        }
+        if !self.example.is_empty() {
+            text.push_str(&self.example);
+            text.push('\n');
+        }
+        response
+            .content_type("text/plain; charset=utf-8")
+            .body(text)
+    }
+}
+
+/// `GET /api/webhook/{id}`: someone opened a webhook URL in a browser (or a tool is set to
+/// GET). Says which monitor it is and how to use it; stores nothing.
+pub async fn describe(
+    req: HttpRequest,
+    id: web::Path<String>,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebhookError> {
+    let monitor = state.service.webhook_monitor(&id, caller(&req)).await?;
+    let view = state.service.view(monitor, 1).await?;
+    let last = match view.summary.last_seen {
+        Some(at) => format!(
+            "Last report: {} ({}).",
+            super::views::display_time(at, &state.settings.options.timezone),
+            view.summary.status
+        ),
+        None => "Nothing has arrived yet.".to_owned(),
+    };
+    tracing::info!(monitor = %view.monitor.key, "a webhook URL was opened with GET");
+    let info = Info {
+        title: format!("This is the webhook of the monitor “{}”", view.monitor.name.as_str()),
+        lines: vec![
+            "Backup tools send their reports here with POST (Kopia, Duplicati, SimpleBackups, scripts); \
+             opening it in a browser stores nothing. The panel in Home Assistant's sidebar shows how \
+             to set up each tool."
+                .to_owned(),
+            last,
+            "Tools that can only GET (cron jobs with curl, Uptime-Kuma-style) use the ping URL instead:"
+                .to_owned(),
+        ],
+        example: format!("{}/ping/{}", state.webhook_base(&req), id.as_str()),
+    };
+    Ok(info.answer(&req, actix_web::http::StatusCode::OK))
+}
+
+/// `DELETE`, `PATCH`… on a webhook URL.
+pub async fn wrong_method(req: HttpRequest) -> HttpResponse {
+    tracing::info!(method = %req.method(), "a webhook URL was called with a method that is not POST");
+    HttpResponse::MethodNotAllowed()
+        .insert_header((header::ALLOW, "POST, PUT, GET"))
+        .content_type("text/plain; charset=utf-8")
+        .body(format!(
+            "{} is not how reports arrive: send them with POST (or PUT).\n",
+            req.method()
+        ))
+}
+
+/// Anything else on the webhook port: a mistyped URL. Says what the URLs look like, and
+/// names the monitor when the path holds one of its IDs.
+pub async fn wrong_url(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let base = state.webhook_base(&req);
+    let path = req.path().to_owned();
+    let mut known = None;
+    for segment in path
+        .split('/')
+        .filter(|s| s.len() >= crate::domain::WebhookId::MIN_LEN)
+    {
+        if let Some(monitor) = state.service.monitor_named_in_url(segment).await {
+            known = Some((monitor, segment.to_owned()));
+            break;
+        }
+    }
+    let shown: String = path.chars().take(40).collect::<String>();
+    let info = match known {
+        Some((monitor, id)) => {
+            tracing::info!(monitor = %monitor.key, "a request used a wrong path with a monitor's webhook ID");
+            Info {
+                title: format!(
+                    "Almost: this path holds the webhook ID of “{}”, but it is not a webhook URL",
+                    monitor.name.as_str()
+                ),
+                lines: vec![
+                    "Reports go to /api/webhook/<id> (POST), pings to /ping/<id>. Use this URL:"
+                        .to_owned(),
+                ],
+                example: format!("{base}/api/webhook/{id}"),
+            }
+        }
+        None => {
+            tracing::info!(method = %req.method(), "a request to the webhook port used a path that is not a webhook URL");
+            Info {
+                title: "Not a webhook URL".to_owned(),
+                lines: vec![
+                    format!("Nothing answers at {shown}… on this port (the webhook port)."),
+                    "Backup tools POST reports to /api/webhook/<id>, or ping /ping/<id>; \
+                     a URL with the job's name in it is /api/webhook/<ping key>/<job>. \
+                     The panel in Home Assistant's sidebar shows every monitor's URL and how to set up each tool."
+                        .to_owned(),
+                    "If this address was meant for Home Assistant itself, use Home Assistant's own port."
+                        .to_owned(),
+                ],
+                example: format!("{base}/api/webhook/<id>"),
+            }
+        }
+    };
+    info.answer(&req, actix_web::http::StatusCode::NOT_FOUND)
+}
+
 /// `?create=1` (Healthchecks' spelling; `true` is accepted too).
 fn wants_create(req: &HttpRequest) -> bool {
     serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())

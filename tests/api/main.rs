@@ -13,3 +13,4 @@ mod slugs;
 mod throttle;
 mod truth;
 mod webhooks;
+mod wrong_urls;

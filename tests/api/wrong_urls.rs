@@ -1,0 +1,127 @@
+//! Every wrong URL answers with what to do, in text for tools and a page for browsers.
+
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn opening_a_webhook_url_in_a_browser_says_what_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "NAS <photos>"})).await;
+    let url = app.webhook_path(&monitor);
+    let page = app
+        .client
+        .get(&url)
+        .header("Accept", "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(
+        page.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains("This is the webhook of the monitor “NAS &#60;photos&#62;”"),
+        "the name, escaped: {html}"
+    );
+    assert!(html.contains("Nothing has arrived yet."));
+    let text = app
+        .client
+        .get(&url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.starts_with("This is the webhook of the monitor"),
+        "{text}"
+    );
+    assert!(
+        app.events("nas_photos", "").await.is_empty(),
+        "a GET stores nothing"
+    );
+
+    let delete = app.client.delete(&url).send().await.unwrap();
+    assert_eq!(delete.status().as_u16(), 405);
+    assert!(delete.text().await.unwrap().contains("send them with POST"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_trailing_slash_is_the_same_url_and_the_report_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "Slash"})).await;
+    let response = app
+        .client
+        .post(format!("{}/", app.webhook_path(&monitor)))
+        .body(r#"{"status":"success"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(app.events("slash", "").await.len(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_path_without_api_names_the_monitor_and_the_right_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "Laptop"})).await;
+    let id = monitor["webhook_id"].as_str().unwrap();
+    let response = app
+        .client
+        .post(format!("{}/webhook/{id}", app.webhook_base))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("“Laptop”"), "{text}");
+    assert!(text.contains(&format!("/api/webhook/{id}")), "{text}");
+
+    let nothing = app
+        .client
+        .get(format!("{}/index.html", app.webhook_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nothing.status().as_u16(), 404);
+    assert!(
+        nothing
+            .text()
+            .await
+            .unwrap()
+            .contains("POST reports to /api/webhook/<id>")
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_report_sent_to_the_panels_port_is_pointed_to_the_webhook_port() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "Wrong Port"})).await;
+    let id = monitor["webhook_id"].as_str().unwrap();
+    let response = app
+        .client
+        .post(format!("{}/api/webhook/{id}", app.ui_base))
+        .body(r#"{"status":"success"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let text = response.text().await.unwrap();
+    assert!(text.contains("not its webhook port"), "{text}");
+    assert!(text.contains(&format!("/api/webhook/{id}")), "{text}");
+    app.stop().await;
+}
