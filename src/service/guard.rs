@@ -32,6 +32,22 @@ pub(super) struct Guard {
     abuse: DefaultKeyedRateLimiter<IpAddr>,
     refusals: Mutex<HashMap<i64, Refusals>>,
     unknown: Mutex<HashMap<IpAddr, UnknownIds>>,
+    /// The newest requests to unknown IDs, for the dashboard (bounded, newest first).
+    recent_unknown: Mutex<std::collections::VecDeque<UnknownRequest>>,
+}
+
+/// How many requests to unknown IDs the dashboard lists.
+const RECENT_UNKNOWN: usize = 20;
+
+/// A request to a webhook ID no monitor has, as the dashboard lists it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UnknownRequest {
+    pub at: jiff::Timestamp,
+    pub peer: Option<String>,
+    /// The first characters of the ID.
+    pub id: String,
+    /// The monitor whose ID this is probably a mistyped form of.
+    pub did_you_mean: Option<String>,
 }
 
 /// Refusals of one monitor since its last recorded row.
@@ -65,6 +81,7 @@ impl Guard {
             abuse: RateLimiter::keyed(abuse),
             refusals: Mutex::default(),
             unknown: Mutex::default(),
+            recent_unknown: Mutex::default(),
         }
     }
 
@@ -148,6 +165,36 @@ impl Guard {
             true
         });
         due
+    }
+
+    /// Should this request to an unknown ID join the dashboard's list? At most one a minute
+    /// per peer, or when a peer tries another ID.
+    pub fn worth_listing(&self, masked: &str, peer: Option<IpAddr>) -> bool {
+        let unknown = self.unknown.lock().unwrap_or_else(|p| p.into_inner());
+        match unknown.get(&peer_key(peer)) {
+            Some(entry) => {
+                entry.last_masked != masked
+                    || Instant::now().duration_since(entry.logged_at) >= RECORD_EVERY
+            }
+            None => true,
+        }
+    }
+
+    pub fn list_unknown(&self, request: UnknownRequest) {
+        let mut recent = self
+            .recent_unknown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        recent.push_front(request);
+        recent.truncate(RECENT_UNKNOWN);
+    }
+
+    pub fn recent_unknown(&self) -> Vec<UnknownRequest> {
+        let recent = self
+            .recent_unknown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        recent.iter().cloned().collect()
     }
 
     /// A request to an unknown webhook ID: logged at info at most once a minute per peer,

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use jiff::Timestamp;
 
-use super::{Service, ServiceError};
+use super::{Service, ServiceError, guard};
 use crate::domain::{BackupEvent, Monitor, MonitorName, NewMonitor, Slug, WebhookId};
 use crate::senders::Inbound;
 use crate::signature;
@@ -58,11 +58,48 @@ impl Service {
             return Ok(monitor);
         }
         let masked: String = raw_id.chars().take(4).chain(['…']).collect();
-        self.guard.note_unknown_id(masked, caller.peer);
-        match self.guard.failed_attempt(caller.peer) {
-            Ok(()) => Err(ServiceError::UnknownWebhook),
-            Err(retry_after) => Err(ServiceError::TooMany { retry_after }),
+        if let Err(retry_after) = self.guard.failed_attempt(caller.peer) {
+            return Err(ServiceError::TooMany { retry_after });
         }
+        // Listed for the dashboard (bounded, at most one a minute per sender unless it tries
+        // another ID), with the monitor it probably meant.
+        if self.guard.worth_listing(&masked, caller.peer) {
+            let did_you_mean = self.closest_monitor(raw_id).await;
+            if let Some(name) = &did_you_mean {
+                tracing::info!(webhook_id = %masked, did_you_mean = %name, "a webhook ID close to a monitor's: a typo?");
+            }
+            self.guard.list_unknown(guard::UnknownRequest {
+                at: Timestamp::now(),
+                peer: caller.peer_text(),
+                id: masked.clone(),
+                did_you_mean,
+            });
+        }
+        self.guard.note_unknown_id(masked, caller.peer);
+        Err(ServiceError::UnknownWebhook)
+    }
+
+    /// The monitor whose webhook ID `raw` is probably a mistyped or cut-off form of.
+    async fn closest_monitor(&self, raw: &str) -> Option<String> {
+        if raw.len() < 8 {
+            return None;
+        }
+        let monitors = self.store.monitors().await.ok()?;
+        monitors
+            .iter()
+            .filter_map(|m| {
+                let id = m.webhook_id.as_str();
+                let distance = strsim::levenshtein(raw, id);
+                let cut = id.starts_with(raw) || raw.starts_with(id);
+                (distance <= 3 || cut).then_some((distance, m.name.as_str().to_owned()))
+            })
+            .min_by_key(|(distance, _)| *distance)
+            .map(|(_, name)| name)
+    }
+
+    /// Requests to unknown webhook IDs, newest first (bounded).
+    pub fn recent_unknown_requests(&self) -> Vec<guard::UnknownRequest> {
+        self.guard.recent_unknown()
     }
 
     /// The monitor with this webhook ID, asked only to explain a wrong URL: nothing is

@@ -12,6 +12,7 @@ mod monitors;
 
 use std::sync::Arc;
 
+pub use guard::UnknownRequest;
 pub use ingest::{Caller, Receipt, SlugTarget};
 pub use monitors::{MonitorInput, MonitorPatch, MonitorView, TestOutcome};
 

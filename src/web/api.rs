@@ -176,6 +176,7 @@ pub async fn status(
         },
         "webhook_base_url": state.webhook_base(&req),
         "ping_key": ping_key.as_str(),
+        "unknown_requests": state.service.recent_unknown_requests(),
         "slug_urls": {
             "ping": format!("{}/ping/{}/<slug>?create=1", state.webhook_base(&req), ping_key.as_str()),
             "webhook": format!("{}/api/webhook/{}/<slug>?create=1", state.webhook_base(&req), ping_key.as_str()),

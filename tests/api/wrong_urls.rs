@@ -125,3 +125,46 @@ async fn a_report_sent_to_the_panels_port_is_pointed_to_the_webhook_port() {
     assert!(text.contains(&format!("/api/webhook/{id}")), "{text}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_mistyped_webhook_id_leaves_a_trail_that_names_the_monitor() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "NAS"})).await;
+    let id = monitor["webhook_id"].as_str().unwrap();
+    // One character wrong, as typed from a screen.
+    let typo: String = id
+        .chars()
+        .enumerate()
+        .map(|(i, c)| {
+            if i == 5 {
+                if c == 'x' { 'y' } else { 'x' }
+            } else {
+                c
+            }
+        })
+        .collect();
+    let response = app
+        .client
+        .post(format!("{}/api/webhook/{typo}", app.webhook_base))
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 404);
+    let status: serde_json::Value = app.get_json("/api/status").await;
+    let listed = &status["unknown_requests"][0];
+    assert_eq!(listed["did_you_mean"], "NAS");
+    assert_eq!(listed["id"], format!("{}…", &typo[..4]));
+    assert!(
+        !status.to_string().contains(&typo),
+        "the ID is never shown whole"
+    );
+    let (_, dashboard) = crate::panel::page(&app, "/").await;
+    assert!(
+        dashboard
+            .html()
+            .contains("did you mean monitor <strong>NAS</strong>?")
+    );
+    app.stop().await;
+}

@@ -55,6 +55,15 @@ struct Dashboard {
     rows: Vec<MonitorRow>,
     slug_webhook_url: String,
     slug_ping_url: String,
+    unknown: Vec<UnknownRow>,
+}
+
+/// A request to a webhook ID no monitor has.
+struct UnknownRow {
+    at: String,
+    peer: String,
+    id: String,
+    did_you_mean: String,
 }
 
 pub async fn dashboard(
@@ -97,6 +106,17 @@ pub async fn dashboard(
             rows,
             slug_webhook_url: format!("{base}/api/webhook/{}/<job>?create=1", ping_key.as_str()),
             slug_ping_url: format!("{base}/ping/{}/<job>?create=1", ping_key.as_str()),
+            unknown: state
+                .service
+                .recent_unknown_requests()
+                .into_iter()
+                .map(|u| UnknownRow {
+                    at: relative_time(u.at, now),
+                    peer: u.peer.unwrap_or_default(),
+                    id: u.id,
+                    did_you_mean: u.did_you_mean.unwrap_or_default(),
+                })
+                .collect(),
         },
         &layout,
     )
