@@ -113,6 +113,8 @@ struct Urls {
     webhook: String,
     ping: String,
     push: String,
+    /// A URL with the ping key that creates a monitor per machine or job.
+    slug_webhook: String,
 }
 
 #[derive(Template)]
@@ -240,6 +242,10 @@ pub async fn monitor_page(
             webhook: format!("{base}/api/webhook/{id}"),
             ping: format!("{base}/ping/{id}"),
             push: format!("{base}/api/push/{id}"),
+            slug_webhook: format!(
+                "{base}/api/webhook/{}/<machine>?create=1",
+                state.service.ping_key().await.map_err(fail)?.as_str()
+            ),
         },
         waiting: summary.last_seen.is_none() && page.events.is_empty(),
         port_disabled: state.webhook_port_disabled(),
