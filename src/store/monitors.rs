@@ -319,8 +319,8 @@ impl Store {
     /// Deletes a monitor and its history; its Home Assistant entities are queued for removal.
     pub async fn delete_monitor(&self, id: i64) -> Result<(), StoreError> {
         self.write_monitors(move |conn| {
-            // Entities Core never received need no removal.
-            conn.execute("DELETE FROM entities WHERE monitor_id = ?1 AND pushed IS NULL", [id])?;
+            // Every entity is removed from Core, even one not marked pushed: a push answered
+            // after Core was last seen forgetting (see the epoch) may still have reached it.
             conn.execute(
                 "UPDATE entities SET desired = NULL, attempts = 0, next_attempt_at = 0, monitor_id = NULL
                  WHERE monitor_id = ?1",
