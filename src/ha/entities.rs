@@ -3,9 +3,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use crate::domain::Monitor;
-use crate::domain::MonitorSummary;
-use crate::domain::{MonitorKey, MonitorStatus, StoredEvent};
+use super::catalogue::{Reading, rest_entities};
+use crate::domain::{Monitor, MonitorKey, MonitorStatus, MonitorSummary, StoredEvent};
 
 /// Core's recorder drops all attributes of a state over 16 KiB; stay well below.
 pub const MAX_ATTRIBUTES_BYTES: usize = 8 * 1024;
@@ -20,84 +19,39 @@ pub struct EntityState {
 
 const MAX_SOURCES: usize = 20;
 
-/// Every entity ID a monitor owns.
-pub fn entity_ids(key: &MonitorKey) -> Vec<String> {
-    vec![
-        format!("sensor.kopia_{key}"),
-        format!("sensor.kopia_{key}_last_success"),
-        format!("sensor.kopia_{key}_size"),
-        format!("sensor.kopia_{key}_duration"),
-        format!("binary_sensor.kopia_{key}_problem"),
-    ]
-}
-
-/// All of a monitor's entities, in the order of [`entity_ids`].
+/// All of a monitor's REST entities, in the catalogue's order.
 pub fn render(monitor: &Monitor, summary: &MonitorSummary) -> Vec<(String, EntityState)> {
-    let key = &monitor.key;
-    let name = monitor.name.as_str();
-    // Figures of the last good backup: a failed run's own (often 0 B) stay in its history.
-    let size = summary.last_good(|e| e.size_bytes());
-    let duration = summary.last_good(|e| e.duration_ms());
-    let last_success = summary
-        .last_success
-        .as_ref()
-        .map(|e| iso_with_offset(e.ended_at()));
-    let unknown = || "unknown".to_owned();
-    vec![
-        main_sensor(monitor, summary),
-        (
-            format!("sensor.kopia_{key}_last_success"),
-            EntityState::new(
-                last_success.unwrap_or_else(unknown),
-                json!({"friendly_name": format!("{name} last success"), "device_class": "timestamp",
-                       "icon": "mdi:calendar-check"}),
-            ),
-        ),
-        (
-            format!("sensor.kopia_{key}_size"),
-            EntityState::new(
-                size.map_or_else(unknown, |b| b.to_string()),
-                json!({"friendly_name": format!("{name} size"), "device_class": "data_size",
-                       "unit_of_measurement": "B", "state_class": "measurement", "icon": "mdi:harddisk"}),
-            ),
-        ),
-        (
-            format!("sensor.kopia_{key}_duration"),
-            EntityState::new(
-                duration.map_or_else(unknown, |ms| seconds(ms).to_string()),
-                json!({"friendly_name": format!("{name} duration"), "device_class": "duration",
-                       "unit_of_measurement": "s", "state_class": "measurement", "icon": "mdi:timer-outline"}),
-            ),
-        ),
-        (
-            format!("binary_sensor.kopia_{key}_problem"),
-            EntityState::new(
-                if summary.status.is_problem() {
-                    "on"
-                } else {
-                    "off"
+    rest_entities()
+        .map(|def| {
+            let entity_id = def.entity_id(&monitor.key);
+            if def.reading == Reading::Status {
+                return (entity_id, main_sensor(monitor, summary));
+            }
+            let state = match def.value(summary) {
+                Value::Null => "unknown".to_owned(),
+                Value::String(text) => text,
+                // `60`, not JSON's `60.0`, as before and as Core shows it.
+                Value::Number(n) if n.is_f64() => n.as_f64().unwrap_or_default().to_string(),
+                other => other.to_string(),
+            };
+            let mut attributes = Map::new();
+            attributes.insert("friendly_name".into(), json!(def.friendly_name(monitor)));
+            for (name, value) in [
+                ("device_class", def.device_class),
+                ("unit_of_measurement", def.unit),
+                ("state_class", def.state_class),
+                ("icon", def.icon),
+            ] {
+                if let Some(value) = value {
+                    attributes.insert(name.into(), json!(value));
                 }
-                .to_owned(),
-                json!({"friendly_name": format!("{name} problem"), "device_class": "problem",
-                       "status": summary.status.as_str()}),
-            ),
-        ),
-    ]
-}
-
-impl EntityState {
-    fn new(state: String, attributes: Value) -> Self {
-        let attributes = match attributes {
-            Value::Object(map) => map,
-            _ => Map::new(),
-        };
-        Self { state, attributes }
-    }
-}
-
-/// ISO 8601 with an explicit offset, as Home Assistant's timestamp sensors want it.
-fn iso_with_offset(ts: jiff::Timestamp) -> String {
-    ts.strftime("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string()
+            }
+            if def.reading == Reading::Problem {
+                attributes.insert("status".into(), json!(summary.status.as_str()));
+            }
+            (entity_id, EntityState { state, attributes })
+        })
+        .collect()
 }
 
 fn icon(status: MonitorStatus) -> &'static str {
@@ -112,12 +66,27 @@ fn icon(status: MonitorStatus) -> &'static str {
 }
 
 /// `sensor.kopia_{key}`: the status, the run that explains it, and a bounded history.
-fn main_sensor(monitor: &Monitor, summary: &MonitorSummary) -> (String, EntityState) {
+fn main_sensor(monitor: &Monitor, summary: &MonitorSummary) -> EntityState {
+    EntityState {
+        state: summary.status.as_str().to_owned(),
+        attributes: main_attributes(monitor, summary, true),
+    }
+}
+
+/// The main entity's attributes (REST) or its JSON attributes topic (MQTT, without what
+/// Home Assistant sets itself there: friendly name and icon).
+pub fn main_attributes(
+    monitor: &Monitor,
+    summary: &MonitorSummary,
+    with_presentation: bool,
+) -> Map<String, Value> {
     let headline = summary.headline.as_ref();
     let event = headline.map(|h| &h.event);
     let mut attributes = Map::new();
-    attributes.insert("friendly_name".into(), json!(monitor.name.as_str()));
-    attributes.insert("icon".into(), json!(icon(summary.status)));
+    if with_presentation {
+        attributes.insert("friendly_name".into(), json!(monitor.name.as_str()));
+        attributes.insert("icon".into(), json!(icon(summary.status)));
+    }
     attributes.insert("sender".into(), json!(event.map(|e| e.sender().as_str())));
     attributes.insert("source".into(), json!(event.and_then(|e| e.source())));
     attributes.insert(
@@ -175,13 +144,7 @@ fn main_sensor(monitor: &Monitor, summary: &MonitorSummary) -> (String, EntitySt
         .collect();
     attributes.insert("history".into(), Value::Array(history));
     fit_attributes(&mut attributes);
-    (
-        format!("sensor.kopia_{}", monitor.key),
-        EntityState {
-            state: summary.status.as_str().to_owned(),
-            attributes,
-        },
-    )
+    attributes
 }
 
 /// The Core event fired for every received event, for automations.
@@ -193,7 +156,7 @@ pub fn event_data(key: &MonitorKey, name: &str, stored: &StoredEvent) -> String 
     json!({
         "monitor": key.as_str(),
         "name": name,
-        "entity_id": format!("sensor.kopia_{key}"),
+        "entity_id": super::catalogue::main_entity_id(key),
         "received_at": stored.received_at.to_string(),
         "sender": event.sender().as_str(),
         "kind": event.kind().as_str(),
@@ -324,8 +287,7 @@ mod tests {
     #[test]
     fn main_sensor_carries_the_headline_run() {
         let summary = failed_after_a_success();
-        let (id, entity) = main_sensor(&monitor(10), &summary);
-        assert_eq!(id, "sensor.kopia_server_one");
+        let entity = main_sensor(&monitor(10), &summary);
         assert_eq!(entity.state, "failed");
         let a = &entity.attributes;
         assert_eq!(a["friendly_name"], "Server One");
@@ -381,7 +343,7 @@ mod tests {
             recent: sources,
             ..Default::default()
         };
-        let (_, entity) = main_sensor(&monitor(40), &MonitorSummary::from_runs(runs));
+        let entity = main_sensor(&monitor(40), &MonitorSummary::from_runs(runs));
         assert!(serde_json::to_vec(&entity.attributes).unwrap().len() <= MAX_ATTRIBUTES_BYTES);
         assert!(!entity.attributes["sources"].as_array().unwrap().is_empty());
     }
@@ -392,7 +354,7 @@ mod tests {
         let m = monitor(10);
         let entities = render(&m, &summary);
         let ids: Vec<_> = entities.iter().map(|(id, _)| id.clone()).collect();
-        assert_eq!(ids, entity_ids(&m.key));
+        assert_eq!(ids, crate::ha::entity_ids(&m.key));
         let by_id = |id: &str| &entities.iter().find(|(e, _)| e == id).unwrap().1;
         let last_success = by_id("sensor.kopia_server_one_last_success");
         assert_eq!(last_success.state, "2023-11-14T22:14:20.000+00:00");
@@ -424,9 +386,9 @@ mod tests {
             ..Default::default()
         };
         let summary = MonitorSummary::from_runs(runs);
-        let (_, five) = main_sensor(&monitor(5), &summary);
+        let five = main_sensor(&monitor(5), &summary);
         assert_eq!(five.attributes["history"].as_array().unwrap().len(), 5);
-        let (_, forty) = main_sensor(&monitor(40), &summary);
+        let forty = main_sensor(&monitor(40), &summary);
         let kept = forty.attributes["history"].as_array().unwrap().len();
         assert!(kept < 40 && kept > 5, "kept {kept}");
         assert!(serde_json::to_vec(&forty.attributes).unwrap().len() <= MAX_ATTRIBUTES_BYTES);

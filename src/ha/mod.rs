@@ -2,6 +2,7 @@
 //! the tasks that keep Core's states equal to ours (an outbox in SQLite, delivered with
 //! backoff, re-pushed when Core forgets).
 
+pub mod catalogue;
 mod client;
 mod entities;
 mod publisher;
@@ -9,7 +10,8 @@ mod pusher;
 mod supervisor;
 mod watch;
 
+pub use catalogue::entity_ids;
 pub use client::{CoreClient, HaError};
-pub use entities::{EVENT_TYPE, EntityState, entity_ids, event_data, render};
+pub use entities::{EVENT_TYPE, EntityState, event_data, main_attributes, render};
 pub use publisher::Publisher;
 pub use supervisor::{SupervisorClient, WebhookAddress};

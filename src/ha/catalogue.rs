@@ -1,0 +1,212 @@
+//! Every entity a monitor has, defined once: its ID, name, device class, unit and how its
+//! value is read from the monitor. Rendered to Core's REST states (`entities.rs`) and to
+//! MQTT discovery (`mqtt.rs`); adding an entity means adding one line here.
+
+use serde_json::Value;
+
+use crate::domain::{Monitor, MonitorKey, MonitorStatus, MonitorSummary};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Platform {
+    Sensor,
+    BinarySensor,
+    /// Fires on every run (MQTT only: Core's REST API has no event entities).
+    Event,
+}
+
+impl Platform {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sensor => "sensor",
+            Self::BinarySensor => "binary_sensor",
+            Self::Event => "event",
+        }
+    }
+}
+
+/// What a monitor's entity shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reading {
+    Status,
+    LastSuccess,
+    Size,
+    Duration,
+    Problem,
+    Runs,
+}
+
+/// One entity of every monitor.
+#[derive(Debug)]
+pub struct EntityDef {
+    /// Stable: part of the unique ID and of the MQTT component ID.
+    pub component: &'static str,
+    pub platform: Platform,
+    /// After `kopia_<key>` in the entity ID.
+    pub suffix: &'static str,
+    /// `None`: the monitor's own name (the main entity).
+    pub name: Option<&'static str>,
+    pub device_class: Option<&'static str>,
+    pub unit: Option<&'static str>,
+    pub state_class: Option<&'static str>,
+    pub icon: Option<&'static str>,
+    pub reading: Reading,
+}
+
+/// The states of the status sensor (an enum sensor over MQTT). "Nothing yet" is no state.
+pub const STATUS_OPTIONS: &[&str] = &["success", "warning", "failed", "overdue", "running"];
+
+/// What the event entity fires: each run's outcome, and a start.
+pub const EVENT_TYPES: &[&str] = &["success", "warning", "failed", "started"];
+
+pub const CATALOGUE: &[EntityDef] = &[
+    EntityDef {
+        component: "status",
+        platform: Platform::Sensor,
+        suffix: "",
+        name: None,
+        device_class: Some("enum"),
+        unit: None,
+        state_class: None,
+        icon: Some("mdi:backup-restore"),
+        reading: Reading::Status,
+    },
+    EntityDef {
+        component: "last_success",
+        platform: Platform::Sensor,
+        suffix: "_last_success",
+        name: Some("last success"),
+        device_class: Some("timestamp"),
+        unit: None,
+        state_class: None,
+        icon: Some("mdi:calendar-check"),
+        reading: Reading::LastSuccess,
+    },
+    EntityDef {
+        component: "size",
+        platform: Platform::Sensor,
+        suffix: "_size",
+        name: Some("size"),
+        device_class: Some("data_size"),
+        unit: Some("B"),
+        state_class: Some("measurement"),
+        icon: Some("mdi:harddisk"),
+        reading: Reading::Size,
+    },
+    EntityDef {
+        component: "duration",
+        platform: Platform::Sensor,
+        suffix: "_duration",
+        name: Some("duration"),
+        device_class: Some("duration"),
+        unit: Some("s"),
+        state_class: Some("measurement"),
+        icon: Some("mdi:timer-outline"),
+        reading: Reading::Duration,
+    },
+    EntityDef {
+        component: "problem",
+        platform: Platform::BinarySensor,
+        suffix: "_problem",
+        name: Some("problem"),
+        device_class: Some("problem"),
+        unit: None,
+        state_class: None,
+        icon: None,
+        reading: Reading::Problem,
+    },
+    EntityDef {
+        component: "runs",
+        platform: Platform::Event,
+        suffix: "_runs",
+        name: Some("runs"),
+        device_class: None,
+        unit: None,
+        state_class: None,
+        icon: Some("mdi:history"),
+        reading: Reading::Runs,
+    },
+];
+
+impl EntityDef {
+    /// `sensor.kopia_server_one_size`.
+    pub fn entity_id(&self, key: &MonitorKey) -> String {
+        format!("{}.kopia_{key}{}", self.platform.as_str(), self.suffix)
+    }
+
+    /// Stable across renames and never reused (monitor IDs are not): `kopia_webhook_7_size`.
+    pub fn unique_id(&self, monitor: &Monitor) -> String {
+        format!("kopia_webhook_{}_{}", monitor.id, self.component)
+    }
+
+    /// The friendly name REST states carry: `Server One size`.
+    pub fn friendly_name(&self, monitor: &Monitor) -> String {
+        match self.name {
+            Some(name) => format!("{} {name}", monitor.name.as_str()),
+            None => monitor.name.as_str().to_owned(),
+        }
+    }
+
+    /// The value, as JSON: `null` when there is none yet (shown as unknown).
+    pub fn value(&self, summary: &MonitorSummary) -> Value {
+        match self.reading {
+            Reading::Status => match summary.status {
+                MonitorStatus::Unknown => Value::Null,
+                status => Value::from(status.as_str()),
+            },
+            Reading::LastSuccess => summary
+                .last_success
+                .as_ref()
+                .map_or(Value::Null, |e| Value::from(iso_with_offset(e.ended_at()))),
+            Reading::Size => summary
+                .last_good(|e| e.size_bytes())
+                .map_or(Value::Null, Value::from),
+            Reading::Duration => summary
+                .last_good(|e| e.duration_ms())
+                .map_or(Value::Null, |ms| Value::from(ms as f64 / 1000.0)),
+            Reading::Problem => Value::from(if summary.status.is_problem() {
+                "on"
+            } else {
+                "off"
+            }),
+            Reading::Runs => Value::Null,
+        }
+    }
+}
+
+/// The entities Core's REST API can hold (no event entities there).
+pub fn rest_entities() -> impl Iterator<Item = &'static EntityDef> {
+    CATALOGUE.iter().filter(|d| d.platform != Platform::Event)
+}
+
+/// Every entity ID a monitor owns in REST mode.
+pub fn entity_ids(key: &MonitorKey) -> Vec<String> {
+    rest_entities().map(|d| d.entity_id(key)).collect()
+}
+
+/// The main entity's ID, `sensor.kopia_<key>` (what the reconciler checks).
+pub fn main_entity_id(key: &MonitorKey) -> String {
+    CATALOGUE[0].entity_id(key)
+}
+
+/// ISO 8601 with an explicit offset, as Home Assistant's timestamp sensors want it.
+pub fn iso_with_offset(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%S%.3f+00:00").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn component_ids_and_entity_ids_are_unique() {
+        let key = MonitorKey::parse("nas").unwrap();
+        let mut components: Vec<_> = CATALOGUE.iter().map(|d| d.component).collect();
+        let mut ids: Vec<_> = CATALOGUE.iter().map(|d| d.entity_id(&key)).collect();
+        components.dedup();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(components.len(), CATALOGUE.len());
+        assert_eq!(ids.len(), CATALOGUE.len());
+        assert_eq!(main_entity_id(&key), "sensor.kopia_nas");
+    }
+}
