@@ -8,7 +8,7 @@ use std::time::Duration;
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
-use crate::config::Settings;
+use crate::config::{BrokerSettings, EntitiesMode, Settings};
 use crate::ha::{CoreClient, Publisher, SupervisorClient};
 use crate::service::{Service, ServiceError};
 use crate::store::{Store, StoreError};
@@ -64,11 +64,13 @@ impl Application {
         let publisher = match &settings.core {
             Some(core) => {
                 tracing::info!(core = %core.url, "Home Assistant updates enabled");
+                let broker = choose_broker(&settings).await;
                 Publisher::start(
                     store.clone(),
                     CoreClient::new(core),
                     core,
                     settings.reconcile_every,
+                    broker,
                 )
             }
             None => {
@@ -187,6 +189,37 @@ impl Stopper {
     pub async fn stop(&self) {
         for handle in &self.handles {
             handle.stop(true).await;
+        }
+    }
+}
+
+/// The broker for MQTT discovery, as the `entities` option asks: `KOPIA_WEBHOOK_MQTT_URL`,
+/// else the one the Supervisor offers; with it, the add-on's slug for the device page's link.
+async fn choose_broker(settings: &Settings) -> Option<(BrokerSettings, Option<String>)> {
+    if settings.options.entities == EntitiesMode::Rest {
+        tracing::info!(
+            "entities through Home Assistant's REST API (the entities option says rest)"
+        );
+        return None;
+    }
+    let supervisor = SupervisorClient::new(settings.supervisor.as_ref(), None);
+    let broker = match settings.mqtt.clone() {
+        Some(broker) => Some(broker),
+        None => supervisor.mqtt_broker().await,
+    };
+    match broker {
+        Some(broker) => Some((broker, supervisor.own_slug().await)),
+        None if settings.options.entities == EntitiesMode::Mqtt => {
+            tracing::error!(
+                "the entities option says mqtt, but there is no MQTT broker: install and start the Mosquitto app, then restart this add-on; until then entities go through the REST API"
+            );
+            None
+        }
+        None => {
+            tracing::info!(
+                "no MQTT broker: entities through Home Assistant's REST API (install the Mosquitto app for entities with unique IDs and a device per monitor)"
+            );
+            None
         }
     }
 }

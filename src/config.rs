@@ -49,6 +49,9 @@ pub struct SupervisorSettings {
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub data_dir: PathBuf,
+    /// `KOPIA_WEBHOOK_MQTT_URL`: a broker of one's own (local runs, tests); in the add-on
+    /// the Supervisor says where Mosquitto is.
+    pub mqtt: Option<BrokerSettings>,
     /// Webhook listener, reached by backup tools on the LAN.
     pub webhook_listen: SocketAddr,
     /// Ingress UI listener, reached only through the Supervisor.
@@ -70,9 +73,76 @@ pub struct Settings {
     pub options: AddonOptions,
 }
 
+/// How entities reach Home Assistant (the `entities` option).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntitiesMode {
+    /// MQTT discovery when a broker is available, else REST states.
+    #[default]
+    Auto,
+    Mqtt,
+    Rest,
+}
+
+/// An MQTT broker: from the Supervisor (`/services/mqtt`) or `KOPIA_WEBHOOK_MQTT_URL`.
+#[derive(Clone)]
+pub struct BrokerSettings {
+    pub host: String,
+    pub port: u16,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    /// The broker wants TLS (this build speaks plain MQTT only).
+    pub tls: bool,
+}
+
+impl std::fmt::Debug for BrokerSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.host, self.port)
+    }
+}
+
+impl BrokerSettings {
+    /// `mqtt://user:pass@host:1883` (`mqtts://` is refused with a reason).
+    pub fn from_url(text: &str) -> Result<Self, ConfigError> {
+        let name = "KOPIA_WEBHOOK_MQTT_URL";
+        let url = url::Url::parse(text.trim())
+            .map_err(|e| invalid(name, format!("{e}; use mqtt://user:password@host:1883")))?;
+        let tls = match url.scheme() {
+            "mqtt" | "tcp" => false,
+            "mqtts" | "ssl" => true,
+            other => {
+                return Err(invalid(
+                    name,
+                    format!("{other}:// is not MQTT; use mqtt://user:password@host:1883"),
+                ));
+            }
+        };
+        let host = url
+            .host_str()
+            .filter(|h| !h.is_empty())
+            .ok_or_else(|| invalid(name, "it has no host"))?
+            .trim_matches(['[', ']'])
+            .to_owned();
+        let decode = |s: &str| {
+            url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                .next()
+                .map(|(_, v)| v.into_owned())
+                .unwrap_or_default()
+        };
+        Ok(Self {
+            host,
+            port: url.port().unwrap_or(if tls { 8883 } else { 1883 }),
+            username: Some(decode(url.username())).filter(|u| !u.is_empty()),
+            password: url.password().map(|p| SecretString::from(decode(p))),
+            tls,
+        })
+    }
+}
+
 /// The add-on options, as the Supervisor validated them against `config.yaml`'s schema.
 #[derive(Debug, Clone)]
 pub struct AddonOptions {
+    pub entities: EntitiesMode,
     pub log_level: String,
     pub history_limit: HistoryLimit,
     pub retention_days: u32,
@@ -151,6 +221,7 @@ impl DeclaredMonitor {
 #[derive(Debug, Deserialize)]
 #[serde(default)]
 struct RawOptions {
+    entities: String,
     log_level: String,
     history_limit: i64,
     retention_days: i64,
@@ -162,6 +233,7 @@ struct RawOptions {
 impl Default for RawOptions {
     fn default() -> Self {
         Self {
+            entities: "auto".into(),
             log_level: "info".into(),
             history_limit: HistoryLimit::default().get() as i64,
             retention_days: 365,
@@ -274,10 +346,20 @@ impl Settings {
         if let Some(v) = var("TIMEZONE") {
             raw.timezone = Some(v);
         }
+        if let Some(v) = var("ENTITIES") {
+            if !matches!(v.as_str(), "auto" | "mqtt" | "rest") {
+                return Err(invalid("KOPIA_WEBHOOK_ENTITIES", "use auto, mqtt or rest"));
+            }
+            raw.entities = v;
+        }
+        let mqtt = var("MQTT_URL")
+            .map(|url| BrokerSettings::from_url(&url))
+            .transpose()?;
         let options = AddonOptions::from_raw(raw, env("TZ"))?;
 
         Ok(Self {
             data_dir,
+            mqtt,
             webhook_listen,
             ui_listen,
             trusted_proxy,
@@ -346,7 +428,13 @@ impl AddonOptions {
                     .and_then(|declared| declared.parse(history_limit, &timezone_name))
             })
             .collect();
+        let entities = match raw.entities.as_str() {
+            "mqtt" => EntitiesMode::Mqtt,
+            "rest" => EntitiesMode::Rest,
+            _ => EntitiesMode::Auto,
+        };
         Ok(Self {
+            entities,
             monitors,
             problems,
             log_level: raw.log_level,
@@ -495,6 +583,29 @@ mod tests {
             s.options.problems[0].contains("Europe/Berln"),
             "{:?}",
             s.options.problems
+        );
+    }
+
+    #[test]
+    fn mqtt_urls_give_host_port_and_credentials() {
+        let b = BrokerSettings::from_url("mqtt://homeassistant:p%40ss@127.0.0.1:18883").unwrap();
+        assert_eq!((b.host.as_str(), b.port), ("127.0.0.1", 18883));
+        assert_eq!(b.username.as_deref(), Some("homeassistant"));
+        assert_eq!(
+            b.password
+                .as_ref()
+                .map(|p| p.expose_secret().to_owned())
+                .as_deref(),
+            Some("p@ss")
+        );
+        assert_eq!(
+            BrokerSettings::from_url("mqtt://broker").unwrap().port,
+            1883
+        );
+        assert!(BrokerSettings::from_url("http://broker").is_err());
+        assert!(
+            !format!("{b:?}").contains("p@ss"),
+            "credentials never print"
         );
     }
 

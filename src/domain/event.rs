@@ -23,6 +23,25 @@ pub enum SenderKind {
     Unknown,
 }
 
+impl SenderKind {
+    /// The tool's name as people write it.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            Self::Kopia => "Kopia",
+            Self::SimpleBackups => "SimpleBackups",
+            Self::Jvs => "JVS",
+            Self::Duplicati => "Duplicati",
+            Self::Proxmox => "Proxmox",
+            Self::Backrest => "Backrest",
+            Self::Healthchecks => "Healthchecks-style ping",
+            Self::UptimeKuma => "Uptime-Kuma-style push",
+            Self::Generic => "JSON",
+            Self::Panel => "Panel test",
+            Self::Unknown => "Unrecognised",
+        }
+    }
+}
+
 /// What an event says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {

@@ -5,6 +5,7 @@
 pub mod catalogue;
 mod client;
 mod entities;
+pub mod mqtt;
 mod publisher;
 mod pusher;
 mod supervisor;
@@ -13,5 +14,5 @@ mod watch;
 pub use catalogue::entity_ids;
 pub use client::{CoreClient, HaError};
 pub use entities::{EVENT_TYPE, EntityState, event_data, main_attributes, render};
-pub use publisher::Publisher;
+pub use publisher::{EntitiesStatus, Publisher};
 pub use supervisor::{SupervisorClient, WebhookAddress};

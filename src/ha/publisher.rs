@@ -13,10 +13,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::Notify;
 
+use super::mqtt::Mqtt;
 use super::pusher::{Pusher, Wake, reconcile};
 use super::watch::{watch_core, websocket_url};
 use super::{CoreClient, render};
-use crate::config::CoreSettings;
+use crate::config::{BrokerSettings, CoreSettings};
 use crate::domain::MonitorSummary;
 use crate::store::{Store, StoreError};
 
@@ -26,6 +27,17 @@ pub struct Publisher {
     /// Wakes the evaluator; `None` when pushes are off.
     evaluator: Option<Arc<Notify>>,
     wake: Arc<Wake>,
+    /// Entities go through MQTT discovery (else Core's REST states).
+    mqtt: Option<Arc<Mqtt>>,
+}
+
+/// Which way a monitor's entities reach Home Assistant, and how that is going.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct EntitiesStatus {
+    /// `mqtt`, `rest`, or `off` (no Home Assistant to push to).
+    pub path: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mqtt: Option<super::mqtt::LinkStatus>,
 }
 
 impl Publisher {
@@ -34,25 +46,49 @@ impl Publisher {
         Self {
             evaluator: None,
             wake: Arc::default(),
+            mqtt: None,
         }
     }
 
     /// Starts the evaluator, pusher and reconciler. Everything is pushed once at start:
-    /// Core may have restarted while the add-on was stopped.
+    /// Core may have restarted while the add-on was stopped. With a `broker`, entities go
+    /// through MQTT discovery and the REST states of earlier runs are removed from Core.
     pub fn start(
         store: Store,
         client: CoreClient,
         core: &CoreSettings,
         reconcile_every: Duration,
+        broker: Option<(BrokerSettings, Option<String>)>,
     ) -> Self {
         let evaluator = Arc::new(Notify::new());
         let wake = Arc::new(Wake::default());
+        let mqtt = broker.map(|(broker, slug)| {
+            let (store, evaluator) = (store.clone(), Arc::clone(&evaluator));
+            Mqtt::start(&broker, slug, move || {
+                let (store, evaluator) = (store.clone(), Arc::clone(&evaluator));
+                tokio::spawn(async move {
+                    if let Err(e) = store.mark_all_due().await {
+                        tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot mark the monitors for publishing");
+                    }
+                    evaluator.notify_one();
+                });
+            })
+        });
         tokio::spawn(evaluate_monitors(
             store.clone(),
             Arc::clone(&evaluator),
             Arc::clone(&wake),
+            mqtt.clone(),
         ));
-        tokio::spawn(Pusher::new(store.clone(), client.clone(), Arc::clone(&wake)).run());
+        tokio::spawn(
+            Pusher::new(
+                store.clone(),
+                client.clone(),
+                Arc::clone(&wake),
+                mqtt.clone(),
+            )
+            .run(),
+        );
         match websocket_url(&core.url) {
             Some(url) => {
                 tokio::spawn(watch_core(
@@ -70,6 +106,28 @@ impl Publisher {
         Self {
             evaluator: Some(evaluator),
             wake,
+            mqtt,
+        }
+    }
+
+    /// Which way entities go, and the broker connection's state.
+    pub fn entities_status(&self) -> EntitiesStatus {
+        EntitiesStatus {
+            path: match (&self.evaluator, &self.mqtt) {
+                (None, _) => "off",
+                (Some(_), Some(_)) => "mqtt",
+                (Some(_), None) => "rest",
+            },
+            mqtt: self.mqtt.as_ref().map(|m| m.status()),
+        }
+    }
+
+    /// A monitor was deleted: over MQTT its device goes (REST states go through the outbox).
+    pub fn monitor_deleted(&self, monitor_id: i64, key: &crate::domain::MonitorKey) {
+        self.wake.pusher.notify_one();
+        if let Some(mqtt) = &self.mqtt {
+            let (mqtt, key) = (Arc::clone(mqtt), key.clone());
+            tokio::spawn(async move { mqtt.remove_monitor(monitor_id, &key).await });
         }
     }
 
@@ -93,13 +151,31 @@ impl Publisher {
 
 /// Recomputes the monitors the store marks due, when woken and when a monitor's next
 /// deadline passes (overdue, a run that takes too long); timers, not polling.
-async fn evaluate_monitors(store: Store, due: Arc<Notify>, wake: Arc<Wake>) {
+async fn evaluate_monitors(
+    store: Store,
+    due: Arc<Notify>,
+    wake: Arc<Wake>,
+    mqtt: Option<Arc<Mqtt>>,
+) {
     let mut deadlines: HashMap<i64, Timestamp> = HashMap::new();
     if let Err(e) = store.mark_all_due().await {
         tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot mark the monitors for the start-up push");
     }
     if let Err(e) = store.forget_pushed().await {
         tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot queue the start-up push");
+    }
+    if mqtt.is_some() {
+        // Switched to MQTT: the REST states of earlier runs would double every entity.
+        match store.remove_rest_states().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                states = n,
+                "removing the REST states: the entities now come through MQTT discovery"
+            ),
+            Err(e) => {
+                tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot queue the removal of REST states")
+            }
+        }
     }
     let mut expired: Vec<i64> = Vec::new();
     loop {
@@ -117,7 +193,7 @@ async fn evaluate_monitors(store: Store, due: Arc<Notify>, wake: Arc<Wake>) {
             }
         }
         for (id, seen) in todo {
-            match evaluate(&store, id, seen).await {
+            match evaluate(&store, id, seen, mqtt.as_deref()).await {
                 Ok(Some(changes_at)) => {
                     deadlines.insert(id, changes_at);
                 }
@@ -153,8 +229,14 @@ async fn evaluate_monitors(store: Store, due: Arc<Notify>, wake: Arc<Wake>) {
     }
 }
 
-/// Writes the monitor's entities to the outbox; returns when its status changes next.
-async fn evaluate(store: &Store, id: i64, seen: i64) -> Result<Option<Timestamp>, StoreError> {
+/// Writes the monitor's entities to the outbox (REST) or publishes them (MQTT); returns when
+/// its status changes next.
+async fn evaluate(
+    store: &Store,
+    id: i64,
+    seen: i64,
+    mqtt: Option<&Mqtt>,
+) -> Result<Option<Timestamp>, StoreError> {
     let Some(monitor) = store.monitor_by_id(id).await? else {
         return Ok(None);
     };
@@ -162,6 +244,11 @@ async fn evaluate(store: &Store, id: i64, seen: i64) -> Result<Option<Timestamp>
         .monitor_runs(monitor.id, monitor.history_limit.get())
         .await?;
     let summary = MonitorSummary::of(&monitor, runs);
+    if let Some(mqtt) = mqtt {
+        mqtt.publish_monitor(&monitor, &summary).await;
+        store.queue_states(monitor.id, Vec::new(), seen).await?;
+        return Ok(summary.changes_at);
+    }
     let states = render(&monitor, &summary)
         .into_iter()
         .map(|(entity_id, state)| (entity_id, state.to_json()))

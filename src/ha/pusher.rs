@@ -26,6 +26,8 @@ pub struct Pusher {
     store: Store,
     client: CoreClient,
     wake: Arc<Wake>,
+    /// Runs also fire the monitor's MQTT event entity.
+    mqtt: Option<Arc<super::mqtt::Mqtt>>,
     /// Delay before the next try while Core is unreachable; doubles up to five minutes.
     delay: Duration,
     core_down: bool,
@@ -39,11 +41,17 @@ enum Round {
 }
 
 impl Pusher {
-    pub fn new(store: Store, client: CoreClient, wake: Arc<Wake>) -> Self {
+    pub fn new(
+        store: Store,
+        client: CoreClient,
+        wake: Arc<Wake>,
+        mqtt: Option<Arc<super::mqtt::Mqtt>>,
+    ) -> Self {
         Self {
             store,
             client,
             wake,
+            mqtt,
             delay: FIRST_RETRY,
             core_down: false,
         }
@@ -147,7 +155,19 @@ impl Pusher {
                     CoreEventSubject::Rendered(data) => data.clone(),
                 };
                 let outcome = match self.client.fire_event(EVENT_TYPE, &data).await {
-                    Ok(()) => self.store.core_event_fired(event.id).await,
+                    Ok(()) => {
+                        // The event entity fires once, with the Core event that made it.
+                        if let (
+                            Some(mqtt),
+                            CoreEventSubject::Event {
+                                monitor_key, event, ..
+                            },
+                        ) = (&self.mqtt, &event.what)
+                        {
+                            mqtt.fire_run(monitor_key, event).await;
+                        }
+                        self.store.core_event_fired(event.id).await
+                    }
                     Err(error) => {
                         if self.failed(EVENT_TYPE, &error) {
                             return Round::CoreDown;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 
-use crate::config::{CoreSettings, SupervisorSettings};
+use crate::config::{BrokerSettings, CoreSettings, SupervisorSettings};
 
 /// Where backup tools reach the webhook listener, as far as the Supervisor knows.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -36,6 +36,41 @@ impl SupervisorClient {
             core: core.map(|c| (c.url.clone(), c.token.clone())),
             http,
         }
+    }
+
+    /// The MQTT broker the Supervisor offers (the Mosquitto app), if any: `None` when none
+    /// is installed (the Supervisor answers 400 "Service not enabled") or it cannot be asked.
+    pub async fn mqtt_broker(&self) -> Option<BrokerSettings> {
+        let (url, token) = self.supervisor.as_ref()?;
+        let response = self
+            .http
+            .get(format!("{url}/services/mqtt"))
+            .bearer_auth(token.expose_secret())
+            .send()
+            .await;
+        let data: Value = match response {
+            Ok(r) if r.status().is_success() => r.json::<Value>().await.ok()?["data"].take(),
+            Ok(r) => {
+                tracing::info!(
+                    status = r.status().as_u16(),
+                    "no MQTT broker offered by the Supervisor (install the Mosquitto app for entities with unique IDs)"
+                );
+                return None;
+            }
+            Err(e) => {
+                tracing::warn!(error = %crate::telemetry::ErrorChain(&e.without_url()), "cannot ask the Supervisor for an MQTT broker");
+                return None;
+            }
+        };
+        broker_from_service(&data)
+    }
+
+    /// The add-on's full slug (`<repository>_kopia_webhook`): its panel's address in
+    /// Home Assistant is `/hassio/ingress/<slug>`.
+    pub async fn own_slug(&self) -> Option<String> {
+        let (url, token) = self.supervisor.as_ref()?;
+        let info = self.get(&format!("{url}/addons/self/info"), token).await?;
+        info["data"]["slug"].as_str().map(str::to_owned)
     }
 
     /// Asks the Supervisor (and Core); whatever cannot be found stays `None`.
@@ -83,6 +118,26 @@ impl SupervisorClient {
     }
 }
 
+/// `{"host","port","ssl","username","password",…}` as `/services/mqtt` gives it.
+fn broker_from_service(data: &Value) -> Option<BrokerSettings> {
+    let host = data["host"].as_str().filter(|h| !h.is_empty())?.to_owned();
+    // An integer, though the docs' example shows a string: take both.
+    let port = data["port"]
+        .as_u64()
+        .or_else(|| data["port"].as_str()?.parse().ok())
+        .and_then(|p| u16::try_from(p).ok())
+        .unwrap_or(1883);
+    Some(BrokerSettings {
+        host,
+        port,
+        username: data["username"].as_str().map(str::to_owned),
+        password: data["password"]
+            .as_str()
+            .map(|p| SecretString::from(p.to_owned())),
+        tls: data["ssl"].as_bool().unwrap_or(false),
+    })
+}
+
 /// `interfaces[].ipv4.address` is a list like `["192.168.1.10/24"]`; the primary one wins.
 fn primary_ipv4(network: &Value) -> Option<String> {
     let interfaces = network["interfaces"].as_array()?;
@@ -123,6 +178,21 @@ mod tests {
         ]});
         assert_eq!(primary_ipv4(&network), Some("192.168.1.10".into()));
         assert_eq!(primary_ipv4(&json!({"interfaces": []})), None);
+    }
+
+    #[test]
+    fn the_supervisors_broker_with_a_port_as_number_or_text() {
+        let data = json!({"host": "core-mosquitto", "port": 1883, "ssl": false,
+            "protocol": "3.1.1", "username": "addons", "password": "secret", "addon": "core_mosquitto"});
+        let broker = broker_from_service(&data).unwrap();
+        assert_eq!(
+            (broker.host.as_str(), broker.port),
+            ("core-mosquitto", 1883)
+        );
+        assert_eq!(broker.username.as_deref(), Some("addons"));
+        let text_port = json!({"host": "h", "port": "1884"});
+        assert_eq!(broker_from_service(&text_port).unwrap().port, 1884);
+        assert!(broker_from_service(&json!({})).is_none());
     }
 
     #[test]

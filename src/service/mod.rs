@@ -130,6 +130,11 @@ impl Service {
         self.publisher.is_enabled()
     }
 
+    /// Which way entities reach Home Assistant (MQTT or REST) and how that is going.
+    pub fn entities_status(&self) -> crate::ha::EntitiesStatus {
+        self.publisher.entities_status()
+    }
+
     pub fn settings(&self) -> &Settings {
         &self.settings
     }

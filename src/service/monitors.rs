@@ -183,7 +183,7 @@ impl Service {
         refuse_if_declared(monitor)?;
         self.store.delete_monitor(monitor.id).await?;
         tracing::info!(monitor = %monitor.key, "monitor deleted");
-        self.publisher.outbox_changed();
+        self.publisher.monitor_deleted(monitor.id, &monitor.key);
         self.changed();
         Ok(())
     }

@@ -194,6 +194,20 @@ impl Store {
         .await
     }
 
+    /// The entities now go through MQTT: every REST state is removed from Core (a state Core
+    /// may hold counts as pushed, so its removal is due). Returns how many.
+    pub async fn remove_rest_states(&self) -> Result<usize, StoreError> {
+        self.write(|conn| {
+            Ok(conn.execute(
+                "UPDATE entities SET desired = NULL, pushed = COALESCE(pushed, '{}'), attempts = 0,
+                     next_attempt_at = 0, last_error = NULL, monitor_id = NULL
+                 WHERE desired IS NOT NULL",
+                [],
+            )?)
+        })
+        .await
+    }
+
     /// Core has forgotten every state (it restarted): push them all again, now.
     pub async fn forget_pushed(&self) -> Result<usize, StoreError> {
         self.write(|conn| {

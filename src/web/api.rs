@@ -171,6 +171,7 @@ pub async fn status(
         "version": env!("CARGO_PKG_VERSION"),
         "home_assistant": {
             "enabled": state.service.pushes_enabled(),
+            "entities": state.service.entities_status(),
             "pending_monitors": monitors.iter().filter(|v| v.push.pending).count(),
             "errors": monitors.iter().filter_map(|v| v.push.last_error.clone()).collect::<Vec<_>>(),
         },

@@ -40,6 +40,8 @@ pub struct MonitorJson {
     pub running_since: Option<Timestamp>,
     /// `null` when Home Assistant updates are off.
     pub push: Option<PushStatus>,
+    /// `mqtt` (discovery, with unique IDs and a device), `rest`, or `off`.
+    pub entities_path: &'static str,
 }
 
 impl MonitorJson {
@@ -84,6 +86,7 @@ impl MonitorJson {
             next_expected: summary.next_expected,
             running_since: summary.running_since,
             push: state.service.pushes_enabled().then(|| push.clone()),
+            entities_path: state.service.entities_status().path,
         }
     }
 }

@@ -95,7 +95,7 @@ pub async fn dashboard(
             next_expected: summary
                 .next_expected
                 .map_or_else(String::new, |t| relative_time(t, now)),
-            push: push_text(state.service.pushes_enabled(), &push, now),
+            push: push_text(&state.service.entities_status(), &push, now),
         });
     }
     let ping_key = state.service.ping_key().await.map_err(fail)?;
@@ -123,9 +123,16 @@ pub async fn dashboard(
 }
 
 /// Home Assistant delivery in a few words.
-fn push_text(enabled: bool, push: &PushStatus, now: Timestamp) -> String {
-    if !enabled {
+fn push_text(entities: &crate::ha::EntitiesStatus, push: &PushStatus, now: Timestamp) -> String {
+    if entities.path == "off" {
         return "off".into();
+    }
+    if let Some(link) = &entities.mqtt {
+        return match (&link.error, link.connected) {
+            (_, true) => "MQTT: published".into(),
+            (Some(error), false) => format!("MQTT: {error}"),
+            (None, false) => "MQTT: connecting".into(),
+        };
     }
     match (&push.last_error, push.last_success_at) {
         (Some(error), _) => format!("retrying: {error}"),

@@ -237,7 +237,7 @@ pub async fn monitor_page(
             ),
             _ => "no schedule".into(),
         },
-        push: push_text(state.service.pushes_enabled(), &push, now),
+        push: push_text(&state.service.entities_status(), &push, now),
         urls: Urls {
             webhook: format!("{base}/api/webhook/{id}"),
             ping: format!("{base}/ping/{id}"),

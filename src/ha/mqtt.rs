@@ -1,0 +1,444 @@
+//! Home Assistant entities through MQTT discovery: one device per monitor, every entity
+//! with a unique ID, so users can rename them, give them an area and find them on the
+//! device's page.
+//!
+//! Topics (`<key>` is the monitor's key):
+//! - `homeassistant/device/kopia_webhook_<id>/config`: the device and its components from the
+//!   entity catalogue (retained; an empty retained payload removes the device);
+//! - `kopia_webhook/<key>/state` and `…/attributes`: values and the main entity's
+//!   attributes (retained, so a Core restart needs nothing from the add-on);
+//! - `kopia_webhook/<key>/event`: one message per run for the event entity (never retained);
+//! - `kopia_webhook/status`: `online`, and the broker's `offline` (last will) when the add-on
+//!   stops or dies.
+//!
+//! On every connection, and when Home Assistant announces itself on `homeassistant/status`,
+//! everything is published again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use rumqttc::{AsyncClient, ConnectReturnCode, Event, LastWill, MqttOptions, Packet, QoS};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+use serde_json::{Map, Value, json};
+
+use super::catalogue::{CATALOGUE, EVENT_TYPES, Platform, Reading, STATUS_OPTIONS};
+use super::main_attributes;
+use crate::config::BrokerSettings;
+use crate::domain::{EventKind, Monitor, MonitorKey, MonitorSummary, RunStatus, StoredEvent};
+
+pub const DISCOVERY_PREFIX: &str = "homeassistant";
+pub const AVAILABILITY_TOPIC: &str = "kopia_webhook/status";
+const BIRTH_TOPIC: &str = "homeassistant/status";
+const ORIGIN_URL: &str = "https://github.com/kopia-webhook-status/kopia-webhook";
+/// Discovery payloads of a monitor with long names stay well under this.
+const MAX_PACKET: usize = 256 * 1024;
+
+/// How the broker connection is doing, for the panel and the API.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LinkStatus {
+    pub broker: String,
+    pub connected: bool,
+    /// What went wrong last, in words ("the broker refused the user name or password").
+    pub error: Option<String>,
+    pub since: Option<Timestamp>,
+}
+
+/// What was last published for a monitor, so unchanged messages are not sent again.
+#[derive(Default)]
+struct Published {
+    config: String,
+    state: String,
+    attributes: String,
+}
+
+/// The MQTT side of the publisher.
+pub struct Mqtt {
+    client: AsyncClient,
+    link: Mutex<LinkStatus>,
+    published: Mutex<HashMap<i64, Published>>,
+    /// `homeassistant://hassio/ingress/<slug>`: the device page's link to the panel.
+    configuration_url: Option<String>,
+}
+
+impl Mqtt {
+    /// Connects (and keeps reconnecting, with backoff) in the background. `republish` is
+    /// called whenever everything must be published again (a connection, Core's birth).
+    pub fn start(
+        broker: &BrokerSettings,
+        addon_slug: Option<String>,
+        republish: impl Fn() + Send + Sync + 'static,
+    ) -> Arc<Self> {
+        let mut random = [0u8; 4];
+        let _ = getrandom::fill(&mut random);
+        let client_id = format!("kopia_webhook_{}", hex::encode(random));
+        let mut options = MqttOptions::new(client_id, broker.host.clone(), broker.port);
+        options.set_keep_alive(Duration::from_secs(30));
+        options.set_max_packet_size(MAX_PACKET, MAX_PACKET);
+        options.set_last_will(LastWill::new(
+            AVAILABILITY_TOPIC,
+            "offline",
+            QoS::AtLeastOnce,
+            true,
+        ));
+        if let Some(user) = &broker.username {
+            let password = broker
+                .password
+                .as_ref()
+                .map(|p| p.expose_secret().to_owned())
+                .unwrap_or_default();
+            options.set_credentials(user.clone(), password);
+        }
+        let (client, eventloop) = AsyncClient::new(options, 512);
+        let mqtt = Arc::new(Self {
+            client,
+            link: Mutex::new(LinkStatus {
+                broker: format!("{}:{}", broker.host, broker.port),
+                ..LinkStatus::default()
+            }),
+            published: Mutex::default(),
+            configuration_url: addon_slug
+                .map(|slug| format!("homeassistant://hassio/ingress/{slug}")),
+        });
+        if broker.tls {
+            mqtt.set_error(
+                "the broker asks for TLS, which this add-on does not speak: give Mosquitto a plain listener"
+                    .to_owned(),
+            );
+        }
+        tokio::spawn(run(Arc::clone(&mqtt), eventloop, republish));
+        mqtt
+    }
+
+    pub fn status(&self) -> LinkStatus {
+        self.link.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    fn set_error(&self, error: String) {
+        let mut link = self.link.lock().unwrap_or_else(|p| p.into_inner());
+        if link.error.as_deref() != Some(error.as_str()) {
+            tracing::warn!(broker = %link.broker, %error, "MQTT broker not reachable; retrying with backoff");
+        }
+        link.connected = false;
+        link.error = Some(error);
+    }
+
+    /// Publishes the monitor's device (if it changed), states and attributes (if they did).
+    pub async fn publish_monitor(&self, monitor: &Monitor, summary: &MonitorSummary) {
+        let config =
+            discovery_config(monitor, summary, self.configuration_url.as_deref()).to_string();
+        let state = state_payload(summary).to_string();
+        let attributes = Value::Object(main_attributes(monitor, summary, false)).to_string();
+        let (config_changed, state_changed, attributes_changed) = {
+            let mut published = self.published.lock().unwrap_or_else(|p| p.into_inner());
+            let last = published.entry(monitor.id).or_default();
+            let changes = (
+                last.config != config,
+                last.state != state,
+                last.attributes != attributes,
+            );
+            last.config.clone_from(&config);
+            last.state.clone_from(&state);
+            last.attributes.clone_from(&attributes);
+            changes
+        };
+        let key = &monitor.key;
+        if config_changed {
+            self.send(&config_topic(monitor.id), config, true).await;
+        }
+        if state_changed {
+            self.send(&state_topic(key), state, true).await;
+        }
+        if attributes_changed {
+            self.send(&attributes_topic(key), attributes, true).await;
+        }
+    }
+
+    /// Removes the monitor's device from Home Assistant and its retained values from the
+    /// broker.
+    pub async fn remove_monitor(&self, monitor_id: i64, key: &MonitorKey) {
+        self.published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&monitor_id);
+        self.send(&config_topic(monitor_id), String::new(), true)
+            .await;
+        self.send(&state_topic(key), String::new(), true).await;
+        self.send(&attributes_topic(key), String::new(), true).await;
+    }
+
+    /// One run (or start) for the monitor's event entity; other events fire nothing.
+    pub async fn fire_run(&self, key: &MonitorKey, stored: &StoredEvent) {
+        let event = &stored.event;
+        let event_type = match (event.kind(), event.status()) {
+            (EventKind::Start, _) => "started",
+            (EventKind::Run, RunStatus::Success) => "success",
+            (EventKind::Run, RunStatus::Failed) => "failed",
+            (EventKind::Run, _) => "warning",
+            _ => return,
+        };
+        let payload = json!({
+            "event_type": event_type,
+            "source": event.source(),
+            "host": event.host(),
+            "sender": event.sender().as_str(),
+            "error": event.error(),
+            "size_bytes": event.size_bytes(),
+            "duration_s": event.duration_ms().map(|ms| ms as f64 / 1000.0),
+            "received_at": stored.received_at.to_string(),
+        });
+        self.send(&event_topic(key), payload.to_string(), false)
+            .await;
+    }
+
+    async fn send(&self, topic: &str, payload: String, retain: bool) {
+        if let Err(e) = self
+            .client
+            .publish(topic, QoS::AtLeastOnce, retain, payload)
+            .await
+        {
+            tracing::warn!(topic, error = %e, "cannot queue an MQTT message");
+        }
+    }
+
+    /// Everything is sent again (a new connection, Core's birth message).
+    fn forget_published(&self) {
+        self.published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+}
+
+/// Polls the connection; reconnects with backoff (1 s doubling to a minute).
+async fn run(mqtt: Arc<Mqtt>, mut eventloop: rumqttc::EventLoop, republish: impl Fn()) {
+    let mut delay = Duration::from_secs(1);
+    loop {
+        match eventloop.poll().await {
+            Ok(Event::Incoming(Packet::ConnAck(ack))) if ack.code == ConnectReturnCode::Success => {
+                delay = Duration::from_secs(1);
+                {
+                    let mut link = mqtt.link.lock().unwrap_or_else(|p| p.into_inner());
+                    if !link.connected {
+                        tracing::info!(broker = %link.broker, "MQTT broker connected: entities through MQTT discovery");
+                    }
+                    link.connected = true;
+                    link.error = None;
+                    link.since = Some(Timestamp::now());
+                }
+                // Sessions are clean: subscribe again on every connection.
+                let _ = mqtt.client.try_subscribe(BIRTH_TOPIC, QoS::AtLeastOnce);
+                let _ =
+                    mqtt.client
+                        .try_publish(AVAILABILITY_TOPIC, QoS::AtLeastOnce, true, "online");
+                mqtt.forget_published();
+                republish();
+            }
+            Ok(Event::Incoming(Packet::Publish(message)))
+                if message.topic == BIRTH_TOPIC && message.payload.as_ref() == b"online" =>
+            {
+                tracing::info!("Home Assistant (re)started: publishing every entity again");
+                mqtt.forget_published();
+                republish();
+            }
+            Ok(_) => {}
+            Err(error) => {
+                mqtt.set_error(describe(&error));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(60));
+            }
+        }
+    }
+}
+
+fn describe(error: &rumqttc::ConnectionError) -> String {
+    use rumqttc::ConnectionError;
+    match error {
+        ConnectionError::ConnectionRefused(
+            ConnectReturnCode::BadUserNamePassword | ConnectReturnCode::NotAuthorized,
+        ) => "the broker refused the user name or password".to_owned(),
+        ConnectionError::ConnectionRefused(code) => {
+            format!("the broker refused the connection ({code:?})")
+        }
+        ConnectionError::Io(e) => format!("cannot reach the broker: {e}"),
+        other => other.to_string(),
+    }
+}
+
+pub fn config_topic(monitor_id: i64) -> String {
+    format!("{DISCOVERY_PREFIX}/device/kopia_webhook_{monitor_id}/config")
+}
+
+fn state_topic(key: &MonitorKey) -> String {
+    format!("kopia_webhook/{key}/state")
+}
+
+fn attributes_topic(key: &MonitorKey) -> String {
+    format!("kopia_webhook/{key}/attributes")
+}
+
+fn event_topic(key: &MonitorKey) -> String {
+    format!("kopia_webhook/{key}/event")
+}
+
+/// What reports to this monitor, for the device's model: "Kopia", "Duplicati"…
+fn model(summary: &MonitorSummary) -> String {
+    let sender = summary
+        .recent
+        .first()
+        .or(summary.sources.first())
+        .map(|e| e.event.sender());
+    match sender {
+        Some(sender) => format!("{} reports", sender.display_name()),
+        None => "Backup reports".to_owned(),
+    }
+}
+
+/// The device discovery message: one device, every entity of the catalogue.
+pub fn discovery_config(
+    monitor: &Monitor,
+    summary: &MonitorSummary,
+    configuration_url: Option<&str>,
+) -> Value {
+    let key = &monitor.key;
+    let mut device = json!({
+        "ids": [format!("kopia_webhook_{}", monitor.id)],
+        "name": monitor.name.as_str(),
+        "mf": "Kopia Webhook Status",
+        "mdl": model(summary),
+        "sw": env!("CARGO_PKG_VERSION"),
+    });
+    if let Some(url) = configuration_url {
+        device["cu"] = json!(url);
+    }
+    let mut components = Map::new();
+    for def in CATALOGUE {
+        let mut c = Map::new();
+        c.insert("p".into(), json!(def.platform.as_str()));
+        c.insert("uniq_id".into(), json!(def.unique_id(monitor)));
+        c.insert("def_ent_id".into(), json!(def.entity_id(key)));
+        // `null`: the entity is named after the device (the main sensor).
+        c.insert(
+            "name".into(),
+            def.name.map_or(Value::Null, |n| json!(capitalised(n))),
+        );
+        if let Some(class) = def.device_class {
+            c.insert("dev_cla".into(), json!(class));
+        }
+        if let Some(unit) = def.unit {
+            c.insert("unit_of_meas".into(), json!(unit));
+        }
+        if let Some(state_class) = def.state_class {
+            c.insert("stat_cla".into(), json!(state_class));
+        }
+        if let Some(icon) = def.icon {
+            c.insert("ic".into(), json!(icon));
+        }
+        c.insert("qos".into(), json!(1));
+        match def.platform {
+            Platform::Event => {
+                c.insert("evt_typ".into(), json!(EVENT_TYPES));
+                c.insert("stat_t".into(), json!(event_topic(key)));
+            }
+            Platform::BinarySensor => {
+                c.insert(
+                    "val_tpl".into(),
+                    json!(format!("{{{{ value_json.{} }}}}", def.component)),
+                );
+                c.insert("pl_on".into(), json!("on"));
+                c.insert("pl_off".into(), json!("off"));
+            }
+            Platform::Sensor => {
+                c.insert(
+                    "val_tpl".into(),
+                    json!(format!("{{{{ value_json.{} }}}}", def.component)),
+                );
+                if def.reading == Reading::Status {
+                    c.insert("ops".into(), json!(STATUS_OPTIONS));
+                    c.insert("json_attr_t".into(), json!(attributes_topic(key)));
+                }
+            }
+        }
+        components.insert(def.component.into(), Value::Object(c));
+    }
+    json!({
+        "dev": device,
+        "o": {"name": "Kopia Webhook Status", "sw": env!("CARGO_PKG_VERSION"), "url": ORIGIN_URL},
+        "avty": [{"t": AVAILABILITY_TOPIC}],
+        "stat_t": state_topic(key),
+        "cmps": components,
+    })
+}
+
+/// The values of every entity but the event, as one retained JSON message.
+pub fn state_payload(summary: &MonitorSummary) -> Value {
+    let mut state = Map::new();
+    for def in CATALOGUE.iter().filter(|d| d.platform != Platform::Event) {
+        state.insert(def.component.into(), def.value(summary));
+    }
+    Value::Object(state)
+}
+
+fn capitalised(text: &str) -> String {
+    let mut chars = text.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{MonitorName, MonitorRuns, Origin, Slug, WebhookId};
+
+    fn monitor() -> Monitor {
+        Monitor {
+            id: 7,
+            key: MonitorKey::parse("nas").unwrap(),
+            slug: Slug::parse("nas").unwrap(),
+            unseen: false,
+            name: MonitorName::parse("NAS").unwrap(),
+            webhook_id: WebhookId::generate(),
+            secret: None,
+            history_limit: crate::domain::HistoryLimit::default(),
+            origin: Origin::Ui,
+            created_at: Timestamp::UNIX_EPOCH,
+            schedule: None,
+            grace: crate::domain::Grace::DEFAULT,
+        }
+    }
+
+    #[test]
+    fn one_device_with_every_entity_of_the_catalogue() {
+        let summary = MonitorSummary::from_runs(MonitorRuns::default());
+        let config = discovery_config(
+            &monitor(),
+            &summary,
+            Some("homeassistant://hassio/ingress/x_kopia_webhook"),
+        );
+        assert_eq!(config["dev"]["ids"][0], "kopia_webhook_7");
+        assert_eq!(config["dev"]["name"], "NAS");
+        assert_eq!(config["o"]["name"], "Kopia Webhook Status");
+        let components = config["cmps"].as_object().unwrap();
+        assert_eq!(components.len(), CATALOGUE.len());
+        let status = &components["status"];
+        assert_eq!(status["def_ent_id"], "sensor.kopia_nas");
+        assert_eq!(status["uniq_id"], "kopia_webhook_7_status");
+        assert!(status["name"].is_null());
+        assert_eq!(status["dev_cla"], "enum");
+        assert_eq!(components["size"]["unit_of_meas"], "B");
+        assert_eq!(components["runs"]["p"], "event");
+        assert_eq!(components["runs"]["stat_t"], "kopia_webhook/nas/event");
+        assert_eq!(
+            components["problem"]["def_ent_id"],
+            "binary_sensor.kopia_nas_problem"
+        );
+        // Nothing yet: no status value (unknown), the problem sensor off.
+        let state = state_payload(&summary);
+        assert!(state["status"].is_null());
+        assert_eq!(state["problem"], "off");
+    }
+}

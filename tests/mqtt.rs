@@ -1,0 +1,380 @@
+//! Entities through MQTT discovery, against Debian's Mosquitto started by the test: the
+//! device config, states and attributes (retained), the event entity, availability (the
+//! last will when the add-on dies), rename, delete, Home Assistant's birth message, and the
+//! switch from REST states. A fake Core takes the REST calls.
+
+// Each test binary uses part of the shared helpers.
+#[allow(dead_code)]
+mod support {
+    pub mod mosquitto;
+    pub mod process;
+}
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rumqttc::{AsyncClient, Event, MqttOptions, Packet, QoS};
+use serde_json::{Value, json};
+use support::mosquitto::Mosquitto;
+use support::process::Running;
+use wiremock::matchers::{method, path_regex};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const CORE_TOKEN: &str = "mqtt-test-core-token-0123456789";
+
+/// Everything published on the broker: the latest payload per topic (retained or not), and
+/// every event message.
+#[derive(Clone, Default)]
+struct Watcher {
+    latest: Arc<Mutex<HashMap<String, Vec<u8>>>>,
+    events: Arc<Mutex<Vec<(String, Value)>>>,
+    client: Option<AsyncClient>,
+}
+
+impl Watcher {
+    async fn start(port: u16, credentials: (&str, &str)) -> Self {
+        let mut options = MqttOptions::new("test-watcher", "127.0.0.1", port);
+        options.set_credentials(credentials.0, credentials.1);
+        options.set_max_packet_size(1 << 20, 1 << 20);
+        let (client, mut eventloop) = AsyncClient::new(options, 64);
+        client.subscribe("#", QoS::AtLeastOnce).await.unwrap();
+        let watcher = Self {
+            client: Some(client),
+            ..Self::default()
+        };
+        let (latest, events) = (Arc::clone(&watcher.latest), Arc::clone(&watcher.events));
+        tokio::spawn(async move {
+            loop {
+                match eventloop.poll().await {
+                    Ok(Event::Incoming(Packet::Publish(p))) => {
+                        if p.topic.ends_with("/event")
+                            && let Ok(value) = serde_json::from_slice(&p.payload)
+                        {
+                            events.lock().unwrap().push((p.topic.clone(), value));
+                        }
+                        latest.lock().unwrap().insert(p.topic, p.payload.to_vec());
+                    }
+                    Ok(_) => {}
+                    Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+                }
+            }
+        });
+        watcher
+    }
+
+    fn get(&self, topic: &str) -> Option<Vec<u8>> {
+        self.latest.lock().unwrap().get(topic).cloned()
+    }
+
+    async fn wait_for(&self, topic: &str, what: &str, check: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+        for _ in 0..150 {
+            if let Some(payload) = self.get(topic)
+                && check(&payload)
+            {
+                return payload;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{topic}: never {what}; last: {:?}",
+            self.get(topic)
+                .map(|p| String::from_utf8_lossy(&p).into_owned())
+        );
+    }
+
+    async fn wait_json(&self, topic: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let payload = self
+            .wait_for(topic, what, |p| {
+                serde_json::from_slice::<Value>(p).is_ok_and(|v| check(&v))
+            })
+            .await;
+        serde_json::from_slice(&payload).unwrap()
+    }
+
+    async fn publish(&self, topic: &str, payload: &str) {
+        if let Some(client) = &self.client {
+            client
+                .publish(topic, QoS::AtLeastOnce, false, payload)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+async fn fake_core() -> MockServer {
+    let core = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/api/(states|events)/.+$"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({})))
+        .mount(&core)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path_regex(r"^/api/states/.+$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({})))
+        .mount(&core)
+        .await;
+    Mock::given(method("GET"))
+        .and(path_regex(r"^/api/states/.+$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"state": "x"})))
+        .mount(&core)
+        .await;
+    core
+}
+
+fn start_app(dir: &std::path::Path, core: &MockServer, broker: Option<&str>) -> Running {
+    let mut env = vec![
+        ("KOPIA_WEBHOOK_CORE_URL", core.uri()),
+        ("KOPIA_WEBHOOK_CORE_TOKEN", CORE_TOKEN.to_owned()),
+    ];
+    if let Some(url) = broker {
+        env.push(("KOPIA_WEBHOOK_MQTT_URL", url.to_owned()));
+    }
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    Running::start(dir, &env)
+}
+
+async fn create(http: &reqwest::Client, app: &Running, name: &str) -> Value {
+    let response = http
+        .post(format!("{}/api/monitors", app.ui_base))
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 201);
+    response.json().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_device_per_monitor_with_unique_ids_states_events_and_availability() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let broker = Mosquitto::start(Some(("addons", "broker-password")));
+    let watcher_broker_user = broker.url(Some(("addons", "broker-password")));
+    let core = fake_core().await;
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+
+    // First without MQTT: REST states, as in every earlier version.
+    let app = start_app(dir.path(), &core, None);
+    let monitor = create(&http, &app, "NAS").await;
+    let id = monitor["webhook_id"].as_str().unwrap().to_owned();
+    for _ in 0..100 {
+        let pushed = core
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r.method.as_str() == "POST" && r.url.path() == "/api/states/sensor.kopia_nas");
+        if pushed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    app.stop();
+
+    let watcher = Watcher::start(broker.port, ("addons", "broker-password")).await;
+
+    // Then with the broker: the same monitor becomes a device, and its REST states go.
+    let app = start_app(dir.path(), &core, Some(&watcher_broker_user));
+    let status = watcher
+        .wait_for("kopia_webhook/status", "online", |p| p == b"online")
+        .await;
+    assert_eq!(status, b"online");
+    let monitor_id = {
+        let listed: Vec<Value> = http
+            .get(format!("{}/api/monitors", app.ui_base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(listed[0]["entities_path"], "mqtt");
+        listed[0]["key"].as_str().unwrap().to_owned()
+    };
+    assert_eq!(monitor_id, "nas");
+    let config_topic = find_config_topic(&watcher).await;
+    let config = watcher
+        .wait_json(&config_topic, "a device config", |v| {
+            v["dev"]["name"] == "NAS"
+        })
+        .await;
+    let components = config["cmps"].as_object().unwrap();
+    assert_eq!(
+        components.len(),
+        6,
+        "status, last success, size, duration, problem, runs"
+    );
+    for (component, c) in components {
+        assert!(
+            c["uniq_id"]
+                .as_str()
+                .is_some_and(|u| u.ends_with(component.as_str())),
+            "{component} has a unique ID"
+        );
+    }
+    assert_eq!(components["status"]["def_ent_id"], "sensor.kopia_nas");
+    assert_eq!(config["avty"][0]["t"], "kopia_webhook/status");
+    for _ in 0..100 {
+        let removed = core
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|r| {
+                r.method.as_str() == "DELETE" && r.url.path() == "/api/states/sensor.kopia_nas"
+            });
+        if removed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        core.received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|r| {
+                r.method.as_str() == "DELETE" && r.url.path() == "/api/states/sensor.kopia_nas"
+            }),
+        "the REST state is removed so nothing is doubled"
+    );
+
+    // A report: states, attributes and an event.
+    let report = http
+        .post(format!("{}/api/webhook/{id}", app.webhook_base))
+        .body(r#"{"status":"failed","source":"/home","error":"disk full","size_bytes":0}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(report.status().as_u16(), 200);
+    let state = watcher
+        .wait_json("kopia_webhook/nas/state", "failed", |v| {
+            v["status"] == "failed"
+        })
+        .await;
+    assert_eq!(state["problem"], "on");
+    assert!(
+        state["size"].is_null(),
+        "a failed run is not a backup of 0 B"
+    );
+    let attributes = watcher
+        .wait_json("kopia_webhook/nas/attributes", "the error", |v| {
+            v["error"] == "/home: disk full"
+        })
+        .await;
+    assert!(attributes.get("friendly_name").is_none());
+    for _ in 0..100 {
+        if !watcher.events.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let events = watcher.events.lock().unwrap().clone();
+    assert_eq!(events[0].0, "kopia_webhook/nas/event");
+    assert_eq!(events[0].1["event_type"], "failed");
+
+    // Home Assistant restarted (its birth message): everything is published again.
+    watcher.latest.lock().unwrap().remove(&config_topic);
+    watcher.publish("homeassistant/status", "online").await;
+    watcher
+        .wait_json(&config_topic, "republished", |v| v["dev"]["name"] == "NAS")
+        .await;
+
+    // Rename: the device follows. Delete: the device goes (empty retained config).
+    let renamed = http
+        .patch(format!("{}/api/monitors/nas", app.ui_base))
+        .json(&json!({"name": "NAS photos"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(renamed.status().as_u16(), 200);
+    watcher
+        .wait_json(&config_topic, "renamed", |v| {
+            v["dev"]["name"] == "NAS photos"
+        })
+        .await;
+
+    // The add-on dies: the broker's last will marks every entity unavailable.
+    app.kill_hard();
+    watcher
+        .wait_for("kopia_webhook/status", "offline", |p| p == b"offline")
+        .await;
+
+    let app = start_app(dir.path(), &core, Some(&watcher_broker_user));
+    watcher
+        .wait_for("kopia_webhook/status", "online again", |p| p == b"online")
+        .await;
+    let deleted = http
+        .delete(format!("{}/api/monitors/nas", app.ui_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    watcher
+        .wait_for(&config_topic, "emptied", |p| p.is_empty())
+        .await;
+    app.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_refuses_the_password_is_a_clear_message() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let broker = Mosquitto::start(Some(("addons", "right-password")));
+    let core = fake_core().await;
+    let dir = tempfile::tempdir().unwrap();
+    let app = start_app(
+        dir.path(),
+        &core,
+        Some(&broker.url(Some(("addons", "wrong-password")))),
+    );
+    let http = reqwest::Client::new();
+    let mut entities = Value::Null;
+    for _ in 0..100 {
+        let status: Value = http
+            .get(format!("{}/api/status", app.ui_base))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        entities = status["home_assistant"]["entities"].clone();
+        if entities["mqtt"]["error"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(entities["path"], "mqtt");
+    assert_eq!(
+        entities["mqtt"]["error"],
+        "the broker refused the user name or password"
+    );
+    let log = app.stop();
+    assert!(
+        log.matches("the broker refused the user name or password")
+            .count()
+            <= 2,
+        "one line, not a log storm:\n{log}"
+    );
+}
+
+/// The device config topic of the one monitor, as the add-on published it.
+async fn find_config_topic(watcher: &Watcher) -> String {
+    for _ in 0..150 {
+        let found = watcher
+            .latest
+            .lock()
+            .unwrap()
+            .keys()
+            .find(|t| {
+                t.starts_with("homeassistant/device/kopia_webhook_") && t.ends_with("/config")
+            })
+            .cloned();
+        if let Some(topic) = found {
+            return topic;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no device config was published");
+}
