@@ -1,0 +1,302 @@
+//! Against a real Home Assistant 2026.11 Core with its MQTT integration set up against
+//! Debian's Mosquitto (`tools/realha`): every entity has a unique ID and belongs to the
+//! monitor's device (read back from Core's entity and device registries over its websocket),
+//! states and attributes are right after a report, the event entity fires, the entities come
+//! back after a Core restart with nothing from the add-on, turn unavailable when the add-on
+//! dies, and rename and delete reach the device registry. Ignored in a plain `cargo test`;
+//! `.ci/run` runs it:
+//!
+//!     mosquitto -c <conf with a listener on $PORT>
+//!     set -a; eval "$(REALHA_MQTT=1 REALHA_MQTT_PORT=$PORT tools/realha/start.sh)"; set +a
+//!     KOPIA_TEST_MQTT_URL=mqtt://127.0.0.1:$PORT cargo test --test real_core_mqtt -- --ignored
+
+#[allow(dead_code)]
+mod support {
+    pub mod kopia;
+    pub mod process;
+}
+
+use std::process::Command;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use support::kopia::send_kopia;
+use support::process::Running;
+use tokio_tungstenite::tungstenite::Message;
+
+struct Core {
+    url: String,
+    token: String,
+    http: reqwest::Client,
+}
+
+impl Core {
+    fn from_env() -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let url = std::env::var("REALHA_URL")
+            .expect("REALHA_URL: start Core with REALHA_MQTT=1 tools/realha/start.sh");
+        let token_file = std::env::var("REALHA_TOKEN_FILE").expect("REALHA_TOKEN_FILE");
+        Self {
+            url,
+            token: std::fs::read_to_string(token_file)
+                .unwrap()
+                .trim()
+                .to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    async fn state(&self, entity_id: &str) -> Option<Value> {
+        let response = self
+            .http
+            .get(format!("{}/api/states/{entity_id}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .ok()?;
+        (response.status().as_u16() == 200).then_some(response.json().await.ok()?)
+    }
+
+    async fn wait_for(&self, entity_id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..300 {
+            if let Some(state) = self.state(entity_id).await
+                && check(&state)
+            {
+                return state;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{entity_id} never {what}: {:?}",
+            self.state(entity_id).await
+        );
+    }
+
+    /// One websocket command's `result` (registries are not in the REST API).
+    async fn ws(&self, command: &str) -> Value {
+        let ws_url = format!("{}/api/websocket", self.url.replacen("http", "ws", 1));
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+        let _ = ws.next().await; // auth_required
+        ws.send(Message::text(
+            json!({"type": "auth", "access_token": self.token}).to_string(),
+        ))
+        .await
+        .unwrap();
+        let _ = ws.next().await; // auth_ok
+        ws.send(Message::text(json!({"id": 1, "type": command}).to_string()))
+            .await
+            .unwrap();
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Text(text) = message {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["id"] == 1 {
+                    return value["result"].clone();
+                }
+            }
+        }
+        panic!("no answer to {command}");
+    }
+
+    async fn entity_entry(&self, entity_id: &str) -> Option<Value> {
+        let entries = self.ws("config/entity_registry/list").await;
+        entries
+            .as_array()?
+            .iter()
+            .find(|e| e["entity_id"] == entity_id)
+            .cloned()
+    }
+
+    async fn device(&self, device_id: &str) -> Option<Value> {
+        let devices = self.ws("config/device_registry/list").await;
+        devices
+            .as_array()?
+            .iter()
+            .find(|d| d["id"] == device_id)
+            .cloned()
+    }
+
+    /// Restarts Core with the same settings (MQTT included), as a user's restart would.
+    fn restart(&self) {
+        let realha = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/realha");
+        assert!(
+            Command::new(format!("{realha}/stop.sh"))
+                .status()
+                .unwrap()
+                .success()
+        );
+        let started = Command::new(format!("{realha}/start.sh"))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(started.success());
+    }
+}
+
+fn mqtt_url() -> String {
+    std::env::var("KOPIA_TEST_MQTT_URL").expect("KOPIA_TEST_MQTT_URL=mqtt://127.0.0.1:<port>")
+}
+
+fn start_app(dir: &std::path::Path, core: &Core) -> Running {
+    Running::start(
+        dir,
+        &[
+            ("KOPIA_WEBHOOK_CORE_URL", &core.url),
+            ("KOPIA_WEBHOOK_CORE_TOKEN", &core.token),
+            ("KOPIA_WEBHOOK_MQTT_URL", &mqtt_url()),
+        ],
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Home Assistant Core with MQTT: see the module documentation"]
+async fn a_device_per_monitor_in_the_real_cores_registries() {
+    let core = Core::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let app = start_app(dir.path(), &core);
+    let http = reqwest::Client::new();
+    let name = format!("Real MQTT {}", std::process::id());
+    let monitor: Value = http
+        .post(format!("{}/api/monitors", app.ui_base))
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = monitor["key"].as_str().unwrap().to_owned();
+    let main = format!("sensor.kopia_{key}");
+
+    // Every entity is in the registry with a unique ID, on the monitor's device.
+    core.wait_for(&main, "appeared", |_| true).await;
+    let main_entry = core
+        .entity_entry(&main)
+        .await
+        .expect("the main entity is registered");
+    assert_eq!(main_entry["platform"], "mqtt");
+    assert!(
+        main_entry["unique_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("kopia_webhook_")
+    );
+    let device_id = main_entry["device_id"].as_str().unwrap().to_owned();
+    for suffix in ["_last_success", "_size", "_duration"] {
+        let entry = core
+            .entity_entry(&format!("sensor.kopia_{key}{suffix}"))
+            .await
+            .unwrap_or_else(|| panic!("sensor.kopia_{key}{suffix} is registered"));
+        assert_eq!(entry["device_id"], device_id.as_str());
+        assert!(entry["unique_id"].is_string());
+    }
+    for entity in [
+        format!("binary_sensor.kopia_{key}_problem"),
+        format!("event.kopia_{key}_runs"),
+    ] {
+        let entry = core
+            .entity_entry(&entity)
+            .await
+            .unwrap_or_else(|| panic!("{entity}"));
+        assert_eq!(entry["device_id"], device_id.as_str());
+    }
+    let device = core.device(&device_id).await.unwrap();
+    assert_eq!(device["name"], name.as_str());
+    assert_eq!(device["manufacturer"], "Kopia Webhook Status");
+    println!("device in Core's registry: {device}");
+    println!("main entity in Core's registry: {main_entry}");
+
+    // A report: states and attributes, and the event entity fires.
+    let url = format!(
+        "{}/api/webhook/{}",
+        app.webhook_base,
+        monitor["webhook_id"].as_str().unwrap()
+    );
+    let sent = send_kopia(&http, &url, "snapshot-report.txt.default.expected").await;
+    assert_eq!(sent.status().as_u16(), 200);
+    let state = core
+        .wait_for(&main, "failed", |s| s["state"] == "failed")
+        .await;
+    assert_eq!(
+        state["attributes"]["error"],
+        "/some/other/path: some top-level error"
+    );
+    assert_eq!(state["attributes"]["friendly_name"], name.as_str());
+    core.wait_for(&format!("sensor.kopia_{key}_size"), "456 B", |s| {
+        s["state"] == "456"
+    })
+    .await;
+    core.wait_for(&format!("binary_sensor.kopia_{key}_problem"), "on", |s| {
+        s["state"] == "on"
+    })
+    .await;
+    let event = core
+        .wait_for(&format!("event.kopia_{key}_runs"), "fired", |s| {
+            s["attributes"]["event_type"].is_string()
+        })
+        .await;
+    println!("event entity after the report: {event}");
+
+    // Core restarts: the entities come back with their states, nothing sent by the add-on.
+    core.restart();
+    let back = core
+        .wait_for(&main, "back after the restart", |s| s["state"] == "failed")
+        .await;
+    assert_eq!(
+        back["attributes"]["error"],
+        "/some/other/path: some top-level error"
+    );
+
+    // Rename: the device follows.
+    let renamed = format!("{name} renamed");
+    http.patch(format!("{}/api/monitors/{key}", app.ui_base))
+        .json(&json!({"name": renamed}))
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        if core
+            .device(&device_id)
+            .await
+            .is_some_and(|d| d["name"] == renamed.as_str())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        core.device(&device_id).await.unwrap()["name"],
+        renamed.as_str()
+    );
+
+    // The add-on dies: its entities turn unavailable (the broker's last will).
+    app.kill_hard();
+    core.wait_for(&main, "unavailable", |s| s["state"] == "unavailable")
+        .await;
+
+    // Back, then the monitor is deleted: the device leaves the registry.
+    let app = start_app(dir.path(), &core);
+    core.wait_for(&main, "available again", |s| s["state"] == "failed")
+        .await;
+    let deleted = http
+        .delete(format!("{}/api/monitors/{key}", app.ui_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    for _ in 0..100 {
+        if core.entity_entry(&main).await.is_none() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        core.entity_entry(&main).await.is_none(),
+        "the entity is gone"
+    );
+    assert!(
+        core.device(&device_id).await.is_none(),
+        "the device is gone"
+    );
+    app.stop();
+}
