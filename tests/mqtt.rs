@@ -378,3 +378,102 @@ async fn find_config_topic(watcher: &Watcher) -> String {
     }
     panic!("no device config was published");
 }
+
+/// The add-on as the Supervisor runs it (a token, the Supervisor's API), with a monitor from
+/// the options, and a fake Supervisor that offers `broker` on `/services/mqtt` (or answers as
+/// it does without Mosquitto).
+async fn start_as_addon(
+    dir: &std::path::Path,
+    core: &MockServer,
+    broker: Option<&Mosquitto>,
+) -> (Running, MockServer) {
+    let supervisor = MockServer::start().await;
+    let answer = match broker {
+        Some(broker) => ResponseTemplate::new(200).set_body_json(json!({"result": "ok", "data": {
+            "host": "127.0.0.1", "port": broker.port, "ssl": false, "protocol": "3.1.1",
+            "username": "addons", "password": "broker-password", "addon": "core_mosquitto"}})),
+        None => ResponseTemplate::new(400)
+            .set_body_json(json!({"result": "error", "message": "Service not enabled"})),
+    };
+    Mock::given(method("GET"))
+        .and(path_regex("^/services/mqtt$"))
+        .respond_with(answer)
+        .mount(&supervisor)
+        .await;
+    std::fs::write(
+        dir.join("options.json"),
+        json!({"entities": "auto", "monitors": [
+            {"name": "Declared", "webhook_id": "declared-monitor-webhook-id-0001"}]})
+        .to_string(),
+    )
+    .unwrap();
+    let app = Running::start(
+        dir,
+        &[
+            ("SUPERVISOR_TOKEN", "fake-supervisor-token-0123456789"),
+            ("KOPIA_WEBHOOK_SUPERVISOR_URL", &supervisor.uri()),
+            ("KOPIA_WEBHOOK_CORE_URL", &core.uri()),
+            ("KOPIA_WEBHOOK_CORE_TOKEN", CORE_TOKEN),
+        ],
+    );
+    (app, supervisor)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_takes_the_broker_the_supervisor_offers_and_rest_without_one() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let broker = Mosquitto::start(Some(("addons", "broker-password")));
+    let watcher = Watcher::start(broker.port, ("addons", "broker-password")).await;
+
+    let core = fake_core().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _supervisor) = start_as_addon(dir.path(), &core, Some(&broker)).await;
+    let config = watcher
+        .wait_json(&find_config_topic(&watcher).await, "a device", |v| {
+            v["dev"]["name"] == "Declared"
+        })
+        .await;
+    assert_eq!(
+        config["cmps"]["status"]["def_ent_id"],
+        "sensor.kopia_declared"
+    );
+    let rest_states = core
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == "POST" && r.url.path().starts_with("/api/states/"))
+        .count();
+    assert_eq!(rest_states, 0, "with a broker, no REST states");
+    app.stop();
+
+    let core = fake_core().await;
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _supervisor) = start_as_addon(dir.path(), &core, None).await;
+    for _ in 0..100 {
+        let pushed = core
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|r| {
+                r.method.as_str() == "POST" && r.url.path() == "/api/states/sensor.kopia_declared"
+            });
+        if pushed {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        core.received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|r| {
+                r.method.as_str() == "POST" && r.url.path() == "/api/states/sensor.kopia_declared"
+            }),
+        "without a broker, REST states"
+    );
+    let log = app.stop();
+    assert!(log.contains("no MQTT broker"), "{log}");
+}

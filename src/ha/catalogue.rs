@@ -183,6 +183,14 @@ pub fn entity_ids(key: &MonitorKey) -> Vec<String> {
     rest_entities().map(|d| d.entity_id(key)).collect()
 }
 
+/// Every entity ID a monitor owns on this path (`mqtt` adds the event entity).
+pub fn entity_ids_on(path: &str, key: &MonitorKey) -> Vec<String> {
+    match path {
+        "mqtt" => CATALOGUE.iter().map(|d| d.entity_id(key)).collect(),
+        _ => entity_ids(key),
+    }
+}
+
 /// The main entity's ID, `sensor.kopia_<key>` (what the reconciler checks).
 pub fn main_entity_id(key: &MonitorKey) -> String {
     CATALOGUE[0].entity_id(key)

@@ -214,6 +214,9 @@ impl Service {
             }
         }
         let keys = self.store.sync_declared_monitors(declared).await?;
+        // Their entities are due (new ones by default, changed ones by the sync): the
+        // evaluator may already have looked before they were there.
+        self.publisher.entities_due();
         if !keys.is_empty() {
             tracing::info!(
                 count = keys.len(),

@@ -203,7 +203,7 @@ impl Store {
                     Some((id, key)) => {
                         conn.execute(
                             "UPDATE monitors SET name = ?2, history_limit = ?3, secret = ?4, schedule = ?5,
-                                 grace_s = ?6, origin = 'options'
+                                 grace_s = ?6, origin = 'options', entities_due = entities_due + 1
                              WHERE id = ?1",
                             params![
                                 id,

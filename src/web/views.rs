@@ -7,7 +7,6 @@ use serde::Serialize;
 use super::AppState;
 use crate::domain::Origin;
 use crate::domain::{MonitorStatus, StoredEvent};
-use crate::ha::entity_ids;
 use crate::service::{MonitorView, PushStatus};
 
 /// A monitor in the JSON API. The webhook ID is included: the API is only reachable
@@ -58,7 +57,10 @@ impl MonitorJson {
             name: monitor.name.as_str().to_owned(),
             webhook_id: monitor.webhook_id.as_str().to_owned(),
             webhook_url: state.webhook_url(req, &monitor.webhook_id),
-            entities: entity_ids(&monitor.key),
+            entities: crate::ha::catalogue::entity_ids_on(
+                state.service.entities_status().path,
+                &monitor.key,
+            ),
             history_limit: monitor.history_limit.get(),
             has_secret: monitor.secret.is_some(),
             origin: monitor.origin,

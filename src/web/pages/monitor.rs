@@ -10,7 +10,6 @@ use super::{html, push_text};
 use crate::domain::MonitorSummary;
 use crate::domain::Origin;
 use crate::domain::{EventKind, MonitorStatus, StoredEvent};
-use crate::ha::entity_ids;
 use crate::service::MonitorView;
 use crate::web::charts::{self, Chart, line_chart};
 use crate::web::views::{display_time, human_duration, human_size, relative_time};
@@ -251,7 +250,10 @@ pub async fn monitor_page(
         port_disabled: state.webhook_port_disabled(),
         has_secret: monitor.secret.is_some(),
         read_only: monitor.origin == Origin::Options,
-        entities: entity_ids(&monitor.key),
+        entities: crate::ha::catalogue::entity_ids_on(
+            state.service.entities_status().path,
+            &monitor.key,
+        ),
         size_chart,
         duration_chart,
         chart_width: charts::WIDTH,
