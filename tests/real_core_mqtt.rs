@@ -300,3 +300,66 @@ async fn a_device_per_monitor_in_the_real_cores_registries() {
     );
     app.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs a real Home Assistant Core with MQTT: see the module documentation"]
+async fn switching_from_rest_states_keeps_the_entity_ids() {
+    let core = Core::from_env();
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    // An earlier version: REST states only.
+    let rest = Running::start(
+        dir.path(),
+        &[
+            ("KOPIA_WEBHOOK_CORE_URL", &core.url),
+            ("KOPIA_WEBHOOK_CORE_TOKEN", &core.token),
+        ],
+    );
+    let name = format!("Switch {}", std::process::id());
+    let monitor: Value = http
+        .post(format!("{}/api/monitors", rest.ui_base))
+        .json(&json!({"name": name}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let key = monitor["key"].as_str().unwrap().to_owned();
+    let main = format!("sensor.kopia_{key}");
+    core.wait_for(&main, "set through REST", |_| true).await;
+    assert!(
+        core.entity_entry(&main).await.is_none(),
+        "a REST state has no registry entry"
+    );
+    rest.stop();
+
+    // With the broker: the same entity IDs, now registered, and no `_2` doubles.
+    let app = start_app(dir.path(), &core);
+    for _ in 0..150 {
+        if core.entity_entry(&main).await.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let entry = core
+        .entity_entry(&main)
+        .await
+        .expect("registered under the same ID");
+    assert_eq!(entry["platform"], "mqtt");
+    for suffix in ["", "_size", "_last_success", "_duration"] {
+        assert!(
+            core.entity_entry(&format!("sensor.kopia_{key}{suffix}_2"))
+                .await
+                .is_none(),
+            "sensor.kopia_{key}{suffix}_2 exists: the switch doubled an entity"
+        );
+    }
+    let deleted = http
+        .delete(format!("{}/api/monitors/{key}", app.ui_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(deleted.status().as_u16(), 204);
+    app.stop();
+}

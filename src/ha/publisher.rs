@@ -245,6 +245,10 @@ async fn evaluate(
         .await?;
     let summary = MonitorSummary::of(&monitor, runs);
     if let Some(mqtt) = mqtt {
+        if store.removals_pending(monitor.id).await? {
+            // The old REST states still hold the entity IDs: look again in a moment.
+            return Ok(Some(Timestamp::now() + jiff::SignedDuration::from_secs(1)));
+        }
         mqtt.publish_monitor(&monitor, &summary).await;
         store.queue_states(monitor.id, Vec::new(), seen).await?;
         return Ok(summary.changes_at);

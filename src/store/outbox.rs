@@ -200,10 +200,23 @@ impl Store {
         self.write(|conn| {
             Ok(conn.execute(
                 "UPDATE entities SET desired = NULL, pushed = COALESCE(pushed, '{}'), attempts = 0,
-                     next_attempt_at = 0, last_error = NULL, monitor_id = NULL
+                     next_attempt_at = 0, last_error = NULL
                  WHERE desired IS NOT NULL",
                 [],
             )?)
+        })
+        .await
+    }
+
+    /// Are REST states of this monitor still to be removed from Core? (Its MQTT entities
+    /// wait for that: Core would give them `_2` IDs while the old states hold the IDs.)
+    pub async fn removals_pending(&self, monitor_id: i64) -> Result<bool, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT 1 FROM entities WHERE monitor_id = ?1 AND desired IS NULL LIMIT 1",
+                )?
+                .exists([monitor_id])?)
         })
         .await
     }
