@@ -64,13 +64,20 @@ impl Application {
         let publisher = match &settings.core {
             Some(core) => {
                 tracing::info!(core = %core.url, "Home Assistant updates enabled");
-                let broker = choose_broker(&settings).await;
+                let mqtt = match choose_broker(&settings).await {
+                    Some((broker, addon_slug)) => Some(crate::ha::MqttSetup {
+                        broker,
+                        addon_slug,
+                        install: store.install_id().await?,
+                    }),
+                    None => None,
+                };
                 Publisher::start(
                     store.clone(),
                     CoreClient::new(core),
                     core,
                     settings.reconcile_every,
-                    broker,
+                    mqtt,
                 )
             }
             None => {

@@ -206,7 +206,13 @@ async fn a_device_per_monitor_in_the_real_cores_registries() {
     println!("device in Core's registry: {device}");
     println!("main entity in Core's registry: {main_entry}");
 
-    // A report: states and attributes, and the event entity fires.
+    // A report: states and attributes, and the event entity fires. (Events are not kept by
+    // the broker: wait until Core listens to the event entity's topic.)
+    core.wait_for(&format!("event.kopia_{key}_runs"), "available", |s| {
+        s["state"] != "unavailable"
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let url = format!(
         "{}/api/webhook/{}",
         app.webhook_base,

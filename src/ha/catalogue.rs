@@ -133,9 +133,10 @@ impl EntityDef {
         format!("{}.kopia_{key}{}", self.platform.as_str(), self.suffix)
     }
 
-    /// Stable across renames and never reused (monitor IDs are not): `kopia_webhook_7_size`.
-    pub fn unique_id(&self, monitor: &Monitor) -> String {
-        format!("kopia_webhook_{}_{}", monitor.id, self.component)
+    /// Stable across renames, never reused (monitor IDs are not), and apart from another
+    /// install's (a reinstall starts its monitor IDs again at 1): `kopia_webhook_3f9a_7_size`.
+    pub fn unique_id(&self, install: &str, monitor: &Monitor) -> String {
+        format!("{}_{}", device_id(install, monitor.id), self.component)
     }
 
     /// The friendly name REST states carry: `Server One size`.
@@ -176,6 +177,11 @@ impl EntityDef {
 /// The entities Core's REST API can hold (no event entities there).
 pub fn rest_entities() -> impl Iterator<Item = &'static EntityDef> {
     CATALOGUE.iter().filter(|d| d.platform != Platform::Event)
+}
+
+/// The monitor's device, as MQTT discovery names it: `kopia_webhook_3f9a_7`.
+pub fn device_id(install: &str, monitor_id: i64) -> String {
+    format!("kopia_webhook_{install}_{monitor_id}")
 }
 
 /// Every entity ID a monitor owns in REST mode.

@@ -14,5 +14,6 @@ mod watch;
 pub use catalogue::entity_ids;
 pub use client::{CoreClient, HaError};
 pub use entities::{EVENT_TYPE, EntityState, event_data, main_attributes, render};
+pub use mqtt::MqttSetup;
 pub use publisher::{EntitiesStatus, Publisher};
 pub use supervisor::{SupervisorClient, WebhookAddress};

@@ -8,8 +8,8 @@
 //! - `kopia_webhook/<key>/state` and `…/attributes`: values and the main entity's
 //!   attributes (retained, so a Core restart needs nothing from the add-on);
 //! - `kopia_webhook/<key>/event`: one message per run for the event entity (never retained);
-//! - `kopia_webhook/status`: `online`, and the broker's `offline` (last will) when the add-on
-//!   stops or dies.
+//! - `kopia_webhook/<install>/status`: `online`, and the broker's `offline` (last will) when
+//!   the add-on stops or dies.
 //!
 //! On every connection, and when Home Assistant announces itself on `homeassistant/status`,
 //! everything is published again.
@@ -30,7 +30,11 @@ use crate::config::BrokerSettings;
 use crate::domain::{EventKind, Monitor, MonitorKey, MonitorSummary, RunStatus, StoredEvent};
 
 pub const DISCOVERY_PREFIX: &str = "homeassistant";
-pub const AVAILABILITY_TOPIC: &str = "kopia_webhook/status";
+/// `kopia_webhook/<install>/status`: per install, so two add-ons on one broker (or an old
+/// install's last will) never mark each other's entities unavailable.
+pub fn availability_topic(install: &str) -> String {
+    format!("kopia_webhook/{install}/status")
+}
 const BIRTH_TOPIC: &str = "homeassistant/status";
 const ORIGIN_URL: &str = "https://github.com/kopia-webhook-status/kopia-webhook";
 /// Discovery payloads of a monitor with long names stay well under this.
@@ -61,16 +65,24 @@ pub struct Mqtt {
     published: Mutex<HashMap<i64, Published>>,
     /// `homeassistant://hassio/ingress/<slug>`: the device page's link to the panel.
     configuration_url: Option<String>,
+    /// This install's ID, in every device and unique ID.
+    install: String,
+}
+
+/// What MQTT discovery needs besides the broker.
+#[derive(Debug, Clone)]
+pub struct MqttSetup {
+    pub broker: BrokerSettings,
+    /// The add-on's full slug, for the device page's link to the panel.
+    pub addon_slug: Option<String>,
+    pub install: String,
 }
 
 impl Mqtt {
     /// Connects (and keeps reconnecting, with backoff) in the background. `republish` is
     /// called whenever everything must be published again (a connection, Core's birth).
-    pub fn start(
-        broker: &BrokerSettings,
-        addon_slug: Option<String>,
-        republish: impl Fn() + Send + Sync + 'static,
-    ) -> Arc<Self> {
+    pub fn start(setup: MqttSetup, republish: impl Fn() + Send + Sync + 'static) -> Arc<Self> {
+        let broker = &setup.broker;
         let mut random = [0u8; 4];
         let _ = getrandom::fill(&mut random);
         let client_id = format!("kopia_webhook_{}", hex::encode(random));
@@ -78,7 +90,7 @@ impl Mqtt {
         options.set_keep_alive(Duration::from_secs(30));
         options.set_max_packet_size(MAX_PACKET, MAX_PACKET);
         options.set_last_will(LastWill::new(
-            AVAILABILITY_TOPIC,
+            availability_topic(&setup.install),
             "offline",
             QoS::AtLeastOnce,
             true,
@@ -99,8 +111,11 @@ impl Mqtt {
                 ..LinkStatus::default()
             }),
             published: Mutex::default(),
-            configuration_url: addon_slug
+            configuration_url: setup
+                .addon_slug
+                .as_ref()
                 .map(|slug| format!("homeassistant://hassio/ingress/{slug}")),
+            install: setup.install.clone(),
         });
         if broker.tls {
             mqtt.set_error(
@@ -127,8 +142,13 @@ impl Mqtt {
 
     /// Publishes the monitor's device (if it changed), states and attributes (if they did).
     pub async fn publish_monitor(&self, monitor: &Monitor, summary: &MonitorSummary) {
-        let config =
-            discovery_config(monitor, summary, self.configuration_url.as_deref()).to_string();
+        let config = discovery_config(
+            &self.install,
+            monitor,
+            summary,
+            self.configuration_url.as_deref(),
+        )
+        .to_string();
         let state = state_payload(summary).to_string();
         let attributes = Value::Object(main_attributes(monitor, summary, false)).to_string();
         let (config_changed, state_changed, attributes_changed) = {
@@ -146,7 +166,8 @@ impl Mqtt {
         };
         let key = &monitor.key;
         if config_changed {
-            self.send(&config_topic(monitor.id), config, true).await;
+            self.send(&config_topic(&self.install, monitor.id), config, true)
+                .await;
         }
         if state_changed {
             self.send(&state_topic(key), state, true).await;
@@ -163,8 +184,12 @@ impl Mqtt {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&monitor_id);
-        self.send(&config_topic(monitor_id), String::new(), true)
-            .await;
+        self.send(
+            &config_topic(&self.install, monitor_id),
+            String::new(),
+            true,
+        )
+        .await;
         self.send(&state_topic(key), String::new(), true).await;
         self.send(&attributes_topic(key), String::new(), true).await;
     }
@@ -230,9 +255,12 @@ async fn run(mqtt: Arc<Mqtt>, mut eventloop: rumqttc::EventLoop, republish: impl
                 }
                 // Sessions are clean: subscribe again on every connection.
                 let _ = mqtt.client.try_subscribe(BIRTH_TOPIC, QoS::AtLeastOnce);
-                let _ =
-                    mqtt.client
-                        .try_publish(AVAILABILITY_TOPIC, QoS::AtLeastOnce, true, "online");
+                let _ = mqtt.client.try_publish(
+                    availability_topic(&mqtt.install),
+                    QoS::AtLeastOnce,
+                    true,
+                    "online",
+                );
                 mqtt.forget_published();
                 republish();
             }
@@ -267,8 +295,11 @@ fn describe(error: &rumqttc::ConnectionError) -> String {
     }
 }
 
-pub fn config_topic(monitor_id: i64) -> String {
-    format!("{DISCOVERY_PREFIX}/device/kopia_webhook_{monitor_id}/config")
+pub fn config_topic(install: &str, monitor_id: i64) -> String {
+    format!(
+        "{DISCOVERY_PREFIX}/device/{}/config",
+        super::catalogue::device_id(install, monitor_id)
+    )
 }
 
 fn state_topic(key: &MonitorKey) -> String {
@@ -298,13 +329,14 @@ fn model(summary: &MonitorSummary) -> String {
 
 /// The device discovery message: one device, every entity of the catalogue.
 pub fn discovery_config(
+    install: &str,
     monitor: &Monitor,
     summary: &MonitorSummary,
     configuration_url: Option<&str>,
 ) -> Value {
     let key = &monitor.key;
     let mut device = json!({
-        "ids": [format!("kopia_webhook_{}", monitor.id)],
+        "ids": [super::catalogue::device_id(install, monitor.id)],
         "name": monitor.name.as_str(),
         "mf": "Kopia Webhook Status",
         "mdl": model(summary),
@@ -317,7 +349,7 @@ pub fn discovery_config(
     for def in CATALOGUE {
         let mut c = Map::new();
         c.insert("p".into(), json!(def.platform.as_str()));
-        c.insert("uniq_id".into(), json!(def.unique_id(monitor)));
+        c.insert("uniq_id".into(), json!(def.unique_id(install, monitor)));
         c.insert("def_ent_id".into(), json!(def.entity_id(key)));
         // `null`: the entity is named after the device (the main sensor).
         c.insert(
@@ -366,7 +398,7 @@ pub fn discovery_config(
     json!({
         "dev": device,
         "o": {"name": "Kopia Webhook Status", "sw": env!("CARGO_PKG_VERSION"), "url": ORIGIN_URL},
-        "avty": [{"t": AVAILABILITY_TOPIC}],
+        "avty": [{"t": availability_topic(install)}],
         "stat_t": state_topic(key),
         "cmps": components,
     })
@@ -415,18 +447,19 @@ mod tests {
     fn one_device_with_every_entity_of_the_catalogue() {
         let summary = MonitorSummary::from_runs(MonitorRuns::default());
         let config = discovery_config(
+            "3f9a",
             &monitor(),
             &summary,
             Some("homeassistant://hassio/ingress/x_kopia_webhook"),
         );
-        assert_eq!(config["dev"]["ids"][0], "kopia_webhook_7");
+        assert_eq!(config["dev"]["ids"][0], "kopia_webhook_3f9a_7");
         assert_eq!(config["dev"]["name"], "NAS");
         assert_eq!(config["o"]["name"], "Kopia Webhook Status");
         let components = config["cmps"].as_object().unwrap();
         assert_eq!(components.len(), CATALOGUE.len());
         let status = &components["status"];
         assert_eq!(status["def_ent_id"], "sensor.kopia_nas");
-        assert_eq!(status["uniq_id"], "kopia_webhook_7_status");
+        assert_eq!(status["uniq_id"], "kopia_webhook_3f9a_7_status");
         assert!(status["name"].is_null());
         assert_eq!(status["dev_cla"], "enum");
         assert_eq!(components["size"]["unit_of_meas"], "B");

@@ -13,11 +13,11 @@ use std::time::Duration;
 use jiff::Timestamp;
 use tokio::sync::Notify;
 
-use super::mqtt::Mqtt;
+use super::mqtt::{Mqtt, MqttSetup};
 use super::pusher::{Pusher, Wake, reconcile};
 use super::watch::{watch_core, websocket_url};
 use super::{CoreClient, render};
-use crate::config::{BrokerSettings, CoreSettings};
+use crate::config::CoreSettings;
 use crate::domain::MonitorSummary;
 use crate::store::{Store, StoreError};
 
@@ -58,13 +58,13 @@ impl Publisher {
         client: CoreClient,
         core: &CoreSettings,
         reconcile_every: Duration,
-        broker: Option<(BrokerSettings, Option<String>)>,
+        mqtt: Option<MqttSetup>,
     ) -> Self {
         let evaluator = Arc::new(Notify::new());
         let wake = Arc::new(Wake::default());
-        let mqtt = broker.map(|(broker, slug)| {
+        let mqtt = mqtt.map(|setup| {
             let (store, evaluator) = (store.clone(), Arc::clone(&evaluator));
-            Mqtt::start(&broker, slug, move || {
+            Mqtt::start(setup, move || {
                 let (store, evaluator) = (store.clone(), Arc::clone(&evaluator));
                 tokio::spawn(async move {
                     if let Err(e) = store.mark_all_due().await {

@@ -404,6 +404,33 @@ impl Store {
         .await
     }
 
+    /// This install's ID (8 hex characters, made at the first start, kept in backups): MQTT
+    /// devices and unique IDs carry it, so a reinstall does not take over the old ones.
+    pub async fn install_id(&self) -> Result<String, StoreError> {
+        self.write(|conn| {
+            let stored: Option<String> = conn
+                .query_row(
+                    "SELECT value FROM settings WHERE name = 'install_id'",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            if let Some(id) = stored {
+                return Ok(id);
+            }
+            let mut bytes = [0u8; 4];
+            getrandom::fill(&mut bytes)
+                .map_err(|e| StoreError::Corrupt(format!("no random source: {e}")))?;
+            let id = hex::encode(bytes);
+            conn.execute(
+                "INSERT INTO settings (name, value) VALUES ('install_id', ?1)",
+                [&id],
+            )?;
+            Ok(id)
+        })
+        .await
+    }
+
     /// A new ping key; slug URLs with the old one stop working.
     pub async fn rotate_ping_key(&self) -> Result<PingKey, StoreError> {
         self.write(|conn| {

@@ -85,6 +85,8 @@ impl Running {
     }
 
     /// SIGKILL: no shutdown, no flush; what was committed must survive.
+    /// (A `Running` dropped without `stop` or `kill_hard`, as by a failing test, is killed
+    /// the same way, so no add-on outlives its test.)
     pub fn kill_hard(mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -99,5 +101,12 @@ impl Running {
         let _ = self.child.wait();
         std::thread::sleep(Duration::from_millis(100));
         self.log.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
