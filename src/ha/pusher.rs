@@ -223,7 +223,10 @@ pub async fn reconcile(store: Store, client: CoreClient, wake: Arc<Wake>, period
         {
             tracing::warn!(error = %crate::telemetry::ErrorChain(&e), "cannot drop stale Home Assistant events");
         }
-        let entities = match store.pushed_main_entities().await {
+        let entities = match store
+            .pushed_main_entities(super::catalogue::main_entity_id)
+            .await
+        {
             Ok(entities) => entities,
             Err(e) => {
                 tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot read the outbox");

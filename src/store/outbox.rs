@@ -249,16 +249,28 @@ impl Store {
     }
 
     /// The main entity of each monitor that Core has accepted: what the reconciler checks.
-    pub async fn pushed_main_entities(&self) -> Result<Vec<String>, StoreError> {
-        self.read(|conn| {
-            let mut stmt = conn.prepare_cached(
-                "SELECT e.entity_id FROM entities e JOIN monitors m ON m.id = e.monitor_id
-                 WHERE e.entity_id = 'sensor.kopia_' || m.key AND e.pushed IS NOT NULL",
-            )?;
-            let rows = stmt.query_map([], |r| r.get(0))?;
-            Ok(rows.collect::<Result<_, _>>()?)
-        })
-        .await
+    pub async fn pushed_main_entities(
+        &self,
+        main_entity_id: fn(&MonitorKey) -> String,
+    ) -> Result<Vec<String>, StoreError> {
+        // The entity IDs come from the catalogue, not spelled again here.
+        let pushed: Vec<(String, String)> = self
+            .read(|conn| {
+                let mut stmt = conn.prepare_cached(
+                    "SELECT e.entity_id, m.key FROM entities e JOIN monitors m ON m.id = e.monitor_id
+                     WHERE e.pushed IS NOT NULL AND e.desired IS NOT NULL",
+                )?;
+                let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await?;
+        Ok(pushed
+            .into_iter()
+            .filter(|(entity_id, key)| {
+                MonitorKey::parse(key).is_ok_and(|key| *entity_id == main_entity_id(&key))
+            })
+            .map(|(entity_id, _)| entity_id)
+            .collect())
     }
 
     /// Push status of every monitor, by monitor ID.
