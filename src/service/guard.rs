@@ -111,40 +111,31 @@ impl Guard {
     ) -> bool {
         let mut refusals = self.refusals.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
-        match refusals.get_mut(&monitor_id) {
-            Some(window) if now.duration_since(window.written_at) < RECORD_EVERY => {
-                let suppressed = window.suppressed.get_or_insert(Suppressed {
-                    count: 0,
-                    status,
-                    reason: String::new(),
-                    peer: None,
-                });
-                suppressed.count += 1;
-                suppressed.status = status;
-                suppressed.reason = reason.to_owned();
-                suppressed.peer = peer;
-                false
-            }
-            Some(window) if window.suppressed.is_some() => {
-                // The summary of the last minute is due; the flusher writes it first.
-                let suppressed = window.suppressed.as_mut().expect("checked above");
-                suppressed.count += 1;
-                suppressed.status = status;
-                suppressed.reason = reason.to_owned();
-                suppressed.peer = peer;
-                false
-            }
-            _ => {
-                refusals.insert(
-                    monitor_id,
-                    Refusals {
-                        written_at: now,
-                        suppressed: None,
-                    },
-                );
-                true
-            }
+        // Within a minute of the last row, or with a summary still to be written (the
+        // flusher writes it first): counted, not written.
+        if let Some(window) = refusals.get_mut(&monitor_id)
+            && (now.duration_since(window.written_at) < RECORD_EVERY || window.suppressed.is_some())
+        {
+            let suppressed = window.suppressed.get_or_insert(Suppressed {
+                count: 0,
+                status,
+                reason: String::new(),
+                peer: None,
+            });
+            suppressed.count += 1;
+            suppressed.status = status;
+            suppressed.reason = reason.to_owned();
+            suppressed.peer = peer;
+            return false;
         }
+        refusals.insert(
+            monitor_id,
+            Refusals {
+                written_at: now,
+                suppressed: None,
+            },
+        );
+        true
     }
 
     /// The counted refusals whose minute is over, per monitor.

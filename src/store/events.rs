@@ -170,23 +170,31 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
     let received_ms = to_ms(received_at);
     let mut outcome = Ingested::default();
     for mut event in events {
-        if let Some(key) = event.dedup_key()
-            && known.exists(params![monitor_id, key])?
-        {
-            outcome.duplicates += 1;
-            continue;
-        }
         let run_key = event.run_id().unwrap_or("").to_owned();
-        if event.kind() == EventKind::Run
-            && let Some((started_ms, start_source)) = open_start
+        let start = if event.kind() == EventKind::Run {
+            open_start
                 .query_row(params![monitor_id, run_key], |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
                 })
                 .optional()?
-            && (event.source().is_none()
-                || start_source.is_none()
-                || event.source() == start_source.as_deref())
-        {
+                .filter(|(_, start_source)| {
+                    event.source().is_none()
+                        || start_source.is_none()
+                        || event.source() == start_source.as_deref()
+                })
+        } else {
+            None
+        };
+        if let Some((started_ms, _)) = start {
+            // A retried finish must not close the start of a run still going: a duplicate is
+            // recognised before the start is touched. (Everything else relies on the insert's
+            // ON CONFLICT: one statement less per event.)
+            if let Some(key) = event.dedup_key()
+                && known.exists(params![monitor_id, key])?
+            {
+                outcome.duplicates += 1;
+                continue;
+            }
             close_start.execute(params![monitor_id, run_key])?;
             let started = from_ms(started_ms)?;
             let fresh = received_at.duration_since(started) < BackupEvent::MAX_PAIRED_DURATION;
@@ -604,6 +612,35 @@ mod tests {
         );
         // A finish that comes again finds no start left to pair with.
         assert_eq!(send(ping(EventKind::Run, "a"), 200).await.paired, 0);
+    }
+
+    #[tokio::test]
+    async fn a_retried_finish_leaves_the_next_runs_start_open() {
+        let (_dir, store, id) = store_with_monitor().await;
+        let at = |s: i64| Timestamp::from_second(1_700_000_000 + s).unwrap();
+        let finish = || ping(EventKind::Run, "a").with_dedup_key("finish-1");
+        store
+            .insert_events(id, at(0), vec![ping(EventKind::Start, "a")])
+            .await
+            .unwrap();
+        store
+            .insert_events(id, at(10), vec![finish()])
+            .await
+            .unwrap();
+        store
+            .insert_events(id, at(20), vec![ping(EventKind::Start, "a")])
+            .await
+            .unwrap();
+        let retried = store
+            .insert_events(id, at(25), vec![finish()])
+            .await
+            .unwrap();
+        assert_eq!((retried.stored, retried.duplicates), (0, 1));
+        let next = store
+            .insert_events(id, at(80), vec![ping(EventKind::Run, "a")])
+            .await
+            .unwrap();
+        assert_eq!(next.paired, 1, "the second run still found its start");
     }
 
     #[tokio::test]

@@ -165,6 +165,7 @@ fn snapshot_report(
     }
     let fallback = status_from_subject(subject);
     let host = host_of(subject);
+    let subject_digest = super::fields::body_digest(subject.as_bytes());
     let mut seen: Vec<(String, i64)> = Vec::new();
     Ok(blocks
         .into_iter()
@@ -186,7 +187,7 @@ fn snapshot_report(
                         "kopia:{}:{source}:{}:{nth}:{}",
                         host.unwrap_or(""),
                         start.as_millisecond(),
-                        super::fields::body_digest(subject.as_bytes())
+                        subject_digest
                     );
                     event.with_dedup_key(key)
                 }
