@@ -139,11 +139,8 @@ impl Application {
         );
 
         tokio::spawn(prune_old_events(state.clone()));
-        if settings.supervisor.is_some() || settings.core.is_some() {
-            let client =
-                SupervisorClient::new(settings.supervisor.as_ref(), settings.core.as_ref());
-            tokio::spawn(refresh_webhook_address(client, state.clone()));
-        } else if settings.webhook_listen.ip().is_unspecified()
+        if settings.supervisor.is_none()
+            && settings.webhook_listen.ip().is_unspecified()
             && let Some(lan) = lan_address()
         {
             // A local run listening on every interface: backup tools on other machines
@@ -151,6 +148,11 @@ impl Application {
             tracing::info!(host = %lan, "webhook URLs use this machine's LAN address");
             let mut address = state.address.write().unwrap_or_else(|p| p.into_inner());
             address.host = Some(lan.to_string());
+        }
+        if settings.supervisor.is_some() || settings.core.is_some() {
+            let client =
+                SupervisorClient::new(settings.supervisor.as_ref(), settings.core.as_ref());
+            tokio::spawn(refresh_webhook_address(client, state.clone()));
         }
 
         Ok(Self {
@@ -258,10 +260,15 @@ async fn refresh_webhook_address(client: SupervisorClient, state: web::Data<AppS
     let mut every = tokio::time::interval(Duration::from_secs(600));
     loop {
         every.tick().await;
-        let address = client
+        let mut address = client
             .webhook_address(crate::config::ADDON_WEBHOOK_PORT)
             .await;
         let mut current = state.address.write().unwrap_or_else(|p| p.into_inner());
+        // Nothing better found (no Supervisor, a Core without internal_url): keep the LAN
+        // address a local run found at start.
+        if address.host.is_none() {
+            address.host.clone_from(&current.host);
+        }
         if *current != address {
             tracing::info!(host = ?address.host, port = ?address.port, "webhook address for the panel");
             *current = address;
