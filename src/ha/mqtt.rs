@@ -58,11 +58,17 @@ struct Published {
     attributes: String,
 }
 
+/// How long Core may take to set up entities from a new device config; an event sent
+/// before it listens is lost (events are never retained).
+const DISCOVERY_SETTLE: Duration = Duration::from_secs(2);
+
 /// The MQTT side of the publisher.
 pub struct Mqtt {
     client: AsyncClient,
     link: Mutex<LinkStatus>,
     published: Mutex<HashMap<i64, Published>>,
+    /// When each monitor's device config was last sent (see [`DISCOVERY_SETTLE`]).
+    announced: Mutex<HashMap<MonitorKey, std::time::Instant>>,
     /// `homeassistant://hassio/ingress/<slug>`: the device page's link to the panel.
     configuration_url: Option<String>,
     /// This install's ID, in every device and unique ID.
@@ -111,6 +117,7 @@ impl Mqtt {
                 ..LinkStatus::default()
             }),
             published: Mutex::default(),
+            announced: Mutex::default(),
             configuration_url: setup
                 .addon_slug
                 .as_ref()
@@ -168,6 +175,10 @@ impl Mqtt {
         if config_changed {
             self.send(&config_topic(&self.install, monitor.id), config, true)
                 .await;
+            self.announced
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(key.clone(), std::time::Instant::now());
         }
         if state_changed {
             self.send(&state_topic(key), state, true).await;
@@ -196,6 +207,20 @@ impl Mqtt {
 
     /// One run (or start) for the monitor's event entity; other events fire nothing.
     pub async fn fire_run(&self, key: &MonitorKey, stored: &StoredEvent) {
+        // The first report of a new monitor arrives right after its device config: give Core
+        // the moment it needs to subscribe to the event topic.
+        let announced = self
+            .announced
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .copied();
+        if let Some(at) = announced {
+            let settled = at.elapsed();
+            if settled < DISCOVERY_SETTLE {
+                tokio::time::sleep(DISCOVERY_SETTLE - settled).await;
+            }
+        }
         let event = &stored.event;
         let event_type = match (event.kind(), event.status()) {
             (EventKind::Start, _) => "started",
