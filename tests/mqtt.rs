@@ -134,6 +134,23 @@ fn start_app(dir: &std::path::Path, core: &MockServer, broker: Option<&str>) -> 
     Running::start(dir, &env)
 }
 
+/// Waits (at most 10 s) until the fake Core has received this request.
+async fn core_got(core: &MockServer, verb: &str, path: &str) -> bool {
+    for _ in 0..100 {
+        let seen = core
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .any(|r| r.method.as_str() == verb && r.url.path() == path);
+        if seen {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
+}
+
 async fn create(http: &reqwest::Client, app: &Running, name: &str) -> Value {
     let response = http
         .post(format!("{}/api/monitors", app.ui_base))
@@ -158,18 +175,10 @@ async fn a_device_per_monitor_with_unique_ids_states_events_and_availability() {
     let app = start_app(dir.path(), &core, None);
     let monitor = create(&http, &app, "NAS").await;
     let id = monitor["webhook_id"].as_str().unwrap().to_owned();
-    for _ in 0..100 {
-        let pushed = core
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .any(|r| r.method.as_str() == "POST" && r.url.path() == "/api/states/sensor.kopia_nas");
-        if pushed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    assert!(
+        core_got(&core, "POST", "/api/states/sensor.kopia_nas").await,
+        "without a broker, REST states"
+    );
     app.stop();
 
     let watcher = Watcher::start(broker.port, ("addons", "broker-password")).await;
@@ -219,28 +228,8 @@ async fn a_device_per_monitor_with_unique_ids_states_events_and_availability() {
     watcher
         .wait_for(&availability, "online", |p| p == b"online")
         .await;
-    for _ in 0..100 {
-        let removed = core
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .any(|r| {
-                r.method.as_str() == "DELETE" && r.url.path() == "/api/states/sensor.kopia_nas"
-            });
-        if removed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert!(
-        core.received_requests()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .any(|r| {
-                r.method.as_str() == "DELETE" && r.url.path() == "/api/states/sensor.kopia_nas"
-            }),
+        core_got(&core, "DELETE", "/api/states/sensor.kopia_nas").await,
         "the REST state is removed so nothing is doubled"
     );
 
@@ -454,28 +443,8 @@ async fn auto_takes_the_broker_the_supervisor_offers_and_rest_without_one() {
     let core = fake_core().await;
     let dir = tempfile::tempdir().unwrap();
     let (app, _supervisor) = start_as_addon(dir.path(), &core, None).await;
-    for _ in 0..100 {
-        let pushed = core
-            .received_requests()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .any(|r| {
-                r.method.as_str() == "POST" && r.url.path() == "/api/states/sensor.kopia_declared"
-            });
-        if pushed {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
     assert!(
-        core.received_requests()
-            .await
-            .unwrap_or_default()
-            .iter()
-            .any(|r| {
-                r.method.as_str() == "POST" && r.url.path() == "/api/states/sensor.kopia_declared"
-            }),
+        core_got(&core, "POST", "/api/states/sensor.kopia_declared").await,
         "without a broker, REST states"
     );
     let log = app.stop();

@@ -7,8 +7,10 @@
 //!
 //! One test restarts that Core, so they run one at a time.
 
+#[allow(dead_code)]
 mod support {
     pub mod kopia;
+    pub mod realha;
 }
 
 use std::collections::HashMap;
@@ -18,6 +20,7 @@ use kopia_webhook::app::{Application, Stopper};
 use kopia_webhook::config::Settings;
 use serde_json::{Value, json};
 use support::kopia::send_kopia;
+use support::realha::Core;
 
 /// The add-on, pushing to the real Core, with the periodic check every `reconcile_secs`.
 struct App {
@@ -68,69 +71,6 @@ impl App {
     async fn stop(self) {
         self.stopper.stop().await;
         let _ = self.server.await;
-    }
-}
-
-struct Core {
-    url: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Core {
-    fn from_env() -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let url =
-            std::env::var("REALHA_URL").expect("REALHA_URL: start Core with tools/realha/start.sh");
-        let token_file = std::env::var("REALHA_TOKEN_FILE").expect("REALHA_TOKEN_FILE");
-        let token = std::fs::read_to_string(token_file)
-            .unwrap()
-            .trim()
-            .to_owned();
-        Self {
-            url,
-            token,
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn state(&self, entity_id: &str) -> Option<Value> {
-        let response = self
-            .http
-            .get(format!("{}/api/states/{entity_id}", self.url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
-        match response.status().as_u16() {
-            200 => Some(response.json().await.unwrap()),
-            404 => None,
-            other => panic!("Core answered {other}"),
-        }
-    }
-
-    async fn wait_for(&self, entity_id: &str, check: impl Fn(&Value) -> bool) -> Value {
-        for _ in 0..150 {
-            if let Some(state) = self.state(entity_id).await
-                && check(&state)
-            {
-                return state;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "{entity_id} never reached the expected state; now {:?}",
-            self.state(entity_id).await
-        );
-    }
-
-    async fn forget(&self, entity_id: &str) {
-        self.http
-            .delete(format!("{}/api/states/{entity_id}", self.url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .unwrap();
     }
 }
 
@@ -236,17 +176,7 @@ async fn after_core_restarts_the_websocket_brings_every_entity_back() {
     })
     .await;
 
-    let tools = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/realha");
-    let stopped = std::process::Command::new(format!("{tools}/stop.sh"))
-        .status()
-        .unwrap();
-    assert!(stopped.success());
-    let started = std::process::Command::new(format!("{tools}/start.sh"))
-        .stdout(std::process::Stdio::null())
-        .status()
-        .unwrap();
-    assert!(started.success());
-    let core = Core::from_env();
+    core.restart();
 
     let started_at = std::time::Instant::now();
     core.wait_for(&format!("sensor.kopia_{key}_size"), |s| {

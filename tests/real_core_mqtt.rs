@@ -14,124 +14,15 @@
 mod support {
     pub mod kopia;
     pub mod process;
+    pub mod realha;
 }
 
-use std::process::Command;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use support::kopia::send_kopia;
 use support::process::Running;
-use tokio_tungstenite::tungstenite::Message;
-
-struct Core {
-    url: String,
-    token: String,
-    http: reqwest::Client,
-}
-
-impl Core {
-    fn from_env() -> Self {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let url = std::env::var("REALHA_URL")
-            .expect("REALHA_URL: start Core with REALHA_MQTT=1 tools/realha/start.sh");
-        let token_file = std::env::var("REALHA_TOKEN_FILE").expect("REALHA_TOKEN_FILE");
-        Self {
-            url,
-            token: std::fs::read_to_string(token_file)
-                .unwrap()
-                .trim()
-                .to_owned(),
-            http: reqwest::Client::new(),
-        }
-    }
-
-    async fn state(&self, entity_id: &str) -> Option<Value> {
-        let response = self
-            .http
-            .get(format!("{}/api/states/{entity_id}", self.url))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .ok()?;
-        (response.status().as_u16() == 200).then_some(response.json().await.ok()?)
-    }
-
-    async fn wait_for(&self, entity_id: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-        for _ in 0..300 {
-            if let Some(state) = self.state(entity_id).await
-                && check(&state)
-            {
-                return state;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!(
-            "{entity_id} never {what}: {:?}",
-            self.state(entity_id).await
-        );
-    }
-
-    /// One websocket command's `result` (registries are not in the REST API).
-    async fn ws(&self, command: &str) -> Value {
-        let ws_url = format!("{}/api/websocket", self.url.replacen("http", "ws", 1));
-        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
-        let _ = ws.next().await; // auth_required
-        ws.send(Message::text(
-            json!({"type": "auth", "access_token": self.token}).to_string(),
-        ))
-        .await
-        .unwrap();
-        let _ = ws.next().await; // auth_ok
-        ws.send(Message::text(json!({"id": 1, "type": command}).to_string()))
-            .await
-            .unwrap();
-        while let Some(Ok(message)) = ws.next().await {
-            if let Message::Text(text) = message {
-                let value: Value = serde_json::from_str(&text).unwrap();
-                if value["id"] == 1 {
-                    return value["result"].clone();
-                }
-            }
-        }
-        panic!("no answer to {command}");
-    }
-
-    async fn entity_entry(&self, entity_id: &str) -> Option<Value> {
-        let entries = self.ws("config/entity_registry/list").await;
-        entries
-            .as_array()?
-            .iter()
-            .find(|e| e["entity_id"] == entity_id)
-            .cloned()
-    }
-
-    async fn device(&self, device_id: &str) -> Option<Value> {
-        let devices = self.ws("config/device_registry/list").await;
-        devices
-            .as_array()?
-            .iter()
-            .find(|d| d["id"] == device_id)
-            .cloned()
-    }
-
-    /// Restarts Core with the same settings (MQTT included), as a user's restart would.
-    fn restart(&self) {
-        let realha = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/realha");
-        assert!(
-            Command::new(format!("{realha}/stop.sh"))
-                .status()
-                .unwrap()
-                .success()
-        );
-        let started = Command::new(format!("{realha}/start.sh"))
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(started.success());
-    }
-}
+use support::realha::Core;
 
 fn mqtt_url() -> String {
     std::env::var("KOPIA_TEST_MQTT_URL").expect("KOPIA_TEST_MQTT_URL=mqtt://127.0.0.1:<port>")
@@ -178,7 +69,7 @@ async fn a_device_per_monitor_in_the_real_cores_registries() {
     assert_eq!(sent.status().as_u16(), 200);
 
     // Every entity is in the registry with a unique ID, on the monitor's device.
-    core.wait_for(&main, "appeared", |_| true).await;
+    core.wait_for(&main, |_| true).await;
     let main_entry = core
         .entity_entry(&main)
         .await
@@ -216,24 +107,20 @@ async fn a_device_per_monitor_in_the_real_cores_registries() {
     println!("main entity in Core's registry: {main_entry}");
 
     // That first report: states and attributes, and the event entity fired.
-    let state = core
-        .wait_for(&main, "failed", |s| s["state"] == "failed")
-        .await;
+    let state = core.wait_for(&main, |s| s["state"] == "failed").await;
     assert_eq!(
         state["attributes"]["error"],
         "/some/other/path: some top-level error"
     );
     assert_eq!(state["attributes"]["friendly_name"], name.as_str());
-    core.wait_for(&format!("sensor.kopia_{key}_size"), "456 B", |s| {
-        s["state"] == "456"
-    })
-    .await;
-    core.wait_for(&format!("binary_sensor.kopia_{key}_problem"), "on", |s| {
+    core.wait_for(&format!("sensor.kopia_{key}_size"), |s| s["state"] == "456")
+        .await;
+    core.wait_for(&format!("binary_sensor.kopia_{key}_problem"), |s| {
         s["state"] == "on"
     })
     .await;
     let event = core
-        .wait_for(&format!("event.kopia_{key}_runs"), "fired", |s| {
+        .wait_for(&format!("event.kopia_{key}_runs"), |s| {
             s["attributes"]["event_type"].is_string()
         })
         .await;
@@ -241,9 +128,7 @@ async fn a_device_per_monitor_in_the_real_cores_registries() {
 
     // Core restarts: the entities come back with their states, nothing sent by the add-on.
     core.restart();
-    let back = core
-        .wait_for(&main, "back after the restart", |s| s["state"] == "failed")
-        .await;
+    let back = core.wait_for(&main, |s| s["state"] == "failed").await;
     assert_eq!(
         back["attributes"]["error"],
         "/some/other/path: some top-level error"
@@ -273,13 +158,11 @@ async fn a_device_per_monitor_in_the_real_cores_registries() {
 
     // The add-on dies: its entities turn unavailable (the broker's last will).
     app.kill_hard();
-    core.wait_for(&main, "unavailable", |s| s["state"] == "unavailable")
-        .await;
+    core.wait_for(&main, |s| s["state"] == "unavailable").await;
 
     // Back, then the monitor is deleted: the device leaves the registry.
     let app = start_app(dir.path(), &core);
-    core.wait_for(&main, "available again", |s| s["state"] == "failed")
-        .await;
+    core.wait_for(&main, |s| s["state"] == "failed").await;
     let deleted = http
         .delete(format!("{}/api/monitors/{key}", app.ui_base))
         .send()
@@ -329,7 +212,7 @@ async fn switching_from_rest_states_keeps_the_entity_ids() {
         .unwrap();
     let key = monitor["key"].as_str().unwrap().to_owned();
     let main = format!("sensor.kopia_{key}");
-    core.wait_for(&main, "set through REST", |_| true).await;
+    core.wait_for(&main, |_| true).await;
     assert!(
         core.entity_entry(&main).await.is_none(),
         "a REST state has no registry entry"

@@ -252,15 +252,15 @@ pub(super) async fn summarize_every_minute(guard: Arc<Guard>, store: Store) {
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
-        write_summaries(&guard, &store, false).await;
+        write_summaries(&guard, &store).await;
         guard.flush_unknown();
         guard.abuse.retain_recent();
         guard.reports.retain_recent();
     }
 }
 
-pub(super) async fn write_summaries(guard: &Guard, store: &Store, all: bool) {
-    for (monitor_id, s) in guard.take_summaries(all) {
+async fn write_summaries(guard: &Guard, store: &Store) {
+    for (monitor_id, s) in guard.take_summaries(false) {
         let reason = format!(
             "{} more refused in the last minute; the last: {}",
             s.count, s.reason

@@ -31,7 +31,9 @@ pub enum ServiceError {
     #[error("no monitor is called {0:?}")]
     NoSuchMonitor(String),
     /// Also for malformed IDs: no hint whether an ID exists.
-    #[error("not found")]
+    #[error(
+        "not found: no monitor has this webhook URL; copy it again from the add-on's panel in Home Assistant"
+    )]
     UnknownWebhook,
     #[error("{0}")]
     Conflict(String),

@@ -12,6 +12,7 @@ mod events;
 mod monitors;
 mod outbox;
 mod rejections;
+mod settings;
 mod snapshot;
 
 use std::path::{Path, PathBuf};
@@ -138,12 +139,7 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
-        let (job, answer) = Job::boxed(work, None);
-        self.writer
-            .send(job)
-            .await
-            .map_err(|_| StoreError::Closed)?;
-        answer.await.map_err(|_| StoreError::Closed)?
+        self.write_then(work, |_| {}).await
     }
 
     /// [`Store::write`] for requests from outside: a full queue is [`StoreError::Busy`] at
@@ -158,7 +154,7 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
-        let (job, answer) = Job::boxed(work, Some(Box::new(after_commit)));
+        let (job, answer) = Job::boxed(work, Box::new(after_commit));
         self.writer.try_send(job).map_err(|e| match e {
             bounded::error::TrySendError::Full(_) => StoreError::Busy,
             bounded::error::TrySendError::Closed(_) => StoreError::Closed,
@@ -176,7 +172,7 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
-        let (job, answer) = Job::boxed(work, Some(Box::new(after_commit)));
+        let (job, answer) = Job::boxed(work, Box::new(after_commit));
         self.writer
             .send(job)
             .await
@@ -247,7 +243,7 @@ type AfterCommit<R> = Box<dyn FnOnce(&R) + Send>;
 struct Job<F, R> {
     work: Option<F>,
     result: Option<Result<R, StoreError>>,
-    after_commit: Option<AfterCommit<R>>,
+    after_commit: AfterCommit<R>,
     reply: oneshot::Sender<Result<R, StoreError>>,
 }
 
@@ -259,7 +255,7 @@ where
     #[allow(clippy::type_complexity)]
     fn boxed(
         work: F,
-        after_commit: Option<AfterCommit<R>>,
+        after_commit: AfterCommit<R>,
     ) -> (Box<dyn WriteJob>, oneshot::Receiver<Result<R, StoreError>>) {
         let (reply, answer) = oneshot::channel();
         let job = Self {
@@ -295,8 +291,8 @@ where
             (Ok(()), Some(result)) => result,
             (Ok(()), None) => Err(StoreError::Closed),
         };
-        if let (Ok(value), Some(after_commit)) = (&answer, self.after_commit) {
-            after_commit(value);
+        if let Ok(value) = &answer {
+            (self.after_commit)(value);
         }
         // The requester may have gone away (client hung up); the work is committed anyway.
         let _ = self.reply.send(answer);

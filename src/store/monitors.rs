@@ -9,7 +9,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::{Store, StoreError, from_ms, to_ms};
 use crate::domain::{
     Grace, HistoryLimit, Monitor, MonitorChanges, MonitorKey, MonitorName, NewMonitor, Origin,
-    PingKey, Schedule, Slug, WebhookId,
+    Schedule, Slug, WebhookId,
 };
 
 /// The slug itself if free, else the first free `slug_2`, `slug_3`…
@@ -376,71 +376,6 @@ impl Store {
         self.write(move |conn| {
             conn.execute("UPDATE monitors SET unseen = 0 WHERE id = ?1", [id])?;
             Ok(())
-        })
-        .await
-    }
-
-    /// The add-on-wide ping key, made at the first start.
-    pub async fn ping_key(&self) -> Result<PingKey, StoreError> {
-        self.write(|conn| {
-            let stored: Option<String> = conn
-                .query_row(
-                    "SELECT value FROM settings WHERE name = 'ping_key'",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(key) = stored.as_deref().and_then(PingKey::parse) {
-                return Ok(key);
-            }
-            let key = PingKey::generate();
-            conn.execute(
-                "INSERT INTO settings (name, value) VALUES ('ping_key', ?1)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                [key.as_str()],
-            )?;
-            Ok(key)
-        })
-        .await
-    }
-
-    /// This install's ID (8 hex characters, made at the first start, kept in backups): MQTT
-    /// devices and unique IDs carry it, so a reinstall does not take over the old ones.
-    pub async fn install_id(&self) -> Result<String, StoreError> {
-        self.write(|conn| {
-            let stored: Option<String> = conn
-                .query_row(
-                    "SELECT value FROM settings WHERE name = 'install_id'",
-                    [],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            if let Some(id) = stored {
-                return Ok(id);
-            }
-            let mut bytes = [0u8; 4];
-            getrandom::fill(&mut bytes)
-                .map_err(|e| StoreError::Corrupt(format!("no random source: {e}")))?;
-            let id = hex::encode(bytes);
-            conn.execute(
-                "INSERT INTO settings (name, value) VALUES ('install_id', ?1)",
-                [&id],
-            )?;
-            Ok(id)
-        })
-        .await
-    }
-
-    /// A new ping key; slug URLs with the old one stop working.
-    pub async fn rotate_ping_key(&self) -> Result<PingKey, StoreError> {
-        self.write(|conn| {
-            let key = PingKey::generate();
-            conn.execute(
-                "INSERT INTO settings (name, value) VALUES ('ping_key', ?1)
-                 ON CONFLICT (name) DO UPDATE SET value = excluded.value",
-                [key.as_str()],
-            )?;
-            Ok(key)
         })
         .await
     }

@@ -75,6 +75,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// Busy or throttled: try again later (`Retry-After` says when).
+    #[error("{message}")]
+    Unavailable { message: String, retry_after: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -87,9 +90,13 @@ impl From<ServiceError> for ApiError {
                 Self::NotFound(error.to_string())
             }
             ServiceError::Conflict(reason) => Self::Conflict(reason),
-            ServiceError::Unauthorized(_)
-            | ServiceError::TooMany { .. }
-            | ServiceError::Busy { .. } => Self::Conflict(error.to_string()),
+            ServiceError::Unauthorized(_) => Self::Conflict(error.to_string()),
+            ServiceError::TooMany { retry_after } | ServiceError::Busy { retry_after } => {
+                Self::Unavailable {
+                    message: error.to_string(),
+                    retry_after,
+                }
+            }
             ServiceError::Store(ref e) => {
                 tracing::error!(error = %ErrorChain(e), "storage failed");
                 Self::Internal(ErrorChain(&error).to_string())
@@ -110,13 +117,20 @@ impl ResponseError for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::build(self.status_code())
-            .json(serde_json::json!({ "error": self.to_string() }))
+        let mut response = HttpResponse::build(self.status_code());
+        if let Self::Unavailable { retry_after, .. } = self {
+            response.insert_header((
+                actix_web::http::header::RETRY_AFTER,
+                retry_after.to_string(),
+            ));
+        }
+        response.json(serde_json::json!({ "error": self.to_string() }))
     }
 }
 
@@ -164,6 +178,7 @@ impl ResponseError for PageError {
             StatusCode::NOT_FOUND => "Not found",
             StatusCode::BAD_REQUEST => "That did not work",
             StatusCode::CONFLICT => "Already taken",
+            StatusCode::SERVICE_UNAVAILABLE => "Busy: try again in a moment",
             _ => "Something went wrong",
         };
         let page = ErrorPage {
@@ -189,6 +204,14 @@ mod tests {
     #[test]
     fn a_full_database_queue_asks_the_sender_to_retry() {
         let busy = WebhookError::from(ServiceError::from(crate::store::StoreError::Busy));
+        let response = busy.error_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers().get("retry-after").unwrap(), "1");
+    }
+
+    #[test]
+    fn a_busy_database_is_a_503_in_the_api_too() {
+        let busy = ApiError::from(ServiceError::from(crate::store::StoreError::Busy));
         let response = busy.error_response();
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers().get("retry-after").unwrap(), "1");

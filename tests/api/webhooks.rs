@@ -211,7 +211,11 @@ async fn unknown_ids_get_a_404_without_a_hint() {
             .await
             .unwrap();
         assert_eq!(response.status().as_u16(), 404, "{id}");
-        assert_eq!(response.text().await.unwrap(), "not found\n");
+        assert_eq!(
+            response.text().await.unwrap(),
+            "not found: no monitor has this webhook URL; copy it again from the add-on's panel in Home Assistant\n",
+            "every unknown or malformed ID gets the same answer"
+        );
     }
     app.stop().await;
 }

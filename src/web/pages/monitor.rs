@@ -192,6 +192,7 @@ pub async fn monitor_page(
         .await
         .map_err(fail)?;
     let now = Timestamp::now();
+    let entities = state.service.entities_status();
     let rejections = state
         .service
         .rejections(&monitor, 20)
@@ -236,7 +237,7 @@ pub async fn monitor_page(
             ),
             _ => "no schedule".into(),
         },
-        push: push_text(&state.service.entities_status(), &push, now),
+        push: push_text(&entities, &push, now),
         urls: Urls {
             webhook: format!("{base}/api/webhook/{id}"),
             ping: format!("{base}/ping/{id}"),
@@ -250,10 +251,7 @@ pub async fn monitor_page(
         port_disabled: state.webhook_port_disabled(),
         has_secret: monitor.secret.is_some(),
         read_only: monitor.origin == Origin::Options,
-        entities: crate::ha::catalogue::entity_ids_on(
-            state.service.entities_status().path,
-            &monitor.key,
-        ),
+        entities: crate::ha::catalogue::entity_ids_on(entities.path, &monitor.key),
         size_chart,
         duration_chart,
         chart_width: charts::WIDTH,

@@ -1,0 +1,95 @@
+//! Add-on-wide values made at the first start and kept with the database (and its backups):
+//! the ping key of slug URLs and the install ID of MQTT devices.
+
+use rusqlite::{Connection, OptionalExtension};
+
+use super::{Store, StoreError};
+use crate::domain::PingKey;
+
+/// The stored value of `name` if `parse` accepts it, else a new one from `make`, stored.
+fn kept_or_made<T>(
+    conn: &Connection,
+    name: &str,
+    parse: impl Fn(&str) -> Option<T>,
+    make: impl Fn() -> Result<(T, String), StoreError>,
+) -> Result<T, StoreError> {
+    let stored: Option<String> = conn
+        .prepare_cached("SELECT value FROM settings WHERE name = ?1")?
+        .query_row([name], |r| r.get(0))
+        .optional()?;
+    if let Some(value) = stored.as_deref().and_then(&parse) {
+        return Ok(value);
+    }
+    let (value, text) = make()?;
+    store(conn, name, &text)?;
+    Ok(value)
+}
+
+fn store(conn: &Connection, name: &str, value: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO settings (name, value) VALUES (?1, ?2)
+         ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([name, value])?;
+    Ok(())
+}
+
+fn new_ping_key() -> Result<(PingKey, String), StoreError> {
+    let key = PingKey::generate();
+    let text = key.as_str().to_owned();
+    Ok((key, text))
+}
+
+impl Store {
+    /// The add-on-wide ping key, made at the first start.
+    pub async fn ping_key(&self) -> Result<PingKey, StoreError> {
+        self.write(|conn| kept_or_made(conn, "ping_key", PingKey::parse, new_ping_key))
+            .await
+    }
+
+    /// A new ping key; slug URLs with the old one stop working.
+    pub async fn rotate_ping_key(&self) -> Result<PingKey, StoreError> {
+        self.write(|conn| {
+            let (key, text) = new_ping_key()?;
+            store(conn, "ping_key", &text)?;
+            Ok(key)
+        })
+        .await
+    }
+
+    /// This install's ID (8 hex characters): MQTT devices and unique IDs carry it, so a
+    /// reinstall does not take over the old ones.
+    pub async fn install_id(&self) -> Result<String, StoreError> {
+        self.write(|conn| {
+            kept_or_made(
+                conn,
+                "install_id",
+                |id| Some(id.to_owned()),
+                || {
+                    let mut bytes = [0u8; 4];
+                    getrandom::fill(&mut bytes)
+                        .map_err(|e| StoreError::Corrupt(format!("no random source: {e}")))?;
+                    let id = hex::encode(bytes);
+                    Ok((id.clone(), id))
+                },
+            )
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[tokio::test]
+    async fn values_are_made_once_and_a_rotated_key_is_kept() {
+        let (_dir, store, _) = crate::store::test_store_with_monitor().await;
+        let key = store.ping_key().await.unwrap();
+        assert_eq!(store.ping_key().await.unwrap().as_str(), key.as_str());
+        let rotated = store.rotate_ping_key().await.unwrap();
+        assert_ne!(rotated.as_str(), key.as_str());
+        assert_eq!(store.ping_key().await.unwrap().as_str(), rotated.as_str());
+        let install = store.install_id().await.unwrap();
+        assert_eq!(install.len(), 8);
+        assert_eq!(store.install_id().await.unwrap(), install);
+    }
+}

@@ -1,0 +1,134 @@
+//! The real Home Assistant Core that `tools/realha/start.sh` runs: its REST states, its
+//! registries over the websocket, and a restart with the same settings.
+
+use std::process::Command;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+pub struct Core {
+    pub url: String,
+    pub token: String,
+    http: reqwest::Client,
+}
+
+impl Core {
+    pub fn from_env() -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let url =
+            std::env::var("REALHA_URL").expect("REALHA_URL: start Core with tools/realha/start.sh");
+        let token_file = std::env::var("REALHA_TOKEN_FILE").expect("REALHA_TOKEN_FILE");
+        Self {
+            url,
+            token: std::fs::read_to_string(token_file)
+                .unwrap()
+                .trim()
+                .to_owned(),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `None` while Core has no such state (404), and while it is restarting.
+    pub async fn state(&self, entity_id: &str) -> Option<Value> {
+        let response = self
+            .http
+            .get(format!("{}/api/states/{entity_id}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .ok()?;
+        match response.status().as_u16() {
+            200 => Some(response.json().await.unwrap()),
+            404 | 502..=504 => None,
+            other => panic!("Core answered {other}"),
+        }
+    }
+
+    /// Waits (at most 30 s) until the entity's state satisfies `check`.
+    pub async fn wait_for(&self, entity_id: &str, check: impl Fn(&Value) -> bool) -> Value {
+        for _ in 0..300 {
+            if let Some(state) = self.state(entity_id).await
+                && check(&state)
+            {
+                return state;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!(
+            "{entity_id} never reached the expected state; now {:?}",
+            self.state(entity_id).await
+        );
+    }
+
+    /// Removes a state, as Core's restart does.
+    pub async fn forget(&self, entity_id: &str) {
+        self.http
+            .delete(format!("{}/api/states/{entity_id}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// One websocket command's `result` (the registries are not in the REST API).
+    pub async fn ws(&self, command: &str) -> Value {
+        let ws_url = format!("{}/api/websocket", self.url.replacen("http", "ws", 1));
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+        let _ = ws.next().await; // auth_required
+        ws.send(Message::text(
+            json!({"type": "auth", "access_token": self.token}).to_string(),
+        ))
+        .await
+        .unwrap();
+        let _ = ws.next().await; // auth_ok
+        ws.send(Message::text(json!({"id": 1, "type": command}).to_string()))
+            .await
+            .unwrap();
+        while let Some(Ok(message)) = ws.next().await {
+            if let Message::Text(text) = message {
+                let value: Value = serde_json::from_str(&text).unwrap();
+                if value["id"] == 1 {
+                    return value["result"].clone();
+                }
+            }
+        }
+        panic!("no answer to {command}");
+    }
+
+    pub async fn entity_entry(&self, entity_id: &str) -> Option<Value> {
+        let entries = self.ws("config/entity_registry/list").await;
+        entries
+            .as_array()?
+            .iter()
+            .find(|e| e["entity_id"] == entity_id)
+            .cloned()
+    }
+
+    pub async fn device(&self, device_id: &str) -> Option<Value> {
+        let devices = self.ws("config/device_registry/list").await;
+        devices
+            .as_array()?
+            .iter()
+            .find(|d| d["id"] == device_id)
+            .cloned()
+    }
+
+    /// Restarts Core with the same settings (the environment's `REALHA_*`, MQTT included),
+    /// as a user's restart would; returns when it answers again.
+    pub fn restart(&self) {
+        let realha = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/realha");
+        assert!(
+            Command::new(format!("{realha}/stop.sh"))
+                .status()
+                .unwrap()
+                .success()
+        );
+        let started = Command::new(format!("{realha}/start.sh"))
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(started.success());
+    }
+}
