@@ -72,12 +72,27 @@ impl Application {
                     }),
                     None => None,
                 };
+                let panel = match &settings.supervisor {
+                    Some(_) => SupervisorClient::new(settings.supervisor.as_ref(), None)
+                        .own_slug()
+                        .await
+                        .map(|slug| {
+                            format!("https://my.home-assistant.io/redirect/supervisor_ingress/?addon={slug}")
+                        }),
+                    None => None,
+                };
+                let alerting = crate::ha::Alerting {
+                    zone: settings.options.timezone.clone(),
+                    notify: settings.options.problem_notifications,
+                    panel,
+                };
                 Publisher::start(
                     store.clone(),
                     CoreClient::new(core),
                     core,
                     settings.reconcile_every,
                     mqtt,
+                    alerting,
                 )
             }
             None => {

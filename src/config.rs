@@ -9,7 +9,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::domain::{
-    Grace, HistoryLimit, MonitorName, NewMonitor, ParseError, Schedule, WebhookId,
+    Grace, HistoryLimit, MonitorName, NewMonitor, NoSuccessAlert, ParseError, Schedule, ShrinkRule,
+    WebhookId,
 };
 
 pub const ENV_PREFIX: &str = "KOPIA_WEBHOOK_";
@@ -143,6 +144,8 @@ impl BrokerSettings {
 #[derive(Debug, Clone)]
 pub struct AddonOptions {
     pub entities: EntitiesMode,
+    /// A persistent notification in Home Assistant while a monitor has a problem.
+    pub problem_notifications: bool,
     pub log_level: String,
     pub history_limit: HistoryLimit,
     pub retention_days: u32,
@@ -173,6 +176,14 @@ struct DeclaredMonitor {
     schedule: Option<String>,
     #[serde(default)]
     grace: Option<String>,
+    /// A drop of more than this many percent is a warning (0: off).
+    #[serde(default)]
+    shrink_percent: Option<i64>,
+    #[serde(default)]
+    shrink_runs: Option<i64>,
+    /// `auto`, `off` or a period such as `3d`.
+    #[serde(default)]
+    no_success_after: Option<String>,
 }
 
 impl DeclaredMonitor {
@@ -214,6 +225,13 @@ impl DeclaredMonitor {
                 .filter(|g| !g.trim().is_empty())
                 .map_or(Ok(Grace::DEFAULT), Grace::parse)
                 .map_err(context)?,
+            shrink: ShrinkRule::new(
+                self.shrink_percent.unwrap_or(ShrinkRule::DEFAULT.percent()),
+                self.shrink_runs.unwrap_or(ShrinkRule::DEFAULT.runs()),
+            )
+            .map_err(context)?,
+            no_success: NoSuccessAlert::parse(self.no_success_after.as_deref().unwrap_or(""))
+                .map_err(context)?,
         })
     }
 }
@@ -222,6 +240,7 @@ impl DeclaredMonitor {
 #[serde(default)]
 struct RawOptions {
     entities: String,
+    problem_notifications: bool,
     log_level: String,
     history_limit: i64,
     retention_days: i64,
@@ -234,6 +253,7 @@ impl Default for RawOptions {
     fn default() -> Self {
         Self {
             entities: "auto".into(),
+            problem_notifications: false,
             log_level: "info".into(),
             history_limit: HistoryLimit::default().get() as i64,
             retention_days: 365,
@@ -352,6 +372,18 @@ impl Settings {
             }
             raw.entities = v;
         }
+        if let Some(v) = var("PROBLEM_NOTIFICATIONS") {
+            raw.problem_notifications = match v.as_str() {
+                "true" | "1" | "yes" => true,
+                "false" | "0" | "no" => false,
+                _ => {
+                    return Err(invalid(
+                        "KOPIA_WEBHOOK_PROBLEM_NOTIFICATIONS",
+                        "use true or false",
+                    ));
+                }
+            };
+        }
         let mqtt = var("MQTT_URL")
             .map(|url| BrokerSettings::from_url(&url))
             .transpose()?;
@@ -435,6 +467,7 @@ impl AddonOptions {
         };
         Ok(Self {
             entities,
+            problem_notifications: raw.problem_notifications,
             monitors,
             problems,
             log_level: raw.log_level,

@@ -2,6 +2,28 @@ use std::fmt;
 
 use jiff::Timestamp;
 
+/// `456 B`, `1.2 MB`, `3.4 GB`: decimal units, as Kopia and most tools print them.
+pub fn human_size(bytes: i64) -> String {
+    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
+    if bytes < 1000 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64;
+    let mut unit = "B";
+    for next in UNITS {
+        if value < 1000.0 {
+            break;
+        }
+        value /= 1000.0;
+        unit = next;
+    }
+    if value < 10.0 {
+        format!("{value:.2} {unit}")
+    } else {
+        format!("{value:.1} {unit}")
+    }
+}
+
 /// Which backup tool's format an event was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SenderKind {
@@ -326,6 +348,13 @@ impl BackupEvent {
     pub fn with_kind(mut self, kind: EventKind) -> Self {
         self.kind = kind;
         self
+    }
+
+    /// A run the tool called successful that the add-on finds wrong (a backup far smaller
+    /// than usual): a warning that says why.
+    pub fn with_warning(mut self, why: String) -> Self {
+        self.status = RunStatus::Warning;
+        self.with_note(Some(why))
     }
 
     pub fn with_run_id(mut self, run_id: impl Into<String>) -> Self {

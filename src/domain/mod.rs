@@ -1,16 +1,22 @@
 //! Domain types: every value here was parsed from the outside world once, at the edge,
 //! and cannot be built any other way.
 
+mod alerts;
 mod event;
 mod monitor;
+mod rhythm;
 mod schedule;
 mod status;
 
-pub use event::{BackupEvent, EventKind, RunStatus, SenderKind, StoredEvent, printable};
+pub use alerts::{Figures, NoSuccessAlert, ShrinkRule};
+pub use event::{
+    BackupEvent, EventKind, RunStatus, SenderKind, StoredEvent, human_size, printable,
+};
 pub use monitor::{
     HistoryLimit, Monitor, MonitorChanges, MonitorKey, MonitorName, NewMonitor, Origin, PingKey,
     Slug, WebhookId,
 };
+pub use rhythm::{Rhythm, RunTime};
 pub use schedule::{Grace, Schedule, format_period, parse_period};
 pub use status::{Expectations, MonitorRuns, MonitorStatus, MonitorSummary};
 

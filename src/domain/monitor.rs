@@ -4,7 +4,7 @@ use base64::Engine as _;
 use jiff::Timestamp;
 use secrecy::SecretString;
 
-use super::{Grace, ParseError, Schedule};
+use super::{Grace, NoSuccessAlert, ParseError, Schedule, ShrinkRule};
 
 /// The secret part of a webhook URL: 128 random bits, or a user's choice of at least 16
 /// URL-safe characters.
@@ -322,6 +322,8 @@ pub struct NewMonitor {
     pub secret: Option<secrecy::SecretString>,
     pub schedule: Option<Schedule>,
     pub grace: Grace,
+    pub shrink: ShrinkRule,
+    pub no_success: NoSuccessAlert,
 }
 
 impl NewMonitor {
@@ -336,6 +338,8 @@ impl NewMonitor {
             secret: None,
             schedule: None,
             grace: Grace::DEFAULT,
+            shrink: ShrinkRule::DEFAULT,
+            no_success: NoSuccessAlert::Auto,
         }
     }
 }
@@ -373,6 +377,10 @@ pub struct Monitor {
     pub created_at: Timestamp,
     pub schedule: Option<Schedule>,
     pub grace: Grace,
+    /// When a successful run counts as shrunk.
+    pub shrink: ShrinkRule,
+    /// When going without a successful run is a problem by itself.
+    pub no_success: NoSuccessAlert,
 }
 
 /// What an edit may change; `None` leaves a field as it is.
@@ -385,6 +393,8 @@ pub struct MonitorChanges {
     /// `Some(None)` removes the schedule.
     pub schedule: Option<Option<Schedule>>,
     pub grace: Option<Grace>,
+    pub shrink: Option<ShrinkRule>,
+    pub no_success: Option<NoSuccessAlert>,
     /// Rotating the ID makes the old webhook URL stop working at once.
     pub webhook_id: Option<WebhookId>,
 }

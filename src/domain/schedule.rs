@@ -178,6 +178,19 @@ impl Schedule {
         }
     }
 
+    /// How long between two runs around `at`: the period, or the gap between the next two
+    /// times a cron expression names.
+    pub fn period_after(&self, at: Timestamp) -> Option<SignedDuration> {
+        match self {
+            Self::Every(period) => Some(*period),
+            Self::Cron { .. } => {
+                let first = self.next_after(at)?;
+                let second = self.next_after(first)?;
+                Some(second.duration_since(first))
+            }
+        }
+    }
+
     /// When the next run is due after one at `last`.
     pub fn next_after(&self, last: Timestamp) -> Option<Timestamp> {
         match self {

@@ -2,10 +2,14 @@
 
 use std::fmt;
 
-use jiff::Timestamp;
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp};
 
 use super::event::string_enum;
-use super::{BackupEvent, EventKind, Grace, Monitor, RunStatus, Schedule, StoredEvent};
+use super::{
+    BackupEvent, EventKind, Grace, Monitor, NoSuccessAlert, Rhythm, RunStatus, RunTime, Schedule,
+    StoredEvent, format_period,
+};
 
 /// What Home Assistant shows for a monitor.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,26 +67,49 @@ pub struct MonitorRuns {
     pub last_test: Option<StoredEvent>,
     /// The newest `start` event; the job is running if it is newer than the newest run.
     pub last_start: Option<StoredEvent>,
+    /// When the newest runs (up to [`MonitorRuns::RUN_TIMES`]) began and arrived, to learn
+    /// the job's rhythm from.
+    pub run_times: Vec<RunTime>,
 }
 
-/// What a monitor expects: runs on a schedule, each at most `grace` late, and started runs
-/// that finish within `grace`.
+impl MonitorRuns {
+    pub const RUN_TIMES: usize = 60;
+}
+
+/// What a monitor expects: runs on a schedule, each at most `grace` late, started runs
+/// that finish within `grace`, and a success at least every so often.
 #[derive(Debug, Clone, Copy)]
 pub struct Expectations<'a> {
     pub schedule: Option<&'a Schedule>,
     pub grace: Grace,
     /// Without any run yet, the first one is expected one period after this.
     pub watching_since: Timestamp,
+    pub no_success: NoSuccessAlert,
+    /// Where a rhythm is learned: Home Assistant's time zone.
+    pub zone: &'a TimeZone,
 }
 
 impl<'a> Expectations<'a> {
-    pub fn of(monitor: &'a Monitor) -> Self {
+    pub fn of(monitor: &'a Monitor, zone: &'a TimeZone) -> Self {
         Self {
             schedule: monitor.schedule.as_ref(),
             grace: monitor.grace,
             watching_since: monitor.created_at,
+            no_success: monitor.no_success,
+            zone,
         }
     }
+}
+
+/// The monitor has gone without a successful run for longer than it should.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NoSuccess {
+    /// The newest success; `None`: none since the monitor was created.
+    pub since: Option<Timestamp>,
+    /// How long without one is a problem.
+    pub limit: SignedDuration,
+    /// How long it has been.
+    pub for_: SignedDuration,
 }
 
 /// What a monitor looks like right now: shown in the panel, pushed to Home Assistant.
@@ -106,6 +133,10 @@ pub struct MonitorSummary {
     pub running_since: Option<Timestamp>,
     /// When the status turns `overdue` by itself if nothing arrives: a timer wakes then.
     pub changes_at: Option<Timestamp>,
+    /// The schedule the history shows, for a monitor without one.
+    pub rhythm: Option<Rhythm>,
+    /// Set when going without a success has become a problem by itself.
+    pub no_success: Option<NoSuccess>,
 }
 
 impl MonitorSummary {
@@ -116,8 +147,14 @@ impl MonitorSummary {
     ///
     /// Then time: after a start and no run since, the monitor is `running`; when the
     /// schedule's next run plus grace has passed, or a started run has taken longer than
-    /// grace, it is `overdue` (Healthchecks' semantics).
+    /// grace, it is `overdue` (Healthchecks' semantics). Going without a success for longer
+    /// than the no-success alert allows is `overdue` too, unless the runs already say
+    /// `failed` or `warning` (the reason then says both).
     pub fn compute(runs: MonitorRuns, expect: Expectations<'_>, now: Timestamp) -> Self {
+        let rhythm = match expect.schedule {
+            None => Rhythm::learn(&runs.run_times, expect.zone),
+            Some(_) => None,
+        };
         let newest_run = runs.recent.first().map(|r| (r.id, r.received_at));
         let running_since = runs
             .last_start
@@ -145,24 +182,68 @@ impl MonitorSummary {
             Some(deadline) => changes_at = Some(deadline),
             None => {}
         }
+        let limit = match expect.no_success {
+            NoSuccessAlert::Off => None,
+            NoSuccessAlert::After(limit) => Some(limit),
+            NoSuccessAlert::Auto => expect
+                .schedule
+                .and_then(|s| s.period_after(now))
+                .or_else(|| rhythm.as_ref().map(Rhythm::period))
+                .and_then(|period| (period * 2).checked_add(grace)),
+        };
+        let since = summary.last_success.as_ref().map(|e| e.received_at);
+        if let Some(limit) = limit
+            && let Some(at) = since
+                .unwrap_or(expect.watching_since)
+                .checked_add(limit)
+                .ok()
+        {
+            if now >= at {
+                summary.no_success = Some(NoSuccess {
+                    since,
+                    limit,
+                    for_: now.duration_since(since.unwrap_or(expect.watching_since)),
+                });
+                if !matches!(
+                    summary.status,
+                    MonitorStatus::Failed | MonitorStatus::Warning
+                ) {
+                    summary.status = MonitorStatus::Overdue;
+                }
+            } else {
+                changes_at = Some(changes_at.map_or(at, |c: Timestamp| c.min(at)));
+            }
+        }
         summary.next_expected = next_expected;
         summary.running_since = running_since;
         summary.changes_at = changes_at;
+        summary.rhythm = rhythm;
         summary
     }
 
     /// [`MonitorSummary::compute`] for a stored monitor, as of now.
-    pub fn of(monitor: &Monitor, runs: MonitorRuns) -> Self {
-        Self::compute(runs, Expectations::of(monitor), Timestamp::now())
+    pub fn of(monitor: &Monitor, runs: MonitorRuns, zone: &TimeZone) -> Self {
+        Self::compute(runs, Expectations::of(monitor, zone), Timestamp::now())
     }
 
     /// Why the monitor is not fine, in words, naming the sources concerned:
     /// `/home: unable to open repository`. `None` when there is nothing to say.
     pub fn reason(&self) -> Option<String> {
+        let no_success = self.no_success.map(|n| {
+            let how_long = format_period(SignedDuration::from_hours(n.for_.as_hours().max(1)));
+            let limit = format_period(n.limit);
+            match n.since {
+                Some(_) => format!("no successful run for {how_long} (alert after {limit})"),
+                None => format!(
+                    "no successful run since the monitor was created {how_long} ago (alert after {limit})"
+                ),
+            }
+        });
         if self.status == MonitorStatus::Overdue {
-            return Some(match self.running_since {
-                Some(_) => "the run that started has not finished in time".to_owned(),
-                None => "the expected run did not arrive in time".to_owned(),
+            return Some(match (self.running_since, no_success) {
+                (_, Some(no_success)) => no_success,
+                (Some(_), None) => "the run that started has not finished in time".to_owned(),
+                (None, None) => "the expected run did not arrive in time".to_owned(),
             });
         }
         if !matches!(self.status, MonitorStatus::Failed | MonitorStatus::Warning) {
@@ -192,6 +273,12 @@ impl MonitorSummary {
             .join("; ");
         if concerned.len() > SHOWN {
             text.push_str(&format!(" (and {} more)", concerned.len() - SHOWN));
+        }
+        if let Some(no_success) = no_success {
+            if !text.is_empty() {
+                text.push_str("; ");
+            }
+            text.push_str(&no_success);
         }
         (!text.is_empty()).then_some(text)
     }
@@ -258,6 +345,8 @@ impl MonitorSummary {
             next_expected: None,
             running_since: None,
             changes_at: None,
+            rhythm: None,
+            no_success: None,
         }
     }
 }
@@ -374,11 +463,15 @@ mod summary_tests {
         Schedule::from_text("1d", "UTC").unwrap()
     }
 
+    static UTC: std::sync::LazyLock<TimeZone> = std::sync::LazyLock::new(|| TimeZone::UTC);
+
     fn expect(schedule: Option<&Schedule>) -> Expectations<'_> {
         Expectations {
             schedule,
             grace: Grace::from_secs(3600).unwrap(),
             watching_since: at(0),
+            no_success: NoSuccessAlert::Off,
+            zone: &UTC,
         }
     }
 

@@ -88,6 +88,20 @@ impl CoreClient {
         self.send(request).await.map(drop)
     }
 
+    /// `POST /api/services/{domain}/{service}` with a JSON object as the service data.
+    pub async fn call_service(
+        &self,
+        domain: &str,
+        service: &str,
+        data: &serde_json::Value,
+    ) -> Result<(), HaError> {
+        let request = self
+            .http
+            .post(format!("{}/api/services/{domain}/{service}", self.url))
+            .json(data);
+        self.send(request).await.map(drop)
+    }
+
     async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, HaError> {
         let response = request
             .bearer_auth(self.token.expose_secret())

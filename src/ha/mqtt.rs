@@ -465,6 +465,8 @@ mod tests {
             created_at: Timestamp::UNIX_EPOCH,
             schedule: None,
             grace: crate::domain::Grace::DEFAULT,
+            shrink: crate::domain::ShrinkRule::DEFAULT,
+            no_success: crate::domain::NoSuccessAlert::Auto,
         }
     }
 

@@ -16,7 +16,7 @@ use tokio::sync::Notify;
 use super::mqtt::{Mqtt, MqttSetup};
 use super::pusher::{Pusher, Wake, reconcile};
 use super::watch::{watch_core, websocket_url};
-use super::{CoreClient, render};
+use super::{CoreClient, notification_id, problem_notice, render};
 use crate::config::CoreSettings;
 use crate::domain::MonitorSummary;
 use crate::store::{Store, StoreError};
@@ -29,6 +29,17 @@ pub struct Publisher {
     wake: Arc<Wake>,
     /// Entities go through MQTT discovery (else Core's REST states).
     mqtt: Option<Arc<Mqtt>>,
+}
+
+/// What the evaluator needs beyond the store: the zone rhythms are learned in, and the
+/// problem notifications option.
+#[derive(Debug, Clone)]
+pub struct Alerting {
+    pub zone: jiff::tz::TimeZone,
+    /// Create a persistent notification while a monitor has a problem.
+    pub notify: bool,
+    /// A link to the add-on's panel (my.home-assistant.io's ingress redirect), for messages.
+    pub panel: Option<String>,
 }
 
 /// Which way a monitor's entities reach Home Assistant, and how that is going.
@@ -59,6 +70,7 @@ impl Publisher {
         core: &CoreSettings,
         reconcile_every: Duration,
         mqtt: Option<MqttSetup>,
+        alerting: Alerting,
     ) -> Self {
         let evaluator = Arc::new(Notify::new());
         let wake = Arc::new(Wake::default());
@@ -79,6 +91,7 @@ impl Publisher {
             Arc::clone(&evaluator),
             Arc::clone(&wake),
             mqtt.clone(),
+            alerting,
         ));
         tokio::spawn(
             Pusher::new(
@@ -156,8 +169,15 @@ async fn evaluate_monitors(
     due: Arc<Notify>,
     wake: Arc<Wake>,
     mqtt: Option<Arc<Mqtt>>,
+    alerting: Alerting,
 ) {
     let mut deadlines: HashMap<i64, Timestamp> = HashMap::new();
+    if !alerting.notify {
+        // Turned off: notifications of earlier runs go.
+        if let Err(e) = store.dismiss_notifications(None).await {
+            tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot queue the dismissal of notifications");
+        }
+    }
     if let Err(e) = store.mark_all_due().await {
         tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot mark the monitors for the start-up push");
     }
@@ -193,7 +213,7 @@ async fn evaluate_monitors(
             }
         }
         for (id, seen) in todo {
-            match evaluate(&store, id, seen, mqtt.as_deref()).await {
+            match evaluate(&store, id, seen, mqtt.as_deref(), &alerting).await {
                 Ok(Some(changes_at)) => {
                     deadlines.insert(id, changes_at);
                 }
@@ -236,6 +256,7 @@ async fn evaluate(
     id: i64,
     seen: i64,
     mqtt: Option<&Mqtt>,
+    alerting: &Alerting,
 ) -> Result<Option<Timestamp>, StoreError> {
     let Some(monitor) = store.monitor_by_id(id).await? else {
         return Ok(None);
@@ -243,7 +264,13 @@ async fn evaluate(
     let runs = store
         .monitor_runs(monitor.id, monitor.history_limit.get())
         .await?;
-    let summary = MonitorSummary::of(&monitor, runs);
+    let summary = MonitorSummary::of(&monitor, runs, &alerting.zone);
+    if alerting.notify {
+        let notice = problem_notice(&monitor, &summary, alerting.panel.as_deref());
+        store
+            .want_notification(monitor.id, notification_id(&monitor), notice)
+            .await?;
+    }
     if let Some(mqtt) = mqtt {
         if store.removals_pending(monitor.id).await? {
             // The old REST states still hold the entity IDs: look again in a moment.

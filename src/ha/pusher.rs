@@ -114,7 +114,14 @@ impl Pusher {
                     Vec::new()
                 }
             };
-            if states.is_empty() && events.is_empty() {
+            let notifications = match self.store.due_notifications(now, BATCH).await {
+                Ok(notifications) => notifications,
+                Err(e) => {
+                    tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot read queued notifications");
+                    Vec::new()
+                }
+            };
+            if states.is_empty() && events.is_empty() && notifications.is_empty() {
                 return Round::Done;
             }
             for due in states {
@@ -179,6 +186,51 @@ impl Pusher {
                 };
                 if let Err(e) = outcome {
                     tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot update queued Home Assistant events");
+                    return Round::Done;
+                }
+                self.reachable();
+            }
+            for due in notifications {
+                let result = match &due.want {
+                    Some(notice) => {
+                        let data = serde_json::json!({
+                            "notification_id": due.notification_id,
+                            "title": notice.title,
+                            "message": notice.message,
+                        });
+                        self.client
+                            .call_service("persistent_notification", "create", &data)
+                            .await
+                    }
+                    None => {
+                        let data = serde_json::json!({ "notification_id": due.notification_id });
+                        self.client
+                            .call_service("persistent_notification", "dismiss", &data)
+                            .await
+                    }
+                };
+                let status = due.want.as_ref().map(|n| n.status.clone());
+                let outcome = match result {
+                    Ok(()) => {
+                        tracing::info!(notification = %due.notification_id, problem = ?status, "notification sent to Home Assistant");
+                        self.store
+                            .notification_delivered(due.notification_id, status)
+                            .await
+                    }
+                    Err(error) => {
+                        if self.failed("persistent_notification", &error) {
+                            return Round::CoreDown;
+                        }
+                        self.store
+                            .notification_failed(
+                                due.notification_id,
+                                Timestamp::now() + backoff(due.attempts),
+                            )
+                            .await
+                    }
+                };
+                if let Err(e) = outcome {
+                    tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot update queued notifications");
                     return Round::Done;
                 }
                 self.reachable();

@@ -236,6 +236,7 @@ impl Service {
             received_at: Timestamp::now(),
             events,
             fire_core_events: self.publisher.is_enabled(),
+            shrink: monitor.shrink,
         };
         let publisher = self.publisher.clone();
         let changes = Arc::clone(&self.changes);

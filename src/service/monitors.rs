@@ -6,7 +6,8 @@ use serde::Deserialize;
 use super::{EventPage, PushStatus, Rejection, Service, ServiceError};
 use crate::domain::{
     BackupEvent, EventKind, Grace, HistoryLimit, Monitor, MonitorChanges, MonitorKey, MonitorName,
-    MonitorSummary, NewMonitor, Origin, ParseError, RunStatus, Schedule, SenderKind, WebhookId,
+    MonitorSummary, NewMonitor, NoSuccessAlert, Origin, ParseError, RunStatus, Schedule,
+    SenderKind, ShrinkRule, WebhookId,
 };
 
 /// A monitor with what it shows now.
@@ -38,6 +39,14 @@ pub struct MonitorInput {
     pub schedule: Option<serde_json::Value>,
     #[serde(default)]
     pub grace: Option<String>,
+    /// A drop of more than this many percent is a warning (0: off).
+    #[serde(default, deserialize_with = "number_or_string")]
+    pub shrink_percent: Option<i64>,
+    #[serde(default, deserialize_with = "number_or_string")]
+    pub shrink_runs: Option<i64>,
+    /// `auto`, `off` or a period such as `3d`.
+    #[serde(default)]
+    pub no_success_after: Option<String>,
 }
 
 /// An edit: absent fields stay as they are; `null` removes a secret or a schedule.
@@ -54,6 +63,14 @@ pub struct MonitorPatch {
     pub schedule: Option<serde_json::Value>,
     #[serde(default)]
     pub grace: Option<String>,
+    /// A drop of more than this many percent is a warning (0: off).
+    #[serde(default, deserialize_with = "number_or_string")]
+    pub shrink_percent: Option<i64>,
+    #[serde(default, deserialize_with = "number_or_string")]
+    pub shrink_runs: Option<i64>,
+    /// `auto`, `off` or a period such as `3d`.
+    #[serde(default)]
+    pub no_success_after: Option<String>,
 }
 
 /// HTML forms send every field as text, JSON clients send numbers; both mean the same.
@@ -68,11 +85,11 @@ fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64
         None => Ok(None),
         Some(Raw::Number(n)) => Ok(Some(n)),
         Some(Raw::Text(t)) if t.trim().is_empty() => Ok(None),
-        Some(Raw::Text(t)) => {
-            t.trim().parse().map(Some).map_err(|_| {
-                serde::de::Error::custom(format!("history_limit {t:?} is not a number"))
-            })
-        }
+        Some(Raw::Text(t)) => t
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("{t:?} is not a number"))),
     }
 }
 
@@ -81,6 +98,8 @@ impl Service {
     pub async fn create_monitor(&self, input: MonitorInput) -> Result<Monitor, ServiceError> {
         let schedule = self.parse_schedule(input.schedule.as_ref())?;
         let grace = parse_grace(input.grace.as_deref())?.unwrap_or(Grace::DEFAULT);
+        let shrink = parse_shrink(ShrinkRule::DEFAULT, input.shrink_percent, input.shrink_runs)?;
+        let no_success = NoSuccessAlert::parse(input.no_success_after.as_deref().unwrap_or(""))?;
         let name = MonitorName::parse(&input.name)?;
         let webhook_id = match input
             .webhook_id
@@ -111,6 +130,8 @@ impl Service {
                     secret,
                     schedule,
                     grace,
+                    shrink,
+                    no_success,
                 },
                 Origin::Ui,
             )
@@ -151,6 +172,16 @@ impl Service {
             changes.schedule = Some(self.parse_schedule(Some(schedule))?);
         }
         changes.grace = parse_grace(patch.grace.as_deref())?;
+        if patch.shrink_percent.is_some() || patch.shrink_runs.is_some() {
+            changes.shrink = Some(parse_shrink(
+                monitor.shrink,
+                patch.shrink_percent,
+                patch.shrink_runs,
+            )?);
+        }
+        if let Some(text) = &patch.no_success_after {
+            changes.no_success = Some(NoSuccessAlert::parse(text)?);
+        }
         let updated = self.store.update_monitor(monitor.id, changes).await?;
         tracing::info!(monitor = %updated.key, "monitor updated");
         self.publisher.entities_due();
@@ -167,7 +198,11 @@ impl Service {
         Ok(monitors
             .into_iter()
             .map(|m| {
-                let summary = MonitorSummary::of(&m, runs.remove(&m.id).unwrap_or_default());
+                let summary = MonitorSummary::of(
+                    &m,
+                    runs.remove(&m.id).unwrap_or_default(),
+                    &self.settings.options.timezone,
+                );
                 let push = pushes.remove(&m.id).unwrap_or_default();
                 MonitorView {
                     monitor: m,
@@ -259,7 +294,7 @@ impl Service {
     pub async fn view(&self, monitor: Monitor, recent: usize) -> Result<MonitorView, ServiceError> {
         let runs = self.store.monitor_runs(monitor.id, recent).await?;
         let push = self.store.push_status(monitor.id).await?;
-        let summary = MonitorSummary::of(&monitor, runs);
+        let summary = MonitorSummary::of(&monitor, runs, &self.settings.options.timezone);
         Ok(MonitorView {
             monitor,
             summary,
@@ -312,6 +347,33 @@ impl Service {
         })
     }
 
+    /// Turns the rhythm the monitor's history shows into its schedule and grace, worked out
+    /// again here from the stored runs (not from what a form sent).
+    pub async fn apply_learned_schedule(&self, monitor: &Monitor) -> Result<Monitor, ServiceError> {
+        refuse_if_declared(monitor)?;
+        if monitor.schedule.is_some() {
+            return Err(ServiceError::Conflict(
+                "this monitor already has a schedule; change it with Edit".into(),
+            ));
+        }
+        let view = self.view(monitor.clone(), 1).await?;
+        let Some(rhythm) = view.summary.rhythm else {
+            return Err(ServiceError::Conflict(
+                "its runs show no regular rhythm yet (at least five runs at a steady interval are needed); set a schedule with Edit".into(),
+            ));
+        };
+        let changes = MonitorChanges {
+            schedule: Some(Some(rhythm.schedule(&self.settings.options.timezone_name))),
+            grace: Some(rhythm.grace()),
+            ..MonitorChanges::default()
+        };
+        let updated = self.store.update_monitor(monitor.id, changes).await?;
+        tracing::info!(monitor = %updated.key, rhythm = %rhythm, "learned schedule applied");
+        self.publisher.entities_due();
+        self.changed();
+        Ok(updated)
+    }
+
     /// Forgets a source that is no longer backed up: it stops counting towards the status
     /// (its history stays). A new run of it brings it back.
     pub async fn retire_source(
@@ -350,6 +412,18 @@ fn parse_secret(text: &str) -> Result<Option<secrecy::SecretString>, ServiceErro
         ))),
         s => Ok(Some(secrecy::SecretString::from(s.to_owned()))),
     }
+}
+
+/// `base` with what the input changes.
+fn parse_shrink(
+    base: ShrinkRule,
+    percent: Option<i64>,
+    runs: Option<i64>,
+) -> Result<ShrinkRule, ServiceError> {
+    Ok(ShrinkRule::new(
+        percent.unwrap_or(base.percent()),
+        runs.unwrap_or(base.runs()),
+    )?)
 }
 
 fn parse_grace(text: Option<&str>) -> Result<Option<Grace>, ServiceError> {

@@ -4,7 +4,10 @@ use jiff::Timestamp;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Store, StoreError, from_ms, to_ms};
-use crate::domain::{BackupEvent, EventKind, MonitorRuns, RunStatus, SenderKind, StoredEvent};
+use crate::domain::{
+    BackupEvent, EventKind, Figures, MonitorRuns, RunStatus, RunTime, SenderKind, ShrinkRule,
+    StoredEvent,
+};
 
 const COLUMNS: &str = "id, received_at, sender, kind, status, source, started_at, finished_at, \
                        duration_ms, size_bytes, files, dirs, error, run_id, host, target";
@@ -99,6 +102,15 @@ fn runs_of(conn: &Connection, monitor_id: i64, recent: usize) -> Result<MonitorR
         )?
         .pop())
     };
+    let mut run_times = Vec::new();
+    let mut times = conn.prepare_cached(
+        "SELECT received_at, started_at FROM events WHERE monitor_id = ?1 AND kind = 'run'
+         ORDER BY id DESC LIMIT ?2",
+    )?;
+    let mut rows = times.query(params![monitor_id, MonitorRuns::RUN_TIMES as i64])?;
+    while let Some(row) = rows.next()? {
+        run_times.push(run_time(row.get(0)?, row.get(1)?)?);
+    }
     Ok(MonitorRuns {
         latest_per_source,
         success_per_source,
@@ -106,6 +118,17 @@ fn runs_of(conn: &Connection, monitor_id: i64, recent: usize) -> Result<MonitorR
         last_success: newest("kind = 'run' AND status = 'success'")?,
         last_test: newest("kind = 'test'")?,
         last_start: newest("kind = 'start'")?,
+        run_times,
+    })
+}
+
+/// When a run began (its reported start, else its arrival) and arrived.
+fn run_time(received_ms: i64, started_ms: Option<i64>) -> Result<RunTime, StoreError> {
+    let arrived = from_ms(received_ms)?;
+    let began = started_ms.map(from_ms).transpose()?.unwrap_or(arrived);
+    Ok(RunTime {
+        began: began.min(arrived),
+        arrived,
     })
 }
 
@@ -140,6 +163,7 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
         received_at,
         events,
         fire_core_events,
+        shrink,
     } = delivery;
     let mut known =
         conn.prepare_cached("SELECT 1 FROM events WHERE monitor_id = ?1 AND dedup_key = ?2")?;
@@ -161,10 +185,14 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
          ON CONFLICT DO NOTHING",
     )?;
     let mut latest = conn.prepare_cached(
-        "INSERT INTO latest_runs (monitor_id, source, event_id, success_event_id) VALUES (?1, ?2, ?3, ?4)
+        "INSERT INTO latest_runs (monitor_id, source, event_id, success_event_id, figures)
+         VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (monitor_id, source) DO UPDATE SET event_id = excluded.event_id,
-             success_event_id = COALESCE(excluded.success_event_id, latest_runs.success_event_id)",
+             success_event_id = COALESCE(excluded.success_event_id, latest_runs.success_event_id),
+             figures = COALESCE(excluded.figures, latest_runs.figures)",
     )?;
+    let mut usual = conn
+        .prepare_cached("SELECT figures FROM latest_runs WHERE monitor_id = ?1 AND source = ?2")?;
     let mut queue =
         conn.prepare_cached("INSERT INTO core_events (event_id, created_at) VALUES (?1, ?2)")?;
     let received_ms = to_ms(received_at);
@@ -202,6 +230,24 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
                 let finished = event.finished_at().unwrap_or(received_at);
                 event = event.with_times(Some(started), Some(finished));
                 outcome.paired += 1;
+            }
+        }
+        // A successful run is judged against its source's usual figures, read with the
+        // primary key (the same row the run updates below).
+        let figures = Figures::of(&event);
+        let mut usual_figures = Vec::new();
+        if figures.is_some() {
+            let stored: Option<String> = usual
+                .query_row(params![monitor_id, event.source().unwrap_or("")], |r| {
+                    r.get(0)
+                })
+                .optional()?
+                .flatten();
+            usual_figures = stored
+                .and_then(|text| serde_json::from_str::<Vec<Figures>>(&text).ok())
+                .unwrap_or_default();
+            if let Some(why) = shrink.judge(&event, &usual_figures) {
+                event = event.with_warning(why);
             }
         }
         let inserted = insert.execute(params![
@@ -246,11 +292,19 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
                 let success = (event.kind() == EventKind::Run
                     && event.status() == RunStatus::Success)
                     .then_some(event_id);
+                let figures = figures.map(|new| {
+                    usual_figures.push(new);
+                    let keep = usual_figures
+                        .len()
+                        .saturating_sub(ShrinkRule::MAX_RUNS as usize);
+                    serde_json::to_string(&usual_figures[keep..]).unwrap_or_default()
+                });
                 latest.execute(params![
                     monitor_id,
                     event.source().unwrap_or(""),
                     event_id,
-                    success
+                    success,
+                    figures
                 ])?;
             }
             EventKind::Log | EventKind::Test => {}
@@ -285,6 +339,8 @@ pub struct Delivery {
     pub events: Vec<BackupEvent>,
     /// Queue a Home Assistant event for each newly stored event.
     pub fire_core_events: bool,
+    /// The monitor's rule for successful runs that backed up far less than usual.
+    pub shrink: ShrinkRule,
 }
 
 /// What became of a delivery.
@@ -326,6 +382,7 @@ impl Store {
             received_at,
             events,
             fire_core_events: false,
+            shrink: ShrinkRule::DEFAULT,
         };
         self.write(move |conn| ingest_in(conn, delivery)).await
     }
@@ -427,6 +484,19 @@ impl Store {
             })?;
             each(&newest("kind = 'test'"), &mut |runs, event| runs.last_test = Some(event))?;
             each(&newest("kind = 'start'"), &mut |runs, event| runs.last_start = Some(event))?;
+            let mut times = conn.prepare_cached(
+                "SELECT e.monitor_id, e.received_at, e.started_at FROM monitors m JOIN events e
+                 ON e.id IN (SELECT id FROM events WHERE monitor_id = m.id AND kind = 'run'
+                             ORDER BY id DESC LIMIT ?1)",
+            )?;
+            let mut rows = times.query([MonitorRuns::RUN_TIMES as i64])?;
+            while let Some(row) = rows.next()? {
+                let monitor_id: i64 = row.get(0)?;
+                all.entry(monitor_id)
+                    .or_default()
+                    .run_times
+                    .push(run_time(row.get(1)?, row.get(2)?)?);
+            }
             Ok(all)
         })
         .await
@@ -539,6 +609,7 @@ mod tests {
             received_at: Timestamp::now(),
             events,
             fire_core_events: true,
+            shrink: ShrinkRule::DEFAULT,
         }
     }
 

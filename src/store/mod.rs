@@ -10,6 +10,7 @@
 
 mod events;
 mod monitors;
+mod notifications;
 mod outbox;
 mod rejections;
 mod settings;
@@ -25,6 +26,7 @@ use rusqlite_migration::{M, Migrations};
 use tokio::sync::{mpsc as bounded, oneshot};
 
 pub use events::{Delivery, EventPage, Ingested};
+pub use notifications::{DueNotification, Notice};
 pub use outbox::{CoreEventSubject, DueCoreEvent, DueState, PushStatus};
 pub use rejections::{HEAD_BYTES as REJECTION_HEAD_BYTES, Rejection};
 pub use snapshot::{restore_if_missing, snapshot};
@@ -38,6 +40,7 @@ const MIGRATION_STEPS: &[M<'static>] = &[
     M::up(include_str!("migrations/006_fewer_event_indexes.sql")),
     M::up(include_str!("migrations/007_ingest_in_one_write.sql")),
     M::up(include_str!("migrations/008_slugs_ping_key.sql")),
+    M::up(include_str!("migrations/009_alerts.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
 

@@ -8,8 +8,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{Store, StoreError, from_ms, to_ms};
 use crate::domain::{
-    Grace, HistoryLimit, Monitor, MonitorChanges, MonitorKey, MonitorName, NewMonitor, Origin,
-    Schedule, Slug, WebhookId,
+    Grace, HistoryLimit, Monitor, MonitorChanges, MonitorKey, MonitorName, NewMonitor,
+    NoSuccessAlert, Origin, Schedule, ShrinkRule, Slug, WebhookId,
 };
 
 /// The slug itself if free, else the first free `slug_2`, `slug_3`…
@@ -57,8 +57,8 @@ fn insert_monitor(
     }
     conn.execute(
         "INSERT INTO monitors (id, key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s,
-             slug, unseen)
-         VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12)",
+             slug, unseen, shrink_percent, shrink_runs, no_success_after)
+         VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?13, ?14, ?15)",
         params![
             key.as_str(),
             new.name.as_str(),
@@ -72,13 +72,16 @@ fn insert_monitor(
             id,
             slug.as_str(),
             new.unseen,
+            new.shrink.percent(),
+            new.shrink.runs(),
+            new.no_success.to_text(),
         ],
     )?;
     Ok(id)
 }
 
 const COLUMNS: &str = "id, key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s, \
-                       slug, unseen";
+                       slug, unseen, shrink_percent, shrink_runs, no_success_after";
 
 fn schedule_json(schedule: Option<&Schedule>) -> Option<String> {
     schedule.map(|s| s.to_json().to_string())
@@ -111,6 +114,8 @@ fn monitor_from_row(row: &Row<'_>) -> Result<Monitor, StoreError> {
         grace: Grace::from_secs(row.get(9)?).map_err(corrupt)?,
         slug: Slug::parse(&row.get::<_, String>(10)?).map_err(corrupt)?,
         unseen: row.get(11)?,
+        shrink: ShrinkRule::new(row.get(12)?, row.get(13)?).map_err(corrupt)?,
+        no_success: NoSuccessAlert::parse(&row.get::<_, String>(14)?).map_err(corrupt)?,
     })
 }
 
@@ -174,6 +179,8 @@ impl Store {
                 created_at: now,
                 schedule: new.schedule,
                 grace: new.grace,
+                shrink: new.shrink,
+                no_success: new.no_success,
             })
         })
         .await
@@ -203,7 +210,8 @@ impl Store {
                     Some((id, key)) => {
                         conn.execute(
                             "UPDATE monitors SET name = ?2, history_limit = ?3, secret = ?4, schedule = ?5,
-                                 grace_s = ?6, origin = 'options', entities_due = entities_due + 1
+                                 grace_s = ?6, shrink_percent = ?7, shrink_runs = ?8, no_success_after = ?9,
+                                 origin = 'options', entities_due = entities_due + 1
                              WHERE id = ?1",
                             params![
                                 id,
@@ -212,6 +220,9 @@ impl Store {
                                 new.secret.as_ref().map(|s| s.expose_secret().to_owned()),
                                 schedule_json(new.schedule.as_ref()),
                                 new.grace.as_secs(),
+                                new.shrink.percent(),
+                                new.shrink.runs(),
+                                new.no_success.to_text(),
                             ],
                         )?;
                         let key = MonitorKey::parse(&key).map_err(|e| StoreError::Corrupt(e.0))?;
@@ -305,6 +316,18 @@ impl Store {
                     params![id, grace.as_secs()],
                 )?;
             }
+            if let Some(shrink) = changes.shrink {
+                conn.execute(
+                    "UPDATE monitors SET shrink_percent = ?2, shrink_runs = ?3 WHERE id = ?1",
+                    params![id, shrink.percent(), shrink.runs()],
+                )?;
+            }
+            if let Some(no_success) = changes.no_success {
+                conn.execute(
+                    "UPDATE monitors SET no_success_after = ?2 WHERE id = ?1",
+                    params![id, no_success.to_text()],
+                )?;
+            }
             conn.execute(
                 "UPDATE monitors SET entities_due = entities_due + 1 WHERE id = ?1",
                 [id],
@@ -323,6 +346,11 @@ impl Store {
             // after Core was last seen forgetting (see the epoch) may still have reached it.
             conn.execute(
                 "UPDATE entities SET desired = NULL, attempts = 0, next_attempt_at = 0, monitor_id = NULL
+                 WHERE monitor_id = ?1",
+                [id],
+            )?;
+            conn.execute(
+                "UPDATE notifications SET want_status = NULL, attempts = 0, next_attempt_at = 0
                  WHERE monitor_id = ?1",
                 [id],
             )?;

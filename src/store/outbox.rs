@@ -224,6 +224,13 @@ impl Store {
     /// Core has forgotten every state (it restarted): push them all again, now.
     pub async fn forget_pushed(&self) -> Result<usize, StoreError> {
         self.write(|conn| {
+            // Core keeps persistent notifications in memory only: a problem still there
+            // is notified again.
+            conn.execute(
+                "UPDATE notifications SET delivered_status = NULL, next_attempt_at = 0
+                 WHERE want_status IS NOT NULL",
+                [],
+            )?;
             Ok(conn.execute(
                 "UPDATE entities SET pushed = NULL, next_attempt_at = 0, epoch = epoch + 1
                  WHERE desired IS NOT NULL",
@@ -239,7 +246,9 @@ impl Store {
             let ms: Option<i64> = conn.query_row(
                 "SELECT MIN(next_attempt_at) FROM (
                      SELECT next_attempt_at FROM entities WHERE desired IS NOT pushed
-                     UNION ALL SELECT next_attempt_at FROM core_events)",
+                     UNION ALL SELECT next_attempt_at FROM core_events
+                     UNION ALL SELECT next_attempt_at FROM notifications
+                         WHERE want_status IS NOT delivered_status)",
                 [],
                 |r| r.get(0),
             )?;

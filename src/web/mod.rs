@@ -115,6 +115,10 @@ pub fn ui_routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(pages::retire_source),
             )
             .route(
+                "/monitors/{key}/learned-schedule",
+                web::post().to(pages::apply_learned_schedule),
+            )
+            .route(
                 "/ping-key/rotate",
                 web::get().to(pages::confirm_rotate_ping_key),
             )

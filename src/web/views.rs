@@ -1,5 +1,6 @@
 //! What pages and the JSON API show of monitors and events.
 
+pub use crate::domain::human_size;
 use actix_web::HttpRequest;
 use jiff::{Timestamp, Unit};
 use serde::Serialize;
@@ -146,28 +147,6 @@ impl<'a> From<&'a StoredEvent> for EventJson<'a> {
             host: e.host(),
             target: e.target(),
         }
-    }
-}
-
-/// `456 B`, `1.2 MB`, `3.4 GB`: decimal units, as Kopia and most tools print them.
-pub fn human_size(bytes: i64) -> String {
-    const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];
-    if bytes < 1000 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64;
-    let mut unit = "B";
-    for next in UNITS {
-        if value < 1000.0 {
-            break;
-        }
-        value /= 1000.0;
-        unit = next;
-    }
-    if value < 10.0 {
-        format!("{value:.2} {unit}")
-    } else {
-        format!("{value:.1} {unit}")
     }
 }
 

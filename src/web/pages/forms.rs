@@ -7,7 +7,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 
 use super::{html, see_other};
-use crate::domain::{HistoryLimit, Monitor, Origin};
+use crate::domain::{HistoryLimit, Monitor, NoSuccessAlert, Origin, ShrinkRule};
 use crate::service::{MonitorInput, MonitorPatch};
 use crate::web::{ApiError, AppState, Layout, PageError, api};
 
@@ -22,6 +22,9 @@ pub struct MonitorForm {
     /// The zone a cron schedule runs in; empty: the add-on's.
     schedule_tz: String,
     grace: String,
+    shrink_percent: String,
+    shrink_runs: String,
+    no_success_after: String,
     /// `keep`, `generate`, `set` or `remove` (edit); `generate` or `set` (new).
     secret_action: String,
     secret: String,
@@ -40,12 +43,7 @@ impl MonitorForm {
     }
 
     fn history_limit(&self) -> Result<Option<i64>, ApiError> {
-        match self.history_limit.trim() {
-            "" => Ok(None),
-            text => text.parse().map(Some).map_err(|_| {
-                ApiError::BadRequest(format!("history_limit {text:?} is not a number"))
-            }),
-        }
+        number("history_limit", &self.history_limit)
     }
 
     /// The secret to set: `Some(None)` removes it, `None` keeps it; a generated one is new.
@@ -59,6 +57,17 @@ impl MonitorForm {
             "set" => Ok(Some(Some(self.secret.trim().to_owned()))),
             _ => Ok(None),
         }
+    }
+}
+
+/// An optional whole number typed into `field`.
+fn number(field: &str, text: &str) -> Result<Option<i64>, ApiError> {
+    match text.trim() {
+        "" => Ok(None),
+        text => text
+            .parse()
+            .map(Some)
+            .map_err(|_| ApiError::BadRequest(format!("{field} {text:?} is not a number"))),
     }
 }
 
@@ -81,6 +90,8 @@ struct MonitorFormPage {
     timezone: String,
     min_limit: i64,
     max_limit: i64,
+    min_shrink_runs: i64,
+    max_shrink_runs: i64,
 }
 
 impl MonitorFormPage {
@@ -94,6 +105,8 @@ impl MonitorFormPage {
             timezone: state.settings.options.timezone_name.clone(),
             min_limit: HistoryLimit::MIN,
             max_limit: HistoryLimit::MAX,
+            min_shrink_runs: ShrinkRule::MIN_RUNS,
+            max_shrink_runs: ShrinkRule::MAX_RUNS,
         }
     }
 
@@ -126,6 +139,9 @@ pub async fn new_monitor_form(
 ) -> Result<HttpResponse, PageError> {
     let form = MonitorForm {
         history_limit: state.settings.options.history_limit.get().to_string(),
+        shrink_percent: ShrinkRule::DEFAULT.percent().to_string(),
+        shrink_runs: ShrinkRule::DEFAULT.runs().to_string(),
+        no_success_after: NoSuccessAlert::Auto.to_text(),
         ..MonitorForm::default()
     };
     html(&MonitorFormPage::new(&layout, &state, None, form), &layout)
@@ -147,6 +163,9 @@ pub async fn create_monitor(
             secret: secret.clone(),
             schedule: Some(form.schedule()),
             grace: Some(form.grace.clone()),
+            shrink_percent: number("shrink_percent", &form.shrink_percent)?,
+            shrink_runs: number("shrink_runs", &form.shrink_runs)?,
+            no_success_after: Some(form.no_success_after.clone()),
         };
         Ok::<_, ApiError>((state.service.create_monitor(input).await?, secret))
     }
@@ -220,6 +239,9 @@ pub async fn edit_form(
             .and_then(|s| s.to_json()["tz"].as_str().map(str::to_owned))
             .unwrap_or_default(),
         grace: monitor.grace.to_string(),
+        shrink_percent: monitor.shrink.percent().to_string(),
+        shrink_runs: monitor.shrink.runs().to_string(),
+        no_success_after: monitor.no_success.to_text(),
         secret_action: "keep".into(),
         ..MonitorForm::default()
     };
@@ -229,7 +251,7 @@ pub async fn edit_form(
 }
 
 /// The short form the edit field takes back: `1d`, or the cron expression.
-fn schedule_text(schedule: &crate::domain::Schedule) -> String {
+pub(super) fn schedule_text(schedule: &crate::domain::Schedule) -> String {
     let json = schedule.to_json();
     json["every"]
         .as_str()
@@ -256,6 +278,9 @@ pub async fn save_edit(
                 .map(|s| s.map_or(serde_json::Value::Null, serde_json::Value::String)),
             schedule: Some(form.schedule()),
             grace: Some(form.grace.clone()).filter(|g| !g.trim().is_empty()),
+            shrink_percent: number("shrink_percent", &form.shrink_percent)?,
+            shrink_runs: number("shrink_runs", &form.shrink_runs)?,
+            no_success_after: Some(form.no_success_after.clone()),
         };
         Ok::<_, ApiError>((
             state.service.update_monitor(&monitor, patch).await?,
@@ -422,6 +447,26 @@ pub async fn retire_source(
     Ok(see_other(
         &layout,
         &format!("monitors/{}?notice=retired", monitor.key),
+    ))
+}
+
+/// Applies the schedule the monitor's history shows ("daily around 03:00").
+pub async fn apply_learned_schedule(
+    layout: Layout,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, PageError> {
+    let monitor = api::find(&state, &key)
+        .await
+        .map_err(|e| PageError::new(&layout, e))?;
+    state
+        .service
+        .apply_learned_schedule(&monitor)
+        .await
+        .map_err(|e| PageError::new(&layout, e))?;
+    Ok(see_other(
+        &layout,
+        &format!("monitors/{}?notice=scheduled", monitor.key),
     ))
 }
 

@@ -10,9 +10,9 @@ use askama::Template;
 use jiff::Timestamp;
 
 pub use forms::{
-    confirm_delete, confirm_rotate, confirm_rotate_ping_key, create_monitor, delete_monitor,
-    edit_form, new_monitor_form, retire_source, rotate_ping_key, rotate_webhook_id, save_edit,
-    send_test_event,
+    apply_learned_schedule, confirm_delete, confirm_rotate, confirm_rotate_ping_key,
+    create_monitor, delete_monitor, edit_form, new_monitor_form, retire_source, rotate_ping_key,
+    rotate_webhook_id, save_edit, send_test_event,
 };
 pub use monitor::monitor_page;
 

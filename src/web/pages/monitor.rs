@@ -145,6 +145,18 @@ struct MonitorPage {
     older: Option<i64>,
     is_first_page: bool,
     notice: Option<&'static str>,
+    suggestion: Option<Suggestion>,
+    /// The problems looked for beyond failures, in words.
+    alerts: String,
+}
+
+/// A schedule learned from the history, offered to a monitor without one.
+struct Suggestion {
+    /// "daily around 03:00, grace 1h".
+    text: String,
+    /// As the options' `schedule` and `grace` take it.
+    schedule: String,
+    grace: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -164,6 +176,9 @@ fn notice_text(notice: Option<&str>) -> Option<&'static str> {
             "A test event was stored; it was not sent to Home Assistant (pushes are off: no Supervisor token and no KOPIA_WEBHOOK_CORE_URL).",
         ),
         "retired" => Some("That source no longer counts towards the status; its history stays."),
+        "scheduled" => Some(
+            "The schedule is set: the monitor turns overdue when a run is later than its grace period. Change it with Edit.",
+        ),
         _ => None,
     }
 }
@@ -229,14 +244,24 @@ pub async fn monitor_page(
         last_seen: summary
             .last_seen
             .map_or_else(|| "nothing received yet".into(), |t| relative_time(t, now)),
-        expected: match (&monitor.schedule, summary.next_expected) {
-            (Some(schedule), Some(next)) => format!(
+        expected: match (&monitor.schedule, summary.next_expected, &summary.rhythm) {
+            (Some(schedule), Some(next), _) => format!(
                 "{} ({schedule}, grace {})",
                 relative_time(next, now),
                 monitor.grace
             ),
+            (None, _, Some(rhythm)) => format!("no schedule (runs look {rhythm})"),
             _ => "no schedule".into(),
         },
+        suggestion: summary.rhythm.as_ref().map(|rhythm| {
+            let schedule = rhythm.schedule(&state.settings.options.timezone_name);
+            Suggestion {
+                text: rhythm.to_string(),
+                schedule: super::forms::schedule_text(&schedule),
+                grace: rhythm.grace().to_string(),
+            }
+        }),
+        alerts: alerts_text(&monitor, &summary),
         push: push_text(&entities, &push, now),
         urls: Urls {
             webhook: format!("{base}/api/webhook/{id}"),
@@ -267,6 +292,40 @@ pub async fn monitor_page(
         notice: notice_text(query.notice.as_deref()),
     };
     html(&view, &layout)
+}
+
+/// "No success for 2d 1h (auto: twice daily plus grace) · shrink: more than 50 % below the
+/// median of the last 5 runs".
+fn alerts_text(monitor: &crate::domain::Monitor, summary: &MonitorSummary) -> String {
+    use crate::domain::{NoSuccessAlert, format_period};
+    let no_success = match monitor.no_success {
+        NoSuccessAlert::Off => "off".to_owned(),
+        NoSuccessAlert::After(limit) => format_period(limit),
+        NoSuccessAlert::Auto => {
+            let period = monitor
+                .schedule
+                .as_ref()
+                .and_then(|s| s.period_after(Timestamp::now()))
+                .or_else(|| summary.rhythm.as_ref().map(|r| r.period()));
+            match period.and_then(|p| (p * 2).checked_add(monitor.grace.duration())) {
+                Some(limit) => format!(
+                    "{} (auto: twice the usual interval plus grace)",
+                    format_period(limit)
+                ),
+                None => "auto (once five regular runs show the usual interval)".to_owned(),
+            }
+        }
+    };
+    let shrink = if monitor.shrink.is_off() {
+        "off".to_owned()
+    } else {
+        format!(
+            "more than {} % below the median of the last {} runs",
+            monitor.shrink.percent(),
+            monitor.shrink.runs()
+        )
+    };
+    format!("Problem when no success for {no_success} · when a backup shrinks {shrink}")
 }
 
 /// Size and duration over the recent runs that report them, oldest first.
