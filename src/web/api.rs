@@ -54,10 +54,21 @@ pub async fn update_monitor(
     let monitor = find(&state, &key).await?;
     let patch: MonitorPatch = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
-            "the body is not a valid edit ({e}); send any of name, history_limit, secret, schedule, grace"
+            "the body is not a valid edit ({e}); send any of name, history_limit, secret, schedule, grace, no_success_after, shrink_percent, shrink_runs"
         ))
     })?;
     let updated = state.service.update_monitor(&monitor, patch).await?;
+    Ok(HttpResponse::Ok().json(monitor_json(&state, &req, &updated).await?))
+}
+
+/// Makes the schedule the history shows (`learned_schedule`) the monitor's schedule.
+pub async fn apply_learned_schedule(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let monitor = find(&state, &key).await?;
+    let updated = state.service.apply_learned_schedule(&monitor).await?;
     Ok(HttpResponse::Ok().json(monitor_json(&state, &req, &updated).await?))
 }
 

@@ -143,6 +143,10 @@ pub fn ui_routes(cfg: &mut web::ServiceConfig) {
                 "/api/monitors/{key}/sources/retire",
                 web::post().to(api::retire_source),
             )
+            .route(
+                "/api/monitors/{key}/learned-schedule",
+                web::post().to(api::apply_learned_schedule),
+            )
             .default_service(web::to(pages::not_found)),
     );
 }

@@ -30,6 +30,16 @@ pub struct MonitorJson {
     pub schedule: Option<serde_json::Value>,
     /// Seconds.
     pub grace: i64,
+    /// `auto`, `off` or a period such as `3d`.
+    pub no_success_after: String,
+    /// A successful run this many percent below its source's usual size or file count is a
+    /// warning (0: off)…
+    pub shrink_percent: i64,
+    /// …the usual being the median of this many earlier successful runs.
+    pub shrink_runs: i64,
+    /// What the history shows, for a monitor without a schedule: its `text`
+    /// ("daily around 03:00, grace 1h"), `schedule` and `grace` (seconds).
+    pub learned_schedule: Option<serde_json::Value>,
     pub status: MonitorStatus,
     /// Why the status is not fine, naming the sources concerned.
     pub error: Option<String>,
@@ -68,6 +78,16 @@ impl MonitorJson {
             created_at: monitor.created_at,
             schedule: monitor.schedule.as_ref().map(|s| s.to_json()),
             grace: monitor.grace.as_secs(),
+            no_success_after: monitor.no_success.to_text(),
+            shrink_percent: monitor.shrink.percent(),
+            shrink_runs: monitor.shrink.runs(),
+            learned_schedule: summary.rhythm.as_ref().map(|rhythm| {
+                serde_json::json!({
+                    "text": rhythm.to_string(),
+                    "schedule": rhythm.schedule(&state.settings.options.timezone_name).to_json(),
+                    "grace": rhythm.grace().as_secs(),
+                })
+            }),
             status: summary.status,
             error: summary.reason(),
             sources: summary

@@ -41,6 +41,11 @@ pub async fn mount_accept_all(core: &MockServer) {
         )
         .mount(core)
         .await;
+    Mock::given(method("POST"))
+        .and(path_regex(r"^/api/services/.+$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
+        .mount(core)
+        .await;
     Mock::given(method("DELETE"))
         .and(path_regex(r"^/api/states/.+$"))
         .respond_with(

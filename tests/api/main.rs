@@ -1,6 +1,7 @@
 //! Integration tests: the real app on random ports, a real SQLite file in a temporary
 //! directory, and a fake Home Assistant Core that records what it receives.
 
+mod alerts;
 mod bad_input;
 mod entities;
 mod helpers;

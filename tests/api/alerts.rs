@@ -1,0 +1,425 @@
+//! Failures no tool reports: backups that shrink, jobs that stop, failing streaks, and
+//! the notification and learned schedule that make them visible without configuration.
+
+use jiff::{SignedDuration, Timestamp};
+use kopia_webhook::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
+use kopia_webhook::store::Store;
+use serde_json::{Value, json};
+
+use crate::helpers::*;
+
+/// Kopia's one-snapshot text report (its own template, as rendered upstream) for a run
+/// that started on `day` November 2026 and backed up `size` and `files`.
+fn kopia_report(day: u32, size: &str, files: u64) -> (String, String) {
+    let (headers, body) = kopia_message("snapshot-report.txt.success.expected");
+    let subject = headers.into_iter().find(|(k, _)| k == "Subject").unwrap().1;
+    let body = body
+        .replace(
+            "Thu, 02 Jan 2020 03:04:05 +0000",
+            &jiff::civil::date(2026, 11, day as i8)
+                .at(3, 4, 5, 0)
+                .strftime("%a, %d %b %Y %H:%M:%S +0000")
+                .to_string(),
+        )
+        .replace("456 B (+56 B)", size)
+        .replace("123 (+23)", &files.to_string());
+    // Without the failed entries, which make a run a warning by themselves.
+    let body = match body.split_once("  Failed Entries:") {
+        Some((before, after)) => {
+            let rest = after.split_once("Generated at").unwrap().1;
+            format!("{before}Generated at{rest}")
+        }
+        None => body,
+    };
+    (subject, body)
+}
+
+async fn post_kopia_report(app: &TestApp, monitor: &Value, day: u32, size: &str, files: u64) {
+    let (subject, body) = kopia_report(day, size, files);
+    let response = app
+        .client
+        .post(app.webhook_path(monitor))
+        .header("Subject", subject)
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+/// The `kopia_webhook_event` events Core received, as data objects.
+async fn core_events(core: &wiremock::MockServer) -> Vec<Value> {
+    requests_to(core, "POST", "/api/events/kopia_webhook_event")
+        .await
+        .into_iter()
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_backup_that_shrinks_is_a_warning_that_says_by_how_much_until_it_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fake_core().await;
+    let app = spawn_app(dir.path(), Some(&core)).await;
+    let monitor = app.create_monitor(json!({"name": "Photos"})).await;
+    for (day, size) in [
+        (1, "1.4 GB"),
+        (2, "1.5 GB"),
+        (3, "1.6 GB"),
+        (4, "1.5 GB"),
+        (5, "1.5 GB"),
+    ] {
+        post_kopia_report(&app, &monitor, day, size, 10_000).await;
+    }
+    wait_for_state(&core, "sensor.kopia_photos", |s| s["state"] == "success").await;
+
+    // The disk was not mounted: Kopia says "success" about a nearly empty folder.
+    post_kopia_report(&app, &monitor, 6, "102 MB", 9_000).await;
+    let (_, state) =
+        wait_for_state(&core, "sensor.kopia_photos", |s| s["state"] == "warning").await;
+    assert_eq!(
+        state["attributes"]["error"],
+        "/some/path: size dropped 94 %: 1.50 GB → 102.0 MB (usually 1.40 GB–1.60 GB)"
+    );
+    wait_for_state(&core, "binary_sensor.kopia_photos_problem", |s| {
+        s["state"] == "on"
+    })
+    .await;
+    let events = app.events("photos", "").await;
+    assert_eq!(events[0]["status"], "warning");
+    eventually(10, "the Core event names the shrink", || async {
+        core_events(&core).await.iter().any(|e| {
+            e["status"] == "warning"
+                && e["error"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("size dropped 94 %"))
+        })
+    })
+    .await;
+    let page = app.get_ui("/monitors/photos").await.text().await.unwrap();
+    assert!(page.contains("size dropped 94 %"), "the panel says why");
+    // The size sensor keeps the last good backup's size, not the shrunk one.
+    let (_, size) = wait_for_state(&core, "sensor.kopia_photos_size", |_| true).await;
+    assert_eq!(size["state"], "1500000000");
+
+    // The disk is back.
+    post_kopia_report(&app, &monitor, 7, "1.5 GB", 10_000).await;
+    wait_for_state(&core, "sensor.kopia_photos", |s| s["state"] == "success").await;
+    wait_for_state(&core, "binary_sensor.kopia_photos_problem", |s| {
+        s["state"] == "off"
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_drift_is_never_a_shrink() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "Mail"})).await;
+    // 8 % smaller every night for two weeks: a third of the size in the end, never a cliff.
+    let mut size = 2_000_000_000.0f64;
+    for day in 1..=14 {
+        post_kopia_report(&app, &monitor, day, &format!("{} B", size as u64), 5_000).await;
+        size *= 0.92;
+    }
+    let events = app.events("mail", "").await;
+    assert_eq!(events.len(), 14);
+    assert!(
+        events.iter().all(|e| e["status"] == "success"),
+        "{events:#?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn zero_files_where_there_were_many_is_a_warning_in_duplicati_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "NAS"})).await;
+    let report =
+        std::fs::read_to_string(format!("{FIXTURES}/duplicati/backup-success.json")).unwrap();
+    let run = |day: u32, files: u64, bytes: u64| {
+        report
+            .replace(
+                "2025-03-10T02:00:00.1234567Z",
+                &format!("2025-03-{day:02}T02:00:00.1234567Z"),
+            )
+            .replace(
+                "\"ExaminedFiles\": 1520",
+                &format!("\"ExaminedFiles\": {files}"),
+            )
+            .replace(
+                "\"SizeOfExaminedFiles\": 4832198656",
+                &format!("\"SizeOfExaminedFiles\": {bytes}"),
+            )
+    };
+    for day in 1..=5 {
+        let response = app
+            .post_webhook(&monitor, run(day, 1520, 4_832_198_656))
+            .await;
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    app.post_webhook(&monitor, run(6, 0, 4_832_198_656)).await;
+    let status: Value = app.get_json("/api/monitors/nas").await;
+    assert_eq!(status["status"], "warning");
+    assert_eq!(
+        status["error"], "Photos: no files backed up (usually 1,520)",
+        "{status:#}"
+    );
+    // Turned off, the same run is fine.
+    let off = app
+        .client
+        .patch(format!("{}/api/monitors/nas", app.ui_base))
+        .json(&json!({"shrink_percent": 0}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status().as_u16(), 200);
+    app.post_webhook(&monitor, run(7, 0, 4_832_198_656)).await;
+    let status: Value = app.get_json("/api/monitors/nas").await;
+    assert_eq!(status["status"], "success");
+    app.stop().await;
+}
+
+/// Runs stored as if received at `times`, into the app's database while it is stopped.
+async fn seed_runs(data_dir: &std::path::Path, monitor_id: i64, runs: &[(Timestamp, RunStatus)]) {
+    let store = Store::open(&data_dir.join("kopia_webhook.db")).unwrap();
+    for (at, status) in runs {
+        let event = BackupEvent::new(SenderKind::Generic, EventKind::Run, *status)
+            .with_source("/home")
+            .with_times(Some(*at - SignedDuration::from_mins(20)), Some(*at));
+        store
+            .insert_events(monitor_id, *at, vec![event])
+            .await
+            .unwrap();
+    }
+}
+
+/// 03:20 UTC `days_ago` nights before the last one that has passed.
+fn nightly(days_ago: i64) -> Timestamp {
+    let now = Timestamp::now();
+    let mut last = now
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .date()
+        .at(3, 20, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp();
+    if last > now {
+        last -= SignedDuration::from_hours(24);
+    }
+    last - SignedDuration::from_hours(24 * days_ago)
+}
+
+#[tokio::test]
+async fn a_job_that_stopped_is_a_problem_and_its_rhythm_becomes_a_schedule_with_one_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = [("KOPIA_WEBHOOK_TIMEZONE", "UTC")];
+    let app = spawn_app_with(dir.path(), None, &env).await;
+    app.create_monitor(json!({"name": "Server"})).await;
+    app.stop().await;
+    // Ten nights at 03:00 (reports at 03:20), then nothing for the last three days.
+    let runs: Vec<_> = (3..13)
+        .rev()
+        .map(|d| (nightly(d), RunStatus::Success))
+        .collect();
+    seed_runs(dir.path(), 1, &runs).await;
+
+    let core = fake_core().await;
+    let app = spawn_app_with(dir.path(), Some(&core), &env).await;
+    let monitor: Value = app.get_json("/api/monitors/server").await;
+    assert_eq!(monitor["schedule"], Value::Null);
+    assert_eq!(
+        monitor["learned_schedule"]["text"],
+        "daily around 03:00, grace 1h"
+    );
+    // Nobody configured anything: twice a day plus grace without a success is a problem.
+    assert_eq!(monitor["status"], "overdue", "{monitor:#}");
+    let (_, state) =
+        wait_for_state(&core, "sensor.kopia_server", |s| s["state"] == "overdue").await;
+    let error = state["attributes"]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("no successful run for 3d") && error.ends_with("(alert after 2d 1h)"),
+        "{error}"
+    );
+    let page = app.get_ui("/monitors/server").await.text().await.unwrap();
+    assert!(page.contains("Suggested schedule"), "{page}");
+    assert!(page.contains("daily around 03:00, grace 1h"));
+
+    let applied = app
+        .client
+        .post(format!(
+            "{}/api/monitors/server/learned-schedule",
+            app.ui_base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(applied.status().as_u16(), 200);
+    let monitor: Value = applied.json().await.unwrap();
+    assert_eq!(
+        monitor["schedule"],
+        json!({"cron": "0 3 * * *", "tz": "UTC"})
+    );
+    assert_eq!(monitor["grace"], 3600);
+    assert_eq!(
+        monitor["learned_schedule"],
+        Value::Null,
+        "a real schedule now"
+    );
+    assert_eq!(monitor["status"], "overdue");
+    let again = app
+        .client
+        .post(format!(
+            "{}/api/monitors/server/learned-schedule",
+            app.ui_base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status().as_u16(), 409, "it has a schedule now");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_irregular_history_gets_no_suggestion() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    app.create_monitor(json!({"name": "Laptop"})).await;
+    app.stop().await;
+    let hours = [200, 151, 150, 80, 77, 30, 29, 5, 1];
+    let runs: Vec<_> = hours
+        .iter()
+        .map(|h| {
+            (
+                Timestamp::now() - SignedDuration::from_hours(*h),
+                RunStatus::Success,
+            )
+        })
+        .collect();
+    seed_runs(dir.path(), 1, &runs).await;
+    let app = spawn_app(dir.path(), None).await;
+    let monitor: Value = app.get_json("/api/monitors/laptop").await;
+    assert_eq!(monitor["learned_schedule"], Value::Null);
+    assert_eq!(monitor["status"], "success");
+    let refused = app
+        .client
+        .post(format!(
+            "{}/api/monitors/laptop/learned-schedule",
+            app.ui_base
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 409);
+    let why = refused.text().await.unwrap();
+    assert!(why.contains("no regular rhythm"), "{why}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_failing_streak_says_how_long_there_has_been_no_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    app.create_monitor(json!({"name": "Db", "no_success_after": "2d"}))
+        .await;
+    app.stop().await;
+    let mut runs = vec![(nightly(4), RunStatus::Success)];
+    runs.extend((0..4).rev().map(|d| {
+        (
+            nightly(d) - SignedDuration::from_hours(1),
+            RunStatus::Failed,
+        )
+    }));
+    seed_runs(dir.path(), 1, &runs).await;
+    let app = spawn_app(dir.path(), None).await;
+    let monitor: Value = app.get_json("/api/monitors/db").await;
+    assert_eq!(monitor["status"], "failed");
+    assert_eq!(monitor["no_success_after"], "2d");
+    let error = monitor["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("/home: failed without a reason given; no successful run for 4d")
+            && error.ends_with("(alert after 2d)"),
+        "{error}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_problem_is_a_persistent_notification_until_it_recovers() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fake_core().await;
+    let app = spawn_app_with(
+        dir.path(),
+        Some(&core),
+        &[("KOPIA_WEBHOOK_PROBLEM_NOTIFICATIONS", "true")],
+    )
+    .await;
+    let monitor = app.create_monitor(json!({"name": "Vault"})).await;
+    app.post_webhook(
+        &monitor,
+        r#"{"status":"failed","source":"/srv","error":"disk full"}"#,
+    )
+    .await;
+    let create = "/api/services/persistent_notification/create";
+    eventually(10, "the notification is created", || async {
+        !requests_to(&core, "POST", create).await.is_empty()
+    })
+    .await;
+    let sent: Value =
+        serde_json::from_slice(&requests_to(&core, "POST", create).await[0].body).unwrap();
+    assert_eq!(sent["notification_id"], "kopia_webhook_vault");
+    assert_eq!(sent["title"], "Backup problem: Vault");
+    let message = sent["message"].as_str().unwrap();
+    assert!(
+        message.contains("**Vault** is failed: /srv: disk full."),
+        "{message}"
+    );
+
+    // Another failure of the same kind does not notify again.
+    app.post_webhook(
+        &monitor,
+        r#"{"status":"failed","source":"/srv","error":"still full"}"#,
+    )
+    .await;
+    wait_for_state(&core, "sensor.kopia_vault", |s| {
+        s["attributes"]["error"] == "/srv: still full"
+    })
+    .await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(requests_to(&core, "POST", create).await.len(), 1);
+
+    app.post_webhook(&monitor, r#"{"status":"success","source":"/srv"}"#)
+        .await;
+    let dismiss = "/api/services/persistent_notification/dismiss";
+    eventually(10, "the notification is dismissed", || async {
+        !requests_to(&core, "POST", dismiss).await.is_empty()
+    })
+    .await;
+    let sent: Value =
+        serde_json::from_slice(&requests_to(&core, "POST", dismiss).await[0].body).unwrap();
+    assert_eq!(sent, json!({"notification_id": "kopia_webhook_vault"}));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn without_the_option_nothing_is_notified() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fake_core().await;
+    let app = spawn_app(dir.path(), Some(&core)).await;
+    let monitor = app.create_monitor(json!({"name": "Quiet"})).await;
+    app.post_webhook(&monitor, r#"{"status":"failed"}"#).await;
+    wait_for_state(&core, "sensor.kopia_quiet", |s| s["state"] == "failed").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(
+        requests_to(
+            &core,
+            "POST",
+            "/api/services/persistent_notification/create"
+        )
+        .await
+        .is_empty()
+    );
+    app.stop().await;
+}
