@@ -33,8 +33,13 @@ struct App {
 
 impl App {
     async fn start(core: &Core, reconcile_secs: u64) -> Self {
+        Self::start_with(core, reconcile_secs, &[]).await
+    }
+
+    /// [`App::start`] with more of the add-on's environment.
+    async fn start_with(core: &Core, reconcile_secs: u64, extra: &[(&str, &str)]) -> Self {
         let data = tempfile::tempdir().unwrap();
-        let env: HashMap<&str, String> = HashMap::from([
+        let mut env: HashMap<&str, String> = HashMap::from([
             ("KOPIA_WEBHOOK_DATA_DIR", data.path().display().to_string()),
             ("KOPIA_WEBHOOK_LISTEN", "127.0.0.1:0".into()),
             ("KOPIA_WEBHOOK_UI_LISTEN", "127.0.0.1:0".into()),
@@ -42,6 +47,7 @@ impl App {
             ("KOPIA_WEBHOOK_CORE_TOKEN", core.token.clone()),
             ("KOPIA_WEBHOOK_RECONCILE_SECS", reconcile_secs.to_string()),
         ]);
+        env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
         let app = Application::build(Settings::load(|k| env.get(k).cloned()).unwrap())
             .await
             .unwrap();
@@ -191,5 +197,131 @@ async fn after_core_restarts_the_websocket_brings_every_entity_back() {
         "entities back {:.1} s after Core was up again",
         started_at.elapsed().as_secs_f64()
     );
+    app.stop().await;
+}
+
+/// The IDs of the persistent notifications Core shows now.
+async fn notification_ids(core: &Core) -> Vec<String> {
+    let shown = core
+        .ws_call(json!({"type": "persistent_notification/get"}))
+        .await;
+    shown
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["notification_id"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+async fn wait_for_notifications(core: &Core, check: impl Fn(&[String]) -> bool) -> Vec<String> {
+    for _ in 0..300 {
+        let ids = notification_ids(core).await;
+        if check(&ids) {
+            return ids;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "the notifications never became as expected; now {:?}",
+        notification_ids(core).await
+    );
+}
+
+/// The option's persistent notification appears and goes; the repository's blueprint loads
+/// in Core, and an automation made from it runs its actions when a backup turns bad.
+#[tokio::test]
+#[ignore = "needs a real Home Assistant Core: see the module documentation"]
+async fn a_problem_notifies_by_itself_and_through_the_blueprint() {
+    let core = Core::from_env();
+    let blueprint = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/blueprints/automation/kopia_webhook/backup_problem.yaml"
+    ))
+    .unwrap();
+    let saved = core
+        .ws_call(json!({
+            "type": "blueprint/save",
+            "domain": "automation",
+            "path": "kopia_webhook/backup_problem",
+            "yaml": blueprint,
+            "allow_override": true,
+        }))
+        .await;
+    assert!(!saved.is_null(), "Core refused the blueprint");
+    let listed = core
+        .ws_call(json!({"type": "blueprint/list", "domain": "automation"}))
+        .await;
+    let entry = &listed["kopia_webhook/backup_problem.yaml"];
+    assert_eq!(
+        entry["metadata"]["name"], "Notify me when a backup has a problem",
+        "{listed:#}"
+    );
+
+    let app = App::start_with(
+        &core,
+        3600,
+        &[("KOPIA_WEBHOOK_PROBLEM_NOTIFICATIONS", "true")],
+    )
+    .await;
+    let monitor = app.create_monitor("Notified", json!({})).await;
+    let key = monitor["key"].as_str().unwrap().to_owned();
+    let problem = format!("binary_sensor.kopia_{key}_problem");
+    core.wait_for(&problem, |s| s["state"] == "off").await;
+
+    // An automation from the blueprint, as the blueprint's "create automation" makes it.
+    let automation_id = format!("kopia_blueprint_{}", std::process::id());
+    let created = reqwest::Client::new()
+        .post(format!(
+            "{}/api/config/automation/config/{automation_id}",
+            core.url
+        ))
+        .bearer_auth(&core.token)
+        .json(&json!({
+            "alias": format!("Backup problem {}", std::process::id()),
+            "description": "",
+            "use_blueprint": {
+                "path": "kopia_webhook/backup_problem.yaml",
+                "input": { "problem_sensors": [problem] },
+            },
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status().as_u16(), 200, "{:?}", created.text().await);
+    let automation = format!("automation.backup_problem_{}", std::process::id());
+    core.wait_for(&automation, |s| s["state"] == "on").await;
+
+    let url = monitor["webhook_url"].as_str().unwrap();
+    let post = |body: &'static str| app.http.post(url).body(body).send();
+    post(r#"{"status":"failed","source":"/srv","error":"disk full"}"#)
+        .await
+        .unwrap();
+    let ours = format!("kopia_webhook_{key}");
+    let the_blueprints = format!("kopia_{key}_blueprint");
+    let shown = wait_for_notifications(&core, |ids| {
+        ids.contains(&ours) && ids.contains(&the_blueprints)
+    })
+    .await;
+    eprintln!("notifications shown: {shown:?}");
+    let all = core
+        .ws_call(json!({"type": "persistent_notification/get"}))
+        .await;
+    let by_blueprint = all
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["notification_id"] == the_blueprints.as_str())
+        .unwrap();
+    assert_eq!(
+        by_blueprint["message"],
+        format!("Notified {} is failed: /srv: disk full", std::process::id())
+    );
+    let last = core.state(&automation).await.unwrap();
+    assert!(!last["attributes"]["last_triggered"].is_null());
+
+    post(r#"{"status":"success","source":"/srv"}"#)
+        .await
+        .unwrap();
+    wait_for_notifications(&core, |ids| !ids.contains(&ours)).await;
     app.stop().await;
 }

@@ -74,6 +74,11 @@ impl Core {
 
     /// One websocket command's `result` (the registries are not in the REST API).
     pub async fn ws(&self, command: &str) -> Value {
+        self.ws_call(json!({ "type": command })).await
+    }
+
+    /// [`Core::ws`] for a command with parameters (`type` and the rest, without `id`).
+    pub async fn ws_call(&self, mut command: Value) -> Value {
         let ws_url = format!("{}/api/websocket", self.url.replacen("http", "ws", 1));
         let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
         let _ = ws.next().await; // auth_required
@@ -83,9 +88,8 @@ impl Core {
         .await
         .unwrap();
         let _ = ws.next().await; // auth_ok
-        ws.send(Message::text(json!({"id": 1, "type": command}).to_string()))
-            .await
-            .unwrap();
+        command["id"] = json!(1);
+        ws.send(Message::text(command.to_string())).await.unwrap();
         while let Some(Ok(message)) = ws.next().await {
             if let Message::Text(text) = message {
                 let value: Value = serde_json::from_str(&text).unwrap();
