@@ -311,3 +311,135 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
     stopper.stop().await;
     let _ = server.await;
 }
+
+/// A monitor whose history shows a rhythm offers it as its schedule: one click through
+/// ingress, and the page says so. A shrunk run's reason is on the page.
+#[tokio::test]
+async fn a_learned_schedule_is_one_click_and_a_shrink_is_explained() {
+    use jiff::{SignedDuration, Timestamp};
+    use kopia_webhook::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
+
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let env: HashMap<&str, String> = HashMap::from([
+        ("KOPIA_WEBHOOK_DATA_DIR", dir.path().display().to_string()),
+        ("KOPIA_WEBHOOK_LISTEN", "127.0.0.1:0".into()),
+        ("KOPIA_WEBHOOK_UI_LISTEN", "127.0.0.1:0".into()),
+        ("KOPIA_WEBHOOK_TIMEZONE", "UTC".into()),
+    ]);
+    let settings = || Settings::load(|k| env.get(k).cloned()).unwrap();
+    // Eight nights of a job that starts at 02:30 and reports 40 minutes later; the last
+    // one backed up a tenth of the usual.
+    {
+        let app = Application::build(settings()).await.unwrap();
+        let ui = format!("http://127.0.0.1:{}", app.ui_port());
+        let stopper = app.stopper();
+        let server = tokio::spawn(app.run_until_stopped());
+        let created = reqwest::Client::new()
+            .post(format!("{ui}/api/monitors"))
+            .json(&json!({"name": "Nightly"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status().as_u16(), 201);
+        stopper.stop().await;
+        let _ = server.await;
+    }
+    let store = kopia_webhook::store::Store::open(&settings().database_path()).unwrap();
+    let last_night = {
+        let now = Timestamp::now();
+        let today = now
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()
+            .at(3, 10, 0, 0)
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .unwrap()
+            .timestamp();
+        if today > now {
+            today - SignedDuration::from_hours(24)
+        } else {
+            today
+        }
+    };
+    for night in (0..8).rev() {
+        let at = last_night - SignedDuration::from_hours(24 * night);
+        let size = if night == 0 {
+            150_000_000
+        } else {
+            1_500_000_000
+        };
+        let run = BackupEvent::new(SenderKind::Kopia, EventKind::Run, RunStatus::Success)
+            .with_source("/srv/photos")
+            .with_times(Some(at - SignedDuration::from_mins(40)), Some(at))
+            .with_size_bytes(size)
+            .with_files(42_000);
+        store.insert_events(1, at, vec![run]).await.unwrap();
+    }
+    drop(store);
+
+    let app = Application::build(settings()).await.unwrap();
+    let ui = format!("http://127.0.0.1:{}", app.ui_port());
+    let stopper = app.stopper();
+    let server = tokio::spawn(app.run_until_stopped());
+    let proxy = IngressProxy::start(&ui, TOKEN).await;
+    let panel = format!("{}/api/hassio_ingress/{TOKEN}/", proxy.base);
+    let (_driver, browser) = start_browser().await;
+
+    browser
+        .goto(&format!("{panel}monitors/nightly"))
+        .await
+        .unwrap();
+    let suggestion = text(&browser, "section.suggestion").await;
+    assert!(
+        suggestion.contains("daily around 02:30, grace 1h"),
+        "{suggestion}"
+    );
+    assert!(
+        text(&browser, "p.error")
+            .await
+            .contains("size dropped 90 %: 1.50 GB → 150.0 MB"),
+        "the shrink is explained on the page"
+    );
+    screenshot(&browser, "11-suggested-schedule").await;
+    click_then_wait(
+        &browser,
+        Locator::Css("section.suggestion button"),
+        Locator::Css(".notice"),
+    )
+    .await;
+    assert!(
+        text(&browser, ".notice")
+            .await
+            .contains("The schedule is set")
+    );
+    assert!(
+        text(&browser, "p.muted")
+            .await
+            .contains("cron 30 2 * * * (UTC), grace 1h"),
+        "{}",
+        text(&browser, "p.muted").await
+    );
+    assert!(
+        browser
+            .find(Locator::Css("section.suggestion"))
+            .await
+            .is_err()
+    );
+    screenshot(&browser, "12-scheduled").await;
+    browser.goto(&panel).await.unwrap();
+    screenshot(&browser, "13-dashboard-notify").await;
+    assert!(
+        text(&browser, "#notify-title")
+            .await
+            .contains("Get told about problems")
+    );
+
+    let escaped = proxy.escaped();
+    assert!(
+        escaped.is_empty(),
+        "requests left the ingress prefix: {escaped:?}"
+    );
+    browser.close().await.unwrap();
+    stopper.stop().await;
+    let _ = server.await;
+}

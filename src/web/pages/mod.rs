@@ -53,6 +53,9 @@ struct MonitorRow {
 struct Dashboard {
     layout: Layout,
     rows: Vec<MonitorRow>,
+    /// The `problem_notifications` option.
+    notifications_on: bool,
+    blueprint_import_url: &'static str,
     slug_webhook_url: String,
     slug_ping_url: String,
     unknown: Vec<UnknownRow>,
@@ -104,6 +107,8 @@ pub async fn dashboard(
         &Dashboard {
             layout: layout.clone(),
             rows,
+            notifications_on: state.settings.options.problem_notifications,
+            blueprint_import_url: BLUEPRINT_IMPORT_URL,
             slug_webhook_url: format!("{base}/api/webhook/{}/<job>?create=1", ping_key.as_str()),
             slug_ping_url: format!("{base}/ping/{}/<job>?create=1", ping_key.as_str()),
             unknown: state
@@ -121,6 +126,9 @@ pub async fn dashboard(
         &layout,
     )
 }
+
+/// my.home-assistant.io's import dialog for the repository's blueprint.
+const BLUEPRINT_IMPORT_URL: &str = "https://my.home-assistant.io/redirect/blueprint_import/?blueprint_url=https%3A%2F%2Fgithub.com%2Fkopia-webhook-status%2Fkopia-webhook%2Fblob%2Fmain%2Fblueprints%2Fautomation%2Fkopia_webhook%2Fbackup_problem.yaml";
 
 /// Home Assistant delivery in a few words.
 fn push_text(entities: &crate::ha::EntitiesStatus, push: &PushStatus, now: Timestamp) -> String {
