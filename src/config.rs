@@ -576,7 +576,9 @@ mod tests {
         std::fs::write(
             dir.path().join("options.json"),
             r#"{"log_level":"debug","history_limit":20,"retention_days":30,"timezone":"Europe/Berlin",
-                "monitors":[{"name":"NAS","webhook_id":"nas-backup-webhook-1","schedule":"0 3 * * *","grace":"2h"},
+                "problem_notifications":true,
+                "monitors":[{"name":"NAS","webhook_id":"nas-backup-webhook-1","schedule":"0 3 * * *","grace":"2h",
+                             "no_success_after":"3d","shrink_percent":30,"shrink_runs":10},
                             {"name":"Bad","webhook_id":"short"}]}"#,
         )
         .unwrap();
@@ -599,6 +601,9 @@ mod tests {
             serde_json::json!({"cron": "0 3 * * *", "tz": "Europe/Berlin"})
         );
         assert_eq!(nas.grace.as_secs(), 7200);
+        assert_eq!(nas.no_success.to_text(), "3d");
+        assert_eq!((nas.shrink.percent(), nas.shrink.runs()), (30, 10));
+        assert!(s.options.problem_notifications);
         assert!(declared[1].as_ref().unwrap_err().contains("\"Bad\""));
     }
 

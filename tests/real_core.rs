@@ -306,12 +306,21 @@ async fn a_problem_notifies_by_itself_and_through_the_blueprint() {
     let all = core
         .ws_call(json!({"type": "persistent_notification/get"}))
         .await;
-    let by_blueprint = all
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|n| n["notification_id"] == the_blueprints.as_str())
-        .unwrap();
+    let find = |id: &str| {
+        all.as_array()
+            .unwrap()
+            .iter()
+            .find(|n| n["notification_id"] == id)
+            .cloned()
+            .unwrap()
+    };
+    let by_blueprint = find(&the_blueprints);
+    let by_option = find(&ours);
+    eprintln!("the option's notification: {by_option:#}\nthe blueprint's: {by_blueprint:#}");
+    assert_eq!(
+        by_option["title"],
+        format!("Backup problem: Notified {}", std::process::id())
+    );
     assert_eq!(
         by_blueprint["message"],
         format!("Notified {} is failed: /srv: disk full", std::process::id())

@@ -180,11 +180,13 @@ impl Mqtt {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(key.clone(), std::time::Instant::now());
         }
-        if state_changed {
-            self.send(&state_topic(key), state, true).await;
-        }
+        // Attributes before states: an automation the problem sensor triggers reads the
+        // new reason.
         if attributes_changed {
             self.send(&attributes_topic(key), attributes, true).await;
+        }
+        if state_changed {
+            self.send(&state_topic(key), state, true).await;
         }
     }
 

@@ -135,9 +135,11 @@ impl Store {
     ) -> Result<Vec<DueState>, StoreError> {
         self.read(move |conn| {
             let mut stmt = conn.prepare_cached(
+                // Problem sensors last: an automation they trigger reads the main sensor's
+                // new state and reason, not the one before.
                 "SELECT entity_id, desired, attempts, epoch FROM entities
                  WHERE desired IS NOT pushed AND next_attempt_at <= ?1
-                 ORDER BY next_attempt_at, entity_id LIMIT ?2",
+                 ORDER BY next_attempt_at, entity_id LIKE 'binary_sensor.%', entity_id LIMIT ?2",
             )?;
             let rows = stmt.query_map(params![to_ms(now), limit as i64], |r| {
                 Ok(DueState {
