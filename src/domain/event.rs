@@ -39,6 +39,16 @@ pub enum SenderKind {
     UptimeKuma,
     /// JSON with documented field names (the seed's Kopia template, scripts, curl).
     Generic,
+    /// Apprise's `json://`, `form://`, `xml://` (borgmatic's `apprise` hook, the CLI).
+    Apprise,
+    /// Shoutrrr's `generic` service (Backrest, docker-volume-backup).
+    Shoutrrr,
+    /// ntfy's publish API (borgmatic's `ntfy` hook, `ntfy://` of Apprise and Shoutrrr).
+    Ntfy,
+    /// Gotify's `POST /message` (Backrest, Proxmox, `gotify://`).
+    Gotify,
+    /// Plain text whose words say how a run went.
+    Text,
     /// The panel's "send test event" button.
     Panel,
     /// A body no sender understood, kept raw.
@@ -58,6 +68,11 @@ impl SenderKind {
             Self::Healthchecks => "Healthchecks-style ping",
             Self::UptimeKuma => "Uptime-Kuma-style push",
             Self::Generic => "JSON",
+            Self::Apprise => "Apprise",
+            Self::Shoutrrr => "Shoutrrr",
+            Self::Ntfy => "ntfy",
+            Self::Gotify => "Gotify",
+            Self::Text => "Text message",
             Self::Panel => "Panel test",
             Self::Unknown => "Unrecognised",
         }
@@ -126,6 +141,11 @@ string_enum!(SenderKind {
     Healthchecks => "healthchecks",
     UptimeKuma => "uptime_kuma",
     Generic => "generic",
+    Apprise => "apprise",
+    Shoutrrr => "shoutrrr",
+    Ntfy => "ntfy",
+    Gotify => "gotify",
+    Text => "text",
     Panel => "panel",
     Unknown => "unknown",
 });

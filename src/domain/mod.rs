@@ -7,6 +7,7 @@ mod monitor;
 mod rhythm;
 mod schedule;
 mod status;
+mod words;
 
 pub use alerts::{Figures, NoSuccessAlert, ShrinkRule};
 pub use event::{
@@ -19,6 +20,7 @@ pub use monitor::{
 pub use rhythm::{Rhythm, RunTime};
 pub use schedule::{Grace, Schedule, format_period, parse_period};
 pub use status::{Expectations, MonitorRuns, MonitorStatus, MonitorSummary};
+pub use words::Said;
 
 /// Why a value from the outside world was refused; the text is shown to the user as is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -4,14 +4,19 @@
 //! either says "not mine" (`None`) or parses it. Content-Type is never trusted on its own:
 //! Kopia sends none at all. Adding a sender means adding a module and a line to [`SENDERS`].
 
+mod apprise;
 mod backrest;
 mod duplicati;
 mod fields;
 mod generic;
+pub mod gotify;
 pub mod healthchecks;
 mod jvs;
 mod kopia;
+mod notification;
+pub mod ntfy;
 mod proxmox;
+mod shoutrrr;
 mod simplebackups;
 pub mod uptime_kuma;
 
@@ -32,11 +37,14 @@ pub trait Sender: Sync {
 const SENDERS: &[&dyn Sender] = &[
     &kopia::Kopia,
     &backrest::Backrest,
+    &apprise::Apprise,
     &simplebackups::SimpleBackups,
     &jvs::Jvs,
     &duplicati::Duplicati,
     &proxmox::Proxmox,
     &generic::GenericJson,
+    // Last: a title and a message, or plain text whose words say how it went.
+    &shoutrrr::Shoutrrr,
 ];
 
 /// A sender's own status code, read with `known`; anything else falls back to the shared
