@@ -14,6 +14,7 @@ pub mod healthchecks;
 mod jvs;
 mod kopia;
 mod notification;
+pub use notification::{Level, Notification};
 pub mod ntfy;
 mod proxmox;
 mod shoutrrr;

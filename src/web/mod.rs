@@ -63,7 +63,41 @@ fn webhook_endpoints(cfg: &mut web::ServiceConfig) {
         "/ping/{first}/{second}/{third}",
         web::route().to(webhook::ping),
     )
-    .route("/api/push/{id}", web::route().to(webhook::push));
+    .route("/api/push/{id}", web::route().to(webhook::push))
+    .service(
+        web::resource("/ntfy")
+            .route(web::post().to(webhook::ntfy_json))
+            .route(web::put().to(webhook::ntfy_json))
+            .default_service(web::to(webhook::wrong_url)),
+    )
+    .service(
+        web::resource("/ntfy/{topic}")
+            .route(web::post().to(webhook::ntfy_publish))
+            .route(web::put().to(webhook::ntfy_publish))
+            .default_service(web::to(webhook::wrong_url)),
+    )
+    .route(
+        "/ntfy/{topic}/{action}",
+        web::route().to(webhook::ntfy_publish),
+    )
+    .service(
+        web::resource(["/message", "/{prefix}/message"])
+            .route(web::post().to(webhook::gotify_message))
+            .default_service(web::to(webhook::wrong_url)),
+    )
+    // Last: Apprise's `ntfy://` posts to the root, Shoutrrr's to `/<topic>`.
+    .service(
+        web::resource("/")
+            .route(web::post().to(webhook::ntfy_json))
+            .route(web::put().to(webhook::ntfy_json))
+            .default_service(web::to(webhook::wrong_url)),
+    )
+    .service(
+        web::resource("/{topic}")
+            .route(web::post().to(webhook::ntfy_publish))
+            .route(web::put().to(webhook::ntfy_publish))
+            .default_service(web::to(webhook::wrong_url)),
+    );
 }
 
 /// Routes of the ingress listener. Everything but the health check sits behind the peer
@@ -174,8 +208,12 @@ fn masked_path(path: &str) -> String {
             mask_next = false;
             continue;
         }
-        mask_next = matches!(segment, "webhook" | "ping" | "push");
+        mask_next = matches!(segment, "webhook" | "ping" | "push" | "ntfy");
         out.push(segment.chars().take(40).collect());
+    }
+    // `/<id>`: Shoutrrr's ntfy publishes to a topic at the root.
+    if out.len() == 2 && out[0].is_empty() && out[1].chars().count() >= 16 {
+        return format!("/{}…", out[1].chars().take(4).collect::<String>());
     }
     out.join("/")
 }

@@ -5,6 +5,8 @@
 //! - `POST|PUT /api/webhook/{id}`: any sender's report, recognised by its content.
 //! - `/ping/{id}[/start|/fail|/log|/{exit status}]`: Healthchecks-compatible, any method.
 //! - `/api/push/{id}?status=&msg=&ping=`: Uptime-Kuma-compatible, any method.
+//! - `/ntfy/{id}`, `/ntfy`, `/{id}`, `/`: ntfy-compatible publishing (the topic is the ID).
+//! - `POST /message`, `POST /{prefix}/message`: Gotify-compatible (the token is the ID).
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
@@ -12,7 +14,7 @@ use serde::Serialize;
 
 use super::{AppState, WebhookError};
 use crate::domain::Monitor;
-use crate::senders::{self, Inbound, healthchecks, uptime_kuma};
+use crate::senders::{self, Inbound, gotify, healthchecks, ntfy, uptime_kuma};
 use crate::service::{Caller, Receipt};
 
 /// Larger bodies get 413: reports are a few kilobytes, Duplicati's with logs well under this.
@@ -392,4 +394,124 @@ fn header_pairs(req: &HttpRequest) -> Vec<(String, String)> {
             )
         })
         .collect()
+}
+
+/// `PUT|POST /ntfy/{topic}`, `PUT|POST /{topic}` (Shoutrrr's `ntfy://`) and
+/// `GET|POST /ntfy/{topic}/publish|send|trigger`: ntfy's publish API, the topic being the
+/// monitor's webhook ID. Answered with ntfy's JSON message (Shoutrrr requires JSON).
+pub async fn ntfy_publish(
+    req: HttpRequest,
+    payload: web::Payload,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebhookError> {
+    let caller = caller(&req);
+    let topic = req.match_info().get("topic").unwrap_or_default().to_owned();
+    if let Some(action) = req.match_info().get("action")
+        && !matches!(action, "publish" | "send" | "trigger")
+    {
+        return Ok(wrong_url(req, state).await);
+    }
+    // At the root, only what could be a webhook ID is a topic: any other path is a wrong
+    // URL and says so (IDs that are not a monitor's are counted against guessing).
+    if req.match_pattern().as_deref() == Some("/{topic}")
+        && crate::domain::WebhookId::parse(&topic).is_err()
+    {
+        return Ok(wrong_url(req, state).await);
+    }
+    let monitor = state.service.webhook_monitor(&topic, caller).await?;
+    let body = read_body(&state, caller, &monitor, payload).await?;
+    let headers = header_pairs(&req);
+    let inbound = Inbound::new(&headers, &body, &state.settings.options.timezone);
+    state.service.authenticate(&monitor, &inbound, caller)?;
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let publish = ntfy::from_request(&topic, &inbound, &query)
+        .map_err(|e| refuse(&state, caller, &monitor, &body, e.into()))?;
+    ntfy_store(&state, caller, &monitor, publish).await
+}
+
+/// `POST|PUT /ntfy` and `/`: ntfy's JSON publishing (borgmatic's `ntfy` hook, Apprise's
+/// `ntfy://`), the topic in the body.
+pub async fn ntfy_json(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebhookError> {
+    let caller = caller(&req);
+    let headers = header_pairs(&req);
+    let inbound = Inbound::new(&headers, &body, &state.settings.options.timezone);
+    // Which monitor is only known once the body is read. At the root, a body that is not
+    // ntfy's JSON was sent to a wrong URL, and is told so.
+    let publish = match ntfy::from_json(&inbound) {
+        Ok(publish) => publish,
+        Err(_) if req.path() == "/" => return Ok(wrong_url(req, state).await),
+        Err(e) => return Err(e.into()),
+    };
+    let monitor = state
+        .service
+        .webhook_monitor(&publish.topic, caller)
+        .await?;
+    state.service.authenticate(&monitor, &inbound, caller)?;
+    ntfy_store(&state, caller, &monitor, publish).await
+}
+
+async fn ntfy_store(
+    state: &AppState,
+    caller: Caller,
+    monitor: &Monitor,
+    publish: ntfy::Publish,
+) -> Result<HttpResponse, WebhookError> {
+    let answer = serde_json::json!({
+        "id": format!("{:x}", jiff::Timestamp::now().as_nanosecond() as u64),
+        "time": jiff::Timestamp::now().as_second(),
+        "event": "message",
+        "topic": publish.topic,
+        "title": publish.notification.title,
+        "message": publish.notification.message,
+    });
+    state
+        .service
+        .ingest(monitor, vec![ntfy::event(publish)], caller)
+        .await?;
+    Ok(HttpResponse::Ok().json(answer))
+}
+
+/// `POST /message` and `POST /{prefix}/message`: Gotify's message API, the application
+/// token (`?token=`, `X-Gotify-Key` or a bearer token) being the monitor's webhook ID.
+/// Answered with Gotify's JSON message (Shoutrrr requires JSON, Apprise exactly 200).
+pub async fn gotify_message(
+    req: HttpRequest,
+    body: web::Bytes,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, WebhookError> {
+    let caller = caller(&req);
+    let headers = header_pairs(&req);
+    let inbound = Inbound::new(&headers, &body, &state.settings.options.timezone);
+    let query: Vec<(String, String)> =
+        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let token = gotify::token(&inbound, &query).ok_or_else(|| {
+        WebhookError::from(senders::SenderError::Invalid(
+            "no application token: set the token to this monitor's webhook ID (Gotify's ?token=, X-Gotify-Key or Authorization: Bearer)".into(),
+        ))
+    })?;
+    let monitor = state.service.webhook_monitor(token, caller).await?;
+    state.service.authenticate(&monitor, &inbound, caller)?;
+    let notification =
+        gotify::message(&inbound).map_err(|e| refuse(&state, caller, &monitor, &body, e.into()))?;
+    let answer = serde_json::json!({
+        "id": jiff::Timestamp::now().as_millisecond(),
+        "appid": monitor.id,
+        "message": notification.message,
+        "title": notification.title,
+        "priority": match notification.level {
+            senders::Level::Priority { value, .. } => value,
+            _ => 0,
+        },
+        "date": jiff::Timestamp::now().to_string(),
+    });
+    state
+        .service
+        .ingest(&monitor, vec![gotify::event(notification)], caller)
+        .await?;
+    Ok(HttpResponse::Ok().json(answer))
 }
