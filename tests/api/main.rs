@@ -3,6 +3,7 @@
 
 mod alerts;
 mod bad_input;
+mod clients;
 mod entities;
 mod helpers;
 #[path = "../support/kopia.rs"]
