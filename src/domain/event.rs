@@ -92,6 +92,22 @@ pub enum EventKind {
     Test,
     /// An authenticated body that no sender understood.
     Unrecognized,
+    /// How far a running backup is (Duplicati's live status): kept as the monitor's live
+    /// progress, not as a history row.
+    Progress,
+}
+
+/// How far a running backup has got, as its tool reports it while it runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Progress {
+    /// 0 to 1, when the tool knows.
+    pub fraction: Option<f64>,
+    /// The tool's name for what it is doing (`Backup_ProcessingFiles`).
+    pub phase: Option<String>,
+    pub files_total: Option<i64>,
+    pub bytes_total: Option<i64>,
+    /// The run is over (its result comes as a run): the progress goes.
+    pub done: bool,
 }
 
 /// The outcome of one run.
@@ -155,6 +171,7 @@ string_enum!(EventKind {
     Log => "log",
     Test => "test",
     Unrecognized => "unrecognized",
+    Progress => "progress",
 });
 string_enum!(RunStatus {
     Success => "success",
@@ -229,6 +246,9 @@ pub struct BackupEvent {
     host: Option<String>,
     /// Where the backup went (storage, destination), when the sender names it.
     target: Option<String>,
+    /// For [`EventKind::Progress`]: how far the run is (files and bytes done are in
+    /// `files` and `size_bytes`).
+    progress: Option<Box<Progress>>,
 }
 
 impl BackupEvent {
@@ -257,7 +277,19 @@ impl BackupEvent {
             run_id: None,
             host: None,
             target: None,
+            progress: None,
         }
+    }
+
+    /// A running backup's progress (see [`Progress`]).
+    pub fn progress_report(sender: SenderKind, progress: Progress) -> Self {
+        let mut event = Self::new(sender, EventKind::Progress, RunStatus::Unknown);
+        event.progress = Some(Box::new(progress));
+        event
+    }
+
+    pub fn progress(&self) -> Option<&Progress> {
+        self.progress.as_deref()
     }
 
     /// An authenticated body that no parser understood: kept (bounded) so nothing is lost,
@@ -514,6 +546,7 @@ impl StoredEvent {
                 run_id: None,
                 host: None,
                 target: None,
+                progress: None,
             },
         }
     }

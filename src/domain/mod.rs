@@ -11,7 +11,7 @@ mod words;
 
 pub use alerts::{Figures, NoSuccessAlert, ShrinkRule};
 pub use event::{
-    BackupEvent, EventKind, RunStatus, SenderKind, StoredEvent, human_size, printable,
+    BackupEvent, EventKind, Progress, RunStatus, SenderKind, StoredEvent, human_size, printable,
 };
 pub use monitor::{
     HistoryLimit, Monitor, MonitorChanges, MonitorKey, MonitorName, NewMonitor, Origin, PingKey,
@@ -19,7 +19,7 @@ pub use monitor::{
 };
 pub use rhythm::{Rhythm, RunTime};
 pub use schedule::{Grace, Schedule, format_period, parse_period};
-pub use status::{Expectations, MonitorRuns, MonitorStatus, MonitorSummary};
+pub use status::{Expectations, LiveProgress, MonitorRuns, MonitorStatus, MonitorSummary};
 pub use words::Said;
 
 /// Why a value from the outside world was refused; the text is shown to the user as is.

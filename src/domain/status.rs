@@ -70,10 +70,27 @@ pub struct MonitorRuns {
     /// When the newest runs (up to [`MonitorRuns::RUN_TIMES`]) began and arrived, to learn
     /// the job's rhythm from.
     pub run_times: Vec<RunTime>,
+    /// The newest live progress report, if a backup reports one.
+    pub progress: Option<LiveProgress>,
 }
 
 impl MonitorRuns {
     pub const RUN_TIMES: usize = 60;
+}
+
+/// The newest progress report of a running backup (see [`super::Progress`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LiveProgress {
+    pub source: Option<String>,
+    pub phase: Option<String>,
+    /// 0 to 1.
+    pub fraction: Option<f64>,
+    pub files_done: Option<i64>,
+    pub files_total: Option<i64>,
+    pub bytes_done: Option<i64>,
+    pub bytes_total: Option<i64>,
+    pub started_at: Option<Timestamp>,
+    pub reported_at: Timestamp,
 }
 
 /// What a monitor expects: runs on a schedule, each at most `grace` late, started runs
@@ -137,6 +154,8 @@ pub struct MonitorSummary {
     pub rhythm: Option<Rhythm>,
     /// Set when going without a success has become a problem by itself.
     pub no_success: Option<NoSuccess>,
+    /// How far the running backup is, while its tool reports it.
+    pub progress: Option<LiveProgress>,
 }
 
 impl MonitorSummary {
@@ -156,22 +175,36 @@ impl MonitorSummary {
             Some(_) => None,
         };
         let newest_run = runs.recent.first().map(|r| (r.id, r.received_at));
-        let running_since = runs
+        // A live progress report newer than the newest run: running, and overdue only when
+        // the reports stop for longer than grace (a long backup that reports is fine).
+        let progress = runs
+            .progress
+            .clone()
+            .filter(|p| newest_run.is_none_or(|(_, at)| p.reported_at > at));
+        let started = runs
             .last_start
             .as_ref()
             .filter(|start| newest_run.is_none_or(|(id, _)| start.id > id))
             .map(|start| start.received_at);
+        let (running_since, alive_at) = match &progress {
+            Some(p) => (
+                Some(p.started_at.unwrap_or(p.reported_at)),
+                Some(p.reported_at),
+            ),
+            None => (started, started),
+        };
         let mut summary = Self::from_runs(runs);
         if running_since.is_some() {
             summary.status = MonitorStatus::Running;
         }
+        summary.progress = progress;
         let next_expected = expect
             .schedule
             .and_then(|s| s.next_after(newest_run.map_or(expect.watching_since, |(_, at)| at)));
         let grace = expect.grace.duration();
         let deadline = [
             next_expected.and_then(|t| t.checked_add(grace).ok()),
-            running_since.and_then(|t| t.checked_add(grace).ok()),
+            alive_at.and_then(|t| t.checked_add(grace).ok()),
         ]
         .into_iter()
         .flatten()
@@ -242,6 +275,9 @@ impl MonitorSummary {
         if self.status == MonitorStatus::Overdue {
             return Some(match (self.running_since, no_success) {
                 (_, Some(no_success)) => no_success,
+                (Some(_), None) if self.progress.is_some() => {
+                    "the running backup stopped reporting its progress".to_owned()
+                }
                 (Some(_), None) => "the run that started has not finished in time".to_owned(),
                 (None, None) => "the expected run did not arrive in time".to_owned(),
             });
@@ -347,6 +383,7 @@ impl MonitorSummary {
             changes_at: None,
             rhythm: None,
             no_success: None,
+            progress: None,
         }
     }
 }

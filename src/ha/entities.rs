@@ -123,6 +123,18 @@ pub fn main_attributes(
         "next_expected".into(),
         json!(summary.next_expected.map(|t| t.to_string())),
     );
+    // While a backup reports its progress (Duplicati's live status): percent and phase.
+    if let Some(progress) = &summary.progress {
+        attributes.insert(
+            "progress".into(),
+            json!(progress.fraction.map(|f| (f * 1000.0).round() / 10.0)),
+        );
+        attributes.insert("phase".into(), json!(progress.phase));
+        attributes.insert(
+            "running_since".into(),
+            json!(summary.running_since.map(|t| t.to_string())),
+        );
+    }
     let sources: Vec<Value> = summary
         .sources
         .iter()

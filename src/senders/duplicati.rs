@@ -1,13 +1,16 @@
 //! Duplicati's `--send-http-*` reports (senders.md §5): the JSON report
 //! (`--send-http-json-urls`) and the form-encoded text report (`message=…`,
 //! `--send-http-url`/`--send-http-form-urls`). Duplicati retries, so each run is
-//! deduplicated on its backup ID and begin time.
+//! deduplicated on its backup ID and begin time. Also its live status
+//! (`--http-report-status-url`, senders-2.md §7): `Started` and `Progress` are the running
+//! backup's progress, `Completed` ends it (the result comes with the final report: a
+//! finished run with errors still says `Completed`), `Failed` is a failed run.
 
 use serde_json::Value;
 
 use super::fields::{json_count, json_text, parse_time};
 use super::{Inbound, Sender, SenderError};
-use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
+use crate::domain::{BackupEvent, EventKind, Progress, RunStatus, SenderKind};
 
 pub struct Duplicati;
 
@@ -16,6 +19,9 @@ impl Sender for Duplicati {
         if let Some(json) = inbound.json() {
             if json.get("Data").is_some() && json.get("Extra").is_some() {
                 return Some(Ok(vec![from_json(json, inbound)]));
+            }
+            if is_live_status(json) {
+                return Some(Ok(from_live_status(json, inbound)));
             }
             return None;
         }
@@ -93,6 +99,90 @@ fn from_json(json: &Value, inbound: &Inbound<'_>) -> BackupEvent {
         event = event.with_dedup_key(format!("duplicati:{id}:{begin}"));
     }
     event
+}
+
+/// `{"operation", "status": "Started|Progress|Completed|Failed", "progress", "metadata"…}`.
+fn is_live_status(json: &Value) -> bool {
+    json.get("operation").is_some_and(Value::is_string)
+        && json.get("status").is_some_and(Value::is_string)
+        && (json.get("progress").is_some()
+            || json.get("metadata").is_some()
+            || json.get("startedUtc").is_some())
+}
+
+fn from_live_status(json: &Value, inbound: &Inbound<'_>) -> Vec<BackupEvent> {
+    let text = |path: &[&str]| json_text(json, path);
+    let started = text(&["startedUtc"]).and_then(|t| parse_time(&t, inbound.zone()));
+    let reported = text(&["reportedUtc"]).and_then(|t| parse_time(&t, inbound.zone()));
+    let job = text(&["metadata", "backupName"]).or_else(|| text(&["metadata", "backupId"]));
+    let about = |mut event: BackupEvent| {
+        if let Some(job) = &job {
+            event = event.with_source(job);
+        }
+        if let Some(machine) = text(&["metadata", "machineName"]) {
+            event = event.with_host(&machine);
+        }
+        event
+    };
+    let progress = |done: bool| {
+        let mut event = about(BackupEvent::progress_report(
+            SenderKind::Duplicati,
+            Progress {
+                fraction: json
+                    .pointer("/progress/progress")
+                    .and_then(Value::as_f64)
+                    .map(|f| f.clamp(0.0, 1.0)),
+                phase: text(&["progress", "phase"]),
+                files_total: json_count(json, &["progress", "fileCount"]).map(clamp_i64),
+                bytes_total: json_count(json, &["progress", "fileSize"]).map(clamp_i64),
+                done,
+            },
+        ))
+        .with_times(started, None);
+        if let Some(files) = json_count(json, &["progress", "filesProcessed"]) {
+            event = event.with_files(files);
+        }
+        if let Some(bytes) = json_count(json, &["progress", "fileSizeProcessed"]) {
+            event = event.with_size_bytes(bytes);
+        }
+        event
+    };
+    let operation = text(&["operation"]);
+    match text(&["status"]).as_deref() {
+        Some("Completed") => vec![
+            about(BackupEvent::new(
+                SenderKind::Duplicati,
+                EventKind::Log,
+                RunStatus::Unknown,
+            ))
+            .with_times(started, reported)
+            .with_error(&format!(
+                "Duplicati's live status: {} completed; its result comes with the final report (--send-http-json-urls)",
+                operation.as_deref().unwrap_or("the operation")
+            )),
+            progress(true),
+        ],
+        Some("Failed") => {
+            let why = text(&["errorMessage"])
+                .unwrap_or_else(|| "Duplicati's live status says the operation failed".into());
+            vec![
+                about(BackupEvent::new(
+                    SenderKind::Duplicati,
+                    kind_of(operation.as_deref()),
+                    RunStatus::Failed,
+                ))
+                .with_times(started, reported)
+                .with_error(&why),
+                progress(true),
+            ]
+        }
+        // `Started`, `Progress`, and whatever a later version adds while running.
+        _ => vec![progress(false)],
+    }
+}
+
+fn clamp_i64(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 fn first_message(json: &Value, list: &str) -> Option<String> {

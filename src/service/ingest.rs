@@ -243,7 +243,7 @@ impl Service {
         let ingested: Ingested = self
             .store
             .ingest(delivery, move |ingested| {
-                if ingested.stored > 0 {
+                if ingested.stored > 0 || ingested.progressed > 0 {
                     publisher.entities_due();
                     changes.send_modify(|version| *version += 1);
                 }

@@ -5,8 +5,8 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use super::{Store, StoreError, from_ms, to_ms};
 use crate::domain::{
-    BackupEvent, EventKind, Figures, MonitorRuns, RunStatus, RunTime, SenderKind, ShrinkRule,
-    StoredEvent,
+    BackupEvent, EventKind, Figures, LiveProgress, MonitorRuns, Progress, RunStatus, RunTime,
+    SenderKind, ShrinkRule, StoredEvent,
 };
 
 const COLUMNS: &str = "id, received_at, sender, kind, status, source, started_at, finished_at, \
@@ -119,6 +119,7 @@ fn runs_of(conn: &Connection, monitor_id: i64, recent: usize) -> Result<MonitorR
         last_test: newest("kind = 'test'")?,
         last_start: newest("kind = 'start'")?,
         run_times,
+        progress: progress_of(conn, monitor_id)?,
     })
 }
 
@@ -198,6 +199,11 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
     let received_ms = to_ms(received_at);
     let mut outcome = Ingested::default();
     for mut event in events {
+        if let Some(progress) = event.progress() {
+            live_progress(conn, monitor_id, received_ms, &event, progress)?;
+            outcome.progressed += 1;
+            continue;
+        }
         let run_key = event.run_id().unwrap_or("").to_owned();
         let start = if event.kind() == EventKind::Run {
             open_start
@@ -307,17 +313,76 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
                     figures
                 ])?;
             }
-            EventKind::Log | EventKind::Test => {}
+            EventKind::Log | EventKind::Test | EventKind::Progress => {}
         }
         if fire_core_events {
             queue.execute(params![event_id, received_ms])?;
         }
     }
-    if outcome.stored > 0 {
+    if outcome.stored > 0 || outcome.progressed > 0 {
         conn.prepare_cached("UPDATE monitors SET entities_due = entities_due + 1 WHERE id = ?1")?
             .execute([monitor_id])?;
     }
     Ok(outcome)
+}
+
+/// Keeps a running backup's newest progress report, or drops it when the run is over.
+fn live_progress(
+    conn: &Connection,
+    monitor_id: i64,
+    received_ms: i64,
+    event: &BackupEvent,
+    progress: &Progress,
+) -> Result<(), StoreError> {
+    let source = event.source().unwrap_or("");
+    if progress.done {
+        conn.prepare_cached("DELETE FROM live_progress WHERE monitor_id = ?1 AND source = ?2")?
+            .execute(params![monitor_id, source])?;
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO live_progress (monitor_id, source, phase, fraction, files_done,
+             files_total, bytes_done, bytes_total, started_at, reported_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        monitor_id,
+        source,
+        progress.phase,
+        progress.fraction,
+        event.files(),
+        progress.files_total,
+        event.size_bytes(),
+        progress.bytes_total,
+        event.started_at().map(to_ms),
+        received_ms,
+    ])?;
+    Ok(())
+}
+
+/// The newest progress report of a monitor's running backups.
+fn progress_of(conn: &Connection, monitor_id: i64) -> Result<Option<LiveProgress>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT source, phase, fraction, files_done, files_total, bytes_done, bytes_total,
+             started_at, reported_at
+         FROM live_progress WHERE monitor_id = ?1 ORDER BY reported_at DESC LIMIT 1",
+    )?;
+    let mut rows = stmt.query([monitor_id])?;
+    let Some(row) = rows.next()? else {
+        return Ok(None);
+    };
+    let source: String = row.get(0)?;
+    Ok(Some(LiveProgress {
+        source: (!source.is_empty()).then_some(source),
+        phase: row.get(1)?,
+        fraction: row.get(2)?,
+        files_done: row.get(3)?,
+        files_total: row.get(4)?,
+        bytes_done: row.get(5)?,
+        bytes_total: row.get(6)?,
+        started_at: row.get::<_, Option<i64>>(7)?.map(from_ms).transpose()?,
+        reported_at: from_ms(row.get(8)?)?,
+    }))
 }
 
 /// How much of a kept body a history page shows.
@@ -352,6 +417,8 @@ pub struct Ingested {
     pub duplicates: usize,
     /// Runs that found their start (and so got a start time and a duration).
     pub paired: usize,
+    /// Progress reports of a running backup (kept apart from the history).
+    pub progressed: usize,
 }
 
 impl Store {
@@ -496,6 +563,15 @@ impl Store {
                     .or_default()
                     .run_times
                     .push(run_time(row.get(1)?, row.get(2)?)?);
+            }
+            let ids: Vec<i64> = conn
+                .prepare_cached("SELECT DISTINCT monitor_id FROM live_progress")?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            for id in ids {
+                if let Some(progress) = progress_of(conn, id)? {
+                    all.entry(id).or_default().progress = Some(progress);
+                }
             }
             Ok(all)
         })

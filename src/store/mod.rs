@@ -41,6 +41,7 @@ const MIGRATION_STEPS: &[M<'static>] = &[
     M::up(include_str!("migrations/007_ingest_in_one_write.sql")),
     M::up(include_str!("migrations/008_slugs_ping_key.sql")),
     M::up(include_str!("migrations/009_alerts.sql")),
+    M::up(include_str!("migrations/010_live_progress.sql")),
 ];
 const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
 

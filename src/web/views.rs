@@ -48,6 +48,9 @@ pub struct MonitorJson {
     pub last_seen: Option<Timestamp>,
     pub next_expected: Option<Timestamp>,
     pub running_since: Option<Timestamp>,
+    /// While a backup reports how far it is (Duplicati's live status): `fraction` (0–1),
+    /// `phase`, files and bytes done and in all, and when it was reported.
+    pub progress: Option<serde_json::Value>,
     /// `null` when Home Assistant updates are off.
     pub push: Option<PushStatus>,
     /// `mqtt` (discovery, with unique IDs and a device), `rest`, or `off`.
@@ -108,6 +111,18 @@ impl MonitorJson {
             last_seen: summary.last_seen,
             next_expected: summary.next_expected,
             running_since: summary.running_since,
+            progress: summary.progress.as_ref().map(|p| {
+                serde_json::json!({
+                    "source": p.source,
+                    "fraction": p.fraction,
+                    "phase": p.phase,
+                    "files_done": p.files_done,
+                    "files_total": p.files_total,
+                    "bytes_done": p.bytes_done,
+                    "bytes_total": p.bytes_total,
+                    "reported_at": p.reported_at,
+                })
+            }),
             push: state.service.pushes_enabled().then(|| push.clone()),
             entities_path: state.service.entities_status().path,
         }
@@ -168,6 +183,33 @@ impl<'a> From<&'a StoredEvent> for EventJson<'a> {
             target: e.target(),
         }
     }
+}
+
+/// `42 %` of a running backup, when its tool says how far it is.
+pub fn progress_percent(progress: &crate::domain::LiveProgress) -> Option<String> {
+    progress
+        .fraction
+        .map(|f| format!("{:.0} %", (f * 100.0).floor()))
+}
+
+/// "42 % · Backup_ProcessingFiles · 1200 of 2900 files · 734.0 MB of 1.80 GB".
+pub fn progress_text(progress: &crate::domain::LiveProgress) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    parts.extend(progress_percent(progress));
+    parts.extend(progress.phase.clone());
+    match (progress.files_done, progress.files_total) {
+        (Some(done), Some(total)) => parts.push(format!("{done} of {total} files")),
+        (Some(done), None) => parts.push(format!("{done} files")),
+        _ => {}
+    }
+    match (progress.bytes_done, progress.bytes_total) {
+        (Some(done), Some(total)) => {
+            parts.push(format!("{} of {}", human_size(done), human_size(total)))
+        }
+        (Some(done), None) => parts.push(human_size(done)),
+        _ => {}
+    }
+    parts.join(" · ")
 }
 
 /// `850 ms`, `1.1 s`, `2 min 5 s`, `1 h 2 min`.

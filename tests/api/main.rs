@@ -9,6 +9,7 @@ mod helpers;
 #[path = "../support/kopia.rs"]
 mod kopia;
 mod monitors;
+mod notifications;
 mod panel;
 mod senders;
 mod slugs;

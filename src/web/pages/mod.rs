@@ -41,6 +41,8 @@ struct MonitorRow {
     unseen: bool,
     name: String,
     status: &'static str,
+    /// `42 %` while a backup reports how far it is.
+    progress: String,
     last_run: String,
     size: String,
     duration: String,
@@ -85,6 +87,11 @@ pub async fn dashboard(
             unseen: monitor.unseen,
             name: monitor.name.as_str().to_owned(),
             status: summary.status.as_str(),
+            progress: summary
+                .progress
+                .as_ref()
+                .and_then(super::views::progress_percent)
+                .unwrap_or_default(),
             last_run: summary
                 .last_seen
                 .map_or_else(|| "never".into(), |t| relative_time(t, now)),

@@ -148,6 +148,8 @@ struct MonitorPage {
     suggestion: Option<Suggestion>,
     /// The problems looked for beyond failures, in words.
     alerts: String,
+    /// While a backup reports how far it is: what it says, and the fraction for a bar.
+    progress: Option<(String, f64)>,
 }
 
 /// A schedule learned from the history, offered to a monitor without one.
@@ -262,6 +264,14 @@ pub async fn monitor_page(
             }
         }),
         alerts: alerts_text(&monitor, &summary),
+        progress: summary.progress.as_ref().map(|p| {
+            let mut text = crate::web::views::progress_text(p);
+            text.push_str(&format!(
+                " (reported {})",
+                relative_time(p.reported_at, now)
+            ));
+            (text, p.fraction.unwrap_or(0.0))
+        }),
         push: push_text(&entities, &push, now),
         urls: Urls {
             webhook: format!("{base}/api/webhook/{id}"),
