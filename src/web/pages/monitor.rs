@@ -114,6 +114,42 @@ struct Urls {
     push: String,
     /// A URL with the ping key that creates a monitor per machine or job.
     slug_webhook: String,
+    /// The webhook port's base (`http://192.168.1.10:8098`): Gotify's server URL.
+    base: String,
+    /// The webhook ID: ntfy's topic, Gotify's application token.
+    id: String,
+    /// Apprise's `json://host:port/api/webhook/<id>`.
+    apprise: String,
+    /// Shoutrrr's `generic+http://host:port/api/webhook/<id>?template=json`.
+    shoutrrr: String,
+    /// ntfy's server URL for borgmatic (`…/ntfy`).
+    ntfy_server: String,
+}
+
+impl Urls {
+    fn new(base: &str, id: &str, slug_webhook: String) -> Self {
+        let webhook = format!("{base}/api/webhook/{id}");
+        // Apprise and Shoutrrr name the scheme themselves: `json://` (`jsons://` for
+        // HTTPS), `generic+http://` (`generic://` is HTTPS).
+        let (secure, host_path) = match webhook.split_once("://") {
+            Some((scheme, rest)) => (scheme == "https", rest.to_owned()),
+            None => (false, webhook.clone()),
+        };
+        Self {
+            ping: format!("{base}/ping/{id}"),
+            push: format!("{base}/api/push/{id}"),
+            apprise: format!("{}://{host_path}", if secure { "jsons" } else { "json" }),
+            shoutrrr: format!(
+                "{}://{host_path}?template=json",
+                if secure { "generic" } else { "generic+http" }
+            ),
+            ntfy_server: format!("{base}/ntfy"),
+            base: base.to_owned(),
+            id: id.to_owned(),
+            slug_webhook,
+            webhook,
+        }
+    }
 }
 
 #[derive(Template)]
@@ -273,15 +309,14 @@ pub async fn monitor_page(
             (text, p.fraction.unwrap_or(0.0))
         }),
         push: push_text(&entities, &push, now),
-        urls: Urls {
-            webhook: format!("{base}/api/webhook/{id}"),
-            ping: format!("{base}/ping/{id}"),
-            push: format!("{base}/api/push/{id}"),
-            slug_webhook: format!(
+        urls: Urls::new(
+            &base,
+            id,
+            format!(
                 "{base}/api/webhook/{}/<machine>?create=1",
                 state.service.ping_key().await.map_err(fail)?.as_str()
             ),
-        },
+        ),
         waiting: summary.last_seen.is_none() && page.events.is_empty(),
         port_disabled: state.webhook_port_disabled(),
         has_secret: monitor.secret.is_some(),
