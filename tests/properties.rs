@@ -3,7 +3,7 @@
 
 use hmac::{Hmac, KeyInit, Mac};
 use jiff::tz::TimeZone;
-use kopia_webhook::senders::{self, Inbound, healthchecks, uptime_kuma};
+use kopia_webhook::senders::{self, Inbound, gotify, healthchecks, ntfy, uptime_kuma};
 use kopia_webhook::signature;
 use proptest::prelude::*;
 use serde_json::{Map, Value};
@@ -102,6 +102,7 @@ fn json_value() -> impl Strategy<Value = Value> {
 fn fixtures() -> Vec<Value> {
     let mut out = Vec::new();
     for sender in ["duplicati", "jvs", "proxmox", "simplebackups"] {
+        // (duplicati/ holds the live status reports too.)
         let dir = format!("{}/tests/fixtures/{sender}", env!("CARGO_MANIFEST_DIR"));
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
@@ -277,6 +278,27 @@ proptest! {
     #[test]
     fn pushes_never_panic(query in "[ -~]{0,80}") {
         let _ = uptime_kuma::push_event(&query);
+    }
+
+    #[test]
+    fn ntfy_and_gotify_never_panic(headers in headers(), value in json_value(),
+                                   body in prop::collection::vec(any::<u8>(), 0..512),
+                                   query in prop::collection::vec(("[a-zA-Z-]{1,12}", "[ -~]{0,40}"), 0..5)) {
+        let zone = jiff::tz::TimeZone::UTC;
+        let json = value.to_string();
+        for bytes in [json.as_bytes(), body.as_slice()] {
+            let inbound = Inbound::new(&headers, bytes, &zone);
+            if let Ok(publish) = ntfy::from_json(&inbound) {
+                let _ = ntfy::event(publish);
+            }
+            if let Ok(publish) = ntfy::from_request("topic", &inbound, &query) {
+                let _ = ntfy::event(publish);
+            }
+            let _ = gotify::token(&inbound, &query);
+            if let Ok(message) = gotify::message(&inbound) {
+                let _ = gotify::event(message);
+            }
+        }
     }
 
     #[test]
