@@ -1,13 +1,17 @@
 //! `cargo bench --bench load`: prints the figures the README quotes, from one run on one
 //! machine. It starts the release binary as a child process (real SQLite file, durable
-//! commits), loads it over HTTP from this process, and compares it with an actix-web no-op
-//! handler measured the same way (the ratio is the figure that travels between machines).
+//! commits, a fake Home Assistant Core connected), loads it with `wrk` (Debian's package:
+//! `-t2 -c32`, a Lua script that makes every Kopia report a new run), and compares it with
+//! an actix-web no-op handler loaded the same way: the ratio is the figure that travels
+//! between machines. It also counts the add-on's CPU time per report, and the instructions
+//! per report under `valgrind --tool=callgrind` (repeatable on a noisy machine).
+//!
+//! `KW_BENCH_IDLE_SECS` (default 600) sets how long idle CPU is measured.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use jiff::Timestamp;
@@ -17,8 +21,42 @@ use kopia_webhook::domain::{
 };
 use kopia_webhook::store::Store;
 
+#[allow(dead_code)]
+#[path = "../tests/support/ws_core.rs"]
+mod ws_core;
+
 const CONNECTIONS: usize = 32;
-const LOAD_SECONDS: u64 = 8;
+/// wrk's load: two threads, 32 connections, as the issue that asked for it measured.
+const WRK_ARGS: [&str; 3] = ["-t2", "-c32", "--latency"];
+const WRK_SECONDS: u64 = 10;
+/// The same Kopia report as `kopia_report(1)`, a new start time (a new run) per request.
+const KOPIA_LUA: &str = r#"
+local threads = {}
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+local counter = 0
+request = function()
+  counter = counter + 1
+  local t = 1577934245 + id * 100000000 + counter
+  local body = "Path: /data/share0
+
+  Status:      success
+  Start:       "
+    .. os.date("!%a, %d %b %Y %H:%M:%S +0000", t)
+    .. "
+  Duration:    1m2.5s
+  Size:        45.6 GB (+56 MB)
+  Files:       123456 (+23)
+  Directories: 3300 (+3)
+
+Generated at Thu, 02 Jan 2020 03:04:05 +0000 by Kopia v0.23.1.
+
+https://kopia.io/"
+  return wrk.format("POST", nil, {["Subject"] = "Successfully created a snapshot of /data/share0 on nas"}, body)
+end
+"#;
 
 fn main() {
     if std::env::var_os("KW_BENCH_NOOP").is_some() {
@@ -41,12 +79,24 @@ fn noop_server() {
             listener.local_addr().unwrap().port()
         );
         actix_web::HttpServer::new(|| {
-            actix_web::App::new().route(
-                "/api/webhook/{id}",
-                actix_web::web::post().to(|_body: actix_web::web::Bytes| async {
-                    actix_web::HttpResponse::Ok().json(serde_json::json!({"ok": true, "events": 1}))
-                }),
-            )
+            actix_web::App::new()
+                .route(
+                    "/api/webhook/{id}",
+                    actix_web::web::post().to(|_body: actix_web::web::Bytes| async {
+                        actix_web::HttpResponse::Ok()
+                            .json(serde_json::json!({"ok": true, "events": 1}))
+                    }),
+                )
+                .route(
+                    "/ping/{id}",
+                    actix_web::web::get().to(|| async { actix_web::HttpResponse::Ok().body("OK") }),
+                )
+                .route(
+                    "/api/push/{id}",
+                    actix_web::web::get().to(|| async {
+                        actix_web::HttpResponse::Ok().json(serde_json::json!({"ok": true}))
+                    }),
+                )
         })
         .workers(2)
         .listen(listener)
@@ -65,7 +115,24 @@ struct Server {
 
 impl Server {
     fn app(data_dir: &Path) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_kopia-webhook"));
+        Self::app_with(data_dir, None, None)
+    }
+
+    /// The add-on, pushing to `core` if given, under `wrapper` (valgrind) if given.
+    fn app_with(data_dir: &Path, core: Option<&str>, wrapper: Option<&[String]>) -> Self {
+        let mut command = match wrapper {
+            Some([program, args @ ..]) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(env!("CARGO_BIN_EXE_kopia-webhook"));
+                command
+            }
+            _ => Command::new(env!("CARGO_BIN_EXE_kopia-webhook")),
+        };
+        if let Some(core) = core {
+            command
+                .env("KOPIA_WEBHOOK_CORE_URL", core)
+                .env("KOPIA_WEBHOOK_CORE_TOKEN", "bench-token");
+        }
         command
             .env("KOPIA_WEBHOOK_DATA_DIR", data_dir)
             .env("KOPIA_WEBHOOK_LISTEN", "127.0.0.1:0")
@@ -112,7 +179,7 @@ impl Server {
         let (mut port, mut ui_port) = (None, None);
         while port.is_none() || (has_panel && ui_port.is_none()) {
             match rx
-                .recv_timeout(Duration::from_secs(30))
+                .recv_timeout(Duration::from_secs(120))
                 .expect("server started")
             {
                 (true, p) => port = Some(p),
@@ -124,6 +191,34 @@ impl Server {
             port: port.unwrap(),
             ui_port: ui_port.unwrap_or(0),
         }
+    }
+
+    /// User and system CPU time the server has used so far.
+    fn cpu_time(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // Fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map_or("", |(_, rest)| rest)
+            .split_whitespace()
+            .collect();
+        let ticks = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // utime and stime are fields 14 and 15 of the whole line, in clock ticks.
+        Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / clock_ticks() as f64)
+    }
+
+    /// Asks the server to stop (SIGTERM) and waits for it: callgrind writes its counts then.
+    fn terminate(mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
     }
 
     fn rss_kib(&self) -> u64 {
@@ -183,52 +278,8 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 }
 
 struct Load {
-    requests_per_second: f64,
     p50: Duration,
     p99: Duration,
-}
-
-/// Closed loop: `CONNECTIONS` clients, each sending as fast as answers come.
-async fn closed_loop(url: &str, body: &str, seconds: u64) -> Load {
-    let stop = Arc::new(AtomicBool::new(false));
-    let tasks: Vec<_> = (0..CONNECTIONS)
-        .map(|_| {
-            let (url, body, stop) = (url.to_owned(), body.to_owned(), Arc::clone(&stop));
-            tokio::spawn(async move {
-                let client = reqwest::Client::new();
-                let mut latencies = Vec::new();
-                while !stop.load(Ordering::Relaxed) {
-                    let started = Instant::now();
-                    let n = SENT.fetch_add(1, Ordering::Relaxed);
-                    let response = client
-                        .post(&url)
-                        .header("Subject", "Successfully created a snapshot")
-                        .body(nth_report(&body, n))
-                        .send()
-                        .await
-                        .unwrap();
-                    assert_eq!(response.status().as_u16(), 200);
-                    let _ = response.bytes().await;
-                    latencies.push(started.elapsed());
-                }
-                latencies
-            })
-        })
-        .collect();
-    let started = Instant::now();
-    tokio::time::sleep(Duration::from_secs(seconds)).await;
-    stop.store(true, Ordering::Relaxed);
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.unwrap());
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    all.sort();
-    Load {
-        requests_per_second: all.len() as f64 / elapsed,
-        p50: percentile(&all, 0.5),
-        p99: percentile(&all, 0.99),
-    }
 }
 
 /// Open loop: one request every `1/rate` s, latency measured from when it was due.
@@ -261,7 +312,6 @@ async fn fixed_rate(url: &str, body: &str, rate: u64, seconds: u64) -> Load {
     }
     all.sort();
     Load {
-        requests_per_second: rate as f64,
         p50: percentile(&all, 0.5),
         p99: percentile(&all, 0.99),
     }
@@ -283,7 +333,8 @@ fn new_monitor(name: &str) -> NewMonitor {
     NewMonitor::new(MonitorName::parse(name).unwrap(), WebhookId::generate())
 }
 
-/// Writes `count` events into a new monitor directly through the store (fast seeding).
+/// Writes `count` events into a new monitor directly through the store (fast seeding);
+/// returns its webhook ID.
 async fn seed(store: &Store, name: &str, count: usize) -> String {
     let monitor = store
         .create_monitor(new_monitor(name), Origin::Ui)
@@ -307,85 +358,94 @@ async fn seed(store: &Store, name: &str, count: usize) -> String {
             .unwrap();
         left -= batch;
     }
-    monitor.key.to_string()
+    monitor.webhook_id.as_str().to_owned()
 }
 
 fn row(what: &str, value: String) {
-    println!("| {what:<55} | {value:>28} |");
+    println!("| {what:<55} | {value:>36} |");
 }
 
 async fn run() {
     let http = reqwest::Client::new();
     let one_snapshot = kopia_report(1);
-    println!("| {:<55} | {:>28} |", "figure", "value");
-    println!("|{}|{}|", "-".repeat(57), "-".repeat(30));
+    let work = tempfile::tempdir().unwrap();
+    let kopia_lua = work.path().join("kopia.lua");
+    std::fs::write(&kopia_lua, KOPIA_LUA).unwrap();
+    let core = ws_core::WsCore::start().await;
+    println!("| {:<55} | {:>36} |", "figure", "value");
+    println!("|{}|{}|", "-".repeat(57), "-".repeat(38));
 
-    // Baseline and the app, same load.
+    // The baseline: the same wrk, the same requests, a handler that does nothing.
     let noop = Server::noop();
-    let noop_load = closed_loop(
+    let noop_post = wrk(
         &format!("http://127.0.0.1:{}/api/webhook/x", noop.port),
-        &one_snapshot,
-        LOAD_SECONDS,
-    )
-    .await;
+        Some(&kopia_lua),
+    );
+    let noop_get = wrk(&format!("http://127.0.0.1:{}/ping/x", noop.port), None);
     drop(noop);
+    row(
+        "wrk's load",
+        format!("{} -d{WRK_SECONDS}s", WRK_ARGS.join(" ")),
+    );
+    row("actix-web no-op, Kopia reports (POST)", noop_post.text());
+    row("actix-web no-op, pings (GET)", noop_get.text());
 
+    // The add-on with a (fake) Core connected, on an empty store.
     let empty = tempfile::tempdir().unwrap();
-    let app = Server::app(empty.path());
+    let app = Server::app_with(empty.path(), Some(&core.url), None);
     tokio::time::sleep(Duration::from_secs(2)).await;
     row(
         "idle RSS",
         format!("{:.1} MiB", app.rss_kib() as f64 / 1024.0),
     );
-    let ui = app.ui_port;
-    let monitor: serde_json::Value = http
-        .post(format!("http://127.0.0.1:{ui}/api/monitors"))
-        .json(&serde_json::json!({"name": "Bench"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let url = format!(
-        "http://127.0.0.1:{}/api/webhook/{}",
-        app.port,
-        monitor["webhook_id"].as_str().unwrap()
-    );
-    let load = closed_loop(&url, &one_snapshot, LOAD_SECONDS).await;
-    row(
-        &format!("durable Kopia ingest, {CONNECTIONS} connections"),
-        format!(
-            "{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
-            load.requests_per_second,
-            ms(load.p50),
-            ms(load.p99)
+    let id = create_monitor(&http, app.ui_port, "Bench").await;
+    let base = format!("http://127.0.0.1:{}", app.port);
+    let loads = [
+        (
+            "Kopia reports",
+            format!("{base}/api/webhook/{id}"),
+            Some(kopia_lua.as_path()),
+            &noop_post,
         ),
-    );
-    row(
-        &format!("actix-web no-op handler, {CONNECTIONS} connections"),
-        format!(
-            "{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
-            noop_load.requests_per_second,
-            ms(noop_load.p50),
-            ms(noop_load.p99)
+        ("pings", format!("{base}/ping/{id}"), None, &noop_get),
+        (
+            "pushes",
+            format!("{base}/api/push/{id}?status=up&msg=OK&ping=12"),
+            None,
+            &noop_get,
         ),
-    );
+    ];
+    for (what, url, script, baseline) in &loads {
+        measure(
+            &app,
+            &format!("{what}, empty store, Core connected"),
+            url,
+            *script,
+            baseline,
+        );
+    }
+    let steady = fixed_rate(&format!("{base}/api/webhook/{id}"), &one_snapshot, 500, 6).await;
     row(
-        "ratio (durable ingest / no-op)",
-        format!(
-            "{:.2}",
-            load.requests_per_second / noop_load.requests_per_second
-        ),
-    );
-    let steady = fixed_rate(&url, &one_snapshot, 500, 6).await;
-    row(
-        "latency at a fixed 500 req/s",
+        "Kopia reports at a fixed 500 req/s",
         format!("p50 {:.2} ms, p99 {:.2} ms", ms(steady.p50), ms(steady.p99)),
+    );
+    drop(app);
+
+    // Without Home Assistant: what the per-event Home Assistant work costs.
+    let quiet = tempfile::tempdir().unwrap();
+    let app = Server::app(quiet.path());
+    let id = create_monitor(&http, app.ui_port, "Bench").await;
+    measure(
+        &app,
+        "Kopia reports, empty store, pushes off",
+        &format!("http://127.0.0.1:{}/api/webhook/{id}", app.port),
+        Some(&kopia_lua),
+        &noop_post,
     );
 
     // 100k events (1000 reports of 100 snapshots each), then RSS.
     let hundred = kopia_report(100);
+    let url = format!("http://127.0.0.1:{}/api/webhook/{id}", app.port);
     let client = reqwest::Client::new();
     let started = Instant::now();
     let mut sent = Vec::new();
@@ -414,6 +474,7 @@ async fn run() {
     );
 
     // 200 monitors on the dashboard.
+    let ui = app.ui_port;
     for i in 0..199 {
         http.post(format!("http://127.0.0.1:{ui}/api/monitors"))
             .json(&serde_json::json!({"name": format!("Machine {i}")}))
@@ -430,13 +491,13 @@ async fn run() {
     );
     drop(app);
 
-    // 1M stored events: the history page and the ingest rate.
+    // 1M stored events: the pages, and every kind of report with a Core connected.
     let big = tempfile::tempdir().unwrap();
-    {
+    let id = {
         let store = Store::open(&big.path().join("kopia_webhook.db")).unwrap();
-        seed(&store, "Million", 1_000_000).await;
-    }
-    let app = Server::app(big.path());
+        seed(&store, "Million", 1_000_000).await
+    };
+    let app = Server::app_with(big.path(), Some(&core.url), None);
     let ui = app.ui_port;
     row(
         "history page at 1M stored events",
@@ -456,23 +517,47 @@ async fn run() {
             .await)
         ),
     );
-    drop(app);
-    // Two rounds each, alternating, best of each: the load generator shares the machine,
-    // and a single round differs from the next by more than the effect measured here.
-    let mut empty_best = load.requests_per_second;
-    let mut full_best: f64 = 0.0;
-    for _ in 0..2 {
-        full_best = full_best.max(ingest_rate(big.path(), &one_snapshot).await);
-        let fresh = tempfile::tempdir().unwrap();
-        empty_best = empty_best.max(ingest_rate(fresh.path(), &one_snapshot).await);
-    }
-    row(
-        "durable ingest at 1M stored events (best of 2)",
-        format!(
-            "{full_best:.0} req/s ({:.2}x the empty store's {empty_best:.0})",
-            full_best / empty_best
+    let base = format!("http://127.0.0.1:{}", app.port);
+    let loads = [
+        (
+            "Kopia reports",
+            format!("{base}/api/webhook/{id}"),
+            Some(kopia_lua.as_path()),
+            &noop_post,
         ),
-    );
+        ("pings", format!("{base}/ping/{id}"), None, &noop_get),
+        (
+            "pushes",
+            format!("{base}/api/push/{id}?status=up&msg=OK&ping=12"),
+            None,
+            &noop_get,
+        ),
+    ];
+    for (what, url, script, baseline) in &loads {
+        measure(
+            &app,
+            &format!("{what}, 1M stored events, Core connected"),
+            url,
+            *script,
+            baseline,
+        );
+    }
+    drop(app);
+
+    // Instructions per report: the difference between N and 2N reports under callgrind,
+    // so start-up and shutdown cancel out.
+    for (what, path, body) in [
+        ("Kopia report", "api/webhook", Some(one_snapshot.as_str())),
+        ("ping", "ping", None),
+    ] {
+        const N: u64 = 200;
+        let once = instructions(path, body, N).await;
+        let twice = instructions(path, body, 2 * N).await;
+        row(
+            &format!("instructions per {what} (callgrind, Core off)"),
+            format!("{}", twice.saturating_sub(once) / N),
+        );
+    }
 
     let binary = std::fs::metadata(env!("CARGO_BIN_EXE_kopia-webhook"))
         .unwrap()
@@ -481,41 +566,186 @@ async fn run() {
         "binary size (release, stripped)",
         format!("{:.1} MiB", binary as f64 / 1024.0 / 1024.0),
     );
+
+    // Idle, with a Core connected (its websocket and the periodic check included).
+    let seconds: u64 = std::env::var("KW_BENCH_IDLE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    let idle = tempfile::tempdir().unwrap();
+    let app = Server::app_with(idle.path(), Some(&core.url), None);
+    for i in 0..5 {
+        let id = create_monitor(&http, app.ui_port, &format!("Idle {i}")).await;
+        http.post(format!("http://127.0.0.1:{}/api/webhook/{id}", app.port))
+            .header("Subject", "Successfully created a snapshot")
+            .body(nth_report(
+                &one_snapshot,
+                SENT.fetch_add(1, Ordering::Relaxed),
+            ))
+            .send()
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let before = app.cpu_time();
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let used = app.cpu_time() - before;
+    row(
+        &format!("idle CPU over {} min, Core connected", seconds / 60),
+        format!(
+            "{:.3} % of a core ({:.2} s)",
+            used.as_secs_f64() / seconds as f64 * 100.0,
+            used.as_secs_f64()
+        ),
+    );
 }
 
-/// Durable ingest rate into the first monitor of the store in `dir` (created if none).
-async fn ingest_rate(dir: &Path, body: &str) -> f64 {
-    let app = Server::app(dir);
-    let http = reqwest::Client::new();
-    let ui = format!("http://127.0.0.1:{}", app.ui_port);
-    let mut monitors: Vec<serde_json::Value> = http
-        .get(format!("{ui}/api/monitors"))
+async fn create_monitor(http: &reqwest::Client, ui_port: u16, name: &str) -> String {
+    let monitor: serde_json::Value = http
+        .post(format!("http://127.0.0.1:{ui_port}/api/monitors"))
+        .json(&serde_json::json!({ "name": name }))
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let monitor = match monitors.pop() {
-        Some(monitor) => monitor,
-        None => http
-            .post(format!("{ui}/api/monitors"))
-            .json(&serde_json::json!({"name": "Bench"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap(),
-    };
-    let url = format!(
-        "http://127.0.0.1:{}/api/webhook/{}",
-        app.port,
-        monitor["webhook_id"].as_str().unwrap()
+    monitor["webhook_id"].as_str().unwrap().to_owned()
+}
+
+/// One wrk run against the add-on: rate, latency, the ratio to the no-op's rate, and the
+/// add-on's CPU time per request (user + system of its process ÷ requests).
+fn measure(app: &Server, what: &str, url: &str, script: Option<&Path>, baseline: &Wrk) {
+    let before = app.cpu_time();
+    let load = wrk(url, script);
+    let cpu = app.cpu_time() - before;
+    row(what, load.text());
+    row(
+        "  ratio to the no-op · CPU per request",
+        format!(
+            "{:.2} · {:.1} µs",
+            load.rate / baseline.rate,
+            cpu.as_secs_f64() * 1e6 / load.requests.max(1) as f64
+        ),
     );
-    closed_loop(&url, body, LOAD_SECONDS)
-        .await
-        .requests_per_second
+}
+
+struct Wrk {
+    rate: f64,
+    requests: u64,
+    p50: Duration,
+    p99: Duration,
+}
+
+impl Wrk {
+    fn text(&self) -> String {
+        format!(
+            "{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
+            self.rate,
+            ms(self.p50),
+            ms(self.p99)
+        )
+    }
+}
+
+/// Runs Debian's `wrk` and reads its summary; any non-2xx answer fails the bench.
+fn wrk(url: &str, script: Option<&Path>) -> Wrk {
+    let mut command = Command::new("wrk");
+    command.args(WRK_ARGS).arg(format!("-d{WRK_SECONDS}s"));
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    let output = command
+        .arg(url)
+        .output()
+        .expect("wrk runs (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        !text.contains("Non-2xx"),
+        "wrk saw failed answers from {url}:\n{text}"
+    );
+    let after = |prefix: &str| -> Option<&str> {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(str::trim)
+    };
+    let duration = |value: &str| -> Duration {
+        let (number, unit) = value.split_at(
+            value
+                .find(|c: char| c.is_alphabetic())
+                .unwrap_or(value.len()),
+        );
+        let number: f64 = number.parse().unwrap_or(0.0);
+        Duration::from_secs_f64(match unit {
+            "us" => number / 1e6,
+            "ms" => number / 1e3,
+            "s" => number,
+            "m" => number * 60.0,
+            _ => 0.0,
+        })
+    };
+    Wrk {
+        rate: after("Requests/sec:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0),
+        requests: text
+            .lines()
+            .find(|l| l.contains(" requests in "))
+            .and_then(|l| l.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0),
+        p50: after("50%").map(duration).unwrap_or_default(),
+        p99: after("99%").map(duration).unwrap_or_default(),
+    }
+}
+
+/// The instructions the add-on executes to start, take `count` requests to `/<path>/<id>`
+/// one at a time (a POST of `body`, or a GET), and stop, under callgrind.
+async fn instructions(path: &str, body: Option<&str>, count: u64) -> u64 {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("callgrind.out");
+    let wrapper = vec![
+        "valgrind".to_owned(),
+        "--tool=callgrind".to_owned(),
+        format!("--callgrind-out-file={}", out.display()),
+    ];
+    let app = Server::app_with(&dir.path().join("data"), None, Some(&wrapper));
+    let http = reqwest::Client::new();
+    let id = create_monitor(&http, app.ui_port, "Counted").await;
+    let url = format!("http://127.0.0.1:{}/{path}/{id}", app.port);
+    for n in 0..count {
+        let response = match body {
+            Some(body) => {
+                http.post(&url)
+                    .header("Subject", "Successfully created a snapshot")
+                    .body(nth_report(body, 1_000_000 + n))
+                    .send()
+                    .await
+            }
+            None => http.get(&url).send().await,
+        }
+        .unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+    }
+    app.terminate();
+    let counts = std::fs::read_to_string(&out).expect("callgrind wrote its counts");
+    counts
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("summary:")
+                .or_else(|| l.strip_prefix("totals:"))
+        })
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .expect("callgrind's summary line")
+}
+
+fn clock_ticks() -> u64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).trim().parse().ok())
+        .unwrap_or(100)
 }
 
 fn ms(d: Duration) -> f64 {

@@ -132,11 +132,9 @@ impl Default for ShrinkRule {
 }
 
 /// The figures a run reported, as kept per source to judge the next run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Figures {
-    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
     pub size: Option<i64>,
-    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
     pub files: Option<i64>,
 }
 

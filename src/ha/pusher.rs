@@ -152,6 +152,7 @@ impl Pusher {
                 }
                 self.reachable();
             }
+            let mut fired = Vec::new();
             for event in events {
                 let data = match &event.what {
                     CoreEventSubject::Event {
@@ -173,10 +174,12 @@ impl Pusher {
                         {
                             mqtt.fire_run(monitor_key, event).await;
                         }
-                        self.store.core_event_fired(event.id).await
+                        fired.push(event.id);
+                        Ok(())
                     }
                     Err(error) => {
                         if self.failed(EVENT_TYPE, &error) {
+                            self.forget_fired(fired).await;
                             return Round::CoreDown;
                         }
                         self.store
@@ -186,9 +189,13 @@ impl Pusher {
                 };
                 if let Err(e) = outcome {
                     tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot update queued Home Assistant events");
+                    self.forget_fired(fired).await;
                     return Round::Done;
                 }
                 self.reachable();
+            }
+            if !self.forget_fired(fired).await {
+                return Round::Done;
             }
             for due in notifications {
                 let result = match &due.want {
@@ -234,6 +241,17 @@ impl Pusher {
                     return Round::Done;
                 }
                 self.reachable();
+            }
+        }
+    }
+
+    /// Removes the events Core took from the queue; `false` if that failed (logged).
+    async fn forget_fired(&self, fired: Vec<i64>) -> bool {
+        match self.store.core_events_fired(fired).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot update queued Home Assistant events");
+                false
             }
         }
     }

@@ -243,15 +243,13 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
         let figures = Figures::of(&event);
         let mut usual_figures = Vec::new();
         if figures.is_some() {
-            let stored: Option<String> = usual
+            let stored: Option<Vec<u8>> = usual
                 .query_row(params![monitor_id, event.source().unwrap_or("")], |r| {
                     r.get(0)
                 })
                 .optional()?
                 .flatten();
-            usual_figures = stored
-                .and_then(|text| serde_json::from_str::<Vec<Figures>>(&text).ok())
-                .unwrap_or_default();
+            usual_figures = stored.as_deref().map(decode_figures).unwrap_or_default();
             if let Some(why) = shrink.judge(&event, &usual_figures) {
                 event = event.with_warning(why);
             }
@@ -303,7 +301,7 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
                     let keep = usual_figures
                         .len()
                         .saturating_sub(ShrinkRule::MAX_RUNS as usize);
-                    serde_json::to_string(&usual_figures[keep..]).unwrap_or_default()
+                    encode_figures(&usual_figures[keep..])
                 });
                 latest.execute(params![
                     monitor_id,
@@ -383,6 +381,32 @@ fn progress_of(conn: &Connection, monitor_id: i64) -> Result<Option<LiveProgress
         started_at: row.get::<_, Option<i64>>(7)?.map(from_ms).transpose()?,
         reported_at: from_ms(row.get(8)?)?,
     }))
+}
+
+/// Figures as kept in `latest_runs.figures`: 16 bytes a run, size then files, little-endian
+/// `i64`, `i64::MIN` for a figure the run did not report. A blob, not JSON: it is read and
+/// rewritten by every successful run, on the writer thread.
+fn encode_figures(figures: &[Figures]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(figures.len() * 16);
+    for f in figures {
+        out.extend_from_slice(&f.size.unwrap_or(i64::MIN).to_le_bytes());
+        out.extend_from_slice(&f.files.unwrap_or(i64::MIN).to_le_bytes());
+    }
+    out
+}
+
+fn decode_figures(bytes: &[u8]) -> Vec<Figures> {
+    let value = |chunk: &[u8]| {
+        let n = i64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        (n != i64::MIN).then_some(n)
+    };
+    bytes
+        .chunks_exact(16)
+        .map(|run| Figures {
+            size: value(&run[..8]),
+            files: value(&run[8..]),
+        })
+        .collect()
 }
 
 /// How much of a kept body a history page shows.
@@ -644,6 +668,25 @@ mod tests {
             Some(s) => e.with_source(s),
             None => e,
         }
+    }
+
+    #[test]
+    fn figures_survive_their_encoding() {
+        let figures = vec![
+            Figures {
+                size: Some(1_500_000_000),
+                files: None,
+            },
+            Figures {
+                size: None,
+                files: Some(0),
+            },
+        ];
+        assert_eq!(decode_figures(&encode_figures(&figures)), figures);
+        assert!(
+            decode_figures(&[1, 2, 3]).is_empty(),
+            "a torn value is no value"
+        );
     }
 
     #[tokio::test]

@@ -341,11 +341,19 @@ impl Store {
         .await
     }
 
-    pub async fn core_event_fired(&self, id: i64) -> Result<(), StoreError> {
+    /// Core took these events: one write for a round of them, not one each (under load a
+    /// write per event doubled the writer's work). A crash before this write fires them
+    /// again: at least once, as before.
+    pub async fn core_events_fired(&self, ids: Vec<i64>) -> Result<(), StoreError> {
+        if ids.is_empty() {
+            return Ok(());
+        }
         self.write(move |conn| {
-            Ok(conn
-                .execute("DELETE FROM core_events WHERE id = ?1", [id])
-                .map(|_| ())?)
+            let mut delete = conn.prepare_cached("DELETE FROM core_events WHERE id = ?1")?;
+            for id in ids {
+                delete.execute([id])?;
+            }
+            Ok(())
         })
         .await
     }

@@ -38,7 +38,7 @@ pub fn webhook_routes(cfg: &mut web::ServiceConfig) {
         web::scope("")
             .wrap(actix_web::middleware::from_fn(request_span))
             // A trailing slash (`…/<id>/`) is the same URL: the report is stored.
-            .wrap(actix_web::middleware::NormalizePath::trim())
+            .wrap(actix_web::middleware::from_fn(trim_trailing_slash))
             .configure(webhook_endpoints)
             .default_service(web::to(webhook::wrong_url)),
     );
@@ -183,6 +183,33 @@ pub fn ui_routes(cfg: &mut web::ServiceConfig) {
             )
             .default_service(web::to(pages::not_found)),
     );
+}
+
+/// `…/<id>/` is `…/<id>`. Only a path that ends in a slash is rewritten: actix's
+/// `NormalizePath` runs a regular expression over every path, a measurable share of a
+/// webhook's cost.
+async fn trim_trailing_slash(
+    mut req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
+) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
+    let path = req.path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let path_and_query = match req.query_string() {
+            "" => trimmed.to_owned(),
+            query => format!("{trimmed}?{query}"),
+        };
+        let mut parts = req.head().uri.clone().into_parts();
+        if let Ok(pq) = path_and_query.parse() {
+            parts.path_and_query = Some(pq);
+            if let Ok(uri) = actix_web::http::Uri::from_parts(parts) {
+                req.match_info_mut().get_mut().update(&uri);
+                req.head_mut().uri = uri;
+            }
+        }
+    }
+    next.call(req).await
 }
 
 async fn request_span(

@@ -22,7 +22,7 @@ CREATE TABLE notifications (
     next_attempt_at  INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 
--- Each source's figures of its last successful runs (a JSON array, oldest first, at most
--- 50): the next run is judged against them with one primary-key read, however long the
--- history.
-ALTER TABLE latest_runs ADD COLUMN figures TEXT;
+-- Each source's figures of its last successful runs (oldest first, at most 50; 16 bytes
+-- each: size and files as little-endian i64, i64::MIN for none): the next run is judged
+-- against them with one primary-key read, however long the history.
+ALTER TABLE latest_runs ADD COLUMN figures BLOB;
