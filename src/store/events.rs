@@ -224,7 +224,7 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
             // recognised before the start is touched. (Everything else relies on the insert's
             // ON CONFLICT: one statement less per event.)
             if let Some(key) = event.dedup_key()
-                && known.exists(params![monitor_id, key])?
+                && known.exists(params![monitor_id, stored_dedup_key(key)])?
             {
                 outcome.duplicates += 1;
                 continue;
@@ -268,7 +268,7 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
             event.files(),
             event.dirs(),
             event.error(),
-            event.dedup_key(),
+            event.dedup_key().map(stored_dedup_key),
             event.raw(),
             event.run_id(),
             event.host(),
@@ -317,11 +317,35 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
             queue.execute(params![event_id, received_ms])?;
         }
     }
-    if outcome.stored > 0 || outcome.progressed > 0 {
+    if (outcome.stored > 0 || outcome.progressed > 0)
+        && !BUMPED.with_borrow(|b| b.contains(&monitor_id))
+    {
         conn.prepare_cached("UPDATE monitors SET entities_due = entities_due + 1 WHERE id = ?1")?
             .execute([monitor_id])?;
+        BUMPED.with_borrow_mut(|b| b.push(monitor_id));
     }
     Ok(outcome)
+}
+
+thread_local! {
+    /// Monitors whose `entities_due` the writer's current transaction has bumped: the
+    /// evaluator only needs to see it change, so once per transaction is enough (a batch
+    /// of reports to one monitor otherwise rewrites its row for each).
+    static BUMPED: std::cell::RefCell<Vec<i64>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The writer began a transaction: nothing is bumped in it yet.
+pub(super) fn transaction_began() {
+    BUMPED.with_borrow_mut(Vec::clear);
+}
+
+/// What the unique index holds of a sender's dedup key: 96 bits of its SHA-256, so a long
+/// key (Kopia's host, path, start and subject digest) costs the index 16 bytes.
+fn stored_dedup_key(key: &str) -> String {
+    use base64::Engine as _;
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(key.as_bytes());
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&digest[..12])
 }
 
 /// Keeps a running backup's newest progress report, or drops it when the run is over.

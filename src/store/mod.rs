@@ -321,6 +321,7 @@ fn run_writer(conn: Connection, mut jobs: bounded::Receiver<Box<dyn WriteJob>>) 
         let begin = conn
             .prepare_cached("BEGIN IMMEDIATE")
             .and_then(|mut s| s.execute([]));
+        events::transaction_began();
         let commit = match begin {
             Ok(_) => {
                 for job in &mut batch {
