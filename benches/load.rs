@@ -133,7 +133,19 @@ impl Server {
     }
 
     fn noop() -> Self {
-        let mut command = Command::new(std::env::current_exe().unwrap());
+        Self::noop_with(None)
+    }
+
+    fn noop_with(wrapper: Option<&[String]>) -> Self {
+        let this = std::env::current_exe().unwrap();
+        let mut command = match wrapper {
+            Some([program, args @ ..]) => {
+                let mut command = Command::new(program);
+                command.args(args).arg(&this);
+                command
+            }
+            _ => Command::new(&this),
+        };
         command.env("KW_BENCH_NOOP", "1");
         Self::start(command, false)
     }
@@ -534,14 +546,23 @@ async fn run() {
     drop(app);
 
     // Instructions per report: the difference between N and 2N reports under callgrind,
-    // so start-up and shutdown cancel out.
+    // so start-up and shutdown cancel out; the no-op counted the same way.
+    {
+        const N: u64 = 200;
+        let once = instructions(None, "api/webhook", Some(&one_snapshot), N).await;
+        let twice = instructions(None, "api/webhook", Some(&one_snapshot), 2 * N).await;
+        row(
+            "instructions per no-op request (callgrind)",
+            format!("{}", twice.saturating_sub(once) / N),
+        );
+    }
     for (what, path, body) in [
         ("Kopia report", "api/webhook", Some(one_snapshot.as_str())),
         ("ping", "ping", None),
     ] {
         const N: u64 = 200;
-        let once = instructions(path, body, N).await;
-        let twice = instructions(path, body, 2 * N).await;
+        let once = instructions(Some("Counted"), path, body, N).await;
+        let twice = instructions(Some("Counted"), path, body, 2 * N).await;
         row(
             &format!("instructions per {what} (callgrind, Core off)"),
             format!("{}", twice.saturating_sub(once) / N),
@@ -691,9 +712,10 @@ fn wrk(url: &str, script: Option<&Path>) -> Wrk {
     }
 }
 
-/// The instructions the add-on executes to start, take `count` requests to `/<path>/<id>`
-/// one at a time (a POST of `body`, or a GET), and stop, under callgrind.
-async fn instructions(path: &str, body: Option<&str>, count: u64) -> u64 {
+/// The instructions a server executes to start, take `count` requests to `/<path>/<id>`
+/// one at a time (a POST of `body`, or a GET), and stop, under callgrind: the add-on with a
+/// monitor of that name, or (`None`) the no-op.
+async fn instructions(monitor: Option<&str>, path: &str, body: Option<&str>, count: u64) -> u64 {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("callgrind.out");
     let wrapper = vec![
@@ -701,9 +723,15 @@ async fn instructions(path: &str, body: Option<&str>, count: u64) -> u64 {
         "--tool=callgrind".to_owned(),
         format!("--callgrind-out-file={}", out.display()),
     ];
-    let app = Server::app_with(&dir.path().join("data"), None, Some(&wrapper));
     let http = reqwest::Client::new();
-    let id = create_monitor(&http, app.ui_port, "Counted").await;
+    let (app, id) = match monitor {
+        Some(name) => {
+            let app = Server::app_with(&dir.path().join("data"), None, Some(&wrapper));
+            let id = create_monitor(&http, app.ui_port, name).await;
+            (app, id)
+        }
+        None => (Server::noop_with(Some(&wrapper)), "x".to_owned()),
+    };
     let url = format!("http://127.0.0.1:{}/{path}/{id}", app.port);
     for n in 0..count {
         let response = match body {
