@@ -500,10 +500,7 @@ async fn run() {
     };
     // The seeding left ~200 MB in the WAL: copy it into the database now, or the add-on's
     // checkpoint thread does it during the measurement below (a one-off, not per report).
-    rusqlite::Connection::open(big.path().join("kopia_webhook.db"))
-        .unwrap()
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
-        .unwrap();
+    checkpoint(big.path());
     let app = Server::app_with(big.path(), Some(&core.url), None);
     let ui = app.ui_port;
     row(
@@ -524,32 +521,63 @@ async fn run() {
             .await)
         ),
     );
-    let base = format!("http://127.0.0.1:{}", app.port);
+    drop(app);
+    // Does a report cost more with a long history? The same monitor (50 sources) with 1k
+    // and with 1M stored events, each load on a fresh copy of its database and a freshly
+    // started add-on: a load leaves Core events to deliver and a WAL to checkpoint, which
+    // would otherwise be charged to the next one.
+    let small = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(&small.path().join("kopia_webhook.db")).unwrap();
+        let small_id = seed(&store, "Million", 1_000).await;
+        drop(store);
+        // The same webhook ID as the big one, so that one URL fits both.
+        rusqlite::Connection::open(small.path().join("kopia_webhook.db"))
+            .unwrap()
+            .execute(
+                "UPDATE monitors SET webhook_id = ?1 WHERE webhook_id = ?2",
+                [&id, &small_id],
+            )
+            .unwrap();
+    }
+    checkpoint(small.path());
     let loads = [
         (
             "Kopia reports",
-            format!("{base}/api/webhook/{id}"),
+            "api/webhook",
+            "",
             Some(kopia_lua.as_path()),
             &noop_post,
         ),
-        ("pings", format!("{base}/ping/{id}"), None, &noop_get),
+        ("pings", "ping", "", None, &noop_get),
         (
             "pushes",
-            format!("{base}/api/push/{id}?status=up&msg=OK&ping=12"),
+            "api/push",
+            "?status=up&msg=OK&ping=12",
             None,
             &noop_get,
         ),
     ];
-    for (what, url, script, baseline) in &loads {
-        measure(
-            &app,
-            &format!("{what}, 1M stored events, Core connected"),
-            url,
-            *script,
-            baseline,
-        );
+    for (what, path, query, script, baseline) in loads {
+        for (stored, from) in [("1M", big.path()), ("1k", small.path())] {
+            let copy = tempfile::tempdir().unwrap();
+            std::fs::copy(
+                from.join("kopia_webhook.db"),
+                copy.path().join("kopia_webhook.db"),
+            )
+            .unwrap();
+            let app = Server::app_with(copy.path(), Some(&core.url), None);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let url = format!("http://127.0.0.1:{}/{path}/{id}{query}", app.port);
+            measure(
+                &app,
+                &format!("{what}, {stored} stored events, Core connected"),
+                &url,
+                script,
+                baseline,
+            );
+        }
     }
-    drop(app);
 
     // Instructions per report: the difference between N and 2N reports under callgrind,
     // so start-up and shutdown cancel out; the no-op counted the same way.
@@ -763,6 +791,14 @@ async fn instructions(monitor: Option<&str>, path: &str, body: Option<&str>, cou
         })
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .expect("callgrind's summary line")
+}
+
+/// Copies the WAL of the database in `dir` into it and empties the WAL.
+fn checkpoint(dir: &Path) {
+    rusqlite::Connection::open(dir.join("kopia_webhook.db"))
+        .unwrap()
+        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
+        .unwrap();
 }
 
 fn clock_ticks() -> u64 {
