@@ -339,13 +339,15 @@ pub async fn monitor_page(
     html(&view, &layout)
 }
 
-/// "No success for 2d 1h (auto: twice daily plus grace) · shrink: more than 50 % below the
-/// median of the last 5 runs".
+/// "A problem after 2d 1h without a success (auto: twice the usual interval plus grace) ·
+/// a warning when a backup shrinks more than 50 % below the median of its last 5 runs".
 fn alerts_text(monitor: &crate::domain::Monitor, summary: &MonitorSummary) -> String {
     use crate::domain::{NoSuccessAlert, format_period};
     let no_success = match monitor.no_success {
-        NoSuccessAlert::Off => "off".to_owned(),
-        NoSuccessAlert::After(limit) => format_period(limit),
+        NoSuccessAlert::Off => "No alert for going without a success".to_owned(),
+        NoSuccessAlert::After(limit) => {
+            format!("A problem after {} without a success", format_period(limit))
+        }
         NoSuccessAlert::Auto => {
             let period = monitor
                 .schedule
@@ -354,23 +356,23 @@ fn alerts_text(monitor: &crate::domain::Monitor, summary: &MonitorSummary) -> St
                 .or_else(|| summary.rhythm.as_ref().map(|r| r.period()));
             match period.and_then(|p| (p * 2).checked_add(monitor.grace.duration())) {
                 Some(limit) => format!(
-                    "{} (auto: twice the usual interval plus grace)",
+                    "A problem after {} without a success (auto: twice the usual interval plus grace)",
                     format_period(limit)
                 ),
-                None => "auto (once five regular runs show the usual interval)".to_owned(),
+                None => "A problem when it goes without a success for twice its usual interval (known once five regular runs show it)".to_owned(),
             }
         }
     };
     let shrink = if monitor.shrink.is_off() {
-        "off".to_owned()
+        "no shrink check".to_owned()
     } else {
         format!(
-            "more than {} % below the median of the last {} runs",
+            "a warning when a backup shrinks more than {} % below the median of its last {} runs",
             monitor.shrink.percent(),
             monitor.shrink.runs()
         )
     };
-    format!("Problem when no success for {no_success} · when a backup shrinks {shrink}")
+    format!("{no_success} · {shrink}")
 }
 
 /// Size and duration over the recent runs that report them, oldest first.
