@@ -64,23 +64,24 @@ impl Application {
         let publisher = match &settings.core {
             Some(core) => {
                 tracing::info!(core = %core.url, "Home Assistant updates enabled");
+                // The add-on's slug, asked once: the MQTT device page and the notifications
+                // link to the panel with it.
+                let addon_slug = SupervisorClient::new(settings.supervisor.as_ref(), None)
+                    .own_slug()
+                    .await;
                 let mqtt = match choose_broker(&settings).await {
-                    Some((broker, addon_slug)) => Some(crate::ha::MqttSetup {
+                    Some(broker) => Some(crate::ha::MqttSetup {
                         broker,
-                        addon_slug,
+                        addon_slug: addon_slug.clone(),
                         install: store.install_id().await?,
                     }),
                     None => None,
                 };
-                let panel = match &settings.supervisor {
-                    Some(_) => SupervisorClient::new(settings.supervisor.as_ref(), None)
-                        .own_slug()
-                        .await
-                        .map(|slug| {
-                            format!("https://my.home-assistant.io/redirect/supervisor_ingress/?addon={slug}")
-                        }),
-                    None => None,
-                };
+                let panel = addon_slug.map(|slug| {
+                    format!(
+                        "https://my.home-assistant.io/redirect/supervisor_ingress/?addon={slug}"
+                    )
+                });
                 let alerting = crate::ha::Alerting {
                     zone: settings.options.timezone.clone(),
                     notify: settings.options.problem_notifications,
@@ -218,8 +219,8 @@ impl Stopper {
 }
 
 /// The broker for MQTT discovery, as the `entities` option asks: `KOPIA_WEBHOOK_MQTT_URL`,
-/// else the one the Supervisor offers; with it, the add-on's slug for the device page's link.
-async fn choose_broker(settings: &Settings) -> Option<(BrokerSettings, Option<String>)> {
+/// else the one the Supervisor offers.
+async fn choose_broker(settings: &Settings) -> Option<BrokerSettings> {
     if settings.options.entities == EntitiesMode::Rest {
         tracing::info!(
             "entities through Home Assistant's REST API (the entities option says rest)"
@@ -232,7 +233,7 @@ async fn choose_broker(settings: &Settings) -> Option<(BrokerSettings, Option<St
         None => supervisor.mqtt_broker().await,
     };
     match broker {
-        Some(broker) => Some((broker, supervisor.own_slug().await)),
+        Some(broker) => Some(broker),
         None if settings.options.entities == EntitiesMode::Mqtt => {
             tracing::error!(
                 "the entities option says mqtt, but there is no MQTT broker: install and start the Mosquitto app, then restart this add-on; until then entities go through the REST API"

@@ -289,14 +289,14 @@ proptest! {
         for bytes in [json.as_bytes(), body.as_slice()] {
             let inbound = Inbound::new(&headers, bytes, &zone);
             if let Ok(publish) = ntfy::from_json(&inbound) {
-                let _ = ntfy::event(publish);
+                let _ = publish.notification.into_event();
             }
             if let Ok(publish) = ntfy::from_request("topic", &inbound, &query) {
-                let _ = ntfy::event(publish);
+                let _ = publish.notification.into_event();
             }
             let _ = gotify::token(&inbound, &query);
             if let Ok(message) = gotify::message(&inbound) {
-                let _ = gotify::event(message);
+                let _ = message.into_event();
             }
         }
     }

@@ -152,6 +152,8 @@ pub struct MonitorSummary {
     pub changes_at: Option<Timestamp>,
     /// The schedule the history shows, for a monitor without one.
     pub rhythm: Option<Rhythm>,
+    /// How long without a success is a problem (the alert's own period, or `auto`'s).
+    pub no_success_limit: Option<SignedDuration>,
     /// Set when going without a success has become a problem by itself.
     pub no_success: Option<NoSuccess>,
     /// How far the running backup is, while its tool reports it.
@@ -251,6 +253,7 @@ impl MonitorSummary {
         summary.running_since = running_since;
         summary.changes_at = changes_at;
         summary.rhythm = rhythm;
+        summary.no_success_limit = limit;
         summary
     }
 
@@ -382,6 +385,7 @@ impl MonitorSummary {
             running_since: None,
             changes_at: None,
             rhythm: None,
+            no_success_limit: None,
             no_success: None,
             progress: None,
         }

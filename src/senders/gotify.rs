@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::notification::{Level, Notification};
 use super::{Inbound, SenderError};
-use crate::domain::{BackupEvent, SenderKind};
+use crate::domain::SenderKind;
 
 /// The token, in Gotify's order: query, header, bearer.
 pub fn token<'a>(inbound: &'a Inbound<'_>, query: &'a [(String, String)]) -> Option<&'a str> {
@@ -67,10 +67,6 @@ pub fn message(inbound: &Inbound<'_>) -> Result<Notification, SenderError> {
     })
 }
 
-pub fn event(notification: Notification) -> BackupEvent {
-    notification.into_event()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -87,7 +83,7 @@ mod tests {
         let body = r#"{"title":"vzdump backup status (pve1): backup failed","message":"```\nvzdump job failed: storage 'nas' is not online\n```","priority":9,"extras":{"client::display":{"contentType":"text/markdown"}}}"#;
         let inbound = Inbound::new(&headers, body.as_bytes(), &utc);
         assert_eq!(token(&inbound, &[]), Some("abc"));
-        let e = event(message(&inbound).unwrap());
+        let e = message(&inbound).unwrap().into_event();
         assert_eq!(e.status(), RunStatus::Failed);
         assert_eq!(
             e.error(),

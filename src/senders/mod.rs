@@ -152,6 +152,16 @@ impl<'a> Inbound<'a> {
         )
     }
 
+    /// Declared a form, or one line of `key=value` pairs.
+    pub(crate) fn looks_like_form(&self) -> bool {
+        self.header("content-type")
+            .is_some_and(|ct| ct.contains("x-www-form-urlencoded"))
+            || self.text().is_some_and(|t| {
+                let t = t.trim();
+                !t.contains(char::is_whitespace) && t.contains('=')
+            })
+    }
+
     fn claims_json(&self) -> bool {
         self.header("content-type")
             .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"))
@@ -212,14 +222,7 @@ fn why_not_understood(inbound: &Inbound<'_>) -> String {
             Ok(_) => format!("not understood: a JSON list: {NO_SENDER}"),
         };
     }
-    let form_like = inbound
-        .header("content-type")
-        .is_some_and(|ct| ct.contains("x-www-form-urlencoded"))
-        || inbound.text().is_some_and(|t| {
-            let t = t.trim();
-            !t.contains(char::is_whitespace) && t.contains('=')
-        });
-    if form_like
+    if inbound.looks_like_form()
         && let Ok(fields) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(inbound.body)
         && !fields.is_empty()
     {

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::notification::{Level, Notification};
 use super::{Inbound, SenderError};
-use crate::domain::{BackupEvent, SenderKind};
+use crate::domain::SenderKind;
 
 /// A publish request, before its monitor is known.
 #[derive(Debug, Clone, PartialEq)]
@@ -137,11 +137,6 @@ fn notification(title: &str, message: &str, priority: i64, tags: &[&str]) -> Not
     }
 }
 
-/// The event a publish reports.
-pub fn event(publish: Publish) -> BackupEvent {
-    publish.notification.into_event()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -154,7 +149,7 @@ mod tests {
         let body = r#"{"topic":"backups","title":"A borgmatic FAIL event happened","message":"A borgmatic FAIL event happened","priority":3,"tags":["borgmatic"]}"#;
         let publish = from_json(&Inbound::new(&[], body.as_bytes(), &utc)).unwrap();
         assert_eq!(publish.topic, "backups");
-        let e = event(publish);
+        let e = publish.notification.into_event();
         assert_eq!((e.kind(), e.status()), (EventKind::Run, RunStatus::Failed));
         assert_eq!(e.sender(), SenderKind::Ntfy);
     }
@@ -167,7 +162,10 @@ mod tests {
             ("Priority".to_owned(), "urgent".to_owned()),
         ];
         let inbound = Inbound::new(&headers, b"see the log", &utc);
-        let e = event(from_request("t", &inbound, &[]).unwrap());
+        let e = from_request("t", &inbound, &[])
+            .unwrap()
+            .notification
+            .into_event();
         assert_eq!(
             e.status(),
             RunStatus::Failed,
@@ -179,7 +177,10 @@ mod tests {
             ("ta".to_owned(), "white_check_mark".to_owned()),
         ];
         let inbound = Inbound::new(&[], b"", &utc);
-        let e = event(from_request("t", &inbound, &query).unwrap());
+        let e = from_request("t", &inbound, &query)
+            .unwrap()
+            .notification
+            .into_event();
         assert_eq!(e.status(), RunStatus::Success);
         let bad = vec![("Priority".to_owned(), "loud".to_owned())];
         let inbound = Inbound::new(&bad, b"x", &utc);
@@ -191,7 +192,10 @@ mod tests {
         let utc = TimeZone::UTC;
         let headers = vec![("Tags".to_owned(), "backup,x".to_owned())];
         let inbound = Inbound::new(&headers, b"nightly job", &utc);
-        let e = event(from_request("t", &inbound, &[]).unwrap());
+        let e = from_request("t", &inbound, &[])
+            .unwrap()
+            .notification
+            .into_event();
         assert_eq!(e.status(), RunStatus::Failed);
     }
 }

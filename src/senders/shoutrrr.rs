@@ -37,7 +37,7 @@ impl Sender for Shoutrrr {
         }
         // A bare message: only when its words say something, so that arbitrary text stays
         // "not understood" and says so.
-        if inbound.looks_like_json() || looks_like_form(inbound) {
+        if inbound.looks_like_json() || inbound.looks_like_form() {
             return None;
         }
         let text = inbound.text()?;
@@ -52,16 +52,6 @@ impl Sender for Shoutrrr {
             .into_event(),
         ]))
     }
-}
-
-fn looks_like_form(inbound: &Inbound<'_>) -> bool {
-    inbound
-        .header("content-type")
-        .is_some_and(|ct| ct.contains("x-www-form-urlencoded"))
-        || inbound.text().is_some_and(|t| {
-            let t = t.trim();
-            !t.contains(char::is_whitespace) && t.contains('=')
-        })
 }
 
 #[cfg(test)]

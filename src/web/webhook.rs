@@ -111,8 +111,7 @@ pub async fn ping(
     let body = read_body(&state, caller, &monitor, payload).await?;
     let headers = header_pairs(&req);
     let inbound = Inbound::new(&headers, &body, &state.settings.options.timezone);
-    let query: Vec<(String, String)> =
-        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let query = query_pairs(&req);
     let rid = query
         .iter()
         .find(|(k, _)| k == "rid")
@@ -355,17 +354,25 @@ async fn read_body(
     monitor: &Monitor,
     payload: web::Payload,
 ) -> Result<web::Bytes, WebhookError> {
+    read_unattributed(payload).await.map_err(|e| match e {
+        WebhookError::TooLarge { .. } => refuse(state, caller, monitor, b"", e),
+        other => other,
+    })
+}
+
+/// The body of a request whose monitor is only known from the body itself (ntfy's JSON
+/// topic, a Gotify token that may be in it): the same limit, nothing to record it against.
+async fn read_unattributed(payload: web::Payload) -> Result<web::Bytes, WebhookError> {
     match payload.to_bytes_limited(MAX_BODY).await {
         Ok(Ok(body)) => Ok(body),
         Ok(Err(e)) => Err(WebhookError::Payload(e)),
-        Err(_) => Err(refuse(
-            state,
-            caller,
-            monitor,
-            b"",
-            WebhookError::TooLarge { limit: MAX_BODY },
-        )),
+        Err(_) => Err(WebhookError::TooLarge { limit: MAX_BODY }),
     }
+}
+
+/// The query string's pairs; one that does not decode is no pairs.
+fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    serde_urlencoded::from_str(req.query_string()).unwrap_or_default()
 }
 
 /// Records why a known monitor's request was refused and passes the error on.
@@ -423,9 +430,7 @@ pub async fn ntfy_publish(
     let headers = header_pairs(&req);
     let inbound = Inbound::new(&headers, &body, &state.settings.options.timezone);
     state.service.authenticate(&monitor, &inbound, caller)?;
-    let query: Vec<(String, String)> =
-        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
-    let publish = ntfy::from_request(&topic, &inbound, &query)
+    let publish = ntfy::from_request(&topic, &inbound, &query_pairs(&req))
         .map_err(|e| refuse(&state, caller, &monitor, &body, e.into()))?;
     ntfy_store(&state, caller, &monitor, publish).await
 }
@@ -434,10 +439,11 @@ pub async fn ntfy_publish(
 /// `ntfy://`), the topic in the body.
 pub async fn ntfy_json(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebhookError> {
     let caller = caller(&req);
+    let body = read_unattributed(payload).await?;
     let headers = header_pairs(&req);
     let inbound = Inbound::new(&headers, &body, &state.settings.options.timezone);
     // Which monitor is only known once the body is read. At the root, a body that is not
@@ -471,7 +477,7 @@ async fn ntfy_store(
     });
     state
         .service
-        .ingest(monitor, vec![ntfy::event(publish)], caller)
+        .ingest(monitor, vec![publish.notification.into_event()], caller)
         .await?;
     Ok(HttpResponse::Ok().json(answer))
 }
@@ -481,14 +487,14 @@ async fn ntfy_store(
 /// Answered with Gotify's JSON message (Shoutrrr requires JSON, Apprise exactly 200).
 pub async fn gotify_message(
     req: HttpRequest,
-    body: web::Bytes,
+    payload: web::Payload,
     state: web::Data<AppState>,
 ) -> Result<HttpResponse, WebhookError> {
     let caller = caller(&req);
+    let body = read_unattributed(payload).await?;
     let headers = header_pairs(&req);
     let inbound = Inbound::new(&headers, &body, &state.settings.options.timezone);
-    let query: Vec<(String, String)> =
-        serde_urlencoded::from_str(req.query_string()).unwrap_or_default();
+    let query = query_pairs(&req);
     let token = gotify::token(&inbound, &query).ok_or_else(|| {
         WebhookError::from(senders::SenderError::Invalid(
             "no application token: set the token to this monitor's webhook ID (Gotify's ?token=, X-Gotify-Key or Authorization: Bearer)".into(),
@@ -511,7 +517,7 @@ pub async fn gotify_message(
     });
     state
         .service
-        .ingest(&monitor, vec![gotify::event(notification)], caller)
+        .ingest(&monitor, vec![notification.into_event()], caller)
         .await?;
     Ok(HttpResponse::Ok().json(answer))
 }

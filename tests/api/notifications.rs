@@ -194,6 +194,12 @@ async fn ntfy_publishing_in_all_three_forms_answers_like_ntfy() {
     // A topic that is no monitor's ID, and a string priority, say what is wrong.
     let unknown = post(&app, "/ntfy/not-a-monitor-id-at-all", "x").await;
     assert_eq!(unknown.status().as_u16(), 404);
+    let huge = post(&app, "/ntfy", "x".repeat(1024 * 1024 + 1)).await;
+    assert_eq!(
+        huge.status().as_u16(),
+        413,
+        "the webhook body limit holds here too"
+    );
     let bad = post(
         &app,
         "/ntfy",

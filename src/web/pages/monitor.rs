@@ -343,25 +343,16 @@ pub async fn monitor_page(
 /// a warning when a backup shrinks more than 50 % below the median of its last 5 runs".
 fn alerts_text(monitor: &crate::domain::Monitor, summary: &MonitorSummary) -> String {
     use crate::domain::{NoSuccessAlert, format_period};
-    let no_success = match monitor.no_success {
-        NoSuccessAlert::Off => "No alert for going without a success".to_owned(),
-        NoSuccessAlert::After(limit) => {
+    let no_success = match (monitor.no_success, summary.no_success_limit) {
+        (NoSuccessAlert::Off, _) => "No alert for going without a success".to_owned(),
+        (NoSuccessAlert::After(_), Some(limit)) => {
             format!("A problem after {} without a success", format_period(limit))
         }
-        NoSuccessAlert::Auto => {
-            let period = monitor
-                .schedule
-                .as_ref()
-                .and_then(|s| s.period_after(Timestamp::now()))
-                .or_else(|| summary.rhythm.as_ref().map(|r| r.period()));
-            match period.and_then(|p| (p * 2).checked_add(monitor.grace.duration())) {
-                Some(limit) => format!(
-                    "A problem after {} without a success (auto: twice the usual interval plus grace)",
-                    format_period(limit)
-                ),
-                None => "A problem when it goes without a success for twice its usual interval (known once five regular runs show it)".to_owned(),
-            }
-        }
+        (NoSuccessAlert::Auto, Some(limit)) => format!(
+            "A problem after {} without a success (auto: twice the usual interval plus grace)",
+            format_period(limit)
+        ),
+        _ => "A problem when it goes without a success for twice its usual interval (known once five regular runs show it)".to_owned(),
     };
     let shrink = if monitor.shrink.is_off() {
         "no shrink check".to_owned()
