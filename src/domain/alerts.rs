@@ -102,14 +102,17 @@ impl ShrinkRule {
         if median <= 0 {
             return None;
         }
-        let (low, high) = (before[0], before[before.len() - 1]);
-        let usual = if low == high {
-            format!("usually {}", show(low))
-        } else {
-            format!("usually {}–{}", show(low), show(high))
+        // Worded only for a shrunk run: this runs for every successful backup.
+        let usual = || {
+            let (low, high) = (before[0], before[before.len() - 1]);
+            if low == high {
+                format!("usually {}", show(low))
+            } else {
+                format!("usually {}–{}", show(low), show(high))
+            }
         };
         if now == 0 && what == "files" {
-            return Some(format!("no files backed up ({usual})"));
+            return Some(format!("no files backed up ({})", usual()));
         }
         // `now < median * (100 - percent) / 100`, in integers that cannot overflow.
         let limit = i128::from(median) * i128::from(100 - percent);
@@ -118,9 +121,10 @@ impl ShrinkRule {
         }
         let drop = 100 - (i128::from(now) * 100 / i128::from(median));
         Some(format!(
-            "{what} dropped {drop} %: {} → {} ({usual})",
+            "{what} dropped {drop} %: {} → {} ({})",
             show(median),
-            show(now)
+            show(now),
+            usual()
         ))
     }
 }

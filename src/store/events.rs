@@ -1,7 +1,7 @@
 use std::collections::HashMap;
 
 use jiff::Timestamp;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{CachedStatement, Connection, OptionalExtension, Row, params};
 
 use super::{Store, StoreError, from_ms, to_ms};
 use crate::domain::{
@@ -166,36 +166,50 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
         fire_core_events,
         shrink,
     } = delivery;
-    let mut known =
-        conn.prepare_cached("SELECT 1 FROM events WHERE monitor_id = ?1 AND dedup_key = ?2")?;
-    let mut open_start = conn.prepare_cached(
+    // Prepared on first use: a delivery usually needs half of them (a finish without an
+    // open start never reads `known`, a run never writes `open_starts`).
+    let mut known = Lazy::new(
+        conn,
+        "SELECT 1 FROM events WHERE monitor_id = ?1 AND dedup_key = ?2",
+    );
+    let mut open_start = Lazy::new(
+        conn,
         "SELECT received_at, source FROM open_starts WHERE monitor_id = ?1 AND run_key = ?2",
-    )?;
-    let mut close_start =
-        conn.prepare_cached("DELETE FROM open_starts WHERE monitor_id = ?1 AND run_key = ?2")?;
-    let mut open = conn.prepare_cached(
+    );
+    let mut close_start = Lazy::new(
+        conn,
+        "DELETE FROM open_starts WHERE monitor_id = ?1 AND run_key = ?2",
+    );
+    let mut open = Lazy::new(
+        conn,
         "INSERT INTO open_starts (monitor_id, run_key, event_id, received_at, source)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (monitor_id, run_key) DO UPDATE SET event_id = excluded.event_id,
              received_at = excluded.received_at, source = excluded.source",
-    )?;
-    let mut insert = conn.prepare_cached(
+    );
+    let mut insert = Lazy::new(
+        conn,
         "INSERT INTO events (monitor_id, received_at, sender, kind, status, source, started_at,
              finished_at, duration_ms, size_bytes, files, dirs, error, dedup_key, raw, run_id, host, target)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
          ON CONFLICT DO NOTHING",
-    )?;
-    let mut latest = conn.prepare_cached(
+    );
+    let mut latest = Lazy::new(
+        conn,
         "INSERT INTO latest_runs (monitor_id, source, event_id, success_event_id, figures)
          VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT (monitor_id, source) DO UPDATE SET event_id = excluded.event_id,
              success_event_id = COALESCE(excluded.success_event_id, latest_runs.success_event_id),
              figures = COALESCE(excluded.figures, latest_runs.figures)",
-    )?;
-    let mut usual = conn
-        .prepare_cached("SELECT figures FROM latest_runs WHERE monitor_id = ?1 AND source = ?2")?;
-    let mut queue =
-        conn.prepare_cached("INSERT INTO core_events (event_id, created_at) VALUES (?1, ?2)")?;
+    );
+    let mut usual = Lazy::new(
+        conn,
+        "SELECT figures FROM latest_runs WHERE monitor_id = ?1 AND source = ?2",
+    );
+    let mut queue = Lazy::new(
+        conn,
+        "INSERT INTO core_events (event_id, created_at) VALUES (?1, ?2)",
+    );
     let received_ms = to_ms(received_at);
     let mut outcome = Ingested::default();
     for mut event in events {
@@ -207,6 +221,7 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
         let run_key = event.run_id().unwrap_or("").to_owned();
         let start = if event.kind() == EventKind::Run {
             open_start
+                .get()?
                 .query_row(params![monitor_id, run_key], |r| {
                     Ok((r.get::<_, i64>(0)?, r.get::<_, Option<String>>(1)?))
                 })
@@ -224,12 +239,14 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
             // recognised before the start is touched. (Everything else relies on the insert's
             // ON CONFLICT: one statement less per event.)
             if let Some(key) = event.dedup_key()
-                && known.exists(params![monitor_id, stored_dedup_key(key)])?
+                && known
+                    .get()?
+                    .exists(params![monitor_id, stored_dedup_key(key)])?
             {
                 outcome.duplicates += 1;
                 continue;
             }
-            close_start.execute(params![monitor_id, run_key])?;
+            close_start.get()?.execute(params![monitor_id, run_key])?;
             let started = from_ms(started_ms)?;
             let fresh = received_at.duration_since(started) < BackupEvent::MAX_PAIRED_DURATION;
             if fresh && event.started_at().is_none() {
@@ -244,6 +261,7 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
         let mut usual_figures = Vec::new();
         if figures.is_some() {
             let stored: Option<Vec<u8>> = usual
+                .get()?
                 .query_row(params![monitor_id, event.source().unwrap_or("")], |r| {
                     r.get(0)
                 })
@@ -254,7 +272,7 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
                 event = event.with_warning(why);
             }
         }
-        let inserted = insert.execute(params![
+        let inserted = insert.get()?.execute(params![
             monitor_id,
             received_ms,
             event.sender().as_str(),
@@ -282,7 +300,7 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
         let event_id = conn.last_insert_rowid();
         match event.kind() {
             EventKind::Start => {
-                open.execute(params![
+                open.get()?.execute(params![
                     monitor_id,
                     run_key,
                     event_id,
@@ -303,7 +321,7 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
                         .saturating_sub(ShrinkRule::MAX_RUNS as usize);
                     encode_figures(&usual_figures[keep..])
                 });
-                latest.execute(params![
+                latest.get()?.execute(params![
                     monitor_id,
                     event.source().unwrap_or(""),
                     event_id,
@@ -314,7 +332,7 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
             EventKind::Log | EventKind::Test | EventKind::Progress => {}
         }
         if fire_core_events {
-            queue.execute(params![event_id, received_ms])?;
+            queue.get()?.execute(params![event_id, received_ms])?;
         }
     }
     if (outcome.stored > 0 || outcome.progressed > 0)
@@ -325,6 +343,31 @@ fn ingest_in(conn: &Connection, delivery: Delivery) -> Result<Ingested, StoreErr
         BUMPED.with_borrow_mut(|b| b.push(monitor_id));
     }
     Ok(outcome)
+}
+
+/// A cached statement prepared on its first use.
+struct Lazy<'c> {
+    conn: &'c Connection,
+    sql: &'static str,
+    statement: Option<CachedStatement<'c>>,
+}
+
+impl<'c> Lazy<'c> {
+    fn new(conn: &'c Connection, sql: &'static str) -> Self {
+        Self {
+            conn,
+            sql,
+            statement: None,
+        }
+    }
+
+    fn get(&mut self) -> Result<&mut CachedStatement<'c>, StoreError> {
+        let statement = match self.statement.take() {
+            Some(statement) => statement,
+            None => self.conn.prepare_cached(self.sql)?,
+        };
+        Ok(self.statement.insert(statement))
+    }
 }
 
 thread_local! {

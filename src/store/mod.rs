@@ -23,7 +23,7 @@ use std::time::Duration;
 
 use jiff::Timestamp;
 use rusqlite::{Connection, OpenFlags};
-use rusqlite_migration::{M, Migrations};
+use rusqlite_migration::{HookError, HookResult, M, Migrations};
 use tokio::sync::{mpsc as bounded, oneshot};
 
 pub use events::{Delivery, EventPage, Ingested};
@@ -32,19 +32,68 @@ pub use outbox::{CoreEventSubject, DueCoreEvent, DueState, PushStatus};
 pub use rejections::{HEAD_BYTES as REJECTION_HEAD_BYTES, Rejection};
 pub use snapshot::{restore_if_missing, snapshot};
 
-const MIGRATION_STEPS: &[M<'static>] = &[
-    M::up(include_str!("migrations/001_init.sql")),
-    M::up(include_str!("migrations/002_schedules_outbox.sql")),
-    M::up(include_str!("migrations/003_rejections_run_ids.sql")),
-    M::up(include_str!("migrations/004_event_host_target.sql")),
-    M::up(include_str!("migrations/005_index_runs_by_kind.sql")),
-    M::up(include_str!("migrations/006_fewer_event_indexes.sql")),
-    M::up(include_str!("migrations/007_ingest_in_one_write.sql")),
-    M::up(include_str!("migrations/008_slugs_ping_key.sql")),
-    M::up(include_str!("migrations/009_alerts.sql")),
-    M::up(include_str!("migrations/010_live_progress.sql")),
+fn migrations() -> Migrations<'static> {
+    Migrations::new(migration_steps())
+}
+
+fn migration_steps() -> Vec<M<'static>> {
+    vec![
+        M::up(include_str!("migrations/001_init.sql")),
+        M::up(include_str!("migrations/002_schedules_outbox.sql")),
+        M::up(include_str!("migrations/003_rejections_run_ids.sql")),
+        M::up(include_str!("migrations/004_event_host_target.sql")),
+        M::up(include_str!("migrations/005_index_runs_by_kind.sql")),
+        M::up(include_str!("migrations/006_fewer_event_indexes.sql")),
+        M::up(include_str!("migrations/007_ingest_in_one_write.sql")),
+        M::up(include_str!("migrations/008_slugs_ping_key.sql")),
+        M::up(include_str!("migrations/009_alerts.sql")),
+        M::up(include_str!("migrations/010_live_progress.sql")),
+        M::up_with_hook(
+            include_str!("migrations/011_checks_as_comparisons.sql"),
+            checks_as_comparisons,
+        ),
+    ]
+}
+
+/// The CHECKs of `events` as written in 001_init.sql, and the same rules as comparisons.
+const EVENT_CHECKS: [(&str, &str); 2] = [
+    (
+        "kind IN ('run', 'start', 'log', 'test', 'unrecognized')",
+        "kind = 'run' OR kind = 'start' OR kind = 'log' OR kind = 'test' OR kind = 'unrecognized'",
+    ),
+    (
+        "status IN ('success', 'warning', 'failed', 'unknown')",
+        "status = 'success' OR status = 'warning' OR status = 'failed' OR status = 'unknown'",
+    ),
 ];
-const MIGRATIONS: Migrations<'static> = Migrations::from_slice(MIGRATION_STEPS);
+
+/// Migration 011: SQLite's procedure for changing a CHECK constraint without rebuilding the
+/// table (<https://sqlite.org/lang_altertable.html#otheralter>): rewrite the table's SQL in
+/// `sqlite_schema` and bump `schema_version`, in the migration's transaction.
+fn checks_as_comparisons(tx: &rusqlite::Transaction) -> HookResult {
+    let table_sql = "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'events'";
+    let sql: String = tx.query_row(table_sql, [], |r| r.get(0))?;
+    let mut rewritten = sql.clone();
+    for (list, comparisons) in EVENT_CHECKS {
+        if !rewritten.contains(list) {
+            return Err(HookError::Hook(format!(
+                "the events table has no CHECK ({list}) to rewrite"
+            )));
+        }
+        rewritten = rewritten.replace(list, comparisons);
+    }
+    let version: i64 = tx.pragma_query_value(None, "schema_version", |r| r.get(0))?;
+    tx.pragma_update(None, "writable_schema", true)?;
+    tx.execute(
+        "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = 'events'",
+        [&rewritten],
+    )?;
+    tx.pragma_update(None, "schema_version", version + 1)?;
+    tx.pragma_update(None, "writable_schema", false)?;
+    // The new text must parse: a statement on the table is prepared against it.
+    tx.prepare("SELECT kind, status FROM events LIMIT 0")?;
+    Ok(())
+}
 
 /// Jobs beyond this many wait for the next transaction, so one commit stays short.
 const MAX_BATCH: usize = 512;
@@ -110,7 +159,7 @@ impl Store {
         // Checkpoints run on their own thread (below), never inside a webhook's commit.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.pragma_update(None, "journal_size_limit", 32 * 1024 * 1024)?;
-        MIGRATIONS.to_latest(&mut conn)?;
+        migrations().to_latest(&mut conn)?;
 
         let spawn_error = StoreError::Thread;
         let (writer, jobs) = bounded::channel::<Box<dyn WriteJob>>(QUEUE_CAPACITY);
@@ -406,7 +455,69 @@ mod tests {
 
     #[test]
     fn migrations_are_valid() {
-        assert!(MIGRATIONS.validate().is_ok());
+        assert!(migrations().validate().is_ok());
+    }
+
+    /// Migration 011 keeps the rules and the rows, and an event's INSERT no longer builds
+    /// temporary b-trees for them.
+    #[test]
+    fn event_checks_are_comparisons() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let mut conn = Connection::open(&path).unwrap();
+        let before_011 = migration_steps().len() - 1;
+        Migrations::new(migration_steps().into_iter().take(before_011).collect())
+            .to_latest(&mut conn)
+            .unwrap();
+        conn.execute_batch(
+            "INSERT INTO monitors (key, name, webhook_id, history_limit, created_at)
+                 VALUES ('a', 'A', 'abcdefghijklmnopqrstuv', 10, 0);
+             INSERT INTO events (monitor_id, received_at, sender, kind, status)
+                 VALUES (1, 0, 'kopia', 'run', 'success');",
+        )
+        .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_schema WHERE name = 'events'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(!sql.contains(" IN ("), "{sql}");
+        let kept: i64 = conn
+            .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(kept, 1);
+        let ok: String = conn
+            .query_row("PRAGMA integrity_check", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(ok, "ok");
+        let insert = |kind: &str, status: &str| {
+            conn.execute(
+                "INSERT INTO events (monitor_id, received_at, sender, kind, status)
+                 VALUES (1, 0, 'kopia', ?1, ?2)",
+                [kind, status],
+            )
+        };
+        assert!(insert("test", "unknown").is_ok());
+        assert!(insert("walk", "success").is_err());
+        assert!(insert("run", "fine").is_err());
+        let opcodes: Vec<String> = conn
+            .prepare(
+                "EXPLAIN INSERT INTO events (monitor_id, received_at, sender, kind, status)
+                 VALUES (1, 0, 'kopia', 'run', 'success')",
+            )
+            .unwrap()
+            .query_map([], |r| r.get(1))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            !opcodes.iter().any(|op| op == "OpenEphemeral"),
+            "{opcodes:?}"
+        );
     }
 
     #[tokio::test]
@@ -527,6 +638,6 @@ mod tests {
             })
             .await
             .unwrap();
-        assert_eq!((n, version), (1, MIGRATION_STEPS.len() as i64));
+        assert_eq!((n, version), (1, migration_steps().len() as i64));
     }
 }
