@@ -31,73 +31,10 @@ pub struct AppState {
     pub address: std::sync::RwLock<crate::ha::WebhookAddress>,
 }
 
-/// Routes of the webhook listener (the port exposed to the LAN). Each request runs in a
-/// span that names it with the webhook ID masked.
+/// Routes of the webhook listener (the port exposed to the LAN): one service that reads
+/// the path itself ([`webhook::dispatch`]).
 pub fn webhook_routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/healthz", web::get().to(healthz)).service(
-        web::scope("")
-            .wrap(actix_web::middleware::from_fn(request_span))
-            // A trailing slash (`…/<id>/`) is the same URL: the report is stored.
-            .wrap(actix_web::middleware::from_fn(trim_trailing_slash))
-            .configure(webhook_endpoints)
-            .default_service(web::to(webhook::wrong_url)),
-    );
-}
-
-fn webhook_endpoints(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        web::resource("/api/webhook/{id}")
-            .route(web::post().to(webhook::receive))
-            .route(web::put().to(webhook::receive))
-            .route(web::get().to(webhook::describe))
-            .default_service(web::to(webhook::wrong_method)),
-    )
-    .service(
-        web::resource("/api/webhook/{key}/{slug}")
-            .route(web::post().to(webhook::receive_by_slug))
-            .route(web::put().to(webhook::receive_by_slug)),
-    )
-    .route("/ping/{first}", web::route().to(webhook::ping))
-    .route("/ping/{first}/{second}", web::route().to(webhook::ping))
-    .route(
-        "/ping/{first}/{second}/{third}",
-        web::route().to(webhook::ping),
-    )
-    .route("/api/push/{id}", web::route().to(webhook::push))
-    .service(
-        web::resource("/ntfy")
-            .route(web::post().to(webhook::ntfy_json))
-            .route(web::put().to(webhook::ntfy_json))
-            .default_service(web::to(webhook::wrong_url)),
-    )
-    .service(
-        web::resource("/ntfy/{topic}")
-            .route(web::post().to(webhook::ntfy_publish))
-            .route(web::put().to(webhook::ntfy_publish))
-            .default_service(web::to(webhook::wrong_url)),
-    )
-    .route(
-        "/ntfy/{topic}/{action}",
-        web::route().to(webhook::ntfy_publish),
-    )
-    .service(
-        web::resource(["/message", "/{prefix}/message"])
-            .route(web::post().to(webhook::gotify_message))
-            .default_service(web::to(webhook::wrong_url)),
-    )
-    // Last: Apprise's `ntfy://` posts to the root, Shoutrrr's to `/<topic>`.
-    .service(
-        web::resource("/")
-            .route(web::post().to(webhook::ntfy_json))
-            .route(web::put().to(webhook::ntfy_json))
-            .default_service(web::to(webhook::wrong_url)),
-    )
-    .service(
-        web::resource("/{topic}")
-            .route(web::post().to(webhook::ntfy_publish))
-            .route(web::put().to(webhook::ntfy_publish))
-            .default_service(web::to(webhook::wrong_url)),
-    );
+    cfg.default_service(web::to(webhook::dispatch));
 }
 
 /// Routes of the ingress listener. Everything but the health check sits behind the peer
@@ -188,45 +125,8 @@ pub fn ui_routes(cfg: &mut web::ServiceConfig) {
 /// `…/<id>/` is `…/<id>`. Only a path that ends in a slash is rewritten: actix's
 /// `NormalizePath` runs a regular expression over every path, a measurable share of a
 /// webhook's cost.
-async fn trim_trailing_slash(
-    mut req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    let path = req.path();
-    if path.len() > 1 && path.ends_with('/') {
-        let trimmed = path.trim_end_matches('/');
-        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
-        let path_and_query = match req.query_string() {
-            "" => trimmed.to_owned(),
-            query => format!("{trimmed}?{query}"),
-        };
-        let mut parts = req.head().uri.clone().into_parts();
-        if let Ok(pq) = path_and_query.parse() {
-            parts.path_and_query = Some(pq);
-            if let Ok(uri) = actix_web::http::Uri::from_parts(parts) {
-                req.match_info_mut().get_mut().update(&uri);
-                req.head_mut().uri = uri;
-            }
-        }
-    }
-    next.call(req).await
-}
-
-async fn request_span(
-    req: actix_web::dev::ServiceRequest,
-    next: actix_web::middleware::Next<impl actix_web::body::MessageBody>,
-) -> Result<actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>, actix_web::Error> {
-    use tracing::Instrument as _;
-    let span = tracing::info_span!(
-        "request",
-        method = %req.method(),
-        path = %masked_path(req.path()),
-    );
-    next.call(req).instrument(span).await
-}
-
 /// A webhook path with its ID masked: `/api/webhook/abcd…`, `/ping/abcd…/start`.
-fn masked_path(path: &str) -> String {
+pub(super) fn masked_path(path: &str) -> String {
     let mut out = Vec::new();
     let mut mask_next = false;
     for segment in path.split('/') {
@@ -245,7 +145,7 @@ fn masked_path(path: &str) -> String {
     out.join("/")
 }
 
-async fn healthz() -> HttpResponse {
+pub(super) async fn healthz() -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({ "status": "ok" }))
 }
 
