@@ -129,8 +129,12 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
     assert!(log.contains("TRACE"), "trace logging was on");
     assert_eq!(
         core.tokens.lock().unwrap().as_slice(),
-        [CORE_TOKEN],
-        "the websocket was used (and authenticated once)"
+        [CORE_TOKEN, CORE_TOKEN],
+        "both websockets were used (the watcher's and the events'), each authenticated once"
+    );
+    assert!(
+        !core.socket_events.lock().unwrap().is_empty(),
+        "events went over the websocket"
     );
     let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
     assert!(

@@ -163,6 +163,42 @@ async fn entities_reach_a_real_core_come_back_and_go() {
 
 /// Restarts the real Core (tools/realha) with the periodic check set to an hour: only the
 /// websocket watch can bring the entities back within seconds.
+/// Every stored run is a `kopia_webhook_event` on Core's bus (fired over the websocket,
+/// a batch per write), with the data automations use.
+#[tokio::test]
+#[ignore = "needs a real Home Assistant Core: see the module documentation"]
+async fn every_run_is_an_event_on_a_real_cores_bus() {
+    let core = Core::from_env();
+    let mut events = core.subscribe("kopia_webhook_event").await;
+    let app = App::start(&core, 60).await;
+    let monitor = app.create_monitor("Core events", json!({})).await;
+    let key = monitor["key"].as_str().unwrap().to_owned();
+    let url = monitor["webhook_url"].as_str().unwrap();
+    let response = send_kopia(&app.http, url, "snapshot-report.txt.default.expected").await;
+    assert_eq!(response.status().as_u16(), 200);
+
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let event = events.next_event().await;
+        if event["data"]["monitor"] == key.as_str() {
+            seen.push(event);
+        }
+    }
+    assert!(
+        seen.iter().all(|e| e["event_type"] == "kopia_webhook_event"
+            && e["context"]["user_id"].is_string()
+            && e["data"]["entity_id"] == format!("sensor.kopia_{key}")),
+        "{seen:#?}"
+    );
+    let mut statuses: Vec<&str> = seen
+        .iter()
+        .map(|e| e["data"]["status"].as_str().unwrap())
+        .collect();
+    statuses.sort_unstable();
+    assert_eq!(statuses, ["failed", "success", "success", "success"]);
+    app.stop().await;
+}
+
 #[tokio::test]
 #[ignore = "needs a real Home Assistant Core: see the module documentation"]
 async fn after_core_restarts_the_websocket_brings_every_entity_back() {

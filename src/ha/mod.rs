@@ -9,6 +9,7 @@ pub mod mqtt;
 mod notify;
 mod publisher;
 mod pusher;
+mod socket;
 mod supervisor;
 mod watch;
 

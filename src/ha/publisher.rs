@@ -15,6 +15,7 @@ use tokio::sync::Notify;
 
 use super::mqtt::{Mqtt, MqttSetup};
 use super::pusher::{Pusher, Wake, reconcile};
+use super::socket::EventSocket;
 use super::watch::{watch_core, websocket_url};
 use super::{CoreClient, notification_id, problem_notice, render};
 use crate::config::CoreSettings;
@@ -100,6 +101,7 @@ impl Publisher {
             Pusher::new(
                 store.clone(),
                 client.clone(),
+                websocket_url(&core.url).map(|url| EventSocket::new(url, core.token.clone())),
                 Arc::clone(&wake),
                 mqtt.clone(),
             )

@@ -7,6 +7,7 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tokio::sync::Notify;
 
+use super::socket::EventSocket;
 use super::{CoreClient, EVENT_TYPE, HaError, event_data};
 use crate::store::{CoreEventSubject, Store};
 use crate::telemetry::ErrorChain;
@@ -25,6 +26,8 @@ pub struct Wake {
 pub struct Pusher {
     store: Store,
     client: CoreClient,
+    /// Core events go over the websocket when there is one (many per write), else REST.
+    socket: Option<EventSocket>,
     wake: Arc<Wake>,
     /// Runs also fire the monitor's MQTT event entity.
     mqtt: Option<Arc<super::mqtt::Mqtt>>,
@@ -44,12 +47,14 @@ impl Pusher {
     pub fn new(
         store: Store,
         client: CoreClient,
+        socket: Option<EventSocket>,
         wake: Arc<Wake>,
         mqtt: Option<Arc<super::mqtt::Mqtt>>,
     ) -> Self {
         Self {
             store,
             client,
+            socket,
             wake,
             mqtt,
             delay: FIRST_RETRY,
@@ -153,16 +158,24 @@ impl Pusher {
                 self.reachable();
             }
             let mut fired = Vec::new();
-            for event in events {
-                let data = match &event.what {
+            let data: Vec<String> = events
+                .iter()
+                .map(|event| match &event.what {
                     CoreEventSubject::Event {
                         monitor_key,
                         monitor_name,
                         event,
                     } => event_data(monitor_key, monitor_name, event),
                     CoreEventSubject::Rendered(data) => data.clone(),
+                })
+                .collect();
+            let mut answers = self.fire_over_socket(&data).await.map(Vec::into_iter);
+            for (event, data) in events.iter().zip(&data) {
+                let answer = match answers.as_mut().and_then(Iterator::next) {
+                    Some(answer) => answer,
+                    None => self.client.fire_event(EVENT_TYPE, data).await,
                 };
-                let outcome = match self.client.fire_event(EVENT_TYPE, &data).await {
+                let outcome = match answer {
                     Ok(()) => {
                         // The event entity fires once, with the Core event that made it.
                         if let (
@@ -241,6 +254,24 @@ impl Pusher {
                     return Round::Done;
                 }
                 self.reachable();
+            }
+        }
+    }
+
+    /// The batch's answers from Core's websocket, or `None` to fire them over REST (no
+    /// websocket, or it failed: some of the batch may then reach Core twice, as after a
+    /// REST request that timed out; the queue delivers at least once).
+    async fn fire_over_socket(&mut self, data: &[String]) -> Option<Vec<Result<(), HaError>>> {
+        let socket = self.socket.as_mut()?;
+        if data.is_empty() {
+            return None;
+        }
+        let batch: Vec<&str> = data.iter().map(String::as_str).collect();
+        match socket.fire_all(EVENT_TYPE, &batch).await {
+            Ok(answers) => Some(answers),
+            Err(e) => {
+                tracing::debug!(error = %ErrorChain(&e), "firing Home Assistant events over REST this time");
+                None
             }
         }
     }

@@ -42,6 +42,40 @@ async fn every_entity_of_a_monitor_reaches_core() {
     app.stop().await;
 }
 
+/// With a websocket (any `http://` Core), events go over it, the batch in one write; the
+/// REST fallback is what the tests with a REST-only fake Core see.
+#[tokio::test]
+async fn core_events_travel_over_the_websocket() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = crate::ws_core::WsCore::start().await;
+    let app = spawn_app_with(
+        dir.path(),
+        None,
+        &[
+            ("KOPIA_WEBHOOK_CORE_URL", &core.url),
+            ("KOPIA_WEBHOOK_CORE_TOKEN", "socket-token"),
+        ],
+    )
+    .await;
+    let monitor = app.create_monitor(json!({"name": "Socket"})).await;
+    app.post_kopia(&monitor, "snapshot-report.txt.default.expected")
+        .await;
+    eventually(10, "four events over the websocket", || async {
+        core.socket_events.lock().unwrap().len() == 4
+    })
+    .await;
+    let events = core.socket_events.lock().unwrap().clone();
+    assert!(
+        events
+            .iter()
+            .all(|d| d["monitor"] == "socket" && d["entity_id"] == "sensor.kopia_socket"),
+        "{events:?}"
+    );
+    assert_eq!(events.iter().filter(|d| d["status"] == "failed").count(), 1);
+    assert_eq!(core.fired(), 4, "none went over REST as well");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_core_event_is_fired_for_every_received_event() {
     let dir = tempfile::tempdir().unwrap();

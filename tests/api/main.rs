@@ -17,3 +17,6 @@ mod throttle;
 mod truth;
 mod webhooks;
 mod wrong_urls;
+#[allow(dead_code)]
+#[path = "../support/ws_core.rs"]
+mod ws_core;

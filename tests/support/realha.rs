@@ -101,6 +101,25 @@ impl Core {
         panic!("no answer to {command}");
     }
 
+    /// The events of `event_type` Core fires from now on: a subscribed websocket.
+    pub async fn subscribe(&self, event_type: &str) -> Subscription {
+        let ws_url = format!("{}/api/websocket", self.url.replacen("http", "ws", 1));
+        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
+        let _ = ws.next().await; // auth_required
+        ws.send(Message::text(
+            json!({"type": "auth", "access_token": self.token}).to_string(),
+        ))
+        .await
+        .unwrap();
+        let _ = ws.next().await; // auth_ok
+        let subscribe = json!({"id": 1, "type": "subscribe_events", "event_type": event_type});
+        ws.send(Message::text(subscribe.to_string())).await.unwrap();
+        let mut subscription = Subscription { ws };
+        let answer = subscription.next_message().await;
+        assert_eq!(answer["success"], true, "subscribed: {answer}");
+        subscription
+    }
+
     pub async fn entity_entry(&self, entity_id: &str) -> Option<Value> {
         let entries = self.ws("config/entity_registry/list").await;
         entries
@@ -134,5 +153,34 @@ impl Core {
             .status()
             .unwrap();
         assert!(started.success());
+    }
+}
+
+/// A websocket subscribed to one event type of a real Core.
+pub struct Subscription {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl Subscription {
+    async fn next_message(&mut self) -> Value {
+        loop {
+            match tokio::time::timeout(std::time::Duration::from_secs(30), self.ws.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => return serde_json::from_str(&text).unwrap(),
+                Ok(Some(Ok(_))) => continue,
+                other => panic!("no message from Core within 30 s: {other:?}"),
+            }
+        }
+    }
+
+    /// The next event (`event_type`, `data`, `origin`, `context`…); panics after 30 s.
+    pub async fn next_event(&mut self) -> Value {
+        loop {
+            let message = self.next_message().await;
+            if message["type"] == "event" {
+                return message["event"].clone();
+            }
+        }
     }
 }
