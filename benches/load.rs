@@ -191,22 +191,24 @@ impl Server {
 
     /// User and system CPU time the server has used so far.
     fn cpu_time(&self) -> Duration {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
-        // Fields after the command name, which is in parentheses and may hold spaces.
-        let fields: Vec<&str> = stat
-            .rsplit_once(')')
-            .map_or("", |(_, rest)| rest)
-            .split_whitespace()
-            .collect();
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|v| v.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        // utime and stime are fields 14 and 15 of the whole line, in clock ticks.
-        Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / clock_ticks() as f64)
+        cpu_of_stat(
+            &std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default(),
+        )
+    }
+
+    /// CPU time so far of each group of threads with the same name.
+    fn cpu_by_thread(&self) -> std::collections::HashMap<String, Duration> {
+        let mut by_name = std::collections::HashMap::new();
+        let tasks = format!("/proc/{}/task", self.child.id());
+        for task in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
+            let path = task.path();
+            let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
+            *by_name
+                .entry(name.trim().to_owned())
+                .or_insert(Duration::ZERO) += cpu_of_stat(&stat);
+        }
+        by_name
     }
 
     /// Asks the server to stop (SIGTERM) and waits for it: callgrind writes its counts then.
@@ -680,6 +682,7 @@ fn measure(
     core: Option<&ws_core::WsCore>,
 ) {
     let before = app.cpu_time();
+    let threads_before = app.cpu_by_thread();
     let fired_before = core.map_or(0, ws_core::WsCore::fired);
     let load = wrk(url, script);
     let ended = Instant::now();
@@ -694,18 +697,51 @@ fn measure(
         );
     }
     let cpu = app.cpu_time() - before;
+    let threads = app.cpu_by_thread();
+    let per_request = |d: Duration| d.as_secs_f64() * 1e6 / load.requests.max(1) as f64;
     row(what, load.text());
     row(
         "  ratio to the no-op · CPU per request",
         format!(
             "{:.2} · {:.1} µs{drained}",
             load.rate / baseline.rate,
-            cpu.as_secs_f64() * 1e6 / load.requests.max(1) as f64
+            per_request(cpu)
+        ),
+    );
+    let mut named = Duration::ZERO;
+    let mut parts = Vec::new();
+    for (group, label) in THREAD_GROUPS {
+        let used = threads.get(*group).copied().unwrap_or_default()
+            - threads_before.get(*group).copied().unwrap_or_default();
+        named += used;
+        parts.push(format!("{label} {:.1}", per_request(used)));
+    }
+    parts.push(format!(
+        "other {:.1}",
+        per_request(cpu.saturating_sub(named))
+    ));
+    row("  add-on CPU µs per request, by thread", parts.join(" · "));
+    row(
+        "  wrk's own CPU per request (add-on · no-op)",
+        format!(
+            "{:.1} µs · {:.1} µs",
+            load.generator_us(),
+            baseline.generator_us()
         ),
     );
 }
 
+/// The add-on's threads by name (Linux's 15-character `comm`), as the bench reports them.
+const THREAD_GROUPS: &[(&str, &str)] = &[
+    ("actix-server wo", "HTTP"),
+    ("sqlite-writer", "writer"),
+    ("tokio-rt-worker", "async (Core, evaluator, reads)"),
+    ("sqlite-checkpoi", "checkpoints"),
+];
+
 struct Wrk {
+    /// CPU time wrk itself used (user + system).
+    generator_cpu: Duration,
     rate: f64,
     requests: u64,
     p50: Duration,
@@ -713,6 +749,11 @@ struct Wrk {
 }
 
 impl Wrk {
+    /// wrk's own CPU time per request: the share of the machine the load itself takes.
+    fn generator_us(&self) -> f64 {
+        self.generator_cpu.as_secs_f64() * 1e6 / self.requests.max(1) as f64
+    }
+
     fn text(&self) -> String {
         format!(
             "{:.0} req/s, p50 {:.2} ms, p99 {:.2} ms",
@@ -725,8 +766,12 @@ impl Wrk {
 
 /// Runs Debian's `wrk` and reads its summary; any non-2xx answer fails the bench.
 fn wrk(url: &str, script: Option<&Path>) -> Wrk {
-    let mut command = Command::new("wrk");
-    command.args(WRK_ARGS).arg(format!("-d{WRK_SECONDS}s"));
+    // Through bash, whose `times` then prints the CPU time wrk used (its children's line).
+    let mut command = Command::new("bash");
+    command
+        .args(["-c", r#"wrk "$@" && times"#, "wrk"])
+        .args(WRK_ARGS)
+        .arg(format!("-d{WRK_SECONDS}s"));
     if let Some(script) = script {
         command.arg("-s").arg(script);
     }
@@ -735,6 +780,23 @@ fn wrk(url: &str, script: Option<&Path>) -> Wrk {
         .output()
         .expect("wrk runs (apt-get install wrk)");
     let text = String::from_utf8_lossy(&output.stdout);
+    let generator_cpu = text
+        .lines()
+        .last()
+        .map(|children| {
+            children
+                .split_whitespace()
+                .map(|t| {
+                    let (minutes, seconds) = t
+                        .trim_end_matches('s')
+                        .split_once('m')
+                        .unwrap_or(("0", "0"));
+                    minutes.parse::<f64>().unwrap_or(0.0) * 60.0
+                        + seconds.parse::<f64>().unwrap_or(0.0)
+                })
+                .sum::<f64>()
+        })
+        .unwrap_or(0.0);
     let errors = String::from_utf8_lossy(&output.stderr);
     // A Lua error makes wrk send plain GETs instead: never measure those.
     assert!(errors.trim().is_empty(), "wrk: {errors}");
@@ -764,6 +826,7 @@ fn wrk(url: &str, script: Option<&Path>) -> Wrk {
         })
     };
     Wrk {
+        generator_cpu: Duration::from_secs_f64(generator_cpu),
         rate: after("Requests/sec:")
             .and_then(|v| v.parse().ok())
             .unwrap_or(0.0),
@@ -833,6 +896,24 @@ fn checkpoint(dir: &Path) {
         .unwrap()
         .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))
         .unwrap();
+}
+
+/// utime + stime of a `/proc/…/stat` line (a process's or a thread's).
+fn cpu_of_stat(stat: &str) -> Duration {
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line, in clock ticks.
+    Duration::from_secs_f64((ticks(11) + ticks(12)) as f64 / clock_ticks() as f64)
 }
 
 fn clock_ticks() -> u64 {
