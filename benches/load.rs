@@ -7,7 +7,8 @@
 //! per report under `valgrind --tool=callgrind` (repeatable on a noisy machine).
 //!
 //! `KW_BENCH_IDLE_SECS` (default 600) sets how long idle CPU is measured; `KW_BENCH_QUICK`
-//! stops after the loads on an empty store (for trying a change, not for the README).
+//! stops after the loads on an empty store, `KW_BENCH_HISTORY` runs only the 1M/1k
+//! comparison (for trying a change, not for the README).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -397,111 +398,115 @@ async fn run() {
     row("actix-web no-op, Kopia reports (POST)", noop_post.text());
     row("actix-web no-op, pings (GET)", noop_get.text());
 
-    // The add-on with a (fake) Core connected, on an empty store.
-    let empty = tempfile::tempdir().unwrap();
-    let app = Server::app_with(empty.path(), Some(&core.url), None);
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    row(
-        "idle RSS",
-        format!("{:.1} MiB", app.rss_kib() as f64 / 1024.0),
-    );
-    let id = create_monitor(&http, app.ui_port, "Bench").await;
-    let base = format!("http://127.0.0.1:{}", app.port);
-    let loads = [
-        (
-            "Kopia reports",
-            format!("{base}/api/webhook/{id}"),
-            Some(kopia_lua.as_path()),
-            &noop_post,
-        ),
-        ("pings", format!("{base}/ping/{id}"), None, &noop_get),
-        (
-            "pushes",
-            format!("{base}/api/push/{id}?status=up&msg=OK&ping=12"),
-            None,
-            &noop_get,
-        ),
-    ];
-    for (what, url, script, baseline) in &loads {
+    // `KW_BENCH_HISTORY`: only the loads and counts at 1M and 1k stored events.
+    let history_only = std::env::var_os("KW_BENCH_HISTORY").is_some();
+    if !history_only {
+        // The add-on with a (fake) Core connected, on an empty store.
+        let empty = tempfile::tempdir().unwrap();
+        let app = Server::app_with(empty.path(), Some(&core.url), None);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        row(
+            "idle RSS",
+            format!("{:.1} MiB", app.rss_kib() as f64 / 1024.0),
+        );
+        let id = create_monitor(&http, app.ui_port, "Bench").await;
+        let base = format!("http://127.0.0.1:{}", app.port);
+        let loads = [
+            (
+                "Kopia reports",
+                format!("{base}/api/webhook/{id}"),
+                Some(kopia_lua.as_path()),
+                &noop_post,
+            ),
+            ("pings", format!("{base}/ping/{id}"), None, &noop_get),
+            (
+                "pushes",
+                format!("{base}/api/push/{id}?status=up&msg=OK&ping=12"),
+                None,
+                &noop_get,
+            ),
+        ];
+        for (what, url, script, baseline) in &loads {
+            measure(
+                &app,
+                &format!("{what}, empty store, Core connected"),
+                url,
+                *script,
+                baseline,
+                Some(&core),
+            );
+        }
+        if std::env::var_os("KW_BENCH_QUICK").is_some() {
+            return;
+        }
+        let steady = fixed_rate(&format!("{base}/api/webhook/{id}"), &one_snapshot, 500, 6).await;
+        row(
+            "Kopia reports at a fixed 500 req/s",
+            format!("p50 {:.2} ms, p99 {:.2} ms", ms(steady.p50), ms(steady.p99)),
+        );
+        drop(app);
+
+        // Without Home Assistant: what the per-event Home Assistant work costs.
+        let quiet = tempfile::tempdir().unwrap();
+        let app = Server::app(quiet.path());
+        let id = create_monitor(&http, app.ui_port, "Bench").await;
         measure(
             &app,
-            &format!("{what}, empty store, Core connected"),
-            url,
-            *script,
-            baseline,
-            Some(&core),
+            "Kopia reports, empty store, pushes off",
+            &format!("http://127.0.0.1:{}/api/webhook/{id}", app.port),
+            Some(&kopia_lua),
+            &noop_post,
+            None,
         );
-    }
-    if std::env::var_os("KW_BENCH_QUICK").is_some() {
-        return;
-    }
-    let steady = fixed_rate(&format!("{base}/api/webhook/{id}"), &one_snapshot, 500, 6).await;
-    row(
-        "Kopia reports at a fixed 500 req/s",
-        format!("p50 {:.2} ms, p99 {:.2} ms", ms(steady.p50), ms(steady.p99)),
-    );
-    drop(app);
 
-    // Without Home Assistant: what the per-event Home Assistant work costs.
-    let quiet = tempfile::tempdir().unwrap();
-    let app = Server::app(quiet.path());
-    let id = create_monitor(&http, app.ui_port, "Bench").await;
-    measure(
-        &app,
-        "Kopia reports, empty store, pushes off",
-        &format!("http://127.0.0.1:{}/api/webhook/{id}", app.port),
-        Some(&kopia_lua),
-        &noop_post,
-        None,
-    );
-
-    // 100k events (1000 reports of 100 snapshots each), then RSS.
-    let hundred = kopia_report(100);
-    let url = format!("http://127.0.0.1:{}/api/webhook/{id}", app.port);
-    let client = reqwest::Client::new();
-    let started = Instant::now();
-    let mut sent = Vec::new();
-    for _ in 0..1000 / CONNECTIONS + 1 {
-        sent.clear();
-        for _ in 0..CONNECTIONS {
-            let request = client
-                .post(&url)
-                .header("Subject", "Successfully created 100 snapshots")
-                .body(nth_report(&hundred, SENT.fetch_add(1, Ordering::Relaxed)));
-            sent.push(request.send());
+        // 100k events (1000 reports of 100 snapshots each), then RSS.
+        let hundred = kopia_report(100);
+        let url = format!("http://127.0.0.1:{}/api/webhook/{id}", app.port);
+        let client = reqwest::Client::new();
+        let started = Instant::now();
+        let mut sent = Vec::new();
+        for _ in 0..1000 / CONNECTIONS + 1 {
+            sent.clear();
+            for _ in 0..CONNECTIONS {
+                let request = client
+                    .post(&url)
+                    .header("Subject", "Successfully created 100 snapshots")
+                    .body(nth_report(&hundred, SENT.fetch_add(1, Ordering::Relaxed)));
+                sent.push(request.send());
+            }
+            for r in futures_join(std::mem::take(&mut sent)).await {
+                assert_eq!(r.unwrap().status().as_u16(), 200);
+            }
         }
-        for r in futures_join(std::mem::take(&mut sent)).await {
-            assert_eq!(r.unwrap().status().as_u16(), 200);
-        }
-    }
-    let events_per_second =
-        ((1000 / CONNECTIONS + 1) * CONNECTIONS * 100) as f64 / started.elapsed().as_secs_f64();
-    row(
-        "ingest of 100-snapshot reports",
-        format!("{events_per_second:.0} events/s"),
-    );
-    row(
-        "RSS after 100k events",
-        format!("{:.1} MiB", app.rss_kib() as f64 / 1024.0),
-    );
+        let events_per_second =
+            ((1000 / CONNECTIONS + 1) * CONNECTIONS * 100) as f64 / started.elapsed().as_secs_f64();
+        row(
+            "ingest of 100-snapshot reports",
+            format!("{events_per_second:.0} events/s"),
+        );
+        row(
+            "RSS after 100k events",
+            format!("{:.1} MiB", app.rss_kib() as f64 / 1024.0),
+        );
 
-    // 200 monitors on the dashboard.
-    let ui = app.ui_port;
-    for i in 0..199 {
-        http.post(format!("http://127.0.0.1:{ui}/api/monitors"))
-            .json(&serde_json::json!({"name": format!("Machine {i}")}))
-            .send()
-            .await
-            .unwrap();
+        // 200 monitors on the dashboard.
+        let ui = app.ui_port;
+        for i in 0..199 {
+            http.post(format!("http://127.0.0.1:{ui}/api/monitors"))
+                .json(&serde_json::json!({"name": format!("Machine {i}")}))
+                .send()
+                .await
+                .unwrap();
+        }
+        row(
+            "dashboard with 200 monitors",
+            format!(
+                "{:.2} ms",
+                ms(mean_get(&format!("http://127.0.0.1:{ui}/"), 20).await)
+            ),
+        );
+        drop(app);
     }
-    row(
-        "dashboard with 200 monitors",
-        format!(
-            "{:.2} ms",
-            ms(mean_get(&format!("http://127.0.0.1:{ui}/"), 20).await)
-        ),
-    );
-    drop(app);
 
     // 1M stored events: the pages, and every kind of report with a Core connected.
     let big = tempfile::tempdir().unwrap();
@@ -591,28 +596,48 @@ async fn run() {
         }
     }
 
-    // Instructions per report: the difference between N and 2N reports under callgrind,
-    // so start-up and shutdown cancel out; the no-op counted the same way.
-    {
+    if !history_only {
+        // Instructions per report: the difference between N and 2N reports under callgrind,
+        // so start-up and shutdown cancel out; the no-op counted the same way.
+        {
+            const N: u64 = 200;
+            let once = instructions(Counted::NoOp, "api/webhook", Some(&one_snapshot), N).await;
+            let twice =
+                instructions(Counted::NoOp, "api/webhook", Some(&one_snapshot), 2 * N).await;
+            row(
+                "instructions per no-op request (callgrind)",
+                format!("{}", twice.saturating_sub(once) / N),
+            );
+        }
+        for (what, path, body) in [
+            ("Kopia report", "api/webhook", Some(one_snapshot.as_str())),
+            ("ping", "ping", None),
+        ] {
+            const N: u64 = 200;
+            let once = instructions(Counted::Fresh, path, body, N).await;
+            let twice = instructions(Counted::Fresh, path, body, 2 * N).await;
+            row(
+                &format!("instructions per {what} (callgrind, Core off)"),
+                format!("{}", twice.saturating_sub(once) / N),
+            );
+        }
+    }
+    // The history question without the machine's noise: the same monitor at 1M and at 1k.
+    for (stored, from) in [("1M", big.path()), ("1k", small.path())] {
         const N: u64 = 200;
-        let once = instructions(None, "api/webhook", Some(&one_snapshot), N).await;
-        let twice = instructions(None, "api/webhook", Some(&one_snapshot), 2 * N).await;
+        let copy = Counted::Copy {
+            db: &from.join("kopia_webhook.db"),
+            id: &id,
+        };
+        let once = instructions(copy, "api/webhook", Some(&one_snapshot), N).await;
+        let twice = instructions(copy, "api/webhook", Some(&one_snapshot), 2 * N).await;
         row(
-            "instructions per no-op request (callgrind)",
+            &format!("instructions per Kopia report, {stored} stored events"),
             format!("{}", twice.saturating_sub(once) / N),
         );
     }
-    for (what, path, body) in [
-        ("Kopia report", "api/webhook", Some(one_snapshot.as_str())),
-        ("ping", "ping", None),
-    ] {
-        const N: u64 = 200;
-        let once = instructions(Some("Counted"), path, body, N).await;
-        let twice = instructions(Some("Counted"), path, body, 2 * N).await;
-        row(
-            &format!("instructions per {what} (callgrind, Core off)"),
-            format!("{}", twice.saturating_sub(once) / N),
-        );
+    if history_only {
+        return;
     }
 
     let binary = std::fs::metadata(env!("CARGO_BIN_EXE_kopia-webhook"))
@@ -840,10 +865,22 @@ fn wrk(url: &str, script: Option<&Path>) -> Wrk {
     }
 }
 
+/// What [`instructions`] counts.
+#[derive(Clone, Copy)]
+enum Counted<'a> {
+    NoOp,
+    /// The add-on with one new monitor.
+    Fresh,
+    /// The add-on on a copy of this database, reports to this webhook ID.
+    Copy {
+        db: &'a Path,
+        id: &'a str,
+    },
+}
+
 /// The instructions a server executes to start, take `count` requests to `/<path>/<id>`
-/// one at a time (a POST of `body`, or a GET), and stop, under callgrind: the add-on with a
-/// monitor of that name, or (`None`) the no-op.
-async fn instructions(monitor: Option<&str>, path: &str, body: Option<&str>, count: u64) -> u64 {
+/// one at a time (a POST of `body`, or a GET), and stop, under callgrind.
+async fn instructions(counted: Counted<'_>, path: &str, body: Option<&str>, count: u64) -> u64 {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("callgrind.out");
     let wrapper = vec![
@@ -852,13 +889,19 @@ async fn instructions(monitor: Option<&str>, path: &str, body: Option<&str>, cou
         format!("--callgrind-out-file={}", out.display()),
     ];
     let http = reqwest::Client::new();
-    let (app, id) = match monitor {
-        Some(name) => {
+    let (app, id) = match counted {
+        Counted::Fresh => {
             let app = Server::app_with(&dir.path().join("data"), None, Some(&wrapper));
-            let id = create_monitor(&http, app.ui_port, name).await;
+            let id = create_monitor(&http, app.ui_port, "Counted").await;
             (app, id)
         }
-        None => (
+        Counted::Copy { db, id } => {
+            let data = dir.path().join("data");
+            std::fs::create_dir_all(&data).unwrap();
+            std::fs::copy(db, data.join("kopia_webhook.db")).unwrap();
+            (Server::app_with(&data, None, Some(&wrapper)), id.to_owned())
+        }
+        Counted::NoOp => (
             Server::noop_with(Some(&wrapper)),
             WebhookId::generate().as_str().to_owned(),
         ),
