@@ -13,8 +13,10 @@ if [ -z "${CHROMEDRIVER:-}" ] && { ! command -v chromedriver >/dev/null 2>&1 || 
 fi
 # The MQTT tests start Debian's broker themselves.
 [ -x /usr/sbin/mosquitto ] || missing="$missing mosquitto"
-# borgmatic drives Debian's borg in the notification-client tests.
+# borgmatic drives Debian's borg in the notification-client tests; curl sends Gotify's
+# documented `curl -F` example.
 command -v borg >/dev/null 2>&1 || missing="$missing borgbackup"
+command -v curl >/dev/null 2>&1 || missing="$missing curl"
 if [ -n "$missing" ]; then
   echo "tools/test.sh: installing$missing (apt-get)" >&2
   sudo=""

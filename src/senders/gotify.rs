@@ -32,8 +32,7 @@ pub fn message(inbound: &Inbound<'_>) -> Result<Notification, SenderError> {
         let priority = object.get("priority").and_then(Value::as_i64);
         (text("title"), text("message"), priority)
     } else {
-        let fields: Vec<(String, String)> =
-            serde_urlencoded::from_bytes(inbound.body()).unwrap_or_default();
+        let fields = inbound.form();
         let field = |k: &str| {
             fields
                 .iter()

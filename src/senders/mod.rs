@@ -162,6 +162,16 @@ impl<'a> Inbound<'a> {
             })
     }
 
+    /// The body's form fields: `application/x-www-form-urlencoded`, or the text fields of
+    /// `multipart/form-data` (what `curl -F` sends). No fields if it is neither.
+    pub fn form(&self) -> Vec<(String, String)> {
+        let content_type = self.header("content-type").unwrap_or_default();
+        match fields::multipart_boundary(content_type) {
+            Some(boundary) => fields::multipart_text_fields(self.body, &boundary),
+            None => serde_urlencoded::from_bytes(self.body).unwrap_or_default(),
+        }
+    }
+
     fn claims_json(&self) -> bool {
         self.header("content-type")
             .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"))

@@ -275,3 +275,41 @@ async fn borgmatic_reports_through_its_apprise_and_ntfy_hooks() {
     );
     app.stop().await;
 }
+
+/// Gotify's own documented example, `curl -F title=… -F message=… -F priority=…` to
+/// `/message?token=…`: a multipart form (the token being the monitor's webhook ID).
+#[tokio::test]
+async fn gotifys_curl_example_is_a_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "Script"})).await;
+    let id = monitor["webhook_id"].as_str().unwrap();
+    let url = format!("{}/message?token={id}", app.webhook_base);
+    let output = run(
+        "curl",
+        vec![
+            "-sS".into(),
+            "--fail-with-body".into(),
+            url,
+            "-F".into(),
+            "title=Nightly backup failed".into(),
+            "-F".into(),
+            "message=restic: repository is locked".into(),
+            "-F".into(),
+            "priority=8".into(),
+        ],
+        vec![],
+    )
+    .await;
+    assert!(output.status.success(), "{}", said(&output));
+    let answer: Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(answer["title"], "Nightly backup failed");
+    assert_eq!(answer["priority"], 8);
+    let e = app.events("script", "").await.remove(0);
+    assert_eq!(
+        (e["sender"].as_str(), e["status"].as_str()),
+        (Some("gotify"), Some("failed"))
+    );
+    assert_eq!(e["error"], "restic: repository is locked");
+    app.stop().await;
+}
