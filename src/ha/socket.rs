@@ -21,6 +21,10 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(15);
 /// After a failure, REST carries the events for this long before the websocket is tried
 /// again (a Core whose websocket hangs must not hold every batch up for the timeout).
 const REST_AFTER_FAILURE: Duration = Duration::from_secs(60);
+/// A connection unused for this long is closed and opened again on the next batch: the
+/// socket is only read while a batch waits for its answers, so the heartbeat pings of Core
+/// (55 s) and of the Supervisor's proxy (30 s) go unanswered in between, and they close it.
+const IDLE_CLOSE: Duration = Duration::from_secs(20);
 
 #[derive(Debug, thiserror::Error)]
 pub enum SocketError {
@@ -43,6 +47,7 @@ pub struct EventSocket {
     socket: Option<Socket>,
     next_id: u64,
     failed_at: Option<tokio::time::Instant>,
+    used_at: tokio::time::Instant,
 }
 
 impl EventSocket {
@@ -53,6 +58,7 @@ impl EventSocket {
             socket: None,
             next_id: 1,
             failed_at: None,
+            used_at: tokio::time::Instant::now(),
         }
     }
 
@@ -70,6 +76,12 @@ impl EventSocket {
         {
             return Err(SocketError::Resting);
         }
+        if self.used_at.elapsed() > IDLE_CLOSE
+            && let Some(mut idle) = self.socket.take()
+        {
+            let _ = idle.close(None).await;
+        }
+        self.used_at = tokio::time::Instant::now();
         let result = tokio::time::timeout(ANSWER_TIMEOUT, self.exchange(event_type, batch))
             .await
             .unwrap_or(Err(SocketError::Timeout(ANSWER_TIMEOUT)));

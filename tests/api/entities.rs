@@ -73,6 +73,26 @@ async fn core_events_travel_over_the_websocket() {
     );
     assert_eq!(events.iter().filter(|d| d["status"] == "failed").count(), 1);
     assert_eq!(core.fired(), 4, "none went over REST as well");
+
+    // Idle for longer than Core's and the Supervisor's heartbeats allow: the next batch opens
+    // a new connection instead of failing on a closed one (and falling back to REST).
+    tokio::time::sleep(std::time::Duration::from_secs(21)).await;
+    let ping = format!(
+        "{}/ping/{}",
+        app.webhook_base,
+        monitor["webhook_id"].as_str().unwrap()
+    );
+    assert!(reqwest::get(ping).await.unwrap().status().is_success());
+    eventually(10, "the ping's event over the websocket", || async {
+        core.socket_events.lock().unwrap().len() == 5
+    })
+    .await;
+    assert_eq!(core.fired(), 5, "none went over REST after the idle time");
+    assert_eq!(
+        core.tokens.lock().unwrap().len(),
+        3,
+        "the watcher's connection and two for events"
+    );
     app.stop().await;
 }
 
