@@ -266,8 +266,7 @@ impl Pusher {
         if data.is_empty() {
             return None;
         }
-        let batch: Vec<&str> = data.iter().map(String::as_str).collect();
-        match socket.fire_all(EVENT_TYPE, &batch).await {
+        match socket.fire_all(EVENT_TYPE, data).await {
             Ok(answers) => Some(answers),
             Err(e) => {
                 tracing::debug!(error = %ErrorChain(&e), "firing Home Assistant events over REST this time");

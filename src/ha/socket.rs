@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use super::HaError;
 
-type Socket =
+pub(super) type Socket =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// How long a batch may wait for Core's answers before the connection is given up.
@@ -68,7 +68,7 @@ impl EventSocket {
     pub async fn fire_all(
         &mut self,
         event_type: &str,
-        batch: &[&str],
+        batch: &[String],
     ) -> Result<Vec<Result<(), HaError>>, SocketError> {
         if self
             .failed_at
@@ -95,7 +95,7 @@ impl EventSocket {
     async fn exchange(
         &mut self,
         event_type: &str,
-        batch: &[&str],
+        batch: &[String],
     ) -> Result<Vec<Result<(), HaError>>, SocketError> {
         let first_id = self.next_id;
         self.next_id += batch.len() as u64;
@@ -158,7 +158,8 @@ fn answer_of(message: &Value) -> Result<(), HaError> {
     })
 }
 
-async fn connect(url: &str, token: &SecretString) -> Result<Socket, SocketError> {
+/// An authenticated connection to Core's websocket API (also the watcher's, `watch.rs`).
+pub(super) async fn connect(url: &str, token: &SecretString) -> Result<Socket, SocketError> {
     // Without TCP_NODELAY a batch's last command waits for the delayed ACK of the one
     // before: 40 ms a batch, 2,500 events a second at most.
     let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
@@ -183,7 +184,8 @@ async fn connect(url: &str, token: &SecretString) -> Result<Socket, SocketError>
     Ok(socket)
 }
 
-async fn read_json(socket: &mut Socket) -> Result<Value, SocketError> {
+/// The next text message as JSON; pings are answered while reading.
+pub(super) async fn read_json(socket: &mut Socket) -> Result<Value, SocketError> {
     loop {
         match socket.next().await {
             Some(Ok(Message::Text(text))) => {

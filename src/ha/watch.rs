@@ -6,12 +6,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
-use secrecy::{ExposeSecret, SecretString};
-use serde_json::{Value, json};
+use futures_util::SinkExt;
+use secrecy::SecretString;
+use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
 use super::pusher::Wake;
+use super::socket::{SocketError, connect, read_json};
 use crate::store::Store;
 
 /// `http://supervisor/core` -> `ws://supervisor/core/websocket` (the Supervisor's proxy);
@@ -41,7 +42,8 @@ pub async fn watch_core(url: String, token: SecretString, store: Store, wake: Ar
         )
         .await
         {
-            tracing::debug!(error = %e, "Home Assistant websocket closed");
+            // At debug: the REST pushes already report a refused token, once per entity.
+            tracing::debug!(error = %crate::telemetry::ErrorChain(&e), "Home Assistant websocket closed");
         }
         if authenticated {
             authenticated_before = true;
@@ -61,24 +63,8 @@ async fn session(
     wake: &Wake,
     reconnected: bool,
     authenticated: &mut bool,
-) -> Result<(), String> {
-    let (mut socket, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .map_err(|e| e.to_string())?;
-    let hello = read_json(&mut socket).await?;
-    if hello["type"] != "auth_required" {
-        return Err(format!("unexpected greeting {}", hello["type"]));
-    }
-    let auth = json!({"type": "auth", "access_token": token.expose_secret()}).to_string();
-    socket
-        .send(Message::text(auth))
-        .await
-        .map_err(|e| e.to_string())?;
-    let answer = read_json(&mut socket).await?;
-    if answer["type"] != "auth_ok" {
-        // Logged at debug: the REST pushes already report a refused token, once per entity.
-        return Err("Home Assistant refused the token on its websocket".into());
-    }
+) -> Result<(), SocketError> {
+    let mut socket = connect(url, token).await?;
     *authenticated = true;
     if reconnected {
         push_everything_again(store, wake, "Home Assistant's websocket is back").await;
@@ -89,27 +75,11 @@ async fn session(
     socket
         .send(Message::text(subscribe))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(SocketError::Io)?;
     loop {
         let message = read_json(&mut socket).await?;
         if message["type"] == "event" && message["event"]["event_type"] == "homeassistant_started" {
             push_everything_again(store, wake, "Home Assistant started").await;
-        }
-    }
-}
-
-async fn read_json<S>(socket: &mut S) -> Result<Value, String>
-where
-    S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>> + Unpin,
-{
-    loop {
-        match socket.next().await {
-            Some(Ok(Message::Text(text))) => {
-                return serde_json::from_str(&text).map_err(|e| e.to_string());
-            }
-            Some(Ok(Message::Close(_))) | None => return Err("closed".into()),
-            Some(Ok(_)) => continue,
-            Some(Err(e)) => return Err(e.to_string()),
         }
     }
 }

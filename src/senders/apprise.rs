@@ -59,7 +59,8 @@ fn from_form(inbound: &Inbound<'_>) -> Option<Notification> {
     if inbound.looks_like_json() {
         return None;
     }
-    let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(inbound.body()).ok()?;
+    // A multipart form when Apprise attaches files, else urlencoded.
+    let fields = inbound.form();
     let field = |key: &str| {
         fields
             .iter()

@@ -152,14 +152,14 @@ impl<'a> Inbound<'a> {
         )
     }
 
-    /// Declared a form, or one line of `key=value` pairs.
+    /// Declared a form (urlencoded or multipart), or one line of `key=value` pairs.
     pub(crate) fn looks_like_form(&self) -> bool {
-        self.header("content-type")
-            .is_some_and(|ct| ct.contains("x-www-form-urlencoded"))
-            || self.text().is_some_and(|t| {
-                let t = t.trim();
-                !t.contains(char::is_whitespace) && t.contains('=')
-            })
+        self.header("content-type").is_some_and(|ct| {
+            ct.contains("x-www-form-urlencoded") || ct.contains("multipart/form-data")
+        }) || self.text().is_some_and(|t| {
+            let t = t.trim();
+            !t.contains(char::is_whitespace) && t.contains('=')
+        })
     }
 
     /// The body's form fields: `application/x-www-form-urlencoded`, or the text fields of
@@ -233,7 +233,7 @@ fn why_not_understood(inbound: &Inbound<'_>) -> String {
         };
     }
     if inbound.looks_like_form()
-        && let Ok(fields) = serde_urlencoded::from_bytes::<Vec<(String, String)>>(inbound.body)
+        && let fields = inbound.form()
         && !fields.is_empty()
     {
         return format!(

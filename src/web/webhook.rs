@@ -382,8 +382,7 @@ async fn wrong_url(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
 
 /// `?create=1` (Healthchecks' spelling; `true` is accepted too).
 fn wants_create(req: &HttpRequest) -> bool {
-    serde_urlencoded::from_str::<Vec<(String, String)>>(req.query_string())
-        .unwrap_or_default()
+    query_pairs(req)
         .iter()
         .any(|(k, v)| k == "create" && matches!(v.as_str(), "1" | "true"))
 }

@@ -103,6 +103,45 @@ async fn the_apprise_command_reports_success_warning_and_failure_in_every_format
     assert_eq!(e["status"], "failed");
     assert_eq!(e["error"], "disk full & more");
 
+    // With an attachment (a backup log), form:// sends a multipart form.
+    let log = dir.path().join("backup.log");
+    std::fs::write(&log, "rsync error: some files could not be transferred\n").unwrap();
+    let output = run(
+        "apprise",
+        vec![
+            "-vv".into(),
+            "-t".into(),
+            "Backup".into(),
+            "-b".into(),
+            "12 files not transferred".into(),
+            "-n".into(),
+            "warning".into(),
+            "-a".into(),
+            log.display().to_string(),
+            format!("form://{host}/api/webhook/{id}"),
+        ],
+        Vec::new(),
+    )
+    .await;
+    assert!(
+        output.status.success(),
+        "apprise with an attachment: {}",
+        said(&output)
+    );
+    let e = newest().await;
+    assert_eq!(
+        (
+            e["sender"].as_str(),
+            e["status"].as_str(),
+            e["error"].as_str()
+        ),
+        (
+            Some("apprise"),
+            Some("warning"),
+            Some("12 files not transferred")
+        )
+    );
+
     // ntfy:// posts JSON to the root; gotify:// to /message with the token in a header.
     apprise(
         "Backup failed",

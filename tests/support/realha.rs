@@ -77,8 +77,8 @@ impl Core {
         self.ws_call(json!({ "type": command })).await
     }
 
-    /// [`Core::ws`] for a command with parameters (`type` and the rest, without `id`).
-    pub async fn ws_call(&self, mut command: Value) -> Value {
+    /// A websocket to Core, authenticated with the test token.
+    async fn websocket(&self) -> WebSocket {
         let ws_url = format!("{}/api/websocket", self.url.replacen("http", "ws", 1));
         let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
         let _ = ws.next().await; // auth_required
@@ -87,7 +87,17 @@ impl Core {
         ))
         .await
         .unwrap();
-        let _ = ws.next().await; // auth_ok
+        let answer = ws.next().await; // auth_ok
+        assert!(
+            matches!(&answer, Some(Ok(Message::Text(t))) if t.contains("auth_ok")),
+            "Core accepted the token: {answer:?}"
+        );
+        ws
+    }
+
+    /// [`Core::ws`] for a command with parameters (`type` and the rest, without `id`).
+    pub async fn ws_call(&self, mut command: Value) -> Value {
+        let mut ws = self.websocket().await;
         command["id"] = json!(1);
         ws.send(Message::text(command.to_string())).await.unwrap();
         while let Some(Ok(message)) = ws.next().await {
@@ -103,15 +113,7 @@ impl Core {
 
     /// The events of `event_type` Core fires from now on: a subscribed websocket.
     pub async fn subscribe(&self, event_type: &str) -> Subscription {
-        let ws_url = format!("{}/api/websocket", self.url.replacen("http", "ws", 1));
-        let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
-        let _ = ws.next().await; // auth_required
-        ws.send(Message::text(
-            json!({"type": "auth", "access_token": self.token}).to_string(),
-        ))
-        .await
-        .unwrap();
-        let _ = ws.next().await; // auth_ok
+        let mut ws = self.websocket().await;
         let subscribe = json!({"id": 1, "type": "subscribe_events", "event_type": event_type});
         ws.send(Message::text(subscribe.to_string())).await.unwrap();
         let mut subscription = Subscription { ws };
@@ -158,10 +160,11 @@ impl Core {
 
 /// A websocket subscribed to one event type of a real Core.
 pub struct Subscription {
-    ws: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    ws: WebSocket,
 }
+
+type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 impl Subscription {
     async fn next_message(&mut self) -> Value {
