@@ -286,15 +286,16 @@ proptest! {
                                    query in prop::collection::vec(("[a-zA-Z-]{1,12}", "[ -~]{0,40}"), 0..5)) {
         let zone = jiff::tz::TimeZone::UTC;
         let json = value.to_string();
+        let query = serde_urlencoded::to_string(&query).unwrap_or_default();
         for bytes in [json.as_bytes(), body.as_slice()] {
-            let inbound = Inbound::new(&headers, bytes, &zone);
+            let inbound = Inbound::new(&headers, bytes, &zone).with_query(&query);
             if let Ok(publish) = ntfy::from_json(&inbound) {
                 let _ = publish.notification.into_event();
             }
-            if let Ok(publish) = ntfy::from_request("topic", &inbound, &query) {
-                let _ = publish.notification.into_event();
+            if let Ok(notification) = ntfy::from_request(&inbound) {
+                let _ = notification.into_event();
             }
-            let _ = gotify::token(&inbound, &query);
+            let _ = gotify::token(&inbound);
             if let Ok(message) = gotify::message(&inbound) {
                 let _ = message.into_event();
             }

@@ -9,11 +9,9 @@ use super::{Inbound, SenderError};
 use crate::domain::SenderKind;
 
 /// The token, in Gotify's order: query, header, bearer.
-pub fn token<'a>(inbound: &'a Inbound<'_>, query: &'a [(String, String)]) -> Option<&'a str> {
-    query
-        .iter()
-        .find(|(k, _)| k == "token")
-        .map(|(_, v)| v.as_str())
+pub fn token<'a>(inbound: &'a Inbound<'_>) -> Option<&'a str> {
+    inbound
+        .query_param("token")
         .or_else(|| inbound.header("X-Gotify-Key"))
         .or_else(|| {
             inbound
@@ -81,7 +79,7 @@ mod tests {
         ];
         let body = r#"{"title":"vzdump backup status (pve1): backup failed","message":"```\nvzdump job failed: storage 'nas' is not online\n```","priority":9,"extras":{"client::display":{"contentType":"text/markdown"}}}"#;
         let inbound = Inbound::new(&headers, body.as_bytes(), &utc);
-        assert_eq!(token(&inbound, &[]), Some("abc"));
+        assert_eq!(token(&inbound), Some("abc"));
         let e = message(&inbound).unwrap().into_event();
         assert_eq!(e.status(), RunStatus::Failed);
         assert_eq!(
@@ -93,10 +91,9 @@ mod tests {
     #[test]
     fn the_query_token_wins_and_a_message_is_required() {
         let utc = TimeZone::UTC;
-        let query = vec![("token".to_owned(), "q".to_owned())];
         let headers = vec![("X-Gotify-Key".to_owned(), "h".to_owned())];
-        let inbound = Inbound::new(&headers, b"title=x&priority=2", &utc);
-        assert_eq!(token(&inbound, &query), Some("q"));
+        let inbound = Inbound::new(&headers, b"title=x&priority=2", &utc).with_query("token=q");
+        assert_eq!(token(&inbound), Some("q"));
         assert!(message(&inbound).is_err());
     }
 }

@@ -17,6 +17,8 @@ mod notification;
 pub use notification::{Level, Notification};
 pub mod ntfy;
 mod proxmox;
+mod reader;
+pub use reader::{Echo, Read, Reader};
 mod shoutrrr;
 mod simplebackups;
 pub mod uptime_kuma;
@@ -91,7 +93,10 @@ pub struct Inbound<'a> {
     body: &'a [u8],
     /// Zone for times that carry none (naive `2021-12-12 12:12:12`).
     zone: &'a TimeZone,
+    /// The URL's query string, undecoded (pings, pushes and ntfy read it).
+    query: &'a str,
     json: OnceCell<Option<serde_json::Value>>,
+    query_pairs: OnceCell<Vec<(String, String)>>,
 }
 
 impl<'a> Inbound<'a> {
@@ -100,8 +105,34 @@ impl<'a> Inbound<'a> {
             headers,
             body,
             zone,
+            query: "",
             json: OnceCell::new(),
+            query_pairs: OnceCell::new(),
         }
+    }
+
+    /// The same request with the URL's query string.
+    pub fn with_query(mut self, query: &'a str) -> Self {
+        self.query = query;
+        self
+    }
+
+    pub fn query(&self) -> &str {
+        self.query
+    }
+
+    /// The query's pairs, decoded; a query that does not decode has none.
+    pub fn query_pairs(&self) -> &[(String, String)] {
+        self.query_pairs
+            .get_or_init(|| serde_urlencoded::from_str(self.query).unwrap_or_default())
+    }
+
+    /// The first value of a query parameter, by its exact name.
+    pub fn query_param(&self, name: &str) -> Option<&str> {
+        self.query_pairs()
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The first header of that name, compared case-insensitively.

@@ -61,11 +61,8 @@ pub fn from_json(inbound: &Inbound<'_>) -> Result<Publish, SenderError> {
 
 /// `PUT|POST /ntfy/<topic>` or `GET /ntfy/<topic>/publish`: headers, then the query, then
 /// the body.
-pub fn from_request(
-    topic: &str,
-    inbound: &Inbound<'_>,
-    query: &[(String, String)],
-) -> Result<Publish, SenderError> {
+pub fn from_request(inbound: &Inbound<'_>) -> Result<Notification, SenderError> {
+    let query = inbound.query_pairs();
     let param = |names: &[&str]| -> Option<String> {
         names
             .iter()
@@ -94,10 +91,7 @@ pub fn from_request(
     };
     let tags = param(&["X-Tags", "Tags", "Tag", "ta"]).unwrap_or_default();
     let tags: Vec<&str> = tags.split(',').map(str::trim).collect();
-    Ok(Publish {
-        topic: topic.to_owned(),
-        notification: notification(&title, &message, priority, &tags),
-    })
+    Ok(notification(&title, &message, priority, &tags))
 }
 
 /// ntfy's priority names and numbers.
@@ -162,29 +156,19 @@ mod tests {
             ("Priority".to_owned(), "urgent".to_owned()),
         ];
         let inbound = Inbound::new(&headers, b"see the log", &utc);
-        let e = from_request("t", &inbound, &[])
-            .unwrap()
-            .notification
-            .into_event();
+        let e = from_request(&inbound).unwrap().into_event();
         assert_eq!(
             e.status(),
             RunStatus::Failed,
             "urgent and no words: a failure"
         );
-        let query = vec![
-            ("t".to_owned(), "Backup".to_owned()),
-            ("m".to_owned(), "Backup finished".to_owned()),
-            ("ta".to_owned(), "white_check_mark".to_owned()),
-        ];
-        let inbound = Inbound::new(&[], b"", &utc);
-        let e = from_request("t", &inbound, &query)
-            .unwrap()
-            .notification
-            .into_event();
+        let inbound = Inbound::new(&[], b"", &utc)
+            .with_query("t=Backup&m=Backup+finished&ta=white_check_mark");
+        let e = from_request(&inbound).unwrap().into_event();
         assert_eq!(e.status(), RunStatus::Success);
         let bad = vec![("Priority".to_owned(), "loud".to_owned())];
         let inbound = Inbound::new(&bad, b"x", &utc);
-        assert!(from_request("t", &inbound, &[]).is_err());
+        assert!(from_request(&inbound).is_err());
     }
 
     #[test]
@@ -192,10 +176,7 @@ mod tests {
         let utc = TimeZone::UTC;
         let headers = vec![("Tags".to_owned(), "backup,x".to_owned())];
         let inbound = Inbound::new(&headers, b"nightly job", &utc);
-        let e = from_request("t", &inbound, &[])
-            .unwrap()
-            .notification
-            .into_event();
+        let e = from_request(&inbound).unwrap().into_event();
         assert_eq!(e.status(), RunStatus::Failed);
     }
 }

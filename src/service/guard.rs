@@ -34,6 +34,31 @@ pub(super) struct Guard {
     unknown: Mutex<HashMap<IpAddr, UnknownIds>>,
     /// The newest requests to unknown IDs, for the dashboard (bounded, newest first).
     recent_unknown: Mutex<std::collections::VecDeque<UnknownRequest>>,
+    /// Bodies being read before their monitor is known, per peer.
+    unattributed: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// Bodies read at once before anyone knows whose they are (ntfy's JSON names its topic
+/// inside), per peer and in all: at most this many times the body limit in memory.
+const UNATTRIBUTED_PER_PEER: usize = 2;
+const UNATTRIBUTED_TOTAL: usize = 16;
+
+/// A place among the unattributed reads, given back when dropped.
+pub(super) struct UnattributedRead {
+    peer: IpAddr,
+    reads: Arc<Mutex<HashMap<IpAddr, usize>>>,
+}
+
+impl Drop for UnattributedRead {
+    fn drop(&mut self) {
+        let mut reads = self.reads.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = reads.get_mut(&self.peer) {
+            *count -= 1;
+            if *count == 0 {
+                reads.remove(&self.peer);
+            }
+        }
+    }
 }
 
 /// How many requests to unknown IDs the dashboard lists.
@@ -82,7 +107,30 @@ impl Guard {
             refusals: Mutex::default(),
             unknown: Mutex::default(),
             recent_unknown: Mutex::default(),
+            unattributed: Arc::default(),
         }
+    }
+
+    /// A place to read a body whose monitor is not known yet: refused (429) while the peer
+    /// has its share being read, or (503) while all places are taken.
+    pub fn unattributed_read(
+        &self,
+        peer: Option<IpAddr>,
+    ) -> Result<UnattributedRead, super::ServiceError> {
+        let peer = peer_key(peer);
+        let mut reads = self.unattributed.lock().unwrap_or_else(|p| p.into_inner());
+        if reads.values().sum::<usize>() >= UNATTRIBUTED_TOTAL {
+            return Err(super::ServiceError::Busy { retry_after: 1 });
+        }
+        let count = reads.entry(peer).or_default();
+        if *count >= UNATTRIBUTED_PER_PEER {
+            return Err(super::ServiceError::TooMany { retry_after: 1 });
+        }
+        *count += 1;
+        Ok(UnattributedRead {
+            peer,
+            reads: Arc::clone(&self.unattributed),
+        })
     }
 
     /// An authenticated report of this monitor; `Err(seconds to wait)` over its limit.
@@ -283,6 +331,30 @@ mod tests {
             NonZeroU32::new(100).unwrap(),
             NonZeroU32::new(1000).unwrap(),
         )
+    }
+
+    #[test]
+    fn unattributed_reads_are_bounded_per_peer_and_in_all() {
+        let guard = guard();
+        let peer = |n: u8| Some(IpAddr::V4(Ipv4Addr::new(10, 0, 0, n)));
+        let first = guard.unattributed_read(peer(1)).unwrap();
+        let _second = guard.unattributed_read(peer(1)).unwrap();
+        assert!(matches!(
+            guard.unattributed_read(peer(1)),
+            Err(crate::service::ServiceError::TooMany { .. })
+        ));
+        drop(first);
+        let _third = guard.unattributed_read(peer(1)).unwrap();
+        let others: Vec<_> = (2..=15)
+            .map(|n| guard.unattributed_read(peer(n)).unwrap())
+            .collect();
+        assert_eq!(others.len(), 14);
+        assert!(matches!(
+            guard.unattributed_read(peer(99)),
+            Err(crate::service::ServiceError::Busy { .. })
+        ));
+        drop(others);
+        assert!(guard.unattributed_read(peer(99)).is_ok());
     }
 
     #[test]

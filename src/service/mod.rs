@@ -1,19 +1,20 @@
 //! Use cases: everything the add-on does when asked. HTTP handlers and pages parse what
 //! came in, call one of these, and render the answer; nothing else calls the store.
 //!
-//! - `ingest`: a backup tool's delivery, from its webhook ID to the committed events.
+//! - `delivery`: a backup tool's request, however it arrived, from the monitor it names to
+//!   the committed events.
 //! - `monitors`: creating, changing, listing and deleting monitors, their history.
 //! - `guard`: throttling where abuse is (unknown IDs, wrong signatures, floods) and the
 //!   bounded record of refused requests.
 
+mod delivery;
 mod guard;
-mod ingest;
 mod monitors;
 
 use std::sync::Arc;
 
+pub use delivery::{Body, BodyError, Caller, Delivered, Locate, MAX_BODY, Request};
 pub use guard::UnknownRequest;
-pub use ingest::{Caller, Receipt, SlugTarget};
 pub use monitors::{MonitorInput, MonitorPatch, MonitorView, TestOutcome};
 
 use crate::config::Settings;
@@ -45,6 +46,44 @@ pub enum ServiceError {
     Busy { retry_after: u64 },
     #[error("the database failed")]
     Store(#[source] StoreError),
+    #[error(
+        "no application token: set the token to this monitor's webhook ID (Gotify's ?token=, X-Gotify-Key or Authorization: Bearer)"
+    )]
+    NoToken,
+    #[error("the body is larger than {limit} bytes")]
+    TooLarge { limit: usize },
+    #[error("the body did not arrive within {secs} s")]
+    SlowBody { secs: u64 },
+    #[error("could not read the request body")]
+    Body(#[source] delivery::BodyError),
+    #[error(transparent)]
+    Unreadable(#[from] crate::senders::SenderError),
+}
+
+impl ServiceError {
+    /// The HTTP status a sender gets for this (also what the panel's list of refused
+    /// requests says it got).
+    pub fn http_status(&self) -> u16 {
+        match self {
+            Self::UnknownWebhook | Self::NoSuchMonitor(_) => 404,
+            Self::Invalid(_) | Self::NoToken | Self::Body(_) | Self::Unreadable(_) => 400,
+            Self::SlowBody { .. } => 408,
+            Self::TooLarge { .. } => 413,
+            Self::Conflict(_) => 409,
+            Self::Unauthorized(_) => 401,
+            Self::TooMany { .. } => 429,
+            Self::Busy { .. } | Self::Store(_) => 503,
+        }
+    }
+
+    /// Seconds after which the sender may try again, for `Retry-After`.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            Self::TooMany { retry_after } | Self::Busy { retry_after } => Some(*retry_after),
+            Self::Store(_) => Some(5),
+            _ => None,
+        }
+    }
 }
 
 impl From<StoreError> for ServiceError {

@@ -569,38 +569,39 @@ mod tests {
     async fn a_full_queue_is_busy_at_once_not_unbounded_memory() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
-        // Hold the writer until released.
+        // Hold the writer until released; wait until it is held.
         let (release, held) = std::sync::mpsc::channel::<()>();
+        let (entered, holding) = oneshot::channel::<()>();
         let blocker = {
             let store = store.clone();
             tokio::spawn(async move {
                 store
                     .write(move |_| {
+                        let _ = entered.send(());
                         let _ = held.recv();
                         Ok(())
                     })
                     .await
             })
         };
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        holding.await.unwrap();
+        // While the writer is held nothing can be written, so the first request to finish
+        // is one that found the queue full, answered without waiting for the writer.
+        let (finished, mut first) = tokio::sync::mpsc::unbounded_channel();
         let mut waiting = Vec::new();
-        let mut busy = false;
         for _ in 0..QUEUE_CAPACITY + 10 {
             let store = store.clone();
-            let (tx, rx) = oneshot::channel();
+            let finished = finished.clone();
             waiting.push(tokio::spawn(async move {
                 let result = store.try_write_then(|_| Ok(()), |_| {}).await;
-                let _ = tx.send(());
+                let _ = finished.send(matches!(result, Err(StoreError::Busy)));
                 result
             }));
-            tokio::task::yield_now().await;
-            if let Ok(Ok(())) = tokio::time::timeout(Duration::from_millis(1), rx).await {
-                busy = true;
-                break;
-            }
         }
-        assert!(
-            busy,
+        let first = tokio::time::timeout(Duration::from_secs(30), first.recv()).await;
+        assert_eq!(
+            first,
+            Ok(Some(true)),
             "a request finds the queue full and is answered at once"
         );
         release.send(()).unwrap();

@@ -4,66 +4,28 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
-use crate::senders::SenderError;
 use crate::service::ServiceError;
 use crate::telemetry::ErrorChain;
 
-/// Why a webhook delivery was not accepted. Bodies are short plain text: backup tools log
-/// them, and people read those logs.
-#[derive(Debug, thiserror::Error)]
-pub enum WebhookError {
-    #[error("the body is larger than {limit} bytes")]
-    TooLarge { limit: usize },
-    #[error("could not read the request body")]
-    Payload(#[source] actix_web::Error),
-    #[error(transparent)]
-    Invalid(#[from] SenderError),
-    #[error(transparent)]
-    Refused(#[from] ServiceError),
-}
-
-impl ResponseError for WebhookError {
-    fn status_code(&self) -> StatusCode {
-        match self {
-            Self::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::Payload(_) | Self::Invalid(_) => StatusCode::BAD_REQUEST,
-            Self::Refused(error) => match error {
-                ServiceError::UnknownWebhook | ServiceError::NoSuchMonitor(_) => {
-                    StatusCode::NOT_FOUND
-                }
-                ServiceError::Invalid(_) => StatusCode::BAD_REQUEST,
-                ServiceError::Conflict(_) => StatusCode::CONFLICT,
-                ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-                ServiceError::TooMany { .. } => StatusCode::TOO_MANY_REQUESTS,
-                ServiceError::Busy { .. } | ServiceError::Store(_) => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
-            },
-        }
+/// A refused webhook delivery as the sender is told: the status the use case names, and
+/// a short plain-text body (backup tools log it, and people read those logs).
+pub fn webhook_refusal(error: &ServiceError) -> HttpResponse {
+    let status =
+        StatusCode::from_u16(error.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut response = HttpResponse::build(status);
+    if let Some(secs) = error.retry_after() {
+        response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
     }
-
-    fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code());
-        let retry_after = match self {
-            Self::Refused(ServiceError::TooMany { retry_after })
-            | Self::Refused(ServiceError::Busy { retry_after }) => Some(*retry_after),
-            Self::Refused(ServiceError::Store(_)) => Some(5),
-            _ => None,
-        };
-        if let Some(secs) = retry_after {
-            response.insert_header((actix_web::http::header::RETRY_AFTER, secs.to_string()));
+    let text = match error {
+        ServiceError::Store(e) => {
+            tracing::error!(error = %ErrorChain(e), "a webhook could not be stored");
+            "the event could not be stored; the sender should retry".to_owned()
         }
-        let text = match self {
-            Self::Refused(ServiceError::Store(e)) => {
-                tracing::error!(error = %ErrorChain(e), "a webhook could not be stored");
-                "the event could not be stored; the sender should retry".to_owned()
-            }
-            other => ErrorChain(other).to_string(),
-        };
-        response
-            .content_type("text/plain; charset=utf-8")
-            .body(format!("{text}\n"))
-    }
+        other => ErrorChain(other).to_string(),
+    };
+    response
+        .content_type("text/plain; charset=utf-8")
+        .body(format!("{text}\n"))
 }
 
 /// Errors of the panel's JSON API: `{"error": "..."}` with a fitting status.
@@ -86,6 +48,11 @@ impl From<ServiceError> for ApiError {
     fn from(error: ServiceError) -> Self {
         match error {
             ServiceError::Invalid(e) => Self::BadRequest(e.0),
+            ServiceError::NoToken
+            | ServiceError::TooLarge { .. }
+            | ServiceError::SlowBody { .. }
+            | ServiceError::Body(_)
+            | ServiceError::Unreadable(_) => Self::BadRequest(ErrorChain(&error).to_string()),
             ServiceError::NoSuchMonitor(_) | ServiceError::UnknownWebhook => {
                 Self::NotFound(error.to_string())
             }
@@ -203,8 +170,8 @@ mod tests {
 
     #[test]
     fn a_full_database_queue_asks_the_sender_to_retry() {
-        let busy = WebhookError::from(ServiceError::from(crate::store::StoreError::Busy));
-        let response = busy.error_response();
+        let busy = ServiceError::from(crate::store::StoreError::Busy);
+        let response = webhook_refusal(&busy);
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers().get("retry-after").unwrap(), "1");
     }

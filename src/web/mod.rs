@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
-pub use errors::{ApiError, PageError, WebhookError};
+pub use errors::{ApiError, PageError};
 pub use ingress::Layout;
 
 use crate::config::Settings;

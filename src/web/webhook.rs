@@ -1,25 +1,25 @@
-//! The webhook listener's routes, all through one pipeline: find the monitor, apply its
-//! rate limit, read the body, check its secret, parse, pair with a pending start, commit,
-//! and only then answer. Every refusal of a known monitor is recorded for the panel.
+//! The webhook port: each URL shape is a row of a table — how it names its monitor, which
+//! reader reads it, and the shape of the answer its senders expect. The delivery itself
+//! (throttle, find the monitor, body limits, secret, read, store, then answer) is one use
+//! case, [`Service::deliver`](crate::service::Service::deliver).
 //!
 //! - `POST|PUT /api/webhook/{id}`: any sender's report, recognised by its content.
-//! - `/ping/{id}[/start|/fail|/log|/{exit status}]`: Healthchecks-compatible, any method.
+//! - `POST|PUT /api/webhook/{ping key}/{slug}[?create=1]`: the same, the job's name in the URL.
+//! - `/ping/{id}[/start|/fail|/log|/{exit status}]` (or `?event=start`…): Healthchecks-
+//!   compatible, any method; `/ping/{ping key}/{slug}[/{signal}]` too.
 //! - `/api/push/{id}?status=&msg=&ping=`: Uptime-Kuma-compatible, any method.
 //! - `/ntfy/{id}`, `/ntfy`, `/{id}`, `/`: ntfy-compatible publishing (the topic is the ID).
 //! - `POST /message`, `POST /{prefix}/message`: Gotify-compatible (the token is the ID).
 
 use actix_web::http::{Method, header};
-use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Serialize;
 use tracing::Instrument as _;
 
-use super::{AppState, WebhookError};
-use crate::domain::Monitor;
-use crate::senders::{self, Inbound, gotify, healthchecks, ntfy, uptime_kuma};
-use crate::service::{Caller, Receipt};
-
-/// Larger bodies get 413: reports are a few kilobytes, Duplicati's with logs well under this.
-pub const MAX_BODY: usize = 1024 * 1024;
+use super::AppState;
+use super::errors::webhook_refusal;
+use crate::senders::{Reader, healthchecks};
+use crate::service::{Body, BodyError, Caller, Delivered, Locate, Request, ServiceError};
 
 /// A path on the webhook port. Matched by hand, not by actix's router: that matches `{id}`
 /// segments with regex-lite's PikeVM, about 29,000 instructions for a 22-character webhook
@@ -85,6 +85,96 @@ impl<'a> WebhookPath<'a> {
     }
 }
 
+/// What a request on the webhook port is answered with.
+enum Action<'a> {
+    Health,
+    /// `GET` of a report URL: which monitor it is, and how to use it.
+    Describe(&'a str),
+    WrongMethod,
+    WrongUrl,
+    Deliver(Route<'a>),
+}
+
+/// A URL shape that delivers: how it names its monitor, which reader, which answer.
+struct Route<'a> {
+    locate: Locate<'a>,
+    reader: Reader<'a>,
+    answer: Answer,
+}
+
+/// The shape of the answer a sender expects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// Exactly 200 with `{"ok":true,"events":N}`: Kopia counts anything else, even 201 or
+    /// 204, as a failed delivery.
+    Report,
+    /// Healthchecks' `OK` (or JSON naming the monitor a `?create=1` made).
+    Ping,
+    /// Uptime Kuma's `{"ok":…}`, refusals included.
+    Push,
+    /// ntfy's JSON message (Shoutrrr requires JSON). At the root, a body that is not
+    /// ntfy's JSON was sent to a wrong URL and is told so.
+    Ntfy { root: bool },
+    /// Gotify's JSON message (Shoutrrr requires JSON, Apprise exactly 200).
+    Gotify,
+}
+
+impl<'a> Action<'a> {
+    fn of(path: WebhookPath<'a>, method: &Method) -> Self {
+        let sends = method == Method::POST || method == Method::PUT;
+        let deliver = |locate, reader, answer| {
+            Self::Deliver(Route {
+                locate,
+                reader,
+                answer,
+            })
+        };
+        match path {
+            WebhookPath::Health if method == Method::GET => Self::Health,
+            WebhookPath::Report(id) if sends => {
+                deliver(Locate::Id(id), Reader::Report, Answer::Report)
+            }
+            WebhookPath::Report(id) if method == Method::GET => Self::Describe(id),
+            WebhookPath::Report(_) | WebhookPath::SlugReport(..) if !sends => Self::WrongMethod,
+            WebhookPath::SlugReport(key, slug) => {
+                deliver(Locate::Slug { key, slug }, Reader::Report, Answer::Report)
+            }
+            WebhookPath::Ping(first, second, third) => deliver(
+                Locate::Ping(first, second, third),
+                Reader::Ping { signal: None },
+                Answer::Ping,
+            ),
+            WebhookPath::Push(id) => deliver(Locate::Id(id), Reader::Push, Answer::Push),
+            WebhookPath::NtfyJson { root } if sends => {
+                deliver(Locate::BodyTopic, Reader::NtfyJson, Answer::Ntfy { root })
+            }
+            WebhookPath::NtfyTopic(topic, None) if sends => ntfy_topic(topic),
+            WebhookPath::NtfyTopic(topic, Some("publish" | "send" | "trigger")) => {
+                ntfy_topic(topic)
+            }
+            // At the root, only what could be a webhook ID is a topic: any other path is a
+            // wrong URL and says so.
+            WebhookPath::RootTopic(topic)
+                if sends && crate::domain::WebhookId::parse(topic).is_ok() =>
+            {
+                ntfy_topic(topic)
+            }
+            WebhookPath::GotifyMessage if method == Method::POST => {
+                deliver(Locate::GotifyToken, Reader::Gotify, Answer::Gotify)
+            }
+            _ => Self::WrongUrl,
+        }
+    }
+}
+
+fn ntfy_topic(topic: &str) -> Action<'_> {
+    Action::Deliver(Route {
+        locate: Locate::Id(topic),
+        reader: Reader::NtfyPublish,
+        answer: Answer::Ntfy { root: false },
+    })
+}
+
 /// Every request to the webhook port, in a span that names it with the webhook ID masked.
 pub async fn dispatch(
     req: HttpRequest,
@@ -106,144 +196,153 @@ async fn route(
 ) -> HttpResponse {
     // The path's segments borrow from this handle while the request moves on.
     let target = req.clone();
-    let method = req.method().clone();
-    let sends = method == Method::POST || method == Method::PUT;
-    let answer = match WebhookPath::parse(target.path()) {
-        WebhookPath::Health if method == Method::GET => return super::healthz().await,
-        WebhookPath::Report(id) if sends => receive(req, id, payload, state).await,
-        WebhookPath::Report(id) if method == Method::GET => describe(req, id, state).await,
-        WebhookPath::Report(_) | WebhookPath::SlugReport(..) if !sends => {
-            return wrong_method(&req);
+    let route = match Action::of(WebhookPath::parse(target.path()), req.method()) {
+        Action::Health => return super::healthz().await,
+        Action::Describe(id) => {
+            return describe(&req, id, &state)
+                .await
+                .unwrap_or_else(|e| text_error(&e));
         }
-        WebhookPath::SlugReport(key, slug) => receive_by_slug(req, key, slug, payload, state).await,
-        WebhookPath::Ping(first, second, third) => {
-            ping(req, (first, second, third), payload, state).await
-        }
-        WebhookPath::Push(id) => return push(req, id, payload, state).await,
-        WebhookPath::NtfyJson { root } if sends => ntfy_json(req, root, payload, state).await,
-        WebhookPath::NtfyTopic(topic, action) if sends || action.is_some() => {
-            ntfy_publish(req, topic, action, false, payload, state).await
-        }
-        WebhookPath::RootTopic(topic) if sends => {
-            ntfy_publish(req, topic, None, true, payload, state).await
-        }
-        WebhookPath::GotifyMessage if method == Method::POST => {
-            gotify_message(req, payload, state).await
-        }
-        _ => return wrong_url(req, state).await,
+        Action::WrongMethod => return wrong_method(&req),
+        Action::WrongUrl => return wrong_url(&req, &state).await,
+        Action::Deliver(route) => route,
     };
-    answer.unwrap_or_else(|error| error.error_response())
-}
-
-/// `POST|PUT /api/webhook/{id}`.
-async fn receive(
-    req: HttpRequest,
-    id: &str,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, WebhookError> {
-    let caller = caller(&req);
-    let monitor = state.service.webhook_monitor(id, caller).await?;
-    report(&state, &req, caller, &monitor, payload, false).await
-}
-
-/// `POST|PUT /api/webhook/{ping key}/{slug}[?create=1]`: one URL per tool with the job's
-/// name in it; `create=1` makes the monitor on its first report.
-async fn receive_by_slug(
-    req: HttpRequest,
-    key: &str,
-    slug: &str,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, WebhookError> {
-    let caller = caller(&req);
-    let target = state
-        .service
-        .slug_monitor(key, slug, wants_create(&req), caller)
-        .await?;
-    report(
-        &state,
-        &req,
-        caller,
-        &target.monitor,
-        payload,
-        target.created,
-    )
-    .await
-}
-
-/// Any sender's report to a known monitor: read, authenticate, parse, store, answer.
-async fn report(
-    state: &AppState,
-    req: &HttpRequest,
-    caller: Caller,
-    monitor: &Monitor,
-    payload: web::Payload,
-    created: bool,
-) -> Result<HttpResponse, WebhookError> {
-    let body = read_body(state, caller, monitor, payload).await?;
-    let headers = header_pairs(req);
-    let inbound = Inbound::new(&headers, &body, &state.settings.options.timezone);
-    state.service.authenticate(monitor, &inbound, caller)?;
-    let parsed =
-        senders::parse(&inbound).map_err(|e| refuse(state, caller, monitor, &body, e.into()))?;
-    let receipt = state.service.ingest(monitor, parsed.events, caller).await?;
-    let mut accepted = Accepted::new(receipt, parsed.not_understood);
-    accepted.created = created.then(|| monitor.key.to_string());
-    // Exactly 200: Kopia counts anything else, even 201 or 204, as a failed delivery.
-    Ok(HttpResponse::Ok().json(accepted))
-}
-
-/// `/ping/{id}[/{signal}]` and `/ping/{ping key}/{slug}[/{signal}]`, any method.
-async fn ping(
-    req: HttpRequest,
-    (first, second, third): (&str, Option<&str>, Option<&str>),
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, WebhookError> {
-    let caller = caller(&req);
-    // `/ping/<a>/<b>` is a monitor's ID and a signal, or the ping key and a slug: the key
-    // decides (Healthchecks tells them apart the same way).
-    let (monitor, signal, created) = match (second, third) {
-        (Some(slug), signal) if signal.is_some() || state.service.is_ping_key(first).await => {
-            let target = state
-                .service
-                .slug_monitor(first, slug, wants_create(&req), caller)
-                .await?;
-            (target.monitor, signal, target.created)
-        }
-        (signal, _) => (
-            state.service.webhook_monitor(first, caller).await?,
-            signal,
-            false,
-        ),
-    };
-    let body = read_body(&state, caller, &monitor, payload).await?;
     let headers = header_pairs(&req);
-    let inbound = Inbound::new(&headers, &body, &state.settings.options.timezone);
-    let query = query_pairs(&req);
-    let rid = query
-        .iter()
-        .find(|(k, _)| k == "rid")
-        .map(|(_, v)| v.as_str());
-    state.service.authenticate(&monitor, &inbound, caller)?;
-    let event = healthchecks::Signal::parse(signal)
-        .and_then(|signal| {
-            Ok(healthchecks::ping_event(
-                signal,
-                healthchecks::parse_rid(rid)?,
-                &body,
-            ))
+    let delivered = state
+        .service
+        .deliver(Request {
+            locate: route.locate,
+            reader: route.reader,
+            headers: &headers,
+            query: req.query_string(),
+            body: Stream(payload),
+            caller: caller(&req),
         })
-        .map_err(|e| refuse(&state, caller, &monitor, &body, e.into()))?;
-    state.service.ingest(&monitor, vec![event], caller).await?;
-    let mut answer = HttpResponse::Ok();
-    answer.insert_header(("Ping-Body-Limit", healthchecks::PING_BODY_LIMIT.to_string()));
-    if created {
-        // 200, not Healthchecks' 201: Backrest counts anything else as a failed delivery.
-        return Ok(answer.json(serde_json::json!({ "ok": true, "created": monitor.key.as_str() })));
+        .await;
+    match (route.answer, delivered) {
+        (answer, Ok(delivered)) => answer.success(delivered),
+        (Answer::Ntfy { root: true }, Err(ServiceError::Unreadable(_))) => {
+            wrong_url(&req, &state).await
+        }
+        (Answer::Push, Err(error)) => push_error(&error),
+        (_, Err(error)) => text_error(&error),
     }
-    Ok(answer.content_type("text/plain; charset=utf-8").body("OK"))
+}
+
+impl Answer {
+    fn success(self, delivered: Delivered) -> HttpResponse {
+        let echo = delivered.echo.unwrap_or_else(|| crate::senders::Echo {
+            title: String::new(),
+            message: String::new(),
+            priority: None,
+        });
+        let now = jiff::Timestamp::now();
+        match self {
+            Self::Report => HttpResponse::Ok().json(ReportAnswer {
+                ok: true,
+                events: delivered.ingested.stored,
+                duplicates: delivered.ingested.duplicates,
+                not_understood: delivered.not_understood,
+                created: delivered.created.then(|| delivered.monitor.key.to_string()),
+            }),
+            Self::Ping => {
+                let mut answer = HttpResponse::Ok();
+                answer
+                    .insert_header(("Ping-Body-Limit", healthchecks::PING_BODY_LIMIT.to_string()));
+                if delivered.created {
+                    // 200, not Healthchecks' 201: Backrest counts anything else as a failure.
+                    return answer.json(
+                        serde_json::json!({ "ok": true, "created": delivered.monitor.key.as_str() }),
+                    );
+                }
+                answer.content_type("text/plain; charset=utf-8").body("OK")
+            }
+            Self::Push => HttpResponse::Ok().json(serde_json::json!({ "ok": true })),
+            Self::Ntfy { .. } => HttpResponse::Ok().json(serde_json::json!({
+                "id": format!("{:x}", now.as_nanosecond() as u64),
+                "time": now.as_second(),
+                "event": "message",
+                "topic": delivered.monitor.webhook_id.as_str(),
+                "title": echo.title,
+                "message": echo.message,
+            })),
+            Self::Gotify => HttpResponse::Ok().json(serde_json::json!({
+                "id": now.as_millisecond(),
+                "appid": delivered.monitor.id,
+                "message": echo.message,
+                "title": echo.title,
+                "priority": echo.priority.unwrap_or(0),
+                "date": now.to_string(),
+            })),
+        }
+    }
+}
+
+/// `{"ok":true,"events":N}`, in that order, and what was not understood, if anything.
+#[derive(Serialize)]
+struct ReportAnswer {
+    ok: bool,
+    events: usize,
+    #[serde(skip_serializing_if = "is_zero")]
+    duplicates: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    not_understood: Option<String>,
+    /// The monitor this report created (a slug URL with `create=1`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<String>,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+fn text_error(error: &ServiceError) -> HttpResponse {
+    webhook_refusal(error)
+}
+
+/// Uptime Kuma's refusal: its JSON, with the status and `Retry-After` of any refusal.
+fn push_error(error: &ServiceError) -> HttpResponse {
+    let mut response = text_error(error);
+    let body = serde_json::json!({ "ok": false, "msg": error.to_string() }).to_string();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    response.set_body(actix_web::body::BoxBody::new(body))
+}
+
+/// The request's body as it streams in.
+struct Stream(web::Payload);
+
+impl Body for Stream {
+    async fn read(self, limit: usize) -> Result<bytes::Bytes, BodyError> {
+        match self.0.to_bytes_limited(limit).await {
+            Ok(Ok(body)) => Ok(body),
+            Ok(Err(e)) => Err(BodyError::Broken(
+                std::io::Error::other(e.to_string()).into(),
+            )),
+            Err(_) => Err(BodyError::TooLarge),
+        }
+    }
+}
+
+fn caller(req: &HttpRequest) -> Caller {
+    Caller {
+        peer: req.peer_addr().map(|a| a.ip()),
+    }
+}
+
+fn header_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    req.headers()
+        .iter()
+        // Kopia puts host and path in `Subject`, which may not be ASCII (`/home/jürgen`).
+        .map(|(name, value)| {
+            (
+                name.as_str().to_owned(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect()
 }
 
 /// What a browser, or a person with curl, is told about a URL on the webhook port.
@@ -286,11 +385,11 @@ impl Info {
 /// `GET /api/webhook/{id}`: someone opened a webhook URL in a browser (or a tool is set to
 /// GET). Says which monitor it is and how to use it; stores nothing.
 async fn describe(
-    req: HttpRequest,
+    req: &HttpRequest,
     id: &str,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, WebhookError> {
-    let monitor = state.service.webhook_monitor(id, caller(&req)).await?;
+    state: &AppState,
+) -> Result<HttpResponse, ServiceError> {
+    let monitor = state.service.webhook_monitor(id, caller(req)).await?;
     let view = state.service.view(monitor, 1).await?;
     let last = match view.summary.last_seen {
         Some(at) => format!(
@@ -312,9 +411,9 @@ async fn describe(
             "Tools that can only GET (cron jobs with curl, Uptime-Kuma-style) use the ping URL instead:"
                 .to_owned(),
         ],
-        example: format!("{}/ping/{id}", state.webhook_base(&req)),
+        example: format!("{}/ping/{id}", state.webhook_base(req)),
     };
-    Ok(info.answer(&req, actix_web::http::StatusCode::OK))
+    Ok(info.answer(req, actix_web::http::StatusCode::OK))
 }
 
 /// `DELETE`, `PATCH`… on a webhook URL.
@@ -331,8 +430,8 @@ fn wrong_method(req: &HttpRequest) -> HttpResponse {
 
 /// Anything else on the webhook port: a mistyped URL. Says what the URLs look like, and
 /// names the monitor when the path holds one of its IDs.
-async fn wrong_url(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let base = state.webhook_base(&req);
+async fn wrong_url(req: &HttpRequest, state: &AppState) -> HttpResponse {
+    let base = state.webhook_base(req);
     let path = req.path().to_owned();
     let mut known = None;
     for segment in path
@@ -377,257 +476,7 @@ async fn wrong_url(req: HttpRequest, state: web::Data<AppState>) -> HttpResponse
             }
         }
     };
-    info.answer(&req, actix_web::http::StatusCode::NOT_FOUND)
-}
-
-/// `?create=1` (Healthchecks' spelling; `true` is accepted too).
-fn wants_create(req: &HttpRequest) -> bool {
-    query_pairs(req)
-        .iter()
-        .any(|(k, v)| k == "create" && matches!(v.as_str(), "1" | "true"))
-}
-
-/// `/api/push/{id}?status=&msg=&ping=`, any method; answers in Uptime Kuma's JSON.
-async fn push(
-    req: HttpRequest,
-    id: &str,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> HttpResponse {
-    let result = async {
-        let caller = caller(&req);
-        let monitor = state.service.webhook_monitor(id, caller).await?;
-        let body = read_body(&state, caller, &monitor, payload).await?;
-        let headers = header_pairs(&req);
-        let inbound = Inbound::new(&headers, &body, &state.settings.options.timezone);
-        state.service.authenticate(&monitor, &inbound, caller)?;
-        let event = uptime_kuma::push_event(req.query_string())
-            .map_err(|e| refuse(&state, caller, &monitor, &body, e.into()))?;
-        Ok::<_, WebhookError>(state.service.ingest(&monitor, vec![event], caller).await?)
-    }
-    .await;
-    match result {
-        Ok(_) => HttpResponse::Ok().json(serde_json::json!({ "ok": true })),
-        Err(error) => {
-            let mut response = error.error_response();
-            let body = serde_json::json!({ "ok": false, "msg": error.to_string() }).to_string();
-            response.headers_mut().insert(
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static("application/json"),
-            );
-            response.set_body(actix_web::body::BoxBody::new(body))
-        }
-    }
-}
-
-/// `{"ok":true,"events":N}`, in that order, and what was not understood, if anything.
-#[derive(Serialize)]
-struct Accepted {
-    ok: bool,
-    events: usize,
-    #[serde(skip_serializing_if = "is_zero")]
-    duplicates: usize,
-    /// Stored, but no sender reads this body: why, so the tool's log says what to fix.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    not_understood: Option<String>,
-    /// The monitor this report created (a slug URL with `create=1`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    created: Option<String>,
-}
-
-fn is_zero(n: &usize) -> bool {
-    *n == 0
-}
-
-impl Accepted {
-    fn new(receipt: Receipt, not_understood: Option<String>) -> Self {
-        Self {
-            ok: true,
-            events: receipt.stored,
-            duplicates: receipt.duplicates,
-            not_understood,
-            created: None,
-        }
-    }
-}
-
-fn caller(req: &HttpRequest) -> Caller {
-    Caller {
-        peer: req.peer_addr().map(|a| a.ip()),
-    }
-}
-
-async fn read_body(
-    state: &AppState,
-    caller: Caller,
-    monitor: &Monitor,
-    payload: web::Payload,
-) -> Result<web::Bytes, WebhookError> {
-    read_unattributed(payload).await.map_err(|e| match e {
-        WebhookError::TooLarge { .. } => refuse(state, caller, monitor, b"", e),
-        other => other,
-    })
-}
-
-/// The body of a request whose monitor is only known from the body itself (ntfy's JSON
-/// topic, a Gotify token that may be in it): the same limit, nothing to record it against.
-async fn read_unattributed(payload: web::Payload) -> Result<web::Bytes, WebhookError> {
-    match payload.to_bytes_limited(MAX_BODY).await {
-        Ok(Ok(body)) => Ok(body),
-        Ok(Err(e)) => Err(WebhookError::Payload(e)),
-        Err(_) => Err(WebhookError::TooLarge { limit: MAX_BODY }),
-    }
-}
-
-/// The query string's pairs; one that does not decode is no pairs.
-fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
-    serde_urlencoded::from_str(req.query_string()).unwrap_or_default()
-}
-
-/// Records why a known monitor's request was refused and passes the error on.
-fn refuse(
-    state: &AppState,
-    caller: Caller,
-    monitor: &Monitor,
-    body: &[u8],
-    error: WebhookError,
-) -> WebhookError {
-    let status = error.status_code().as_u16();
-    state
-        .service
-        .refused(monitor, caller, status, &error.to_string(), body);
-    error
-}
-
-fn header_pairs(req: &HttpRequest) -> Vec<(String, String)> {
-    req.headers()
-        .iter()
-        // Kopia puts host and path in `Subject`, which may not be ASCII (`/home/jürgen`).
-        .map(|(name, value)| {
-            (
-                name.as_str().to_owned(),
-                String::from_utf8_lossy(value.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
-}
-
-/// `PUT|POST /ntfy/{topic}`, `PUT|POST /{topic}` (Shoutrrr's `ntfy://`) and
-/// `GET|POST /ntfy/{topic}/publish|send|trigger`: ntfy's publish API, the topic being the
-/// monitor's webhook ID. Answered with ntfy's JSON message (Shoutrrr requires JSON).
-async fn ntfy_publish(
-    req: HttpRequest,
-    topic: &str,
-    action: Option<&str>,
-    root: bool,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, WebhookError> {
-    let caller = caller(&req);
-    if action.is_some_and(|action| !matches!(action, "publish" | "send" | "trigger")) {
-        return Ok(wrong_url(req, state).await);
-    }
-    // At the root, only what could be a webhook ID is a topic: any other path is a wrong
-    // URL and says so (IDs that are not a monitor's are counted against guessing).
-    if root && crate::domain::WebhookId::parse(topic).is_err() {
-        return Ok(wrong_url(req, state).await);
-    }
-    let monitor = state.service.webhook_monitor(topic, caller).await?;
-    let body = read_body(&state, caller, &monitor, payload).await?;
-    let headers = header_pairs(&req);
-    let inbound = Inbound::new(&headers, &body, &state.settings.options.timezone);
-    state.service.authenticate(&monitor, &inbound, caller)?;
-    let publish = ntfy::from_request(topic, &inbound, &query_pairs(&req))
-        .map_err(|e| refuse(&state, caller, &monitor, &body, e.into()))?;
-    ntfy_store(&state, caller, &monitor, publish).await
-}
-
-/// `POST|PUT /ntfy` and `/`: ntfy's JSON publishing (borgmatic's `ntfy` hook, Apprise's
-/// `ntfy://`), the topic in the body.
-async fn ntfy_json(
-    req: HttpRequest,
-    root: bool,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, WebhookError> {
-    let caller = caller(&req);
-    let body = read_unattributed(payload).await?;
-    let headers = header_pairs(&req);
-    let inbound = Inbound::new(&headers, &body, &state.settings.options.timezone);
-    // Which monitor is only known once the body is read. At the root, a body that is not
-    // ntfy's JSON was sent to a wrong URL, and is told so.
-    let publish = match ntfy::from_json(&inbound) {
-        Ok(publish) => publish,
-        Err(_) if root => return Ok(wrong_url(req, state).await),
-        Err(e) => return Err(e.into()),
-    };
-    let monitor = state
-        .service
-        .webhook_monitor(&publish.topic, caller)
-        .await?;
-    state.service.authenticate(&monitor, &inbound, caller)?;
-    ntfy_store(&state, caller, &monitor, publish).await
-}
-
-async fn ntfy_store(
-    state: &AppState,
-    caller: Caller,
-    monitor: &Monitor,
-    publish: ntfy::Publish,
-) -> Result<HttpResponse, WebhookError> {
-    let answer = serde_json::json!({
-        "id": format!("{:x}", jiff::Timestamp::now().as_nanosecond() as u64),
-        "time": jiff::Timestamp::now().as_second(),
-        "event": "message",
-        "topic": publish.topic,
-        "title": publish.notification.title,
-        "message": publish.notification.message,
-    });
-    state
-        .service
-        .ingest(monitor, vec![publish.notification.into_event()], caller)
-        .await?;
-    Ok(HttpResponse::Ok().json(answer))
-}
-
-/// `POST /message` and `POST /{prefix}/message`: Gotify's message API, the application
-/// token (`?token=`, `X-Gotify-Key` or a bearer token) being the monitor's webhook ID.
-/// Answered with Gotify's JSON message (Shoutrrr requires JSON, Apprise exactly 200).
-async fn gotify_message(
-    req: HttpRequest,
-    payload: web::Payload,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, WebhookError> {
-    let caller = caller(&req);
-    let body = read_unattributed(payload).await?;
-    let headers = header_pairs(&req);
-    let inbound = Inbound::new(&headers, &body, &state.settings.options.timezone);
-    let query = query_pairs(&req);
-    let token = gotify::token(&inbound, &query).ok_or_else(|| {
-        WebhookError::from(senders::SenderError::Invalid(
-            "no application token: set the token to this monitor's webhook ID (Gotify's ?token=, X-Gotify-Key or Authorization: Bearer)".into(),
-        ))
-    })?;
-    let monitor = state.service.webhook_monitor(token, caller).await?;
-    state.service.authenticate(&monitor, &inbound, caller)?;
-    let notification =
-        gotify::message(&inbound).map_err(|e| refuse(&state, caller, &monitor, &body, e.into()))?;
-    let answer = serde_json::json!({
-        "id": jiff::Timestamp::now().as_millisecond(),
-        "appid": monitor.id,
-        "message": notification.message,
-        "title": notification.title,
-        "priority": match notification.level {
-            senders::Level::Priority { value, .. } => value,
-            _ => 0,
-        },
-        "date": jiff::Timestamp::now().to_string(),
-    });
-    state
-        .service
-        .ingest(&monitor, vec![notification.into_event()], caller)
-        .await?;
-    Ok(HttpResponse::Ok().json(answer))
+    info.answer(req, actix_web::http::StatusCode::NOT_FOUND)
 }
 
 #[cfg(test)]
