@@ -79,14 +79,16 @@ pub struct Slug(String);
 impl Slug {
     pub const MAX_LEN: usize = 64;
 
+    /// Capitals are the same slug (`Nas-Photos` is `nas-photos`): people type them.
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        let raw = raw.to_ascii_lowercase();
         let valid = !raw.is_empty()
             && raw.len() <= Self::MAX_LEN
             && raw
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_');
         if valid {
-            Ok(Self(raw.to_owned()))
+            Ok(Self(raw))
         } else {
             Err(ParseError::new(format!(
                 "invalid url format: a slug is 1 to {} lower-case letters, digits, '-' or '_'",
@@ -477,10 +479,12 @@ mod tests {
     #[test]
     fn slugs_follow_healthchecks_rules() {
         assert!(Slug::parse("nas-photos_2").is_ok());
-        assert!(
-            Slug::parse("NAS").is_err(),
-            "upper case is an invalid url format"
+        assert_eq!(
+            Slug::parse("Nas-Photos").unwrap().as_str(),
+            "nas-photos",
+            "capitals are the same slug"
         );
+        assert!(Slug::parse("nas.photos").is_err());
         assert!(Slug::parse("").is_err());
         assert!(Slug::parse("a/b").is_err());
         let key = PingKey::generate();

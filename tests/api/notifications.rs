@@ -259,3 +259,59 @@ async fn gotify_messages_from_backrest_and_proxmox_find_their_monitor_by_token()
     assert!(no_token.text().await.unwrap().contains("token"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn gotifys_token_is_checked_before_its_body_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    app.create_monitor(json!({"name": "Gotified"})).await;
+    // A wrong token with a body over the limit: refused for the token (404), not after
+    // reading a megabyte (413).
+    let wrong = app
+        .client
+        .post(format!(
+            "{}/message?token=zzzzzzzzzzzzzzzzzzzzzz",
+            app.webhook_base
+        ))
+        .body("x".repeat(1024 * 1024 + 1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status().as_u16(), 404);
+    let no_token = post(&app, "/gotify/message", "x".repeat(1024 * 1024 + 1)).await;
+    assert_eq!(no_token.status().as_u16(), 400);
+    assert!(no_token.text().await.unwrap().contains("token"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn pings_say_start_and_fail_in_the_query_where_the_url_is_one_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "Cron"})).await;
+    let id = monitor["webhook_id"].as_str().unwrap();
+    for event in ["start", "fail"] {
+        let answer = app
+            .client
+            .get(format!("{}/ping/{id}?event={event}", app.webhook_base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200, "{event}");
+    }
+    let events = app.events("cron", "").await;
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        (events[0]["kind"].as_str(), events[0]["status"].as_str()),
+        (Some("run"), Some("failed"))
+    );
+    assert!(events[0]["duration_ms"].is_i64(), "paired with its start");
+    let bad = app
+        .client
+        .get(format!("{}/ping/{id}?event=finish", app.webhook_base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status().as_u16(), 400);
+    app.stop().await;
+}

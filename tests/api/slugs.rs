@@ -53,9 +53,18 @@ async fn a_ping_with_create_makes_the_monitor_and_answers_200() {
         "the run paired with its start"
     );
 
-    let upper = app.client.get(url("NAS?create=1")).send().await.unwrap();
+    // A slug typed in capitals is the same slug.
+    let upper = app.client.get(url("NAS-Photos")).send().await.unwrap();
+    assert_eq!(upper.status().as_u16(), 200, "a slug in capitals is a slug");
+    assert_eq!(app.events("nas_photos", "").await.len(), 4);
+    let invalid = app
+        .client
+        .get(url("nas.photos?create=1"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(
-        upper.status().as_u16(),
+        invalid.status().as_u16(),
         400,
         "Healthchecks: invalid url format"
     );
@@ -137,5 +146,26 @@ async fn an_existing_monitor_is_reached_by_its_slug_and_a_rotated_key_stops_old_
         .await
         .unwrap();
     assert_eq!(old.status().as_u16(), 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn create_makes_no_more_than_two_hundred_monitors_and_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let key = ping_key(&app).await;
+    for n in 0..199 {
+        app.create_monitor(json!({"name": format!("Job {n}")}))
+            .await;
+    }
+    let url = |slug: &str| format!("{}/ping/{key}/{slug}?create=1", app.webhook_base);
+    let last = app.client.get(url("job-last")).send().await.unwrap();
+    assert_eq!(last.status().as_u16(), 200, "the 200th is made");
+    let over = app.client.get(url("one-too-many")).send().await.unwrap();
+    assert_eq!(over.status().as_u16(), 409);
+    let text = over.text().await.unwrap();
+    assert!(text.contains("makes no more monitors"), "{text}");
+    let missing = app.get_ui("/api/monitors/one_too_many").await;
+    assert_eq!(missing.status().as_u16(), 404);
     app.stop().await;
 }
