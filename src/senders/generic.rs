@@ -140,12 +140,20 @@ fn to_event(
         event = event.with_error(&error);
     }
     event = event.with_note(note);
-    // A report sent twice (a script that retries) is one run: its own ID, else the source
-    // and when that run started.
+    // A report sent twice (a script that retries) is one report: its own ID, else the source
+    // and when that run started; with its kind, since a run's start and finish are two
+    // reports that may carry the same ID (and runs keep the key they had before kinds
+    // were part of it). The ID also pairs each finish with its own start.
+    let kind_part = match kind {
+        EventKind::Run => String::new(),
+        other => format!("{}:", other.as_str()),
+    };
     if let Some(id) = text(&["id", "run_id"]) {
-        event = event.with_dedup_key(format!("generic:id:{id}"));
+        event = event
+            .with_dedup_key(format!("generic:id:{kind_part}{id}"))
+            .with_run_id(id);
     } else if let (Some(source), Some(start)) = (event.source(), event.started_at()) {
-        let key = format!("generic:{source}:{}", start.as_millisecond());
+        let key = format!("generic:{kind_part}{source}:{}", start.as_millisecond());
         event = event.with_dedup_key(key);
     }
     Ok(event)

@@ -384,7 +384,7 @@ pub(super) fn transaction_began() {
 
 /// What the unique index holds of a sender's dedup key: 96 bits of its SHA-256, so a long
 /// key (Kopia's host, path, start and subject digest) costs the index 16 bytes.
-fn stored_dedup_key(key: &str) -> String {
+pub(super) fn stored_dedup_key(key: &str) -> String {
     use base64::Engine as _;
     use sha2::Digest as _;
     let digest = sha2::Sha256::digest(key.as_bytes());

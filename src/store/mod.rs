@@ -52,7 +52,27 @@ fn migration_steps() -> Vec<M<'static>> {
             include_str!("migrations/011_checks_as_comparisons.sql"),
             checks_as_comparisons,
         ),
+        M::up_with_hook(
+            include_str!("migrations/012_dedup_keys_hashed.sql"),
+            dedup_keys_hashed,
+        ),
     ]
+}
+
+/// Migration 012: dedup keys written before the unique index held 96 bits of their SHA-256
+/// are hashed like new ones, so a resend of such a report is still known. Senders' keys all
+/// hold a `:` (`simplebackups:42`), the hashes (base64url) never. Where the same report was
+/// already stored twice (a resend between the two versions), the old row keeps its key.
+fn dedup_keys_hashed(tx: &rusqlite::Transaction) -> HookResult {
+    let rows: Vec<(i64, String)> = tx
+        .prepare("SELECT id, dedup_key FROM events WHERE dedup_key LIKE '%:%'")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut update = tx.prepare("UPDATE OR IGNORE events SET dedup_key = ?1 WHERE id = ?2")?;
+    for (id, key) in rows {
+        update.execute(rusqlite::params![events::stored_dedup_key(&key), id])?;
+    }
+    Ok(())
 }
 
 /// The CHECKs of `events` as written in 001_init.sql, and the same rules as comparisons.
@@ -458,6 +478,48 @@ mod tests {
         assert!(migrations().validate().is_ok());
     }
 
+    /// Migration 012: a report stored with its dedup key in clear is still known when it is
+    /// sent again.
+    #[tokio::test]
+    async fn dedup_keys_in_clear_are_hashed() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::new(migration_steps().into_iter().take(11).collect())
+                .to_latest(&mut conn)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO monitors (key, name, webhook_id, history_limit, created_at)
+                     VALUES ('a', 'A', 'abcdefghijklmnopqrstuv', 10, 0);
+                 INSERT INTO events (monitor_id, received_at, sender, kind, status, dedup_key)
+                     VALUES (1, 0, 'simplebackups', 'run', 'success', 'simplebackups:42');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let resend = crate::domain::BackupEvent::new(
+            crate::domain::SenderKind::SimpleBackups,
+            crate::domain::EventKind::Run,
+            crate::domain::RunStatus::Success,
+        )
+        .with_dedup_key("simplebackups:42");
+        let ingested = store
+            .ingest(
+                Delivery {
+                    monitor_id: 1,
+                    received_at: jiff::Timestamp::now(),
+                    events: vec![resend],
+                    fire_core_events: false,
+                    shrink: crate::domain::ShrinkRule::default(),
+                },
+                |_| {},
+            )
+            .await
+            .unwrap();
+        assert_eq!((ingested.stored, ingested.duplicates), (0, 1));
+    }
+
     /// Migration 011 keeps the rules and the rows, and an event's INSERT no longer builds
     /// temporary b-trees for them.
     #[test]
@@ -465,7 +527,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         let mut conn = Connection::open(&path).unwrap();
-        let before_011 = migration_steps().len() - 1;
+        let before_011 = 10;
         Migrations::new(migration_steps().into_iter().take(before_011).collect())
             .to_latest(&mut conn)
             .unwrap();

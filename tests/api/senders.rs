@@ -338,3 +338,42 @@ async fn uptime_kuma_pushes_like_borgmatic_sends_them() {
     assert!(events[0]["duration_ms"].is_i64(), "paired with the start");
     app.stop().await;
 }
+
+/// A run's start and finish may carry the same `id`: two reports, not a resend; and the
+/// `id` pairs each finish with its own start when runs overlap.
+#[tokio::test]
+async fn generic_json_ids_pair_overlapping_runs_and_a_finish_is_no_duplicate() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "Db"})).await;
+    let send = |body: Value| {
+        let app = &app;
+        let monitor = &monitor;
+        async move {
+            let answer = app.post_webhook(monitor, body.to_string()).await;
+            assert_eq!(answer.status().as_u16(), 200);
+            answer.json::<Value>().await.unwrap()
+        }
+    };
+    let start = |id: &str| json!({"kind": "start", "source": "db", "id": id});
+    assert_eq!(send(start("r1")).await, json!({"ok": true, "events": 1}));
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(send(start("r2")).await, json!({"ok": true, "events": 1}));
+    let finish = json!({"status": "success", "source": "db", "id": "r1"});
+    assert_eq!(send(finish.clone()).await, json!({"ok": true, "events": 1}));
+    assert_eq!(
+        send(finish).await,
+        json!({"ok": true, "events": 0, "duplicates": 1}),
+        "the same finish again is a resend"
+    );
+    let events = app.events("db", "").await;
+    let starts: Vec<&Value> = events.iter().filter(|e| e["kind"] == "start").collect();
+    let runs: Vec<&Value> = events.iter().filter(|e| e["kind"] == "run").collect();
+    assert_eq!((starts.len(), runs.len()), (2, 1));
+    // Newest first: starts[1] is r1's.
+    assert_eq!(
+        runs[0]["started_at"], starts[1]["received_at"],
+        "r1's start, not r2's"
+    );
+    app.stop().await;
+}
