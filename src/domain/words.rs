@@ -11,7 +11,8 @@
 //!
 //! The worst wins (failed, then warning, then success, then started): "completed with
 //! warnings" is a warning, "finished with errors" a failure. A word right after "0", "no",
-//! "zero", "not" or "without" does not count ("0 errors", "without warnings").
+//! "zero", "not" or "without" does not count ("0 errors", "without warnings"), nor an
+//! error or warning word followed by "0" or "none" ("Errors: 0", as duplicity prints).
 
 use super::RunStatus;
 
@@ -75,6 +76,8 @@ const STARTED: &[&str] = &[
     "beginning",
 ];
 const NEGATIONS: &[&str] = &["0", "no", "zero", "not", "without"];
+/// A count after the word that says there were none: "Errors: 0", "warnings: none".
+const ZERO_AFTER: &[&str] = &["0", "none"];
 
 impl Said {
     /// What `text` says, or `None` when it has none of the table's words.
@@ -84,11 +87,19 @@ impl Said {
             .split(|c: char| !c.is_alphanumeric())
             .filter(|w| !w.is_empty())
             .collect();
+        let counted = |w: &str| FAILED.contains(&w) || WARNING.contains(&w);
+        // "0 errors", but in "Errors: 0, warnings: 3" the 0 is the count of the word before.
+        let negated = |i: usize| {
+            i > 0
+                && NEGATIONS.contains(&words[i - 1])
+                && !(ZERO_AFTER.contains(&words[i - 1]) && i > 1 && counted(words[i - 2]))
+        };
         let has = |set: &[&str]| {
-            words
-                .iter()
-                .enumerate()
-                .any(|(i, w)| set.contains(w) && (i == 0 || !NEGATIONS.contains(&words[i - 1])))
+            words.iter().enumerate().any(|(i, w)| {
+                set.contains(w)
+                    && !negated(i)
+                    && !(counted(w) && words.get(i + 1).is_some_and(|n| ZERO_AFTER.contains(n)))
+            })
         };
         if has(FAILED) {
             Some(Self::Ended(RunStatus::Failed))
@@ -110,6 +121,23 @@ mod tests {
 
     fn said(text: &str) -> Option<Said> {
         Said::read(text)
+    }
+
+    /// duplicity's statistics and many scripts put the count after the word.
+    #[test]
+    fn a_count_of_zero_after_the_word_does_not_count() {
+        use RunStatus::*;
+        assert_eq!(
+            said("Backup finished. Errors: 0, Warnings: 0"),
+            Some(Said::Ended(Success))
+        );
+        assert_eq!(said("Errors 0"), None);
+        assert_eq!(said("warnings: none"), None);
+        assert_eq!(said("Errors: 2"), Some(Said::Ended(Failed)));
+        assert_eq!(
+            said("Errors: 0, warnings: 3, done"),
+            Some(Said::Ended(Warning))
+        );
     }
 
     #[test]
