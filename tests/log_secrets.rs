@@ -105,6 +105,34 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
             ),
             None,
         ),
+        // Mistyped URLs: each still holds a secret.
+        (
+            format!("{}/api/webhooks/{CHOSEN_ID}", app.webhook_base),
+            None,
+        ),
+        (format!("{}/ping//{CHOSEN_ID}", app.webhook_base), None),
+        (
+            format!("{}/api/webhook//{CHOSEN_ID}", app.webhook_base),
+            None,
+        ),
+        (format!("{}/hooks/{generated_id}/x", app.webhook_base), None),
+        (
+            format!(
+                "{}/api/webhook/{ping_key}/Made-By-A-Report",
+                app.webhook_base
+            ),
+            None,
+        ),
+        (
+            format!("{}/api/webhook/{}x", app.webhook_base, &CHOSEN_ID[..20]),
+            None,
+        ),
+        (
+            format!("{}/message?token={CHOSEN_ID}", app.webhook_base),
+            None,
+        ),
+        (format!("{}/ntfy/{CHOSEN_ID}", app.webhook_base), None),
+        (format!("{}/{CHOSEN_ID}", app.webhook_base), None),
     ] {
         let mut request = http.post(url).body(report);
         if let Some(token) = auth {

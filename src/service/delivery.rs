@@ -303,11 +303,20 @@ impl Service {
         self.guard.recent_unknown()
     }
 
-    /// The monitor with this webhook ID, asked only to explain a wrong URL: nothing is
-    /// counted or logged.
-    pub async fn monitor_named_in_url(&self, raw_id: &str) -> Option<Monitor> {
-        let id = WebhookId::parse(raw_id).ok()?;
-        self.store.monitor_by_webhook_id(&id).await.ok().flatten()
+    /// The monitor with this webhook ID, asked only to explain a wrong URL. Each question
+    /// counts against the peer as a guess would: the answer tells an ID is real.
+    pub async fn monitor_named_in_url(
+        &self,
+        raw_id: &str,
+        caller: Caller,
+    ) -> Result<Option<Monitor>, ServiceError> {
+        let Ok(id) = WebhookId::parse(raw_id) else {
+            return Ok(None);
+        };
+        if let Err(retry_after) = self.guard.failed_attempt(caller.peer) {
+            return Err(ServiceError::TooMany { retry_after });
+        }
+        Ok(self.store.monitor_by_webhook_id(&id).await?)
     }
 
     /// Is this the add-on's ping key? (The first segment of `/ping/<key>/<slug>` can also be

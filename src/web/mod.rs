@@ -122,25 +122,24 @@ pub fn ui_routes(cfg: &mut web::ServiceConfig) {
     );
 }
 
-/// `…/<id>/` is `…/<id>`. Only a path that ends in a slash is rewritten: actix's
-/// `NormalizePath` runs a regular expression over every path, a measurable share of a
-/// webhook's cost.
-/// A webhook path with its ID masked: `/api/webhook/abcd…`, `/ping/abcd…/start`.
+/// A webhook path fit for the log: every segment that may hold a webhook ID or the ping
+/// key shows its first four characters only (`/api/webhook/abcd…`, `/ping/abcd…/start`).
+/// That is any segment of 12 characters or more (IDs are 16 or more, and mistyped or cut
+/// ones must not leak either: `/api/webhooks/<id>`, `/ping//<id>`), and whatever follows
+/// `webhook`, `ping`, `push` or `ntfy`.
 pub(super) fn masked_path(path: &str) -> String {
+    let mask = |segment: &str| format!("{}…", segment.chars().take(4).collect::<String>());
     let mut out = Vec::new();
-    let mut mask_next = false;
+    let mut after_key_word = false;
     for segment in path.split('/') {
-        if mask_next && !segment.is_empty() {
-            out.push(format!("{}…", segment.chars().take(4).collect::<String>()));
-            mask_next = false;
-            continue;
+        let long = segment.chars().count() >= 12;
+        if long || (after_key_word && !segment.is_empty()) {
+            out.push(mask(segment));
+        } else {
+            out.push(segment.to_owned());
         }
-        mask_next = matches!(segment, "webhook" | "ping" | "push" | "ntfy");
-        out.push(segment.chars().take(40).collect());
-    }
-    // `/<id>`: Shoutrrr's ntfy publishes to a topic at the root.
-    if out.len() == 2 && out[0].is_empty() && out[1].chars().count() >= 16 {
-        return format!("/{}…", out[1].chars().take(4).collect::<String>());
+        after_key_word = matches!(segment, "webhook" | "webhooks" | "ping" | "push" | "ntfy")
+            || (after_key_word && segment.is_empty());
     }
     out.join("/")
 }
@@ -223,6 +222,13 @@ mod tests {
         );
         assert_eq!(masked_path("/api/push/abcdefghijklmnop"), "/api/push/abcd…");
         assert_eq!(masked_path("/healthz"), "/healthz");
+        assert_eq!(
+            masked_path("/api/webhooks/abcdefghijklmnopqrstuv"),
+            "/api/webhooks/abcd…"
+        );
+        assert_eq!(masked_path("/ping//abcdefghijklmnopqrstuv"), "/ping//abcd…");
+        assert_eq!(masked_path("/hooks/abcdefghijklmn/x"), "/hooks/abcd…/x");
+        assert_eq!(masked_path("/abcdefghijklmnopq"), "/abcd…");
     }
 
     #[test]

@@ -438,9 +438,17 @@ async fn wrong_url(req: &HttpRequest, state: &AppState) -> HttpResponse {
         .split('/')
         .filter(|s| s.len() >= crate::domain::WebhookId::MIN_LEN)
     {
-        if let Some(monitor) = state.service.monitor_named_in_url(segment).await {
-            known = Some((monitor, segment.to_owned()));
-            break;
+        match state
+            .service
+            .monitor_named_in_url(segment, caller(req))
+            .await
+        {
+            Ok(Some(monitor)) => {
+                known = Some((monitor, segment.to_owned()));
+                break;
+            }
+            Ok(None) => {}
+            Err(error) => return text_error(&error),
         }
     }
     let shown: String = path.chars().take(40).collect::<String>();

@@ -182,3 +182,26 @@ async fn a_peer_guessing_webhook_ids_is_throttled() {
     assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
     app.stop().await;
 }
+
+/// The wrong-URL help names the monitor whose ID a path holds: each such answer is a guess.
+#[tokio::test]
+async fn guessing_through_the_wrong_url_help_is_throttled_too() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let mut statuses = Vec::new();
+    for i in 0..30 {
+        let response = app
+            .client
+            .post(format!(
+                "{}/api/webhooks/guessing-an-id-{i:04}",
+                app.webhook_base
+            ))
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses[0], 404);
+    assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
+    app.stop().await;
+}
