@@ -15,7 +15,7 @@ pub use event::{
 };
 pub use monitor::{
     HistoryLimit, Monitor, MonitorChanges, MonitorKey, MonitorName, NewMonitor, Origin, PingKey,
-    Slug, WebhookId,
+    Slug, WebhookId, placeholder_in,
 };
 pub use rhythm::{Rhythm, RunTime};
 pub use schedule::{Grace, Schedule, format_period, parse_period};

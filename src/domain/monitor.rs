@@ -76,11 +76,30 @@ impl fmt::Debug for WebhookId {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Slug(String);
 
+/// A placeholder of the documentation (`<job>`, `<id>`) left in a pasted URL, as sent
+/// (percent-encoded by most tools): what it says, if `segment` is one.
+pub fn placeholder_in(segment: &str) -> Option<String> {
+    let decoded = segment
+        .replace("%3C", "<")
+        .replace("%3E", ">")
+        .replace("%3c", "<")
+        .replace("%3e", ">");
+    let start = decoded.find('<')?;
+    let end = decoded[start..].find('>')? + start;
+    Some(decoded[start..=end].chars().take(20).collect())
+}
+
 impl Slug {
     pub const MAX_LEN: usize = 64;
 
     /// Capitals are the same slug (`Nas-Photos` is `nas-photos`): people type them.
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
+        if let Some(placeholder) = placeholder_in(raw) {
+            return Err(ParseError::new(format!(
+                "the URL still holds the placeholder {placeholder}: put the job's name there \
+                 (lower-case letters, digits, '-' or '_', e.g. nas-photos)"
+            )));
+        }
         let raw = raw.to_ascii_lowercase();
         let valid = !raw.is_empty()
             && raw.len() <= Self::MAX_LEN
@@ -485,6 +504,11 @@ mod tests {
             "capitals are the same slug"
         );
         assert!(Slug::parse("nas.photos").is_err());
+        let placeholder = Slug::parse("%3Cjob%3E").unwrap_err().0;
+        assert!(
+            placeholder.starts_with("the URL still holds the placeholder <job>"),
+            "{placeholder}"
+        );
         assert!(Slug::parse("").is_err());
         assert!(Slug::parse("a/b").is_err());
         let key = PingKey::generate();

@@ -258,6 +258,13 @@ impl Service {
         if let Some(monitor) = found {
             return Ok(monitor);
         }
+        if let Some(placeholder) = crate::domain::placeholder_in(raw_id) {
+            return Err(ServiceError::Invalid(crate::domain::ParseError::new(
+                format!(
+                    "the URL still holds the placeholder {placeholder}: copy the monitor's URL from the add-on's panel"
+                ),
+            )));
+        }
         let masked: String = raw_id.chars().take(4).chain(['…']).collect();
         if let Err(retry_after) = self.guard.failed_attempt(caller.peer) {
             return Err(ServiceError::TooMany { retry_after });

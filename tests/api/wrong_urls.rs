@@ -168,3 +168,34 @@ async fn a_mistyped_webhook_id_leaves_a_trail_that_names_the_monitor() {
     );
     app.stop().await;
 }
+
+/// A URL pasted from the documentation with its placeholder left in says what goes there.
+#[tokio::test]
+async fn a_placeholder_left_in_the_url_says_what_to_put_there() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let status: serde_json::Value = app.get_json("/api/status").await;
+    let key = status["ping_key"].as_str().unwrap();
+    for (path, expected) in [
+        (
+            format!("/ping/{key}/%3Cjob%3E"),
+            "placeholder <job>: put the job's name there",
+        ),
+        (
+            "/api/webhook/%3Cid%3E".to_owned(),
+            "placeholder <id>: copy the monitor's URL",
+        ),
+    ] {
+        let answer = app
+            .client
+            .post(format!("{}{path}", app.webhook_base))
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 400, "{path}");
+        let text = answer.text().await.unwrap();
+        assert!(text.contains(expected), "{path}: {text}");
+    }
+    app.stop().await;
+}
