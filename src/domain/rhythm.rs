@@ -21,12 +21,15 @@ pub struct RunTime {
 pub struct Rhythm {
     pattern: Pattern,
     grace: Grace,
+    /// The runs keep UTC's time of day, not the local one: a job on a machine that runs in
+    /// UTC stays at its UTC time when the local clock changes for summer time.
+    utc: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pattern {
-    /// Every day at this minute of the local day.
-    Daily { minute: i64 },
+    /// At this minute of the day, on these weekdays (bit 0 = Sunday, as cron counts).
+    Daily { minute: i64, weekdays: u8 },
     /// Every week on this day (0 = Sunday, as cron counts) at this minute.
     Weekly { weekday: i64, minute: i64 },
     /// A fixed period after the last run.
@@ -88,10 +91,17 @@ impl Rhythm {
         if regular * 5 < intervals.len() * 4 {
             return None;
         }
-        if (period == DAY || period == WEEK)
-            && let Some(rhythm) = Self::at_fixed_times(&jobs, period, zone)
-        {
-            return Some(rhythm);
+        if period == DAY || period == WEEK {
+            // The zone whose clock the runs keep best: local, or UTC (a server's cron).
+            let local = Self::at_fixed_times(&jobs, period, zone, false);
+            let utc = Self::at_fixed_times(&jobs, period, &TimeZone::UTC, true);
+            let best = match (local, utc) {
+                (Some((local, a)), Some((utc, b))) => Some(if b < a { utc } else { local }),
+                (one, other) => one.or(other).map(|(rhythm, _)| rhythm),
+            };
+            if let Some(rhythm) = best {
+                return Some(rhythm);
+            }
         }
         // A fixed period after each run: grace covers the longest late arrival seen.
         let late = jobs
@@ -104,12 +114,20 @@ impl Rhythm {
         Some(Self {
             pattern: Pattern::Every(SignedDuration::from_secs(period)),
             grace: grace_for(late, period),
+            utc: false,
         })
     }
 
-    /// Daily or weekly runs at about the same local time: a cron schedule at the earliest
-    /// start seen (rounded down to 5 minutes), so that no run arrives before its slot.
-    fn at_fixed_times(jobs: &[RunTime], period: i64, zone: &TimeZone) -> Option<Self> {
+    /// Daily or weekly runs at about the same time of `zone`'s day: a cron schedule at the
+    /// earliest start seen (rounded down to 5 minutes), so that no run arrives before its
+    /// slot; daily runs on the weekdays they keep. Also how far apart the starts are in
+    /// that zone (the smaller, the better the zone fits).
+    fn at_fixed_times(
+        jobs: &[RunTime],
+        period: i64,
+        zone: &TimeZone,
+        utc: bool,
+    ) -> Option<(Self, i64)> {
         let phase = |at: Timestamp| {
             let local = at.to_zoned(zone.clone());
             let time = local.time();
@@ -155,22 +173,32 @@ impl Rhythm {
         } else {
             Pattern::Daily {
                 minute: slot / MINUTE,
+                weekdays: weekdays_kept(jobs, &offsets, zone),
             }
         };
-        Some(Self {
+        let rhythm = Self {
             pattern,
             grace: grace_for(late, period),
-        })
+            utc,
+        };
+        Some((rhythm, last - first))
     }
 
-    /// The schedule to apply: cron in `zone_name` for daily and weekly rhythms.
-    pub fn schedule(&self, zone_name: &str) -> Schedule {
+    /// The schedule to apply: cron in `local_zone` (or UTC, where the runs keep UTC's
+    /// time) for daily and weekly rhythms.
+    pub fn schedule(&self, local_zone: &str) -> Schedule {
+        let zone_name = if self.utc { "UTC" } else { local_zone };
         let cron = |expression: String| {
             Schedule::cron(&expression, zone_name)
                 .unwrap_or_else(|_| Schedule::Every(self.period()))
         };
         match self.pattern {
-            Pattern::Daily { minute } => cron(format!("{} {} * * *", minute % 60, minute / 60)),
+            Pattern::Daily { minute, weekdays } => cron(format!(
+                "{} {} * * {}",
+                minute % 60,
+                minute / 60,
+                weekday_field(weekdays)
+            )),
             Pattern::Weekly { weekday, minute } => {
                 cron(format!("{} {} * * {weekday}", minute % 60, minute / 60))
             }
@@ -202,6 +230,56 @@ fn grace_for(late: i64, period: i64) -> Grace {
     Grace::from_secs(secs).unwrap_or(Grace::DEFAULT)
 }
 
+/// Every day of the week, as a bit set (bit 0 = Sunday).
+const ALL_WEEKDAYS: u8 = 0b111_1111;
+
+/// The weekdays a daily job runs on: those its slots fell on, once the history is two
+/// weeks long (so a weekday without a run had two chances); every day before that.
+fn weekdays_kept(jobs: &[RunTime], offsets: &[i64], zone: &TimeZone) -> u8 {
+    let (Some(first), Some(last)) = (jobs.first(), jobs.last()) else {
+        return ALL_WEEKDAYS;
+    };
+    if last.began.duration_since(first.began).as_secs() < 13 * DAY {
+        return ALL_WEEKDAYS;
+    }
+    jobs.iter().zip(offsets).fold(0, |days, (job, offset)| {
+        // The day of the slot the run belongs to (a run just after midnight is the
+        // previous evening's when its slot is before midnight).
+        let slot = job.began - SignedDuration::from_secs(*offset);
+        days | 1
+            << slot
+                .to_zoned(zone.clone())
+                .weekday()
+                .to_sunday_zero_offset()
+    })
+}
+
+/// The weekday field of a cron expression: `*`, or ranges such as `1-5`.
+fn weekday_field(days: u8) -> String {
+    if days & ALL_WEEKDAYS == ALL_WEEKDAYS {
+        return "*".to_owned();
+    }
+    let mut ranges: Vec<String> = Vec::new();
+    let mut day = 0;
+    while day < 7 {
+        if days & (1 << day) == 0 {
+            day += 1;
+            continue;
+        }
+        let start = day;
+        while day + 1 < 7 && days & (1 << (day + 1)) != 0 {
+            day += 1;
+        }
+        ranges.push(if start == day {
+            start.to_string()
+        } else {
+            format!("{start}-{day}")
+        });
+        day += 1;
+    }
+    ranges.join(",")
+}
+
 /// Runs grouped into jobs, oldest first: reports within [`SAME_JOB`] of a job's first
 /// report belong to it.
 fn jobs_of(runs: &[RunTime]) -> Vec<RunTime> {
@@ -231,13 +309,26 @@ impl fmt::Display for Rhythm {
             "Friday",
             "Saturday",
         ];
+        let zone = if self.utc { " UTC" } else { "" };
         match self.pattern {
-            Pattern::Daily { minute } => {
-                write!(f, "daily around {:02}:{:02}", minute / 60, minute % 60)?
+            Pattern::Daily { minute, weekdays } => {
+                write!(
+                    f,
+                    "daily around {:02}:{:02}{zone}",
+                    minute / 60,
+                    minute % 60
+                )?;
+                if weekdays & ALL_WEEKDAYS != ALL_WEEKDAYS {
+                    let days: Vec<&str> = (0..7)
+                        .filter(|day| weekdays & (1 << day) != 0)
+                        .map(|day| &DAYS[day][..3])
+                        .collect();
+                    write!(f, " ({})", days.join(", "))?;
+                }
             }
             Pattern::Weekly { weekday, minute } => write!(
                 f,
-                "weekly on {} around {:02}:{:02}",
+                "weekly on {} around {:02}:{:02}{zone}",
                 DAYS[weekday as usize],
                 minute / 60,
                 minute % 60
@@ -361,6 +452,67 @@ mod tests {
             .map(|d| run(start + SignedDuration::from_hours(24 * d), 5))
             .collect();
         assert_eq!(Rhythm::learn(&few, &zone()), None);
+    }
+
+    #[test]
+    fn a_weekday_job_is_daily_on_weekdays() {
+        let runs: Vec<RunTime> = (2..=27)
+            .map(|d| local(&format!("2026-11-{d:02} 03:00")))
+            .filter(|t| t.to_zoned(zone()).weekday().to_monday_zero_offset() < 5)
+            .map(|t| run(t, 20))
+            .collect();
+        let rhythm = Rhythm::learn(&runs, &zone()).unwrap();
+        assert_eq!(
+            rhythm.to_string(),
+            "daily around 03:00 (Mon, Tue, Wed, Thu, Fri), grace 1h"
+        );
+        assert_eq!(
+            rhythm.schedule("Europe/Berlin").to_json(),
+            serde_json::json!({"cron": "0 3 * * 1-5", "tz": "Europe/Berlin"})
+        );
+        // A week of history is too short to say a day is left out.
+        let week: Vec<RunTime> = runs.into_iter().take(5).collect();
+        assert_eq!(
+            Rhythm::learn(&week, &zone()).unwrap().to_string(),
+            "daily around 03:00, grace 1h"
+        );
+    }
+
+    /// A server that runs its cron in UTC keeps UTC's time across both changes of the
+    /// local clock; a job on local time keeps the local one.
+    #[test]
+    fn the_zone_whose_clock_the_runs_keep_is_learned_across_both_changes() {
+        let utc_job = |from: &str, days: i64| -> Vec<RunTime> {
+            let first: Timestamp = from.parse().unwrap();
+            (0..days)
+                .map(|d| run(first + SignedDuration::from_hours(24 * d), 15))
+                .collect()
+        };
+        for (from, what) in [
+            ("2026-03-20T02:00:00Z", "spring"),
+            ("2026-10-15T02:00:00Z", "autumn"),
+        ] {
+            let rhythm = Rhythm::learn(&utc_job(from, 20), &zone()).unwrap();
+            assert_eq!(
+                rhythm.to_string(),
+                "daily around 02:00 UTC, grace 1h",
+                "{what}"
+            );
+            assert_eq!(
+                rhythm.schedule("Europe/Berlin").to_json(),
+                serde_json::json!({"cron": "0 2 * * *", "tz": "UTC"}),
+                "{what}"
+            );
+        }
+        let local_job: Vec<RunTime> = (20..31)
+            .map(|d| run(local(&format!("2026-03-{d} 04:00")), 15))
+            .collect();
+        let rhythm = Rhythm::learn(&local_job, &zone()).unwrap();
+        assert_eq!(rhythm.to_string(), "daily around 04:00, grace 1h");
+        assert_eq!(
+            rhythm.schedule("Europe/Berlin").to_json(),
+            serde_json::json!({"cron": "0 4 * * *", "tz": "Europe/Berlin"})
+        );
     }
 
     #[test]

@@ -217,16 +217,25 @@ impl MonitorSummary {
             Some(deadline) => changes_at = Some(deadline),
             None => {}
         }
+        let since = summary.last_success.as_ref().map(|e| e.received_at);
         let limit = match expect.no_success {
             NoSuccessAlert::Off => None,
             NoSuccessAlert::After(limit) => Some(limit),
-            NoSuccessAlert::Auto => expect
-                .schedule
-                .and_then(|s| s.period_after(now))
-                .or_else(|| rhythm.as_ref().map(Rhythm::period))
-                .and_then(|period| (period * 2).checked_add(grace)),
+            // Two runs missed after the last success, and grace: the gap being waited
+            // through (a weekday job's weekend is not two missed days).
+            NoSuccessAlert::Auto => {
+                let learned = rhythm
+                    .as_ref()
+                    .map(|r| r.schedule(expect.zone.iana_name().unwrap_or("UTC")));
+                let from = since.unwrap_or(expect.watching_since);
+                expect
+                    .schedule
+                    .or(learned.as_ref())
+                    .and_then(|s| s.next_after(s.next_after(from)?))
+                    .and_then(|second| second.checked_add(grace).ok())
+                    .map(|deadline| deadline.duration_since(from))
+            }
         };
-        let since = summary.last_success.as_ref().map(|e| e.received_at);
         if let Some(limit) = limit
             && let Some(at) = since
                 .unwrap_or(expect.watching_since)
@@ -514,6 +523,85 @@ mod summary_tests {
             no_success: NoSuccessAlert::Off,
             zone: &UTC,
         }
+    }
+
+    fn utc(text: &str) -> Timestamp {
+        text.parse().unwrap()
+    }
+
+    /// A weekday job's last success on Friday: the weekend is not a gap without success.
+    fn friday_success() -> MonitorRuns {
+        let friday = utc("2026-12-04T03:20:00Z").as_second();
+        let success = run(friday, Some("/a"), RunStatus::Success);
+        MonitorRuns {
+            latest_per_source: vec![success.clone()],
+            recent: vec![success.clone()],
+            last_success: Some(success),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_weekday_cron_is_not_without_success_over_the_weekend() {
+        let schedule = Schedule::cron("0 3 * * 1-5", "UTC").unwrap();
+        let mut expect = expect(Some(&schedule));
+        expect.no_success = NoSuccessAlert::Auto;
+        let sunday = MonitorSummary::compute(friday_success(), expect, utc("2026-12-06T05:00:00Z"));
+        assert_eq!(
+            sunday.status,
+            MonitorStatus::Success,
+            "{:?}",
+            sunday.reason()
+        );
+        assert_eq!(sunday.no_success, None);
+        // Monday's and Tuesday's runs missed: no success for two runs and grace.
+        let tuesday =
+            MonitorSummary::compute(friday_success(), expect, utc("2026-12-08T04:01:00Z"));
+        assert!(tuesday.no_success.is_some());
+        let monday_late =
+            MonitorSummary::compute(friday_success(), expect, utc("2026-12-08T03:59:00Z"));
+        assert_eq!(
+            monday_late.no_success, None,
+            "not before Tuesday's run and grace"
+        );
+    }
+
+    #[test]
+    fn a_learned_weekday_rhythm_is_not_without_success_over_the_weekend() {
+        // Three weeks of Monday-to-Friday runs at 03:00 UTC.
+        let run_times: Vec<RunTime> = (9..=27)
+            .map(|day| utc(&format!("2026-11-{day:02}T03:00:00Z")))
+            .filter(|t| {
+                !matches!(
+                    t.to_zoned(TimeZone::UTC).weekday(),
+                    jiff::civil::Weekday::Saturday | jiff::civil::Weekday::Sunday
+                )
+            })
+            .map(|began| RunTime {
+                began,
+                arrived: began + SignedDuration::from_mins(20),
+            })
+            .chain([RunTime {
+                began: utc("2026-11-30T03:00:00Z"),
+                arrived: utc("2026-11-30T03:20:00Z"),
+            }])
+            .chain((1..=4).map(|day| {
+                let began = utc(&format!("2026-12-{day:02}T03:00:00Z"));
+                RunTime {
+                    began,
+                    arrived: began + SignedDuration::from_mins(20),
+                }
+            }))
+            .collect();
+        let runs = MonitorRuns {
+            run_times,
+            ..friday_success()
+        };
+        let mut expect = expect(None);
+        expect.no_success = NoSuccessAlert::Auto;
+        let sunday = MonitorSummary::compute(runs, expect, utc("2026-12-06T05:00:00Z"));
+        assert!(sunday.rhythm.is_some(), "the rhythm is learned");
+        assert_eq!(sunday.no_success, None, "{:?}", sunday.reason());
     }
 
     #[test]

@@ -339,7 +339,7 @@ pub async fn monitor_page(
     html(&view, &layout)
 }
 
-/// "A problem after 2d 1h without a success (auto: twice the usual interval plus grace) ·
+/// "A problem after 2d 1h without a success (auto: two runs missed, plus grace) ·
 /// a warning when a backup shrinks more than 50 % below the median of its last 5 runs".
 fn alerts_text(monitor: &crate::domain::Monitor, summary: &MonitorSummary) -> String {
     use crate::domain::{NoSuccessAlert, format_period};
@@ -349,10 +349,10 @@ fn alerts_text(monitor: &crate::domain::Monitor, summary: &MonitorSummary) -> St
             format!("A problem after {} without a success", format_period(limit))
         }
         (NoSuccessAlert::Auto, Some(limit)) => format!(
-            "A problem after {} without a success (auto: twice the usual interval plus grace)",
+            "A problem after {} without a success (auto: two runs missed, plus grace)",
             format_period(limit)
         ),
-        _ => "A problem when it goes without a success for twice its usual interval (known once five regular runs show it)".to_owned(),
+        _ => "A problem when it misses two runs in a row (known once five regular runs show it)".to_owned(),
     };
     let shrink = if monitor.shrink.is_off() {
         "no shrink check".to_owned()
