@@ -352,7 +352,8 @@ fn alerts_text(monitor: &crate::domain::Monitor, summary: &MonitorSummary) -> St
             "A problem after {} without a success (auto: two runs missed, plus grace)",
             format_period(limit)
         ),
-        _ => "A problem when it misses two runs in a row (known once five regular runs show it)".to_owned(),
+        _ => "A problem when it misses two runs in a row (known once five regular runs show it)"
+            .to_owned(),
     };
     let shrink = if monitor.shrink.is_off() {
         "no shrink check".to_owned()
