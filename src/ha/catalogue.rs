@@ -216,6 +216,7 @@ mod tests {
         let key = MonitorKey::parse("nas").unwrap();
         let mut components: Vec<_> = CATALOGUE.iter().map(|d| d.component).collect();
         let mut ids: Vec<_> = CATALOGUE.iter().map(|d| d.entity_id(&key)).collect();
+        components.sort();
         components.dedup();
         ids.sort();
         ids.dedup();
