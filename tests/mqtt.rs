@@ -34,7 +34,10 @@ struct Watcher {
 
 impl Watcher {
     async fn start(port: u16, credentials: (&str, &str)) -> Self {
-        let mut options = MqttOptions::new("test-watcher", "127.0.0.1", port);
+        // Its own client ID: a second watcher must not take over the first one's session.
+        static WATCHERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = WATCHERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut options = MqttOptions::new(format!("test-watcher-{n}"), "127.0.0.1", port);
         options.set_credentials(credentials.0, credentials.1);
         options.set_max_packet_size(1 << 20, 1 << 20);
         let (client, mut eventloop) = AsyncClient::new(options, 64);
@@ -68,7 +71,7 @@ impl Watcher {
     }
 
     async fn wait_for(&self, topic: &str, what: &str, check: impl Fn(&[u8]) -> bool) -> Vec<u8> {
-        for _ in 0..150 {
+        for _ in 0..400 {
             if let Some(payload) = self.get(topic)
                 && check(&payload)
             {
@@ -354,7 +357,7 @@ async fn a_broker_that_refuses_the_password_is_a_clear_message() {
 
 /// The device config topic of the one monitor, as the add-on published it.
 async fn find_config_topic(watcher: &Watcher) -> String {
-    for _ in 0..150 {
+    for _ in 0..400 {
         let found = watcher
             .latest
             .lock()
@@ -449,4 +452,84 @@ async fn auto_takes_the_broker_the_supervisor_offers_and_rest_without_one() {
     );
     let log = app.stop();
     assert!(log.contains("no MQTT broker"), "{log}");
+}
+
+/// The broker goes away while reports arrive, and comes back empty: reports are answered
+/// at once meanwhile, and afterwards every entity is available with its newest state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broker_that_was_down_while_reports_arrived_gets_every_newest_state() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut broker = Mosquitto::start(None);
+    let core = fake_core().await;
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let app = start_app(dir.path(), &core, Some(&broker.url(None)));
+    let mut ids = Vec::new();
+    for name in ["One", "Two", "Three", "Four"] {
+        let monitor = create(&http, &app, name).await;
+        ids.push(monitor["webhook_id"].as_str().unwrap().to_owned());
+    }
+    let watcher = Watcher::start(broker.port, ("", "")).await;
+    watcher
+        .wait_json("kopia_webhook/four/state", "published", |_| true)
+        .await;
+    drop(watcher);
+
+    broker.stop();
+    // 200 reports, 50 per monitor; each monitor's last one is its newest state.
+    for n in 0..200 {
+        let id = &ids[n % 4];
+        let status = if n >= 196 && n % 2 == 1 {
+            "failed"
+        } else {
+            "success"
+        };
+        let started = std::time::Instant::now();
+        let answer = http
+            .post(format!("{}/api/webhook/{id}", app.webhook_base))
+            .body(format!(
+                r#"{{"status":"{status}","source":"/run-{n}","size_bytes":{n}}}"#
+            ))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200);
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "report {n} waited for the broker"
+        );
+        // Each report its own evaluation (past the evaluator's 20 ms settle): states,
+        // attributes and an event per report, more than the MQTT client's queue holds.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+    }
+    // The evaluator and the pusher are not stuck behind the broker: REST events still go.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    broker.start_again();
+
+    let watcher = Watcher::start(broker.port, ("", "")).await;
+    let config_topic = find_config_topic(&watcher).await;
+    let availability = watcher
+        .wait_json(&config_topic, "a device config", |v| {
+            v["avty"][0]["t"].is_string()
+        })
+        .await["avty"][0]["t"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for (key, status) in [
+        ("one", "success"),
+        ("two", "failed"),
+        ("three", "success"),
+        ("four", "failed"),
+    ] {
+        watcher
+            .wait_json(&format!("kopia_webhook/{key}/state"), status, |v| {
+                v["status"] == status
+            })
+            .await;
+    }
+    watcher
+        .wait_for(&availability, "online", |p| p == b"online")
+        .await;
+    app.stop();
 }

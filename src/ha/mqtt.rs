@@ -73,6 +73,11 @@ pub struct Mqtt {
     configuration_url: Option<String>,
     /// This install's ID, in every device and unique ID.
     install: String,
+    /// A message could not be queued (the client's queue was full): everything is
+    /// published again once the queue has room.
+    resend: std::sync::atomic::AtomicBool,
+    /// The subscription and `online` of the last connection are still to be queued.
+    announce: std::sync::atomic::AtomicBool,
 }
 
 /// What MQTT discovery needs besides the broker.
@@ -123,6 +128,8 @@ impl Mqtt {
                 .as_ref()
                 .map(|slug| format!("homeassistant://hassio/ingress/{slug}")),
             install: setup.install.clone(),
+            resend: std::sync::atomic::AtomicBool::new(false),
+            announce: std::sync::atomic::AtomicBool::new(false),
         });
         if broker.tls {
             mqtt.set_error(
@@ -245,14 +252,41 @@ impl Mqtt {
             .await;
     }
 
+    /// Queues a message without ever waiting: the evaluator and the pusher must not stop
+    /// behind a broker that is away. Nothing is queued while disconnected (the connection's
+    /// return publishes everything again, newest first); a full queue means the same once it
+    /// has room. Events for the event entity sent meanwhile are not kept (Core's own bus
+    /// has them).
     async fn send(&self, topic: &str, payload: String, retain: bool) {
+        use std::sync::atomic::Ordering;
+        if !self.status().connected {
+            self.forget_published();
+            return;
+        }
         if let Err(e) = self
             .client
-            .publish(topic, QoS::AtLeastOnce, retain, payload)
-            .await
+            .try_publish(topic, QoS::AtLeastOnce, retain, payload)
         {
-            tracing::warn!(topic, error = %e, "cannot queue an MQTT message");
+            tracing::debug!(topic, error = %e, "MQTT queue full: everything is published again once it has room");
+            self.forget_published();
+            self.resend.store(true, Ordering::Relaxed);
         }
+    }
+
+    /// The subscription to Core's birth message and `online`, queued without waiting; kept
+    /// for later while the queue is full.
+    fn announce(&self) {
+        let subscribed = self.client.try_subscribe(BIRTH_TOPIC, QoS::AtLeastOnce);
+        let online = subscribed.and_then(|()| {
+            self.client.try_publish(
+                availability_topic(&self.install),
+                QoS::AtLeastOnce,
+                true,
+                "online",
+            )
+        });
+        self.announce
+            .store(online.is_err(), std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Everything is sent again (a new connection, Core's birth message).
@@ -266,6 +300,7 @@ impl Mqtt {
 
 /// Polls the connection; reconnects with backoff (1 s doubling to a minute).
 async fn run(mqtt: Arc<Mqtt>, mut eventloop: rumqttc::EventLoop, republish: impl Fn()) {
+    use std::sync::atomic::Ordering;
     let mut delay = Duration::from_secs(1);
     loop {
         match eventloop.poll().await {
@@ -281,14 +316,9 @@ async fn run(mqtt: Arc<Mqtt>, mut eventloop: rumqttc::EventLoop, republish: impl
                     link.since = Some(Timestamp::now());
                 }
                 // Sessions are clean: subscribe again on every connection.
-                let _ = mqtt.client.try_subscribe(BIRTH_TOPIC, QoS::AtLeastOnce);
-                let _ = mqtt.client.try_publish(
-                    availability_topic(&mqtt.install),
-                    QoS::AtLeastOnce,
-                    true,
-                    "online",
-                );
+                mqtt.announce();
                 mqtt.forget_published();
+                mqtt.resend.store(false, Ordering::Relaxed);
                 republish();
             }
             Ok(Event::Incoming(Packet::Publish(message)))
@@ -298,7 +328,15 @@ async fn run(mqtt: Arc<Mqtt>, mut eventloop: rumqttc::EventLoop, republish: impl
                 mqtt.forget_published();
                 republish();
             }
-            Ok(_) => {}
+            Ok(_) => {
+                // Whatever did not fit in the queue, now that it drains.
+                if mqtt.announce.load(Ordering::Relaxed) {
+                    mqtt.announce();
+                }
+                if mqtt.resend.swap(false, Ordering::Relaxed) {
+                    republish();
+                }
+            }
             Err(error) => {
                 mqtt.set_error(describe(&error));
                 tokio::time::sleep(delay).await;

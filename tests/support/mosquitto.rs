@@ -6,6 +6,8 @@ use std::time::Duration;
 pub struct Mosquitto {
     child: Child,
     pub port: u16,
+    binary: &'static str,
+    conf_path: std::path::PathBuf,
     _dir: tempfile::TempDir,
 }
 
@@ -41,23 +43,25 @@ impl Mosquitto {
         }
         let conf_path = dir.path().join("mosquitto.conf");
         std::fs::write(&conf_path, conf).unwrap();
-        let child = Command::new(binary)
-            .args(["-c", conf_path.to_str().unwrap()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("mosquitto starts");
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let child = spawn(binary, &conf_path, port);
         Self {
             child,
             port,
+            binary,
+            conf_path,
             _dir: dir,
         }
+    }
+
+    /// The broker goes away (SIGKILL: it says goodbye to nobody).
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The broker comes back on the same port, empty (no persistence).
+    pub fn start_again(&mut self) {
+        self.child = spawn(self.binary, &self.conf_path, self.port);
     }
 
     pub fn url(&self, user: Option<(&str, &str)>) -> String {
@@ -66,6 +70,22 @@ impl Mosquitto {
             None => format!("mqtt://127.0.0.1:{}", self.port),
         }
     }
+}
+
+fn spawn(binary: &str, conf_path: &std::path::Path, port: u16) -> Child {
+    let child = Command::new(binary)
+        .args(["-c", conf_path.to_str().unwrap()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("mosquitto starts");
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
 }
 
 impl Drop for Mosquitto {
