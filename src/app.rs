@@ -233,7 +233,14 @@ async fn choose_broker(settings: &Settings) -> Option<BrokerSettings> {
         None => supervisor.mqtt_broker().await,
     };
     match broker {
-        Some(broker) => Some(broker),
+        Some(broker) if settings.options.entities == EntitiesMode::Mqtt => Some(broker),
+        Some(broker) => match mqtt_works_for(&broker, settings).await {
+            Ok(()) => Some(broker),
+            Err(why) => {
+                tracing::warn!(%why, "entities through Home Assistant's REST API, not MQTT");
+                None
+            }
+        },
         None if settings.options.entities == EntitiesMode::Mqtt => {
             tracing::error!(
                 "the entities option says mqtt, but there is no MQTT broker: install and start the Mosquitto app, then restart this add-on; until then entities go through the REST API"
@@ -247,6 +254,52 @@ async fn choose_broker(settings: &Settings) -> Option<BrokerSettings> {
             None
         }
     }
+}
+
+/// The oldest Core whose MQTT discovery reads what this add-on sends: device discovery
+/// (`cmps`) and `default_entity_id` (2025.10). config.yaml's `homeassistant:` says the same.
+const OLDEST_CORE_FOR_MQTT: (u32, u32) = (2025, 10);
+
+/// Whether `entities: auto` may take this broker: the add-on speaks it (no TLS), and Core
+/// has the MQTT integration loaded and is new enough. Otherwise the REST states stay: MQTT
+/// entities Core never reads would make every entity vanish.
+async fn mqtt_works_for(broker: &BrokerSettings, settings: &Settings) -> Result<(), String> {
+    if broker.tls {
+        return Err(format!(
+            "the broker at {}:{} asks for TLS, which this add-on does not speak",
+            broker.host, broker.port
+        ));
+    }
+    let Some(core) = &settings.core else {
+        return Ok(());
+    };
+    let client = CoreClient::new(core);
+    let mut last_error = String::new();
+    // Core may be starting with the add-on: a few short tries.
+    for attempt in 0..3 {
+        if attempt > 0 {
+            tokio::time::sleep(Duration::from_secs(attempt)).await;
+        }
+        match tokio::time::timeout(Duration::from_secs(3), client.config()).await {
+            Ok(Ok(config)) => {
+                if !config.components.iter().any(|c| c == "mqtt") {
+                    return Err("Home Assistant has no MQTT integration set up (Settings → Devices & services: add MQTT, then restart this add-on)".to_owned());
+                }
+                return match config.release() {
+                    Some(release) if release >= OLDEST_CORE_FOR_MQTT => Ok(()),
+                    _ => Err(format!(
+                        "Home Assistant {} is older than 2025.10, whose MQTT discovery this add-on needs",
+                        config.version
+                    )),
+                };
+            }
+            Ok(Err(e)) => last_error = crate::telemetry::ErrorChain(&e).to_string(),
+            Err(_) => last_error = "Home Assistant did not answer within 3 s".to_owned(),
+        }
+    }
+    Err(format!(
+        "cannot ask Home Assistant whether it has MQTT set up ({last_error})"
+    ))
 }
 
 fn port_of(listener: &TcpListener) -> Result<u16, StartError> {

@@ -105,8 +105,19 @@ impl Watcher {
     }
 }
 
+/// A fake Core 2026.11 with the MQTT integration set up.
 async fn fake_core() -> MockServer {
+    fake_core_with(json!({"version": "2026.11.0", "components": ["mqtt", "sensor"]})).await
+}
+
+/// A fake Core whose `GET /api/config` answers `config`.
+async fn fake_core_with(config: Value) -> MockServer {
     let core = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path_regex("^/api/config$"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(config))
+        .mount(&core)
+        .await;
     Mock::given(method("POST"))
         .and(path_regex(r"^/api/(states|events)/.+$"))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({})))
@@ -383,10 +394,20 @@ async fn start_as_addon(
     core: &MockServer,
     broker: Option<&Mosquitto>,
 ) -> (Running, MockServer) {
+    start_as_addon_ssl(dir, core, broker, false).await
+}
+
+/// [`start_as_addon`] with a broker the Supervisor says speaks TLS (`ssl`).
+async fn start_as_addon_ssl(
+    dir: &std::path::Path,
+    core: &MockServer,
+    broker: Option<&Mosquitto>,
+    ssl: bool,
+) -> (Running, MockServer) {
     let supervisor = MockServer::start().await;
     let answer = match broker {
         Some(broker) => ResponseTemplate::new(200).set_body_json(json!({"result": "ok", "data": {
-            "host": "127.0.0.1", "port": broker.port, "ssl": false, "protocol": "3.1.1",
+            "host": "127.0.0.1", "port": broker.port, "ssl": ssl, "protocol": "3.1.1",
             "username": "addons", "password": "broker-password", "addon": "core_mosquitto"}})),
         None => ResponseTemplate::new(400)
             .set_body_json(json!({"result": "error", "message": "Service not enabled"})),
@@ -452,6 +473,49 @@ async fn auto_takes_the_broker_the_supervisor_offers_and_rest_without_one() {
     );
     let log = app.stop();
     assert!(log.contains("no MQTT broker"), "{log}");
+}
+
+/// `auto` takes a broker only when the entities would really arrive: Core has the MQTT
+/// integration, is new enough for device discovery, and the broker needs no TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_keeps_rest_states_when_mqtt_entities_would_not_arrive() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let broker = Mosquitto::start(Some(("addons", "broker-password")));
+    for (config, ssl, why) in [
+        (
+            json!({"version": "2026.11.0", "components": ["sensor"]}),
+            false,
+            "no MQTT integration",
+        ),
+        (
+            json!({"version": "2025.9.4", "components": ["mqtt"]}),
+            false,
+            "older than 2025.10",
+        ),
+        (
+            json!({"version": "2026.11.0", "components": ["mqtt"]}),
+            true,
+            "asks for TLS",
+        ),
+    ] {
+        let core = fake_core_with(config).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (app, _supervisor) = start_as_addon_ssl(dir.path(), &core, Some(&broker), ssl).await;
+        assert!(
+            core_got(&core, "POST", "/api/states/sensor.kopia_declared").await,
+            "{why}: REST states"
+        );
+        let deletes = core
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .iter()
+            .filter(|r| r.method.as_str() == "DELETE")
+            .count();
+        assert_eq!(deletes, 0, "{why}: no REST state removed");
+        let log = app.stop();
+        assert!(log.contains(why), "{why}: {log}");
+    }
 }
 
 /// The broker goes away while reports arrive, and comes back empty: reports are answered

@@ -21,6 +21,28 @@ pub enum HaError {
     Rejected { status: u16, message: String },
 }
 
+/// What `GET /api/config` says about Core.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct CoreConfig {
+    pub version: String,
+    #[serde(default)]
+    pub components: Vec<String>,
+}
+
+impl CoreConfig {
+    /// Core's `year.month` (`2026.11.0`, `2026.12.0b1`, `2026.12.0.dev0`).
+    pub fn release(&self) -> Option<(u32, u32)> {
+        let mut parts = self.version.split('.');
+        let year = parts.next()?.parse().ok()?;
+        let month: String = parts
+            .next()?
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        Some((year, month.parse().ok()?))
+    }
+}
+
 /// Talks to Core's REST API: `{url}/api/...` with a bearer token.
 #[derive(Clone)]
 pub struct CoreClient {
@@ -76,6 +98,19 @@ impl CoreClient {
             Err(HaError::Rejected { status: 404, .. }) => Ok(false),
             Err(e) => Err(e),
         }
+    }
+
+    /// `GET /api/config`: Core's version and the integrations it has loaded.
+    pub async fn config(&self) -> Result<CoreConfig, HaError> {
+        let request = self.http.get(format!("{}/api/config", self.url));
+        let response = self.send(request).await?;
+        response.json().await.map_err(|e| HaError::Rejected {
+            status: 200,
+            message: format!(
+                "GET /api/config did not answer Core's configuration: {}",
+                e.without_url()
+            ),
+        })
     }
 
     /// `POST /api/events/{event_type}` with a JSON object as the event data.
