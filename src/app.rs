@@ -9,7 +9,8 @@ use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 
 use crate::config::{BrokerSettings, EntitiesMode, Settings};
-use crate::ha::{CoreClient, Publisher, SupervisorClient};
+use crate::ha::{CoreClient, SupervisorClient};
+use crate::service::publishing::{Alerting, Publisher};
 use crate::service::{Service, ServiceError};
 use crate::store::{Store, StoreError};
 use crate::web::{AppState, ui_routes, webhook_routes};
@@ -82,7 +83,7 @@ impl Application {
                         "https://my.home-assistant.io/redirect/supervisor_ingress/?addon={slug}"
                     )
                 });
-                let alerting = crate::ha::Alerting {
+                let alerting = Alerting {
                     zone: settings.options.timezone.clone(),
                     notify: settings.options.problem_notifications,
                     panel,

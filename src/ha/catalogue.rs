@@ -189,11 +189,33 @@ pub fn entity_ids(key: &MonitorKey) -> Vec<String> {
     rest_entities().map(|d| d.entity_id(key)).collect()
 }
 
-/// Every entity ID a monitor owns on this path (`mqtt` adds the event entity).
-pub fn entity_ids_on(path: &str, key: &MonitorKey) -> Vec<String> {
+/// The way entities reach Home Assistant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EntitiesPath {
+    /// MQTT discovery: a device per monitor.
+    Mqtt,
+    /// Core's REST states.
+    Rest,
+    /// No Home Assistant to push to.
+    Off,
+}
+
+impl EntitiesPath {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Mqtt => "mqtt",
+            Self::Rest => "rest",
+            Self::Off => "off",
+        }
+    }
+}
+
+/// Every entity ID a monitor owns on this path (MQTT adds the event entity).
+pub fn entity_ids_on(path: EntitiesPath, key: &MonitorKey) -> Vec<String> {
     match path {
-        "mqtt" => CATALOGUE.iter().map(|d| d.entity_id(key)).collect(),
-        _ => entity_ids(key),
+        EntitiesPath::Mqtt => CATALOGUE.iter().map(|d| d.entity_id(key)).collect(),
+        EntitiesPath::Rest | EntitiesPath::Off => entity_ids(key),
     }
 }
 

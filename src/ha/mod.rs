@@ -1,22 +1,17 @@
-//! Home Assistant Core: a small typed REST client, the entities a monitor shows as, and
-//! the tasks that keep Core's states equal to ours (an outbox in SQLite, delivered with
-//! backoff, re-pushed when Core forgets).
+//! Home Assistant's adapters: Core's REST client and websocket, MQTT discovery, the
+//! Supervisor's API, and the entity catalogue with its renderings. What to show Home
+//! Assistant, and when, is decided in `service::publishing`.
 
 pub mod catalogue;
 mod client;
 mod entities;
 pub mod mqtt;
-mod notify;
-mod publisher;
-mod pusher;
-mod socket;
+pub mod socket;
 mod supervisor;
-mod watch;
+pub mod watch;
 
 pub use catalogue::entity_ids;
-pub use client::{CoreClient, HaError};
+pub use client::{CoreClient, CoreConfig, HaError};
 pub use entities::{EVENT_TYPE, EntityState, event_data, main_attributes, render};
 pub use mqtt::MqttSetup;
-pub use notify::{notification_id, problem_notice};
-pub use publisher::{Alerting, EntitiesStatus, Publisher};
 pub use supervisor::{SupervisorClient, WebhookAddress};

@@ -1,9 +1,9 @@
 //! Watches Home Assistant Core over its websocket API. Core forgets API-set states when it
 //! restarts; its `homeassistant_started` event, or the websocket coming back after Core was
-//! away, means every entity is pushed again at once instead of at the next periodic check.
+//! away, is told to the caller, which has every entity pushed again at once instead of at
+//! the next periodic check.
 
-use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::future::Future;
 use std::time::Duration;
 
 use futures_util::SinkExt;
@@ -11,9 +11,7 @@ use secrecy::SecretString;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::pusher::Wake;
 use super::socket::{SocketError, connect, read_json};
-use crate::store::Store;
 
 /// `http://supervisor/core` -> `ws://supervisor/core/websocket` (the Supervisor's proxy);
 /// `http://host:8123` -> `ws://host:8123/api/websocket`. Encrypted Cores are left to the
@@ -27,7 +25,12 @@ pub fn websocket_url(core_url: &str) -> Option<String> {
     }
 }
 
-pub async fn watch_core(url: String, token: SecretString, store: Store, wake: Arc<Wake>) {
+/// Keeps a websocket to Core; `restarted(why)` runs when Core (re)started or came back.
+pub async fn watch_core<F, Fut>(url: String, token: SecretString, restarted: F)
+where
+    F: Fn(&'static str) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let mut delay = Duration::from_secs(1);
     let mut authenticated_before = false;
     loop {
@@ -35,8 +38,7 @@ pub async fn watch_core(url: String, token: SecretString, store: Store, wake: Ar
         if let Err(e) = session(
             &url,
             &token,
-            &store,
-            &wake,
+            &restarted,
             authenticated_before,
             &mut authenticated,
         )
@@ -56,18 +58,21 @@ pub async fn watch_core(url: String, token: SecretString, store: Store, wake: Ar
 
 /// One connection: authenticate, subscribe, and wait for Core to (re)start. A connection
 /// that authenticates after an earlier one means Core was away: push everything.
-async fn session(
+async fn session<F, Fut>(
     url: &str,
     token: &SecretString,
-    store: &Store,
-    wake: &Wake,
+    restarted: &F,
     reconnected: bool,
     authenticated: &mut bool,
-) -> Result<(), SocketError> {
+) -> Result<(), SocketError>
+where
+    F: Fn(&'static str) -> Fut,
+    Fut: Future<Output = ()>,
+{
     let mut socket = connect(url, token).await?;
     *authenticated = true;
     if reconnected {
-        push_everything_again(store, wake, "Home Assistant's websocket is back").await;
+        restarted("Home Assistant's websocket is back").await;
     }
     let subscribe =
         json!({"id": 1, "type": "subscribe_events", "event_type": "homeassistant_started"})
@@ -79,18 +84,9 @@ async fn session(
     loop {
         let message = read_json(&mut socket).await?;
         if message["type"] == "event" && message["event"]["event_type"] == "homeassistant_started" {
-            push_everything_again(store, wake, "Home Assistant started").await;
+            restarted("Home Assistant started").await;
         }
     }
-}
-
-async fn push_everything_again(store: &Store, wake: &Wake, why: &str) {
-    tracing::info!("{why}: pushing every entity again");
-    if let Err(e) = store.forget_pushed().await {
-        tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot queue the re-push");
-    }
-    wake.core_back.store(true, Ordering::SeqCst);
-    wake.pusher.notify_one();
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@
 mod delivery;
 mod guard;
 mod monitors;
+pub mod publishing;
 
 use std::sync::Arc;
 
@@ -19,10 +20,10 @@ pub use monitors::{MonitorInput, MonitorPatch, MonitorView, TestOutcome};
 
 use crate::config::Settings;
 use crate::domain::ParseError;
-use crate::ha::Publisher;
 use crate::signature::SignatureError;
 pub use crate::store::{EventPage, PushStatus, Rejection};
 use crate::store::{Store, StoreError};
+use publishing::Publisher;
 
 /// Why a use case did not do what was asked. Each variant says what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -172,7 +173,7 @@ impl Service {
     }
 
     /// Which way entities reach Home Assistant (MQTT or REST) and how that is going.
-    pub fn entities_status(&self) -> crate::ha::EntitiesStatus {
+    pub fn entities_status(&self) -> crate::service::publishing::EntitiesStatus {
         self.publisher.entities_status()
     }
 

@@ -54,7 +54,7 @@ pub struct MonitorJson {
     /// `null` when Home Assistant updates are off.
     pub push: Option<PushStatus>,
     /// `mqtt` (discovery, with unique IDs and a device), `rest`, or `off`.
-    pub entities_path: &'static str,
+    pub entities_path: crate::ha::catalogue::EntitiesPath,
 }
 
 impl MonitorJson {

@@ -138,8 +138,12 @@ pub async fn dashboard(
 const BLUEPRINT_IMPORT_URL: &str = "https://my.home-assistant.io/redirect/blueprint_import/?blueprint_url=https%3A%2F%2Fgithub.com%2Fkopia-webhook-status%2Fkopia-webhook%2Fblob%2Fmain%2Fblueprints%2Fautomation%2Fkopia_webhook%2Fbackup_problem.yaml";
 
 /// Home Assistant delivery in a few words.
-fn push_text(entities: &crate::ha::EntitiesStatus, push: &PushStatus, now: Timestamp) -> String {
-    if entities.path == "off" {
+fn push_text(
+    entities: &crate::service::publishing::EntitiesStatus,
+    push: &PushStatus,
+    now: Timestamp,
+) -> String {
+    if entities.path == crate::ha::catalogue::EntitiesPath::Off {
         return "off".into();
     }
     if let Some(link) = &entities.mqtt {
