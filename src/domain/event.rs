@@ -404,6 +404,26 @@ impl BackupEvent {
 
     /// A run the tool called successful that the add-on finds wrong (a backup far smaller
     /// than usual): a warning that says why.
+    /// Whether this run ends a start open under its run ID: the same source, or one of
+    /// them names none.
+    pub fn ends_start_of(&self, start_source: Option<&str>) -> bool {
+        self.source().is_none() || start_source.is_none() || self.source() == start_source
+    }
+
+    /// This run, begun when its open start arrived (`started`): it gets that start time and
+    /// a duration, unless its tool gave a start of its own or the start is older than
+    /// [`Self::MAX_PAIRED_DURATION`] (a run that never ended, not this one's). Whether it
+    /// was paired.
+    pub fn paired_with_start(self, started: Timestamp, received_at: Timestamp) -> (Self, bool) {
+        let fresh = received_at.duration_since(started) < Self::MAX_PAIRED_DURATION;
+        if fresh && self.started_at.is_none() {
+            let finished = self.finished_at.unwrap_or(received_at);
+            (self.with_times(Some(started), Some(finished)), true)
+        } else {
+            (self, false)
+        }
+    }
+
     pub fn with_warning(mut self, why: String) -> Self {
         self.status = RunStatus::Warning;
         self.with_note(Some(why))

@@ -8,7 +8,8 @@
 //! `FULL` every group commit would wait for an fsync: on an SD card that is tens of
 //! milliseconds per batch, for a guarantee that only matters in the second before a power cut.
 
-mod events;
+mod delivery;
+mod history;
 mod monitors;
 mod notifications;
 mod outbox;
@@ -26,7 +27,8 @@ use rusqlite::{Connection, OpenFlags};
 use rusqlite_migration::{HookError, HookResult, M, Migrations};
 use tokio::sync::{mpsc as bounded, oneshot};
 
-pub use events::{Delivery, EventPage, Ingested};
+pub use delivery::{Delivery, Ingested};
+pub use history::EventPage;
 pub use notifications::{DueNotification, Notice};
 pub use outbox::{CoreEventSubject, DueCoreEvent, DueState, PushStatus};
 pub use rejections::{HEAD_BYTES as REJECTION_HEAD_BYTES, Rejection};
@@ -70,7 +72,7 @@ fn dedup_keys_hashed(tx: &rusqlite::Transaction) -> HookResult {
         .collect::<Result<_, _>>()?;
     let mut update = tx.prepare("UPDATE OR IGNORE events SET dedup_key = ?1 WHERE id = ?2")?;
     for (id, key) in rows {
-        update.execute(rusqlite::params![events::stored_dedup_key(&key), id])?;
+        update.execute(rusqlite::params![delivery::stored_dedup_key(&key), id])?;
     }
     Ok(())
 }
@@ -397,7 +399,7 @@ fn run_writer(
         let begin = conn
             .prepare_cached("BEGIN IMMEDIATE")
             .and_then(|mut s| s.execute([]));
-        events::transaction_began();
+        delivery::transaction_began();
         let commit = match begin {
             Ok(_) => {
                 for job in &mut batch {

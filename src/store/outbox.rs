@@ -7,7 +7,7 @@ use jiff::Timestamp;
 use rusqlite::params;
 use serde::Serialize;
 
-use super::events::{columns_of_e, event_from_row_at};
+use super::history::{columns_as, event_from_row_at};
 use super::{Store, StoreError, from_ms, to_ms};
 use crate::domain::{MonitorKey, StoredEvent};
 
@@ -313,7 +313,7 @@ impl Store {
                  FROM core_events c LEFT JOIN events e ON e.id = c.event_id
                  LEFT JOIN monitors m ON m.id = e.monitor_id
                  WHERE c.next_attempt_at <= ?1 ORDER BY c.id LIMIT ?2",
-                columns_of_e()
+                columns_as("e")
             ))?;
             let mut rows = stmt.query(params![to_ms(now), limit as i64])?;
             let mut out = Vec::new();
