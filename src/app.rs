@@ -62,48 +62,7 @@ impl Application {
         let webhook_port = port_of(&webhook_listener)?;
         let ui_port = port_of(&ui_listener)?;
 
-        let publisher = match &settings.core {
-            Some(core) => {
-                tracing::info!(core = %core.url, "Home Assistant updates enabled");
-                // The add-on's slug, asked once: the MQTT device page and the notifications
-                // link to the panel with it.
-                let addon_slug = SupervisorClient::new(settings.supervisor.as_ref(), None)
-                    .own_slug()
-                    .await;
-                let mqtt = match choose_broker(&settings).await {
-                    Some(broker) => Some(crate::ha::MqttSetup {
-                        broker,
-                        addon_slug: addon_slug.clone(),
-                        install: store.install_id().await?,
-                    }),
-                    None => None,
-                };
-                let panel = addon_slug.map(|slug| {
-                    format!(
-                        "https://my.home-assistant.io/redirect/supervisor_ingress/?addon={slug}"
-                    )
-                });
-                let alerting = Alerting {
-                    zone: settings.options.timezone.clone(),
-                    notify: settings.options.problem_notifications,
-                    panel,
-                };
-                Publisher::start(
-                    store.clone(),
-                    CoreClient::new(core),
-                    core,
-                    settings.reconcile_every,
-                    mqtt,
-                    alerting,
-                )
-            }
-            None => {
-                tracing::warn!(
-                    "Home Assistant updates are off: no SUPERVISOR_TOKEN and no KOPIA_WEBHOOK_CORE_URL/KOPIA_WEBHOOK_CORE_TOKEN; webhooks are stored and shown in the panel only"
-                );
-                Publisher::disabled()
-            }
-        };
+        let publisher = start_publisher(&settings, &store).await?;
         let service = Service::new(store, publisher, Arc::clone(&settings));
         service
             .apply_declared_monitors()
@@ -117,27 +76,7 @@ impl Application {
             address: Default::default(),
         });
 
-        let webhook_state = state.clone();
-        let webhook_server = HttpServer::new(move || {
-            App::new()
-                .app_data(webhook_state.clone())
-                .configure(webhook_routes)
-        })
-        .workers(worker_count())
-        .listen(webhook_listener)
-        .map_err(StartError::Server)?
-        .run();
-
-        let ui_state = state.clone();
-        let ui_server =
-            HttpServer::new(move || App::new().app_data(ui_state.clone()).configure(ui_routes))
-                .workers(1)
-                // Open pages keep a long poll waiting (`/api/changes`); a stop need not wait
-                // for them as it waits for webhooks in flight.
-                .shutdown_timeout(1)
-                .listen(ui_listener)
-                .map_err(StartError::Server)?
-                .run();
+        let (webhook_server, ui_server) = serve(&state, webhook_listener, ui_listener)?;
 
         tracing::info!(
             addr = %settings.webhook_listen.ip(),
@@ -217,6 +156,82 @@ impl Stopper {
             handle.stop(true).await;
         }
     }
+}
+
+/// Starts publishing to Home Assistant: MQTT discovery or REST states, as the settings and
+/// what Core has say; nothing without a Core to push to.
+async fn start_publisher(settings: &Settings, store: &Store) -> Result<Publisher, StartError> {
+    let publisher = match &settings.core {
+        Some(core) => {
+            tracing::info!(core = %core.url, "Home Assistant updates enabled");
+            // The add-on's slug, asked once: the MQTT device page and the notifications
+            // link to the panel with it.
+            let addon_slug = SupervisorClient::new(settings.supervisor.as_ref(), None)
+                .own_slug()
+                .await;
+            let mqtt = match choose_broker(settings).await {
+                Some(broker) => Some(crate::ha::MqttSetup {
+                    broker,
+                    addon_slug: addon_slug.clone(),
+                    install: store.install_id().await?,
+                }),
+                None => None,
+            };
+            let panel = addon_slug.map(|slug| {
+                format!("https://my.home-assistant.io/redirect/supervisor_ingress/?addon={slug}")
+            });
+            let alerting = Alerting {
+                zone: settings.options.timezone.clone(),
+                notify: settings.options.problem_notifications,
+                panel,
+            };
+            Publisher::start(
+                store.clone(),
+                CoreClient::new(core),
+                core,
+                settings.reconcile_every,
+                mqtt,
+                alerting,
+            )
+        }
+        None => {
+            tracing::warn!(
+                "Home Assistant updates are off: no SUPERVISOR_TOKEN and no KOPIA_WEBHOOK_CORE_URL/KOPIA_WEBHOOK_CORE_TOKEN; webhooks are stored and shown in the panel only"
+            );
+            Publisher::disabled()
+        }
+    };
+    Ok(publisher)
+}
+
+/// Both HTTP servers on their listeners: the webhook port, and the panel.
+fn serve(
+    state: &web::Data<AppState>,
+    webhook_listener: TcpListener,
+    ui_listener: TcpListener,
+) -> Result<(Server, Server), StartError> {
+    let webhook_state = state.clone();
+    let webhook_server = HttpServer::new(move || {
+        App::new()
+            .app_data(webhook_state.clone())
+            .configure(webhook_routes)
+    })
+    .workers(worker_count())
+    .listen(webhook_listener)
+    .map_err(StartError::Server)?
+    .run();
+
+    let ui_state = state.clone();
+    let ui_server =
+        HttpServer::new(move || App::new().app_data(ui_state.clone()).configure(ui_routes))
+            .workers(1)
+            // Open pages keep a long poll waiting (`/api/changes`); a stop need not wait
+            // for them as it waits for webhooks in flight.
+            .shutdown_timeout(1)
+            .listen(ui_listener)
+            .map_err(StartError::Server)?
+            .run();
+    Ok((webhook_server, ui_server))
 }
 
 /// The broker for MQTT discovery, as the `entities` option asks: `KOPIA_WEBHOOK_MQTT_URL`,

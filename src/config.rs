@@ -301,27 +301,7 @@ impl Settings {
             None => IpAddr::V4(Ipv4Addr::new(172, 30, 32, 2)),
         };
 
-        let supervisor_url = var("SUPERVISOR_URL").unwrap_or_else(|| "http://supervisor".into());
-        let supervisor = supervisor_token.clone().map(|token| SupervisorSettings {
-            url: supervisor_url.trim_end_matches('/').to_owned(),
-            token,
-        });
-        let core = match (var("CORE_URL"), var("CORE_TOKEN")) {
-            (Some(url), Some(token)) => Some(CoreSettings {
-                url: check_http_url("KOPIA_WEBHOOK_CORE_URL", &url)?,
-                token: SecretString::from(token),
-            }),
-            (Some(_), None) => {
-                return Err(invalid(
-                    "KOPIA_WEBHOOK_CORE_URL",
-                    "it needs KOPIA_WEBHOOK_CORE_TOKEN too (a long-lived access token from your Home Assistant profile)",
-                ));
-            }
-            (None, _) => supervisor.as_ref().map(|s| CoreSettings {
-                url: format!("{}/core", s.url),
-                token: s.token.clone(),
-            }),
-        };
+        let (supervisor, core) = home_assistant(&var, supervisor_token)?;
 
         let reconcile_secs: u64 = match var("RECONCILE_SECS") {
             Some(v) => v
@@ -347,43 +327,7 @@ impl Settings {
         let rate_per_second = positive("RATE_PER_SEC", 100)?;
         let rate_burst = positive("RATE_BURST", 1000)?;
         let mut raw = read_options(&data_dir.join("options.json"))?;
-        if let Some(v) = var("LOG_LEVEL") {
-            raw.log_level = v;
-        }
-        if let Some(v) = var("HISTORY_LIMIT") {
-            raw.history_limit = v
-                .parse()
-                .map_err(|e| invalid("KOPIA_WEBHOOK_HISTORY_LIMIT", e))?;
-        }
-        if let Some(v) = var("RETENTION_DAYS") {
-            raw.retention_days = v
-                .parse()
-                .map_err(|e| invalid("KOPIA_WEBHOOK_RETENTION_DAYS", e))?;
-        }
-        if let Some(v) = var("WEBHOOK_BASE_URL") {
-            raw.webhook_base_url = Some(v);
-        }
-        if let Some(v) = var("TIMEZONE") {
-            raw.timezone = Some(v);
-        }
-        if let Some(v) = var("ENTITIES") {
-            if !matches!(v.as_str(), "auto" | "mqtt" | "rest") {
-                return Err(invalid("KOPIA_WEBHOOK_ENTITIES", "use auto, mqtt or rest"));
-            }
-            raw.entities = v;
-        }
-        if let Some(v) = var("PROBLEM_NOTIFICATIONS") {
-            raw.problem_notifications = match v.as_str() {
-                "true" | "1" | "yes" => true,
-                "false" | "0" | "no" => false,
-                _ => {
-                    return Err(invalid(
-                        "KOPIA_WEBHOOK_PROBLEM_NOTIFICATIONS",
-                        "use true or false",
-                    ));
-                }
-            };
-        }
+        overridden_by_env(&mut raw, &var)?;
         let mqtt = var("MQTT_URL")
             .map(|url| BrokerSettings::from_url(&url))
             .transpose()?;
@@ -489,6 +433,82 @@ impl AddonOptions {
             _ => "info",
         }
     }
+}
+
+/// The environment's overrides of the add-on options (`KOPIA_WEBHOOK_LOG_LEVEL`…).
+fn overridden_by_env(
+    raw: &mut RawOptions,
+    var: &impl Fn(&str) -> Option<String>,
+) -> Result<(), ConfigError> {
+    if let Some(v) = var("LOG_LEVEL") {
+        raw.log_level = v;
+    }
+    if let Some(v) = var("HISTORY_LIMIT") {
+        raw.history_limit = v
+            .parse()
+            .map_err(|e| invalid("KOPIA_WEBHOOK_HISTORY_LIMIT", e))?;
+    }
+    if let Some(v) = var("RETENTION_DAYS") {
+        raw.retention_days = v
+            .parse()
+            .map_err(|e| invalid("KOPIA_WEBHOOK_RETENTION_DAYS", e))?;
+    }
+    if let Some(v) = var("WEBHOOK_BASE_URL") {
+        raw.webhook_base_url = Some(v);
+    }
+    if let Some(v) = var("TIMEZONE") {
+        raw.timezone = Some(v);
+    }
+    if let Some(v) = var("ENTITIES") {
+        if !matches!(v.as_str(), "auto" | "mqtt" | "rest") {
+            return Err(invalid("KOPIA_WEBHOOK_ENTITIES", "use auto, mqtt or rest"));
+        }
+        raw.entities = v;
+    }
+    if let Some(v) = var("PROBLEM_NOTIFICATIONS") {
+        raw.problem_notifications = match v.as_str() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" => false,
+            _ => {
+                return Err(invalid(
+                    "KOPIA_WEBHOOK_PROBLEM_NOTIFICATIONS",
+                    "use true or false",
+                ));
+            }
+        };
+    }
+    Ok(())
+}
+
+/// The Supervisor (from its token) and the Core to push to: `KOPIA_WEBHOOK_CORE_URL` and
+/// `_TOKEN`, else Core through the Supervisor's proxy.
+fn home_assistant(
+    var: &impl Fn(&str) -> Option<String>,
+    supervisor_token: Option<SecretString>,
+) -> Result<(Option<SupervisorSettings>, Option<CoreSettings>), ConfigError> {
+    let supervisor_url = var("SUPERVISOR_URL").unwrap_or_else(|| "http://supervisor".into());
+    let supervisor = supervisor_token.map(|token| SupervisorSettings {
+        url: supervisor_url.trim_end_matches('/').to_owned(),
+        token,
+    });
+    let core = match (var("CORE_URL"), var("CORE_TOKEN")) {
+        (Some(url), Some(token)) => Some(CoreSettings {
+            url: check_http_url("KOPIA_WEBHOOK_CORE_URL", &url)?,
+            token: SecretString::from(token),
+        }),
+        (Some(_), None) => {
+            return Err(invalid(
+                "KOPIA_WEBHOOK_CORE_URL",
+                "it needs KOPIA_WEBHOOK_CORE_TOKEN too (a long-lived access token from your Home Assistant profile)",
+            ));
+        }
+        (None, _) => supervisor.as_ref().map(|s| CoreSettings {
+            url: format!("{}/core", s.url),
+            token: s.token.clone(),
+        }),
+    };
+
+    Ok((supervisor, core))
 }
 
 fn read_options(path: &Path) -> Result<RawOptions, ConfigError> {
