@@ -45,8 +45,12 @@ impl Store {
         delivery: Delivery,
         after_commit: impl FnOnce(&Ingested) + Send + 'static,
     ) -> Result<Ingested, StoreError> {
-        self.try_write_then(move |conn| ingest_in(conn, delivery), after_commit)
-            .await
+        self.submit(
+            move |conn| ingest_in(conn, delivery),
+            after_commit,
+            super::WhenFull::Busy,
+        )
+        .await
     }
 
     /// Stores events as received at `received_at`, with no Home Assistant events: for

@@ -117,6 +117,15 @@ fn checks_as_comparisons(tx: &rusqlite::Transaction) -> HookResult {
     Ok(())
 }
 
+/// What a write does when the writer's queue is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WhenFull {
+    /// Wait for room.
+    Wait,
+    /// Answer [`StoreError::Busy`] at once.
+    Busy,
+}
+
 /// Jobs beyond this many wait for the next transaction, so one commit stays short.
 const MAX_BATCH: usize = 512;
 /// Write jobs that may wait for the writer. A webhook that finds the queue full gets a 503
@@ -217,44 +226,35 @@ impl Store {
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
-        self.write_then(work, |_| {}).await
+        self.submit(work, |_| {}, WhenFull::Wait).await
     }
 
-    /// [`Store::write`] for requests from outside: a full queue is [`StoreError::Busy`] at
-    /// once instead of a wait, and `after_commit` runs on the writer thread right after the
-    /// COMMIT that made the work durable (so it runs even if the caller has gone away).
-    pub(crate) async fn try_write_then<R, F>(
+    /// [`Store::write`] with `after_commit` run on the writer thread right after the COMMIT
+    /// that made the work durable (so it runs even if the caller has gone away); `when_full`
+    /// says whether a full queue is waited out or is [`StoreError::Busy`] at once (requests
+    /// from outside, which are told to retry).
+    pub(crate) async fn submit<R, F>(
         &self,
         work: F,
         after_commit: impl FnOnce(&R) + Send + 'static,
+        when_full: WhenFull,
     ) -> Result<R, StoreError>
     where
         R: Send + 'static,
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
         let (job, answer) = Job::boxed(work, Box::new(after_commit));
-        self.writer.try_send(job).map_err(|e| match e {
-            bounded::error::TrySendError::Full(_) => StoreError::Busy,
-            bounded::error::TrySendError::Closed(_) => StoreError::Closed,
-        })?;
-        answer.await.map_err(|_| StoreError::Closed)?
-    }
-
-    /// [`Store::write`] with `after_commit` run on the writer thread after the COMMIT.
-    pub(crate) async fn write_then<R, F>(
-        &self,
-        work: F,
-        after_commit: impl FnOnce(&R) + Send + 'static,
-    ) -> Result<R, StoreError>
-    where
-        R: Send + 'static,
-        F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
-    {
-        let (job, answer) = Job::boxed(work, Box::new(after_commit));
-        self.writer
-            .send(job)
-            .await
-            .map_err(|_| StoreError::Closed)?;
+        match when_full {
+            WhenFull::Wait => self
+                .writer
+                .send(job)
+                .await
+                .map_err(|_| StoreError::Closed)?,
+            WhenFull::Busy => self.writer.try_send(job).map_err(|e| match e {
+                bounded::error::TrySendError::Full(_) => StoreError::Busy,
+                bounded::error::TrySendError::Closed(_) => StoreError::Closed,
+            })?,
+        }
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -657,7 +657,7 @@ mod tests {
             let store = store.clone();
             let finished = finished.clone();
             waiting.push(tokio::spawn(async move {
-                let result = store.try_write_then(|_| Ok(()), |_| {}).await;
+                let result = store.submit(|_| Ok(()), |_| {}, WhenFull::Busy).await;
                 let _ = finished.send(matches!(result, Err(StoreError::Busy)));
                 result
             }));

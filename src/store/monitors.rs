@@ -415,7 +415,8 @@ impl Store {
         F: FnOnce(&Connection) -> Result<R, StoreError> + Send + 'static,
     {
         let cache = Arc::clone(&self.monitor_cache);
-        self.write_then(work, move |_| cache.invalidate()).await
+        self.submit(work, move |_| cache.invalidate(), super::WhenFull::Wait)
+            .await
     }
 }
 

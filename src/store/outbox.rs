@@ -99,18 +99,21 @@ impl Store {
     }
 
     /// Records what a monitor's entities should show; returns how many changed. The
-    /// monitor stops being due unless something arrived after `due` was read.
+    /// monitor stops being due unless something arrived after `due` was read (`None`: it
+    /// was not due, only late).
     pub async fn queue_states(
         &self,
         monitor_id: i64,
         states: Vec<(String, String)>,
-        due: i64,
+        due: Option<i64>,
     ) -> Result<usize, StoreError> {
         self.write(move |conn| {
-            conn.prepare_cached(
-                "UPDATE monitors SET entities_due = 0 WHERE id = ?1 AND entities_due = ?2",
-            )?
-            .execute(params![monitor_id, due])?;
+            if let Some(due) = due {
+                conn.prepare_cached(
+                    "UPDATE monitors SET entities_due = 0 WHERE id = ?1 AND entities_due = ?2",
+                )?
+                .execute(params![monitor_id, due])?;
+            }
             let mut upsert = conn.prepare_cached(
                 "INSERT INTO entities (entity_id, monitor_id, desired) VALUES (?1, ?2, ?3)
                  ON CONFLICT (entity_id) DO UPDATE
@@ -389,7 +392,7 @@ mod tests {
     async fn a_push_answered_before_core_forgot_everything_stays_due() {
         let (_dir, store, id) = crate::store::test_store_with_monitor().await;
         store
-            .queue_states(id, vec![("sensor.kopia_m".into(), "{}".into())], 0)
+            .queue_states(id, vec![("sensor.kopia_m".into(), "{}".into())], Some(0))
             .await
             .unwrap();
         let due = store.due_states(Timestamp::now(), 10).await.unwrap();
@@ -429,7 +432,10 @@ mod tests {
         let seen = store.due_monitors().await.unwrap();
         let count = seen.iter().find(|(m, _)| *m == id).unwrap().1;
         store.mark_all_due().await.unwrap();
-        store.queue_states(id, Vec::new(), count).await.unwrap();
+        store
+            .queue_states(id, Vec::new(), Some(count))
+            .await
+            .unwrap();
         assert!(
             store
                 .due_monitors()
@@ -439,7 +445,7 @@ mod tests {
                 .any(|(m, _)| *m == id)
         );
         let now = store.due_monitors().await.unwrap()[0].1;
-        store.queue_states(id, Vec::new(), now).await.unwrap();
+        store.queue_states(id, Vec::new(), Some(now)).await.unwrap();
         assert!(store.due_monitors().await.unwrap().is_empty());
     }
 }

@@ -24,6 +24,11 @@ pub struct Layout {
 }
 
 impl Layout {
+    /// Turns a use case's error into this page's error page: `.map_err(layout.fail())?`.
+    pub fn fail<E: Into<super::ApiError>>(&self) -> impl Fn(E) -> super::PageError + '_ {
+        move |error| super::PageError::new(self, error)
+    }
+
     /// The ingress prefix from `X-Ingress-Path`, if it has the shape the Supervisor gives
     /// it (`/api/hassio_ingress/<token>`); anything else could inject into the page.
     pub fn from_request(req: &HttpRequest) -> Self {

@@ -348,14 +348,14 @@ fn header_pairs(req: &HttpRequest) -> Vec<(String, String)> {
 /// What a browser, or a person with curl, is told about a URL on the webhook port.
 #[derive(askama::Template)]
 #[template(path = "webhook_info.html")]
-struct Info {
+struct UrlHelp {
     title: String,
     lines: Vec<String>,
     /// A URL to use instead, if there is one.
     example: String,
 }
 
-impl Info {
+impl UrlHelp {
     /// HTML for a browser, plain text for tools (their logs show it).
     fn answer(&self, req: &HttpRequest, status: actix_web::http::StatusCode) -> HttpResponse {
         let wants_html = req
@@ -400,7 +400,7 @@ async fn describe(
         None => "Nothing has arrived yet.".to_owned(),
     };
     tracing::info!(monitor = %view.monitor.key, "a webhook URL was opened with GET");
-    let info = Info {
+    let help = UrlHelp {
         title: format!("This is the webhook of the monitor “{}”", view.monitor.name.as_str()),
         lines: vec![
             "Backup tools send their reports here with POST (Kopia, Duplicati, SimpleBackups, scripts); \
@@ -413,7 +413,7 @@ async fn describe(
         ],
         example: format!("{}/ping/{id}", state.webhook_base(req)),
     };
-    Ok(info.answer(req, actix_web::http::StatusCode::OK))
+    Ok(help.answer(req, actix_web::http::StatusCode::OK))
 }
 
 /// `DELETE`, `PATCH`… on a webhook URL.
@@ -452,10 +452,10 @@ async fn wrong_url(req: &HttpRequest, state: &AppState) -> HttpResponse {
         }
     }
     let shown: String = path.chars().take(40).collect::<String>();
-    let info = match known {
+    let help = match known {
         Some((monitor, id)) => {
             tracing::info!(monitor = %monitor.key, "a request used a wrong path with a monitor's webhook ID");
-            Info {
+            UrlHelp {
                 title: format!(
                     "Almost: this path holds the webhook ID of “{}”, but it is not a webhook URL",
                     monitor.name.as_str()
@@ -469,7 +469,7 @@ async fn wrong_url(req: &HttpRequest, state: &AppState) -> HttpResponse {
         }
         None => {
             tracing::info!(method = %req.method(), "a request to the webhook port used a path that is not a webhook URL");
-            Info {
+            UrlHelp {
                 title: "Not a webhook URL".to_owned(),
                 lines: vec![
                     format!("Nothing answers at {shown}… on this port (the webhook port)."),
@@ -484,7 +484,7 @@ async fn wrong_url(req: &HttpRequest, state: &AppState) -> HttpResponse {
             }
         }
     };
-    info.answer(req, actix_web::http::StatusCode::NOT_FOUND)
+    help.answer(req, actix_web::http::StatusCode::NOT_FOUND)
 }
 
 #[cfg(test)]

@@ -54,8 +54,8 @@ pub(super) async fn evaluate_monitors(
     }
     let mut expired: Vec<i64> = Vec::new();
     loop {
-        let mut todo: Vec<(i64, i64)> = match store.due_monitors().await {
-            Ok(todo) => todo,
+        let mut todo: Vec<(i64, Option<i64>)> = match store.due_monitors().await {
+            Ok(todo) => todo.into_iter().map(|(id, due)| (id, Some(due))).collect(),
             Err(e) => {
                 tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot read which monitors changed");
                 Vec::new()
@@ -64,7 +64,7 @@ pub(super) async fn evaluate_monitors(
         for id in expired.drain(..) {
             if !todo.iter().any(|(m, _)| *m == id) {
                 // Not changed, only late: nothing to clear.
-                todo.push((id, -1));
+                todo.push((id, None));
             }
         }
         for (id, seen) in todo {
@@ -111,7 +111,7 @@ pub(super) async fn evaluate_monitors(
 async fn evaluate(
     store: &Store,
     id: i64,
-    seen: i64,
+    seen: Option<i64>,
     mqtt: Option<&Mqtt>,
     alerting: &Alerting,
 ) -> Result<Option<Timestamp>, StoreError> {

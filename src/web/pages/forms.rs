@@ -344,7 +344,7 @@ pub async fn rotate_webhook_id(
         .service
         .rotate_webhook_id(&monitor)
         .await
-        .map_err(|e| PageError::new(&layout, e))?;
+        .map_err(layout.fail())?;
     Ok(see_other(
         &layout,
         &format!("monitors/{}?notice=rotated", monitor.key),
@@ -392,7 +392,7 @@ pub async fn delete_monitor(
         .service
         .delete_monitor(&monitor)
         .await
-        .map_err(|e| PageError::new(&layout, e))?;
+        .map_err(layout.fail())?;
     Ok(see_other(&layout, ""))
 }
 
@@ -403,14 +403,12 @@ pub async fn send_test_event(
     state: web::Data<AppState>,
     key: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let monitor = api::find(&state, &key)
-        .await
-        .map_err(|e| PageError::new(&layout, e))?;
+    let monitor = api::find(&state, &key).await.map_err(layout.fail())?;
     let outcome = state
         .service
         .send_test_event(&monitor)
         .await
-        .map_err(|e| PageError::new(&layout, e))?;
+        .map_err(layout.fail())?;
     let notice = if outcome.sent_to_home_assistant {
         "test"
     } else {
@@ -435,15 +433,13 @@ pub async fn retire_source(
     key: web::Path<String>,
     form: web::Form<RetireForm>,
 ) -> Result<HttpResponse, PageError> {
-    let monitor = api::find(&state, &key)
-        .await
-        .map_err(|e| PageError::new(&layout, e))?;
+    let monitor = api::find(&state, &key).await.map_err(layout.fail())?;
     let source = Some(form.source.as_str()).filter(|s| !s.is_empty());
     state
         .service
         .retire_source(&monitor, source)
         .await
-        .map_err(|e| PageError::new(&layout, e))?;
+        .map_err(layout.fail())?;
     Ok(see_other(
         &layout,
         &format!("monitors/{}?notice=retired", monitor.key),
@@ -456,14 +452,12 @@ pub async fn apply_learned_schedule(
     state: web::Data<AppState>,
     key: web::Path<String>,
 ) -> Result<HttpResponse, PageError> {
-    let monitor = api::find(&state, &key)
-        .await
-        .map_err(|e| PageError::new(&layout, e))?;
+    let monitor = api::find(&state, &key).await.map_err(layout.fail())?;
     state
         .service
         .apply_learned_schedule(&monitor)
         .await
-        .map_err(|e| PageError::new(&layout, e))?;
+        .map_err(layout.fail())?;
     Ok(see_other(
         &layout,
         &format!("monitors/{}?notice=scheduled", monitor.key),
@@ -490,6 +484,6 @@ pub async fn rotate_ping_key(
         .service
         .rotate_ping_key()
         .await
-        .map_err(|e| PageError::new(&layout, e))?;
+        .map_err(layout.fail())?;
     Ok(see_other(&layout, ""))
 }

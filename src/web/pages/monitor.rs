@@ -229,9 +229,7 @@ pub async fn monitor_page(
     query: web::Query<HistoryQuery>,
 ) -> Result<HttpResponse, PageError> {
     let fail = |e| PageError::new(&layout, e);
-    let monitor = api::find(&state, &key)
-        .await
-        .map_err(|e| PageError::new(&layout, e))?;
+    let monitor = api::find(&state, &key).await.map_err(layout.fail())?;
     state.service.mark_seen(&monitor).await.map_err(fail)?;
     let recent = CHART_RUNS.max(monitor.history_limit.get());
     let MonitorView {
