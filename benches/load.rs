@@ -8,7 +8,8 @@
 //!
 //! `KW_BENCH_IDLE_SECS` (default 600) sets how long idle CPU is measured; `KW_BENCH_QUICK`
 //! stops after the loads on an empty store, `KW_BENCH_HISTORY` runs only the 1M/1k
-//! comparison (for trying a change, not for the README).
+//! comparison (for trying a change, not for the README), `KW_BENCH_INSTRUCTIONS` only idle RSS
+//! and the instructions per request (for comparing two commits).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -360,6 +361,29 @@ async fn seed(store: &Store, name: &str, count: usize) -> String {
     monitor.webhook_id.as_str().to_owned()
 }
 
+/// Instructions per request: the difference between N and 2N requests under callgrind, so
+/// start-up and shutdown cancel out; the no-op counted the same way.
+async fn instruction_rows(one_snapshot: &str) {
+    const N: u64 = 200;
+    let once = instructions(Counted::NoOp, "api/webhook", Some(one_snapshot), N).await;
+    let twice = instructions(Counted::NoOp, "api/webhook", Some(one_snapshot), 2 * N).await;
+    row(
+        "instructions per no-op request (callgrind)",
+        format!("{}", twice.saturating_sub(once) / N),
+    );
+    for (what, path, body) in [
+        ("Kopia report", "api/webhook", Some(one_snapshot)),
+        ("ping", "ping", None),
+    ] {
+        let once = instructions(Counted::Fresh, path, body, N).await;
+        let twice = instructions(Counted::Fresh, path, body, 2 * N).await;
+        row(
+            &format!("instructions per {what} (callgrind, Core off)"),
+            format!("{}", twice.saturating_sub(once) / N),
+        );
+    }
+}
+
 fn row(what: &str, value: String) {
     println!("| {what:<55} | {value:>36} |");
 }
@@ -373,6 +397,20 @@ async fn run() {
     let core = ws_core::WsCore::start().await;
     println!("| {:<55} | {:>36} |", "figure", "value");
     println!("|{}|{}|", "-".repeat(57), "-".repeat(38));
+    // `KW_BENCH_INSTRUCTIONS`: only the counts that do not depend on the machine's load
+    // (instructions per request under callgrind) and idle RSS (for comparing commits).
+    if std::env::var_os("KW_BENCH_INSTRUCTIONS").is_some() {
+        let idle = tempfile::tempdir().unwrap();
+        let app = Server::app_with(idle.path(), Some(&core.url), None);
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        row(
+            "idle RSS",
+            format!("{:.1} MiB", app.rss_kib() as f64 / 1024.0),
+        );
+        drop(app);
+        instruction_rows(&one_snapshot).await;
+        return;
+    }
 
     // The baseline: the same wrk, the same requests, a handler that does nothing.
     // The same URLs as the add-on's: a webhook ID is 22 characters.
@@ -597,30 +635,7 @@ async fn run() {
     }
 
     if !history_only {
-        // Instructions per report: the difference between N and 2N reports under callgrind,
-        // so start-up and shutdown cancel out; the no-op counted the same way.
-        {
-            const N: u64 = 200;
-            let once = instructions(Counted::NoOp, "api/webhook", Some(&one_snapshot), N).await;
-            let twice =
-                instructions(Counted::NoOp, "api/webhook", Some(&one_snapshot), 2 * N).await;
-            row(
-                "instructions per no-op request (callgrind)",
-                format!("{}", twice.saturating_sub(once) / N),
-            );
-        }
-        for (what, path, body) in [
-            ("Kopia report", "api/webhook", Some(one_snapshot.as_str())),
-            ("ping", "ping", None),
-        ] {
-            const N: u64 = 200;
-            let once = instructions(Counted::Fresh, path, body, N).await;
-            let twice = instructions(Counted::Fresh, path, body, 2 * N).await;
-            row(
-                &format!("instructions per {what} (callgrind, Core off)"),
-                format!("{}", twice.saturating_sub(once) / N),
-            );
-        }
+        instruction_rows(&one_snapshot).await;
     }
     // The history question without the machine's noise: the same monitor at 1M and at 1k.
     for (stored, from) in [("1M", big.path()), ("1k", small.path())] {
