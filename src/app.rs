@@ -52,7 +52,7 @@ impl Application {
                 "no database found: started from the snapshot of the last Home Assistant backup"
             );
         }
-        let store = Store::open(&settings.database_path())?;
+        let store = Store::open_limited(&settings.database_path(), settings.database_limit_bytes)?;
         tracing::info!(path = %settings.database_path().display(), "database ready");
 
         let bind =

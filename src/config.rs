@@ -71,6 +71,8 @@ pub struct Settings {
     pub rate_per_second: std::num::NonZeroU32,
     /// Reports a monitor may send at once (`KOPIA_WEBHOOK_RATE_BURST`, 1000).
     pub rate_burst: std::num::NonZeroU32,
+    /// The database grows no larger (`KOPIA_WEBHOOK_DATABASE_LIMIT_MB`); unlimited by default.
+    pub database_limit_bytes: Option<u64>,
     pub options: AddonOptions,
 }
 
@@ -326,6 +328,20 @@ impl Settings {
         };
         let rate_per_second = positive("RATE_PER_SEC", 100)?;
         let rate_burst = positive("RATE_BURST", 1000)?;
+        let database_limit_bytes = var("DATABASE_LIMIT_MB")
+            .map(|mb| {
+                mb.parse::<u64>()
+                    .ok()
+                    .filter(|mb| *mb >= 1)
+                    .map(|mb| mb * 1024 * 1024)
+                    .ok_or_else(|| {
+                        invalid(
+                            "KOPIA_WEBHOOK_DATABASE_LIMIT_MB",
+                            "use a whole number of megabytes, 1 or more",
+                        )
+                    })
+            })
+            .transpose()?;
         let mut raw = read_options(&data_dir.join("options.json"))?;
         overridden_by_env(&mut raw, &var)?;
         let mqtt = var("MQTT_URL")
@@ -345,6 +361,7 @@ impl Settings {
             reconcile_every: std::time::Duration::from_secs(reconcile_secs),
             rate_per_second,
             rate_burst,
+            database_limit_bytes,
             options,
         })
     }

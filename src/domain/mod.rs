@@ -19,7 +19,9 @@ pub use monitor::{
 };
 pub use rhythm::{Rhythm, RunTime};
 pub use schedule::{Grace, Schedule, format_period, parse_period};
-pub use status::{Expectations, LiveProgress, MonitorRuns, MonitorStatus, MonitorSummary};
+pub use status::{
+    Expectations, LiveProgress, MonitorRuns, MonitorStatus, MonitorSummary, StorageFull,
+};
 pub use words::Said;
 
 /// Why a value from the outside world was refused; the text is shown to the user as is.

@@ -158,6 +158,17 @@ pub struct MonitorSummary {
     pub no_success: Option<NoSuccess>,
     /// How far the running backup is, while its tool reports it.
     pub progress: Option<LiveProgress>,
+    /// Reports of this monitor were refused because the add-on's disk is full.
+    pub storage_full: Option<StorageFull>,
+}
+
+/// Reports refused because the disk the add-on stores into is full.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StorageFull {
+    /// How many of this monitor's reports were refused.
+    pub refused: u64,
+    /// When the first was refused.
+    pub since: Timestamp,
 }
 
 impl MonitorSummary {
@@ -274,6 +285,18 @@ impl MonitorSummary {
     /// Why the monitor is not fine, in words, naming the sources concerned:
     /// `/home: unable to open repository`. `None` when there is nothing to say.
     pub fn reason(&self) -> Option<String> {
+        if let Some(full) = self.storage_full {
+            let reports = if full.refused == 1 {
+                "report"
+            } else {
+                "reports"
+            };
+            return Some(format!(
+                "the add-on's disk is full: {} {reports} refused since {} UTC (free space where Home Assistant keeps its data; refused reports are lost unless their tool retries)",
+                full.refused,
+                full.since.strftime("%Y-%m-%d %H:%M")
+            ));
+        }
         let no_success = self.no_success.map(|n| {
             let how_long = format_period(SignedDuration::from_hours(n.for_.as_hours().max(1)));
             let limit = format_period(n.limit);
@@ -397,7 +420,16 @@ impl MonitorSummary {
             no_success_limit: None,
             no_success: None,
             progress: None,
+            storage_full: None,
         }
+    }
+
+    /// The monitor's reports are being refused because the disk is full: what its runs say
+    /// is no longer true, so it is a failure that says why, whatever the runs say.
+    pub fn with_storage_full(mut self, full: StorageFull) -> Self {
+        self.status = MonitorStatus::Failed;
+        self.storage_full = Some(full);
+        self
     }
 }
 
@@ -539,6 +571,26 @@ mod summary_tests {
             last_success: Some(success),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn a_full_disk_is_a_failure_that_says_so() {
+        let full = StorageFull {
+            refused: 3,
+            since: utc("2026-12-05T14:02:00Z"),
+        };
+        let summary =
+            MonitorSummary::compute(friday_success(), expect(None), utc("2026-12-05T15:00:00Z"))
+                .with_storage_full(full);
+        assert_eq!(summary.status, MonitorStatus::Failed);
+        assert!(summary.status.is_problem());
+        let reason = summary.reason().unwrap();
+        assert!(
+            reason.starts_with(
+                "the add-on's disk is full: 3 reports refused since 2026-12-05 14:02 UTC"
+            ),
+            "{reason}"
+        );
     }
 
     #[test]

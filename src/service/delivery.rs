@@ -476,11 +476,21 @@ impl Service {
                 }
             })
             .await
-            .inspect_err(|e| {
-                if let crate::store::StoreError::Busy = e {
+            .inspect_err(|e| match e {
+                crate::store::StoreError::Busy => {
                     tracing::warn!(monitor = %monitor.key, "the database queue is full: asked the sender to retry");
                 }
+                e if e.is_disk_full() => {
+                    tracing::error!(monitor = %monitor.key, "the disk is full: a report was refused (503); Home Assistant is told");
+                    self.publisher.storage().refused(monitor.id);
+                    self.publisher.reevaluate(vec![monitor.id]);
+                    self.changed();
+                }
+                _ => {}
             })?;
+        // A write went through: if the disk was full, it has room again.
+        self.publisher
+            .reevaluate(self.publisher.storage().recovered());
         tracing::info!(
             monitor = %monitor.key,
             events = ingested.stored,

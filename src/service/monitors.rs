@@ -189,6 +189,15 @@ impl Service {
         Ok(updated)
     }
 
+    /// What a monitor looks like now: its runs, and reports lost to a full disk.
+    fn summary_of(&self, monitor: &Monitor, runs: crate::domain::MonitorRuns) -> MonitorSummary {
+        let summary = MonitorSummary::of(monitor, runs, &self.settings.options.timezone);
+        match self.publisher.storage().of(monitor.id) {
+            Some(full) => summary.with_storage_full(full),
+            None => summary,
+        }
+    }
+
     /// Every monitor with its current summary and Home Assistant push status, in a handful
     /// of queries for all of them (dashboard, monitor list, status).
     pub async fn all_monitors(&self) -> Result<Vec<MonitorView>, ServiceError> {
@@ -198,11 +207,7 @@ impl Service {
         Ok(monitors
             .into_iter()
             .map(|m| {
-                let summary = MonitorSummary::of(
-                    &m,
-                    runs.remove(&m.id).unwrap_or_default(),
-                    &self.settings.options.timezone,
-                );
+                let summary = self.summary_of(&m, runs.remove(&m.id).unwrap_or_default());
                 let push = pushes.remove(&m.id).unwrap_or_default();
                 MonitorView {
                     monitor: m,
@@ -294,7 +299,7 @@ impl Service {
     pub async fn view(&self, monitor: Monitor, recent: usize) -> Result<MonitorView, ServiceError> {
         let runs = self.store.monitor_runs(monitor.id, recent).await?;
         let push = self.store.push_status(monitor.id).await?;
-        let summary = MonitorSummary::of(&monitor, runs, &self.settings.options.timezone);
+        let summary = self.summary_of(&monitor, runs);
         Ok(MonitorView {
             monitor,
             summary,

@@ -175,9 +175,27 @@ pub struct Store {
     monitor_cache: Arc<monitors::MonitorCache>,
 }
 
+impl StoreError {
+    /// SQLite could not grow the database: the disk is full (or the size limit reached).
+    pub fn is_disk_full(&self) -> bool {
+        let sqlite = match self {
+            Self::Sqlite(e) => e,
+            Self::Commit(e) => e.as_ref(),
+            _ => return false,
+        };
+        matches!(sqlite, rusqlite::Error::SqliteFailure(e, _) if e.code == rusqlite::ErrorCode::DiskFull)
+    }
+}
+
 impl Store {
     /// Opens (creating if needed) the database file and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_limited(path, None)
+    }
+
+    /// [`Store::open`], the database not growing beyond `limit_bytes` (SQLite's
+    /// `max_page_count`): writes beyond it fail as on a full disk.
+    pub fn open_limited(path: &Path, limit_bytes: Option<u64>) -> Result<Self, StoreError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::DataDir {
                 path: dir.to_owned(),
@@ -191,6 +209,11 @@ impl Store {
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.pragma_update(None, "journal_size_limit", 32 * 1024 * 1024)?;
         migrations().to_latest(&mut conn)?;
+        if let Some(limit) = limit_bytes {
+            let page: i64 = conn.pragma_query_value(None, "page_size", |r| r.get(0))?;
+            let pages = i64::try_from(limit).unwrap_or(i64::MAX) / page.max(1);
+            conn.pragma_update(None, "max_page_count", pages.max(1))?;
+        }
 
         let spawn_error = StoreError::Thread;
         let (writer, jobs) = bounded::channel::<Box<dyn WriteJob>>(QUEUE_CAPACITY);
@@ -313,6 +336,8 @@ impl ReaderPool {
 
 trait WriteJob: Send {
     fn run(&mut self, conn: &Connection);
+    /// SQLite's own error, if the work failed with one.
+    fn sqlite_failure(&self) -> Option<rusqlite::ffi::Error>;
     fn finish(self: Box<Self>, commit: Result<(), Arc<rusqlite::Error>>);
 }
 
@@ -354,13 +379,23 @@ where
     fn run(&mut self, conn: &Connection) {
         let Some(work) = self.work.take() else { return };
         let result = statement(conn, "SAVEPOINT job").and_then(|()| work(conn));
-        let end = match &result {
-            Ok(_) => statement(conn, "RELEASE job"),
-            Err(_) => {
-                statement(conn, "ROLLBACK TO job").and_then(|()| statement(conn, "RELEASE job"))
+        // The work's own error comes first: after some errors (a full disk) SQLite has
+        // rolled the whole transaction back, and the savepoint is gone with it.
+        self.result = Some(match result {
+            Ok(value) => statement(conn, "RELEASE job").map(|()| value),
+            Err(e) => {
+                let _ = statement(conn, "ROLLBACK TO job")
+                    .and_then(|()| statement(conn, "RELEASE job"));
+                Err(e)
             }
-        };
-        self.result = Some(end.and(result));
+        });
+    }
+
+    fn sqlite_failure(&self) -> Option<rusqlite::ffi::Error> {
+        match &self.result {
+            Some(Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(e, _)))) => Some(*e),
+            _ => None,
+        }
     }
 
     fn finish(self: Box<Self>, commit: Result<(), Arc<rusqlite::Error>>) {
@@ -401,18 +436,17 @@ fn run_writer(
             .and_then(|mut s| s.execute([]));
         delivery::transaction_began();
         let commit = match begin {
-            Ok(_) => {
-                for job in &mut batch {
-                    job.run(&conn);
-                }
-                conn.prepare_cached("COMMIT")
+            Ok(_) => match run_batch(&conn, &mut batch) {
+                Some(rolled_back) => Err(Arc::new(rolled_back)),
+                None => conn
+                    .prepare_cached("COMMIT")
                     .and_then(|mut s| s.execute([]))
                     .map(|_| ())
                     .map_err(|e| {
                         let _ = statement(&conn, "ROLLBACK");
                         Arc::new(e)
-                    })
-            }
+                    }),
+            },
             Err(e) => Err(Arc::new(e)),
         };
         match &commit {
@@ -427,6 +461,24 @@ fn run_writer(
             job.finish(commit.clone());
         }
     }
+}
+
+/// Runs the batch's jobs in the open transaction. A job whose failure made SQLite roll the
+/// whole transaction back (a full disk) ends the batch: that error, for every job in it.
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Option<rusqlite::Error> {
+    for job in batch {
+        job.run(conn);
+        if conn.is_autocommit() {
+            let cause = job
+                .sqlite_failure()
+                .unwrap_or_else(|| rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT));
+            return Some(rusqlite::Error::SqliteFailure(
+                cause,
+                Some("SQLite rolled the transaction back".to_owned()),
+            ));
+        }
+    }
+    None
 }
 
 /// Copies committed pages from the WAL into the database every second. `PASSIVE` never

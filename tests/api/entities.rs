@@ -493,3 +493,57 @@ async fn reports_during_an_outage_do_not_stretch_the_retry_delay() {
     wait_for_state_within(&core, "sensor.kopia_busy", 12, |s| s["state"] == "success").await;
     app.stop().await;
 }
+
+/// A full disk: reports are refused with 503 and Home Assistant is told by the monitor's
+/// own problem sensor, though nothing can be written (not even the outbox).
+#[tokio::test]
+async fn a_full_disk_refuses_reports_and_says_so_in_home_assistant() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fake_core().await;
+    let app = spawn_app_with(
+        dir.path(),
+        Some(&core),
+        &[("KOPIA_WEBHOOK_DATABASE_LIMIT_MB", "1")],
+    )
+    .await;
+    let monitor = app.create_monitor(json!({"name": "Filler"})).await;
+    // Bodies no sender reads are kept whole (up to 100 kB): the database fills quickly.
+    let mut refused = 0;
+    for i in 0..60 {
+        let answer = app
+            .post_webhook(&monitor, format!("report {i} {}", "x".repeat(90_000)))
+            .await;
+        match answer.status().as_u16() {
+            200 => {}
+            503 => {
+                refused += 1;
+                assert!(answer.headers().contains_key("retry-after"));
+                if refused == 3 {
+                    break;
+                }
+            }
+            other => panic!("answered {other}"),
+        }
+    }
+    assert_eq!(refused, 3, "the 1 MB database filled up");
+    let (_, state) = wait_for_state_within(&core, "sensor.kopia_filler", 15, |s| {
+        s["state"] == "failed"
+            && s["attributes"]["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("3 reports"))
+    })
+    .await;
+    let error = state["attributes"]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("the add-on's disk is full: 3 reports refused since"),
+        "{error}"
+    );
+    wait_for_state_within(&core, "binary_sensor.kopia_filler_problem", 15, |s| {
+        s["state"] == "on"
+    })
+    .await;
+    let shown: Value = app.get_json("/api/monitors/filler").await;
+    assert_eq!(shown["status"], "failed");
+    assert!(shown["error"].as_str().unwrap().contains("disk is full"));
+    app.stop().await;
+}

@@ -3,7 +3,7 @@
 //! the persistent notification of a monitor with a problem.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -11,21 +11,28 @@ use tokio::sync::Notify;
 
 use super::notices::{notification_id, problem_notice};
 use super::outbox::Wake;
-use super::{Alerting, EVALUATION_SETTLE};
+use super::{Alerting, EVALUATION_SETTLE, StorageHealth};
 use crate::domain::MonitorSummary;
 use crate::ha::mqtt::Mqtt;
-use crate::ha::render;
+use crate::ha::{CoreClient, render};
 use crate::store::{Store, StoreError};
 
 /// Recomputes the monitors the store marks due, when woken and when a monitor's next
 /// deadline passes (overdue, a run that takes too long); timers, not polling.
-pub(super) async fn evaluate_monitors(
-    store: Store,
-    due: Arc<Notify>,
-    wake: Arc<Wake>,
-    mqtt: Option<Arc<Mqtt>>,
-    alerting: Alerting,
-) {
+/// What the evaluator works with.
+pub(super) struct Evaluator {
+    pub store: Store,
+    /// States go straight to Core when the outbox cannot be written (a full disk).
+    pub client: CoreClient,
+    pub mqtt: Option<Arc<Mqtt>>,
+    pub alerting: Alerting,
+    pub storage: Arc<StorageHealth>,
+    pub also_due: Arc<Mutex<Vec<i64>>>,
+}
+
+pub(super) async fn evaluate_monitors(evaluator: Evaluator, due: Arc<Notify>, wake: Arc<Wake>) {
+    let store = evaluator.store.clone();
+    let (mqtt, alerting) = (evaluator.mqtt.clone(), &evaluator.alerting);
     let mut deadlines: HashMap<i64, Timestamp> = HashMap::new();
     if !alerting.notify {
         // Turned off: notifications of earlier runs go.
@@ -61,14 +68,16 @@ pub(super) async fn evaluate_monitors(
                 Vec::new()
             }
         };
-        for id in expired.drain(..) {
+        let also_due: Vec<i64> =
+            std::mem::take(&mut *evaluator.also_due.lock().unwrap_or_else(|p| p.into_inner()));
+        for id in expired.drain(..).chain(also_due) {
             if !todo.iter().any(|(m, _)| *m == id) {
                 // Not changed, only late: nothing to clear.
                 todo.push((id, None));
             }
         }
         for (id, seen) in todo {
-            match evaluate(&store, id, seen, mqtt.as_deref(), &alerting).await {
+            match evaluate(&evaluator, id, seen).await {
                 Ok(Some(changes_at)) => {
                     deadlines.insert(id, changes_at);
                 }
@@ -109,24 +118,35 @@ pub(super) async fn evaluate_monitors(
 /// Writes the monitor's entities to the outbox (REST) or publishes them (MQTT); returns when
 /// its status changes next.
 async fn evaluate(
-    store: &Store,
+    evaluator: &Evaluator,
     id: i64,
     seen: Option<i64>,
-    mqtt: Option<&Mqtt>,
-    alerting: &Alerting,
 ) -> Result<Option<Timestamp>, StoreError> {
+    let Evaluator {
+        store,
+        mqtt,
+        alerting,
+        ..
+    } = evaluator;
     let Some(monitor) = store.monitor_by_id(id).await? else {
         return Ok(None);
     };
     let runs = store
         .monitor_runs(monitor.id, monitor.history_limit.get())
         .await?;
-    let summary = MonitorSummary::of(&monitor, runs, &alerting.zone);
+    let mut summary = MonitorSummary::of(&monitor, runs, &alerting.zone);
+    if let Some(full) = evaluator.storage.of(monitor.id) {
+        summary = summary.with_storage_full(full);
+    }
     if alerting.notify {
         let notice = problem_notice(&monitor, &summary, alerting.panel.as_deref());
-        store
+        if let Err(e) = store
             .want_notification(monitor.id, notification_id(&monitor), notice)
-            .await?;
+            .await
+            && !e.is_disk_full()
+        {
+            return Err(e);
+        }
     }
     if let Some(mqtt) = mqtt {
         if store.removals_pending(monitor.id).await? {
@@ -134,21 +154,33 @@ async fn evaluate(
             return Ok(Some(Timestamp::now() + jiff::SignedDuration::from_secs(1)));
         }
         mqtt.publish_monitor(&monitor, &summary).await;
-        store.queue_states(monitor.id, Vec::new(), seen).await?;
-        return Ok(summary.changes_at);
+        match store.queue_states(monitor.id, Vec::new(), seen).await {
+            Err(e) if !e.is_disk_full() => return Err(e),
+            _ => return Ok(summary.changes_at),
+        }
     }
-    let states = render(&monitor, &summary)
+    let states: Vec<(String, String)> = render(&monitor, &summary)
         .into_iter()
         .map(|(entity_id, state)| (entity_id, state.to_json()))
         .collect();
-    let changed = store.queue_states(monitor.id, states, seen).await?;
-    if changed > 0 {
-        tracing::debug!(monitor = %monitor.key, status = %summary.status, changed, "entities queued");
+    match store.queue_states(monitor.id, states.clone(), seen).await {
+        Ok(changed) if changed > 0 => {
+            tracing::debug!(monitor = %monitor.key, status = %summary.status, changed, "entities queued");
+        }
+        Ok(_) => {}
+        // Nothing can be written: Core is told directly, once (the outbox retries nothing).
+        Err(e) if e.is_disk_full() => {
+            for (entity_id, state) in &states {
+                if let Err(e) = evaluator.client.set_state(entity_id, state).await {
+                    tracing::warn!(entity_id, error = %crate::telemetry::ErrorChain(&e), "cannot tell Home Assistant that the disk is full");
+                }
+            }
+        }
+        Err(e) => return Err(e),
     }
     Ok(summary.changes_at)
 }
 
-/// How long to sleep until `at`; a little later, so the deadline has surely passed.
 fn until(at: Timestamp) -> Duration {
     let millis = at.duration_since(Timestamp::now()).as_millis().max(0) as u64;
     Duration::from_millis(millis + 5).min(Duration::from_secs(3600))

@@ -12,8 +12,11 @@ mod evaluator;
 mod notices;
 mod outbox;
 mod reconciler;
+mod storage;
 
-use std::sync::Arc;
+pub use storage::StorageHealth;
+
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Notify;
@@ -39,6 +42,9 @@ pub struct Publisher {
     wake: Arc<Wake>,
     /// Entities go through MQTT discovery (else Core's REST states).
     mqtt: Option<Arc<Mqtt>>,
+    storage: Arc<StorageHealth>,
+    /// Monitors to work out again that the store cannot mark due (the disk is full).
+    also_due: Arc<Mutex<Vec<i64>>>,
 }
 
 /// What the evaluator needs beyond the store: the zone rhythms are learned in, and the
@@ -67,6 +73,8 @@ impl Publisher {
             evaluator: None,
             wake: Arc::default(),
             mqtt: None,
+            storage: Arc::default(),
+            also_due: Arc::default(),
         }
     }
 
@@ -95,12 +103,19 @@ impl Publisher {
                 });
             })
         });
+        let storage = Arc::<StorageHealth>::default();
+        let also_due = Arc::<Mutex<Vec<i64>>>::default();
         tokio::spawn(evaluator::evaluate_monitors(
-            store.clone(),
+            evaluator::Evaluator {
+                store: store.clone(),
+                client: client.clone(),
+                mqtt: mqtt.clone(),
+                alerting,
+                storage: Arc::clone(&storage),
+                also_due: Arc::clone(&also_due),
+            },
             Arc::clone(&evaluator),
             Arc::clone(&wake),
-            mqtt.clone(),
-            alerting,
         ));
         tokio::spawn(
             Outbox::new(
@@ -134,6 +149,8 @@ impl Publisher {
             evaluator: Some(evaluator),
             wake,
             mqtt,
+            storage,
+            also_due,
         }
     }
 
@@ -168,6 +185,23 @@ impl Publisher {
         if let Some(evaluator) = &self.evaluator {
             evaluator.notify_one();
         }
+    }
+
+    /// Which monitors lost reports to a full disk.
+    pub fn storage(&self) -> &StorageHealth {
+        &self.storage
+    }
+
+    /// Works these monitors out again though the store could not mark them due.
+    pub fn reevaluate(&self, monitor_ids: Vec<i64>) {
+        if monitor_ids.is_empty() {
+            return;
+        }
+        self.also_due
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .extend(monitor_ids);
+        self.entities_due();
     }
 
     /// The outbox changed directly (a monitor was deleted): deliver it.
