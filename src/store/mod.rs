@@ -335,7 +335,10 @@ impl ReaderPool {
 }
 
 trait WriteJob: Send {
-    fn run(&mut self, conn: &Connection);
+    /// Runs the work; inside a savepoint when others share the transaction, so that a
+    /// failure rolls back this job alone.
+    fn run(&mut self, conn: &Connection, savepoint: bool);
+    fn failed(&self) -> bool;
     /// SQLite's own error, if the work failed with one.
     fn sqlite_failure(&self) -> Option<rusqlite::ffi::Error>;
     fn finish(self: Box<Self>, commit: Result<(), Arc<rusqlite::Error>>);
@@ -376,8 +379,12 @@ where
     R: Send,
     F: FnOnce(&Connection) -> Result<R, StoreError> + Send,
 {
-    fn run(&mut self, conn: &Connection) {
+    fn run(&mut self, conn: &Connection, savepoint: bool) {
         let Some(work) = self.work.take() else { return };
+        if !savepoint {
+            self.result = Some(work(conn));
+            return;
+        }
         let result = statement(conn, "SAVEPOINT job").and_then(|()| work(conn));
         // The work's own error comes first: after some errors (a full disk) SQLite has
         // rolled the whole transaction back, and the savepoint is gone with it.
@@ -389,6 +396,10 @@ where
                 Err(e)
             }
         });
+    }
+
+    fn failed(&self) -> bool {
+        matches!(self.result, Some(Err(_)))
     }
 
     fn sqlite_failure(&self) -> Option<rusqlite::ffi::Error> {
@@ -437,8 +448,13 @@ fn run_writer(
         delivery::transaction_began();
         let commit = match begin {
             Ok(_) => match run_batch(&conn, &mut batch) {
-                Some(rolled_back) => Err(Arc::new(rolled_back)),
-                None => conn
+                Batch::RolledBack(cause) => Err(Arc::new(cause)),
+                // One job that failed: nothing to keep (its own error answers it).
+                Batch::Abandoned => {
+                    let _ = statement(&conn, "ROLLBACK");
+                    Ok(())
+                }
+                Batch::Done => conn
                     .prepare_cached("COMMIT")
                     .and_then(|mut s| s.execute([]))
                     .map(|_| ())
@@ -463,22 +479,36 @@ fn run_writer(
     }
 }
 
-/// Runs the batch's jobs in the open transaction. A job whose failure made SQLite roll the
-/// whole transaction back (a full disk) ends the batch: that error, for every job in it.
-fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Option<rusqlite::Error> {
-    for job in batch {
-        job.run(conn);
+/// How a batch's jobs went in their transaction.
+enum Batch {
+    /// Commit what the jobs did (each failed job rolled back to its savepoint).
+    Done,
+    /// The batch was one job and it failed: roll back, nothing to commit.
+    Abandoned,
+    /// SQLite rolled the whole transaction back (a full disk): this error for every job.
+    RolledBack(rusqlite::Error),
+}
+
+/// Runs the batch's jobs in the open transaction. A job alone needs no savepoint (two
+/// statements fewer for the usual webhook): if it fails, the transaction is rolled back.
+fn run_batch(conn: &Connection, batch: &mut [Box<dyn WriteJob>]) -> Batch {
+    let savepoints = batch.len() > 1;
+    for job in batch.iter_mut() {
+        job.run(conn, savepoints);
         if conn.is_autocommit() {
             let cause = job
                 .sqlite_failure()
                 .unwrap_or_else(|| rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_ABORT));
-            return Some(rusqlite::Error::SqliteFailure(
+            return Batch::RolledBack(rusqlite::Error::SqliteFailure(
                 cause,
                 Some("SQLite rolled the transaction back".to_owned()),
             ));
         }
     }
-    None
+    if !savepoints && batch.iter().any(|job| job.failed()) {
+        return Batch::Abandoned;
+    }
+    Batch::Done
 }
 
 /// Copies committed pages from the WAL into the database every second. `PASSIVE` never
@@ -634,6 +664,39 @@ mod tests {
             !opcodes.iter().any(|op| op == "OpenEphemeral"),
             "{opcodes:?}"
         );
+    }
+
+    /// A job alone runs without a savepoint: when it fails, what it wrote before failing is
+    /// rolled back with the transaction, and the next job starts clean.
+    #[tokio::test]
+    async fn a_failing_job_alone_leaves_nothing_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&dir.path().join("t.db")).unwrap();
+        store
+            .write(|c| Ok(c.execute_batch("CREATE TABLE t (x INTEGER NOT NULL)")?))
+            .await
+            .unwrap();
+        let failed = store
+            .write(|c| {
+                c.execute("INSERT INTO t VALUES (1)", [])?;
+                c.execute("INSERT INTO t VALUES (NULL)", [])?;
+                Ok(())
+            })
+            .await;
+        assert!(failed.is_err());
+        store
+            .write(|c| Ok(c.execute("INSERT INTO t VALUES (2)", []).map(drop)?))
+            .await
+            .unwrap();
+        let rows: Vec<i64> = store
+            .read(|c| {
+                let mut stmt = c.prepare("SELECT x FROM t")?;
+                let rows = stmt.query_map([], |r| r.get(0))?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })
+            .await
+            .unwrap();
+        assert_eq!(rows, [2]);
     }
 
     #[tokio::test]
