@@ -24,17 +24,6 @@ impl Platform {
     }
 }
 
-/// What a monitor's entity shows.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reading {
-    Status,
-    LastSuccess,
-    Size,
-    Duration,
-    Problem,
-    Runs,
-}
-
 /// One entity of every monitor.
 #[derive(Debug)]
 pub struct EntityDef {
@@ -49,8 +38,14 @@ pub struct EntityDef {
     pub unit: Option<&'static str>,
     pub state_class: Option<&'static str>,
     pub icon: Option<&'static str>,
-    pub reading: Reading,
+    /// The state, as JSON: `null` when there is none yet (shown as unknown).
+    pub value: fn(&MonitorSummary) -> Value,
 }
+
+/// The main entity's component: the monitor's status, with every attribute.
+pub const STATUS: &str = "status";
+/// The problem sensor's component.
+pub const PROBLEM: &str = "problem";
 
 /// The states of the status sensor (an enum sensor over MQTT). "Nothing yet" is no state.
 pub const STATUS_OPTIONS: &[&str] = &["success", "warning", "failed", "overdue", "running"];
@@ -60,7 +55,7 @@ pub const EVENT_TYPES: &[&str] = &["success", "warning", "failed", "started"];
 
 pub const CATALOGUE: &[EntityDef] = &[
     EntityDef {
-        component: "status",
+        component: STATUS,
         platform: Platform::Sensor,
         suffix: "",
         name: None,
@@ -68,7 +63,10 @@ pub const CATALOGUE: &[EntityDef] = &[
         unit: None,
         state_class: None,
         icon: Some("mdi:backup-restore"),
-        reading: Reading::Status,
+        value: |summary| match summary.status {
+            MonitorStatus::Unknown => Value::Null,
+            status => Value::from(status.as_str()),
+        },
     },
     EntityDef {
         component: "last_success",
@@ -79,7 +77,12 @@ pub const CATALOGUE: &[EntityDef] = &[
         unit: None,
         state_class: None,
         icon: Some("mdi:calendar-check"),
-        reading: Reading::LastSuccess,
+        value: |summary| {
+            summary
+                .last_success
+                .as_ref()
+                .map_or(Value::Null, |e| Value::from(iso_with_offset(e.ended_at())))
+        },
     },
     EntityDef {
         component: "size",
@@ -90,7 +93,11 @@ pub const CATALOGUE: &[EntityDef] = &[
         unit: Some("B"),
         state_class: Some("measurement"),
         icon: Some("mdi:harddisk"),
-        reading: Reading::Size,
+        value: |summary| {
+            summary
+                .last_good(|e| e.size_bytes())
+                .map_or(Value::Null, Value::from)
+        },
     },
     EntityDef {
         component: "duration",
@@ -101,10 +108,14 @@ pub const CATALOGUE: &[EntityDef] = &[
         unit: Some("s"),
         state_class: Some("measurement"),
         icon: Some("mdi:timer-outline"),
-        reading: Reading::Duration,
+        value: |summary| {
+            summary
+                .last_good(|e| e.duration_ms())
+                .map_or(Value::Null, |ms| Value::from(ms as f64 / 1000.0))
+        },
     },
     EntityDef {
-        component: "problem",
+        component: PROBLEM,
         platform: Platform::BinarySensor,
         suffix: "_problem",
         name: Some("problem"),
@@ -112,7 +123,13 @@ pub const CATALOGUE: &[EntityDef] = &[
         unit: None,
         state_class: None,
         icon: None,
-        reading: Reading::Problem,
+        value: |summary| {
+            Value::from(if summary.status.is_problem() {
+                "on"
+            } else {
+                "off"
+            })
+        },
     },
     EntityDef {
         component: "runs",
@@ -123,7 +140,7 @@ pub const CATALOGUE: &[EntityDef] = &[
         unit: None,
         state_class: None,
         icon: Some("mdi:history"),
-        reading: Reading::Runs,
+        value: |_| Value::Null,
     },
 ];
 
@@ -144,32 +161,6 @@ impl EntityDef {
         match self.name {
             Some(name) => format!("{} {name}", monitor.name.as_str()),
             None => monitor.name.as_str().to_owned(),
-        }
-    }
-
-    /// The value, as JSON: `null` when there is none yet (shown as unknown).
-    pub fn value(&self, summary: &MonitorSummary) -> Value {
-        match self.reading {
-            Reading::Status => match summary.status {
-                MonitorStatus::Unknown => Value::Null,
-                status => Value::from(status.as_str()),
-            },
-            Reading::LastSuccess => summary
-                .last_success
-                .as_ref()
-                .map_or(Value::Null, |e| Value::from(iso_with_offset(e.ended_at()))),
-            Reading::Size => summary
-                .last_good(|e| e.size_bytes())
-                .map_or(Value::Null, Value::from),
-            Reading::Duration => summary
-                .last_good(|e| e.duration_ms())
-                .map_or(Value::Null, |ms| Value::from(ms as f64 / 1000.0)),
-            Reading::Problem => Value::from(if summary.status.is_problem() {
-                "on"
-            } else {
-                "off"
-            }),
-            Reading::Runs => Value::Null,
         }
     }
 }

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::catalogue::{Reading, rest_entities};
+use super::catalogue::{PROBLEM, STATUS, rest_entities};
 use crate::domain::{Monitor, MonitorKey, MonitorStatus, MonitorSummary, StoredEvent};
 
 /// Core's recorder drops all attributes of a state over 16 KiB; stay well below.
@@ -24,10 +24,10 @@ pub fn render(monitor: &Monitor, summary: &MonitorSummary) -> Vec<(String, Entit
     rest_entities()
         .map(|def| {
             let entity_id = def.entity_id(&monitor.key);
-            if def.reading == Reading::Status {
+            if def.component == STATUS {
                 return (entity_id, main_sensor(monitor, summary));
             }
-            let state = match def.value(summary) {
+            let state = match (def.value)(summary) {
                 Value::Null => "unknown".to_owned(),
                 Value::String(text) => text,
                 // `60`, not JSON's `60.0`, as before and as Core shows it.
@@ -46,7 +46,7 @@ pub fn render(monitor: &Monitor, summary: &MonitorSummary) -> Vec<(String, Entit
                     attributes.insert(name.into(), json!(value));
                 }
             }
-            if def.reading == Reading::Problem {
+            if def.component == PROBLEM {
                 attributes.insert("status".into(), json!(summary.status.as_str()));
             }
             (entity_id, EntityState { state, attributes })

@@ -24,7 +24,7 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::catalogue::{CATALOGUE, EVENT_TYPES, Platform, Reading, STATUS_OPTIONS};
+use super::catalogue::{CATALOGUE, EVENT_TYPES, Platform, STATUS, STATUS_OPTIONS};
 use super::main_attributes;
 use crate::config::BrokerSettings;
 use crate::domain::{EventKind, Monitor, MonitorKey, MonitorSummary, RunStatus, StoredEvent};
@@ -452,7 +452,7 @@ pub fn discovery_config(
                     "val_tpl".into(),
                     json!(format!("{{{{ value_json.{} }}}}", def.component)),
                 );
-                if def.reading == Reading::Status {
+                if def.component == STATUS {
                     c.insert("ops".into(), json!(STATUS_OPTIONS));
                     c.insert("json_attr_t".into(), json!(attributes_topic(key)));
                 }
@@ -473,7 +473,7 @@ pub fn discovery_config(
 pub fn state_payload(summary: &MonitorSummary) -> Value {
     let mut state = Map::new();
     for def in CATALOGUE.iter().filter(|d| d.platform != Platform::Event) {
-        state.insert(def.component.into(), def.value(summary));
+        state.insert(def.component.into(), (def.value)(summary));
     }
     Value::Object(state)
 }
