@@ -40,15 +40,7 @@ async fn every_acknowledged_event_survives_kill_9() {
         let id = match &webhook_id {
             Some(id) => id,
             None => {
-                let monitor: Value = http
-                    .post(format!("{}/api/monitors", app.ui_base))
-                    .json(&json!({"name": "Durable"}))
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let monitor: Value = app.create_monitor(json!({"name": "Durable"})).await;
                 webhook_id.insert(monitor["webhook_id"].as_str().unwrap().to_owned())
             }
         };

@@ -32,23 +32,12 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         ],
     );
     let http = reqwest::Client::new();
-    let create = |body: Value| {
-        http.post(format!("{}/api/monitors", app.ui_base))
-            .json(&body)
-            .send()
-    };
-    let signed: Value = create(json!({"name": "Signed", "secret": SECRET}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let chosen: Value = create(json!({"name": "Chosen", "webhook_id": CHOSEN_ID}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let signed: Value = app
+        .create_monitor(json!({"name": "Signed", "secret": SECRET}))
+        .await;
+    let chosen: Value = app
+        .create_monitor(json!({"name": "Chosen", "webhook_id": CHOSEN_ID}))
+        .await;
     let generated_id = signed["webhook_id"].as_str().unwrap().to_owned();
     let status: Value = http
         .get(format!("{}/api/status", app.ui_base))

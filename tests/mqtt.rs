@@ -165,17 +165,6 @@ async fn core_got(core: &MockServer, verb: &str, path: &str) -> bool {
     false
 }
 
-async fn create(http: &reqwest::Client, app: &Running, name: &str) -> Value {
-    let response = http
-        .post(format!("{}/api/monitors", app.ui_base))
-        .json(&json!({"name": name}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status().as_u16(), 201);
-    response.json().await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_device_per_monitor_with_unique_ids_states_events_and_availability() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -187,7 +176,7 @@ async fn a_device_per_monitor_with_unique_ids_states_events_and_availability() {
 
     // First without MQTT: REST states, as in every earlier version.
     let app = start_app(dir.path(), &core, None);
-    let monitor = create(&http, &app, "NAS").await;
+    let monitor = app.create_monitor(json!({"name": "NAS"})).await;
     let id = monitor["webhook_id"].as_str().unwrap().to_owned();
     assert!(
         core_got(&core, "POST", "/api/states/sensor.kopia_nas").await,
@@ -530,7 +519,7 @@ async fn a_broker_that_was_down_while_reports_arrived_gets_every_newest_state() 
     let app = start_app(dir.path(), &core, Some(&broker.url(None)));
     let mut ids = Vec::new();
     for name in ["One", "Two", "Three", "Four"] {
-        let monitor = create(&http, &app, name).await;
+        let monitor = app.create_monitor(json!({"name": name})).await;
         ids.push(monitor["webhook_id"].as_str().unwrap().to_owned());
     }
     let watcher = Watcher::start(broker.port, ("", "")).await;

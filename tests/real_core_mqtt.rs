@@ -47,15 +47,7 @@ async fn a_device_per_monitor_in_the_real_cores_registries() {
     let app = start_app(dir.path(), &core);
     let http = reqwest::Client::new();
     let name = format!("Real MQTT {}", std::process::id());
-    let monitor: Value = http
-        .post(format!("{}/api/monitors", app.ui_base))
-        .json(&json!({"name": name}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let monitor: Value = app.create_monitor(json!({"name": name})).await;
     let key = monitor["key"].as_str().unwrap().to_owned();
     let main = format!("sensor.kopia_{key}");
 
@@ -201,15 +193,7 @@ async fn switching_from_rest_states_keeps_the_entity_ids() {
         ],
     );
     let name = format!("Switch {}", std::process::id());
-    let monitor: Value = http
-        .post(format!("{}/api/monitors", rest.ui_base))
-        .json(&json!({"name": name}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let monitor: Value = rest.create_monitor(json!({"name": name})).await;
     let key = monitor["key"].as_str().unwrap().to_owned();
     let main = format!("sensor.kopia_{key}");
     core.wait_for(&main, |_| true).await;

@@ -29,6 +29,18 @@ fn port_after(line: &str, marker: &str) -> Option<u16> {
 }
 
 impl Running {
+    /// Creates a monitor through the panel's API, as the panel does; its JSON.
+    pub async fn create_monitor(&self, body: serde_json::Value) -> serde_json::Value {
+        let response = reqwest::Client::new()
+            .post(format!("{}/api/monitors", self.ui_base))
+            .json(&body)
+            .send()
+            .await
+            .expect("the panel answers");
+        assert_eq!(response.status().as_u16(), 201, "creating {body}");
+        response.json().await.expect("the monitor's JSON")
+    }
+
     pub fn start(data_dir: &Path, extra_env: &[(&str, &str)]) -> Self {
         let mut command = Command::new(env!("CARGO_BIN_EXE_kopia-webhook"));
         command
