@@ -18,7 +18,7 @@ pub use monitor::{
     Slug, WebhookId, placeholder_in,
 };
 pub use rhythm::{Rhythm, RunTime};
-pub use schedule::{Grace, Schedule, format_period, parse_period};
+pub use schedule::{Grace, Schedule, format_period, format_span, parse_period};
 pub use status::{
     Expectations, LiveProgress, MonitorRuns, MonitorStatus, MonitorSummary, StorageFull,
 };

@@ -63,6 +63,19 @@ pub fn format_period(duration: SignedDuration) -> String {
     }
 }
 
+/// [`format_period`] of a worked-out span, rounded as people say it: to the hour from a
+/// day up, to the minute from an hour up (`2d 10h`, not `2d 9h 39m 57s`).
+pub fn format_span(duration: SignedDuration) -> String {
+    let secs = duration.as_secs();
+    let step = match secs {
+        86_400.. => 3_600,
+        3_600.. => 60,
+        _ => 1,
+    };
+    let rounded = (secs + step / 2) / step * step;
+    format_period(SignedDuration::from_secs(rounded))
+}
+
 impl Grace {
     /// Healthchecks' default.
     pub const DEFAULT: Grace = Grace(SignedDuration::from_hours(1));
@@ -228,6 +241,14 @@ mod tests {
 
     fn ts(s: &str) -> Timestamp {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn spans_are_rounded_as_people_say_them() {
+        let span = |secs| format_span(SignedDuration::from_secs(secs));
+        assert_eq!(span(2 * 86_400 + 9 * 3_600 + 39 * 60 + 57), "2d 10h");
+        assert_eq!(span(3 * 3_600 + 20 * 60 + 31), "3h 21m");
+        assert_eq!(span(95), "1m 35s");
     }
 
     #[test]

@@ -8,7 +8,7 @@ use jiff::{SignedDuration, Timestamp};
 use super::event::string_enum;
 use super::{
     BackupEvent, EventKind, Grace, Monitor, NoSuccessAlert, Rhythm, RunStatus, RunTime, Schedule,
-    StoredEvent, format_period,
+    StoredEvent, format_period, format_span,
 };
 
 /// What Home Assistant shows for a monitor.
@@ -299,7 +299,7 @@ impl MonitorSummary {
         }
         let no_success = self.no_success.map(|n| {
             let how_long = format_period(SignedDuration::from_hours(n.for_.as_hours().max(1)));
-            let limit = format_period(n.limit);
+            let limit = format_span(n.limit);
             match n.since {
                 Some(_) => format!("no successful run for {how_long} (alert after {limit})"),
                 None => format!(

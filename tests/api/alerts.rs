@@ -235,13 +235,14 @@ async fn a_job_that_stopped_is_a_problem_and_its_rhythm_becomes_a_schedule_with_
         "daily around 03:00, grace 1h"
     );
     // Nobody configured anything: two nightly slots missed plus grace is a problem (from
-    // the last success at 03:20 to the second 03:00 after it, and an hour).
+    // the last success at 03:20 to the second 03:00 after it, and an hour: 2d 40m, said
+    // rounded to the hour).
     assert_eq!(monitor["status"], "overdue", "{monitor:#}");
     let (_, state) =
         wait_for_state(&core, "sensor.kopia_server", |s| s["state"] == "overdue").await;
     let error = state["attributes"]["error"].as_str().unwrap();
     assert!(
-        error.starts_with("no successful run for 3d") && error.ends_with("(alert after 2d 40m)"),
+        error.starts_with("no successful run for 3d") && error.ends_with("(alert after 2d 1h)"),
         "{error}"
     );
     let page = app.get_ui("/monitors/server").await.text().await.unwrap();

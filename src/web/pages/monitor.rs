@@ -348,7 +348,7 @@ fn alerts_text(monitor: &crate::domain::Monitor, summary: &MonitorSummary) -> St
         }
         (NoSuccessAlert::Auto, Some(limit)) => format!(
             "A problem after {} without a success (auto: two runs missed, plus grace)",
-            format_period(limit)
+            crate::domain::format_span(limit)
         ),
         _ => "A problem when it misses two runs in a row (known once five regular runs show it)"
             .to_owned(),
