@@ -13,7 +13,7 @@ use crate::ha::{CoreClient, SupervisorClient};
 use crate::service::publishing::{Alerting, Publisher};
 use crate::service::{Service, ServiceError};
 use crate::store::{Store, StoreError};
-use crate::web::{AppState, ui_routes, webhook_routes};
+use crate::web::{AppState, ui_routes};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -210,16 +210,9 @@ fn serve(
     webhook_listener: TcpListener,
     ui_listener: TcpListener,
 ) -> Result<(Server, Server), StartError> {
-    let webhook_state = state.clone();
-    let webhook_server = HttpServer::new(move || {
-        App::new()
-            .app_data(webhook_state.clone())
-            .configure(webhook_routes)
-    })
-    .workers(worker_count())
-    .listen(webhook_listener)
-    .map_err(StartError::Server)?
-    .run();
+    let webhook_server =
+        crate::web::serve_webhooks(state.clone(), webhook_listener, worker_count())
+            .map_err(StartError::Server)?;
 
     let ui_state = state.clone();
     let ui_server =

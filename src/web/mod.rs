@@ -5,6 +5,7 @@ mod assets;
 mod charts;
 mod errors;
 mod ingress;
+mod listener;
 mod pages;
 mod views;
 mod webhook;
@@ -15,6 +16,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 
 pub use errors::{ApiError, PageError};
 pub use ingress::Layout;
+pub use listener::serve_webhooks;
 
 use crate::config::Settings;
 use crate::domain::WebhookId;

@@ -197,5 +197,24 @@ async fn a_placeholder_left_in_the_url_says_what_to_put_there() {
         let text = answer.text().await.unwrap();
         assert!(text.contains(expected), "{path}: {text}");
     }
+    // curl sends `<job>` as typed: a request line actix's parser refuses before any handler.
+    let address = app.webhook_base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let request = format!("GET /ping/{key}/<job> HTTP/1.1\r\nHost: {address}\r\n\r\n");
+    tokio::io::AsyncWriteExt::write_all(&mut stream, request.as_bytes())
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    tokio::io::AsyncReadExt::read_to_string(&mut stream, &mut answer)
+        .await
+        .unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 400 Bad Request\r\n"),
+        "{answer}"
+    );
+    assert!(
+        answer.contains("The URL still holds the placeholder <job>: put the job's name"),
+        "{answer}"
+    );
     app.stop().await;
 }
