@@ -345,11 +345,15 @@ async fn seed(store: &Store, name: &str, count: usize) -> String {
         let batch = left.min(20_000);
         let events = (0..batch)
             .map(|i| {
-                BackupEvent::new(SenderKind::Kopia, EventKind::Run, RunStatus::Success)
-                    .with_source(&format!("/data/share{}", i % 50))
-                    .with_times(Some(Timestamp::now()), None)
-                    .with_duration_ms(62_500)
-                    .with_size_bytes(45_600_000_000)
+                BackupEvent::new(
+                    SenderKind::named("kopia"),
+                    EventKind::Run,
+                    RunStatus::Success,
+                )
+                .with_source(&format!("/data/share{}", i % 50))
+                .with_times(Some(Timestamp::now()), None)
+                .with_duration_ms(62_500)
+                .with_size_bytes(45_600_000_000)
             })
             .collect();
         store

@@ -368,11 +368,15 @@ async fn a_learned_schedule_is_one_click_and_a_shrink_is_explained() {
         } else {
             1_500_000_000
         };
-        let run = BackupEvent::new(SenderKind::Kopia, EventKind::Run, RunStatus::Success)
-            .with_source("/srv/photos")
-            .with_times(Some(at - SignedDuration::from_mins(40)), Some(at))
-            .with_size_bytes(size)
-            .with_files(42_000);
+        let run = BackupEvent::new(
+            SenderKind::named("kopia"),
+            EventKind::Run,
+            RunStatus::Success,
+        )
+        .with_source("/srv/photos")
+        .with_times(Some(at - SignedDuration::from_mins(40)), Some(at))
+        .with_size_bytes(size)
+        .with_files(42_000);
         store.insert_events(1, at, vec![run]).await.unwrap();
     }
     drop(store);

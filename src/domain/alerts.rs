@@ -225,7 +225,11 @@ mod tests {
     use crate::domain::SenderKind;
 
     fn run(size: Option<i64>, files: Option<i64>) -> BackupEvent {
-        let mut e = BackupEvent::new(SenderKind::Kopia, EventKind::Run, RunStatus::Success);
+        let mut e = BackupEvent::new(
+            SenderKind::named("kopia"),
+            EventKind::Run,
+            RunStatus::Success,
+        );
         if let Some(s) = size {
             e = e.with_size_bytes(s as u64);
         }
@@ -286,8 +290,12 @@ mod tests {
         assert_eq!(ShrinkRule::DEFAULT.judge(&tiny, &history(&[GB; 4])), None);
         let off = ShrinkRule::new(0, 5).unwrap();
         assert_eq!(off.judge(&tiny, &history(&[GB; 10])), None);
-        let failed = BackupEvent::new(SenderKind::Kopia, EventKind::Run, RunStatus::Failed)
-            .with_size_bytes(1);
+        let failed = BackupEvent::new(
+            SenderKind::named("kopia"),
+            EventKind::Run,
+            RunStatus::Failed,
+        )
+        .with_size_bytes(1);
         assert_eq!(
             ShrinkRule::DEFAULT.judge(&failed, &history(&[GB; 10])),
             None

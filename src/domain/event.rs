@@ -24,61 +24,6 @@ pub fn human_size(bytes: i64) -> String {
     }
 }
 
-/// Which backup tool's format an event was read from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SenderKind {
-    Kopia,
-    SimpleBackups,
-    Jvs,
-    Duplicati,
-    Proxmox,
-    Backrest,
-    /// Healthchecks-compatible pings (`/ping/<id>`): borgmatic, resticprofile, cron + curl.
-    Healthchecks,
-    /// Uptime-Kuma-compatible pushes (`/api/push/<id>`).
-    UptimeKuma,
-    /// JSON with documented field names (the seed's Kopia template, scripts, curl).
-    Generic,
-    /// Apprise's `json://`, `form://`, `xml://` (borgmatic's `apprise` hook, the CLI).
-    Apprise,
-    /// Shoutrrr's `generic` service (Backrest, docker-volume-backup).
-    Shoutrrr,
-    /// ntfy's publish API (borgmatic's `ntfy` hook, `ntfy://` of Apprise and Shoutrrr).
-    Ntfy,
-    /// Gotify's `POST /message` (Backrest, Proxmox, `gotify://`).
-    Gotify,
-    /// Plain text whose words say how a run went.
-    Text,
-    /// The panel's "send test event" button.
-    Panel,
-    /// A body no sender understood, kept raw.
-    Unknown,
-}
-
-impl SenderKind {
-    /// The tool's name as people write it.
-    pub fn display_name(self) -> &'static str {
-        match self {
-            Self::Kopia => "Kopia",
-            Self::SimpleBackups => "SimpleBackups",
-            Self::Jvs => "JVS",
-            Self::Duplicati => "Duplicati",
-            Self::Proxmox => "Proxmox",
-            Self::Backrest => "Backrest",
-            Self::Healthchecks => "Healthchecks-style ping",
-            Self::UptimeKuma => "Uptime-Kuma-style push",
-            Self::Generic => "JSON",
-            Self::Apprise => "Apprise",
-            Self::Shoutrrr => "Shoutrrr",
-            Self::Ntfy => "ntfy",
-            Self::Gotify => "Gotify",
-            Self::Text => "Text message",
-            Self::Panel => "Panel test",
-            Self::Unknown => "Unrecognised",
-        }
-    }
-}
-
 /// What an event says happened.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EventKind {
@@ -147,24 +92,66 @@ macro_rules! string_enum {
 }
 pub(crate) use string_enum;
 
-string_enum!(SenderKind {
-    Kopia => "kopia",
-    SimpleBackups => "simplebackups",
-    Jvs => "jvs",
-    Duplicati => "duplicati",
-    Proxmox => "proxmox",
-    Backrest => "backrest",
-    Healthchecks => "healthchecks",
-    UptimeKuma => "uptime_kuma",
-    Generic => "generic",
-    Apprise => "apprise",
-    Shoutrrr => "shoutrrr",
-    Ntfy => "ntfy",
-    Gotify => "gotify",
-    Text => "text",
-    Panel => "panel",
-    Unknown => "unknown",
-});
+/// Who sent an event: the name its reader stores (`kopia`, `duplicati`…). Each sender
+/// module names its own (`senders::kopia::KIND`), so a new sender is its module and an
+/// entry in the senders' list; the domain names only its own two.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SenderKind(&'static str);
+
+impl SenderKind {
+    /// A test event sent from the panel.
+    pub const PANEL: Self = Self("panel");
+    /// A body no sender reads.
+    pub const UNKNOWN: Self = Self("unknown");
+    /// How many distinct stored names are taken back (a sane database has a dozen).
+    const MAX_NAMES: usize = 256;
+
+    /// A sender module's kind: lower-case letters, digits and `_`.
+    pub const fn named(name: &'static str) -> Self {
+        Self(name)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.0
+    }
+
+    /// A stored name, kept once per distinct name so that events stay `Copy`; `None` for
+    /// what no reader could have stored.
+    pub fn from_db(text: &str) -> Option<Self> {
+        static NAMES: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+        let valid = !text.is_empty()
+            && text.len() <= 32
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+        if !valid {
+            return None;
+        }
+        let mut names = NAMES.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(known) = names.iter().find(|n| **n == text) {
+            return Some(Self(known));
+        }
+        if names.len() >= Self::MAX_NAMES {
+            return None;
+        }
+        // Bounded by MAX_NAMES: kept for the process's life, like the names of the code.
+        let name: &'static str = Box::leak(text.to_owned().into_boxed_str());
+        names.push(name);
+        Some(Self(name))
+    }
+}
+
+impl fmt::Display for SenderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0)
+    }
+}
+
+impl serde::Serialize for SenderKind {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0)
+    }
+}
 string_enum!(EventKind {
     Run => "run",
     Start => "start",
@@ -296,7 +283,7 @@ impl BackupEvent {
     /// and a warning that says `why`, so it is not lost silently either.
     pub fn unrecognized(body: &[u8], why: &str) -> Self {
         Self::new(
-            SenderKind::Unknown,
+            SenderKind::UNKNOWN,
             EventKind::Unrecognized,
             RunStatus::Warning,
         )
@@ -620,52 +607,80 @@ mod tests {
             assert_eq!(status, RunStatus::Warning);
             assert_eq!(note, Some(format!("status '{odd}' not understood")));
         }
-        let e = BackupEvent::new(SenderKind::Generic, EventKind::Run, RunStatus::Warning)
-            .with_error("disk full")
-            .with_note(Some("status 'x' not understood".into()));
+        let e = BackupEvent::new(
+            SenderKind::named("generic"),
+            EventKind::Run,
+            RunStatus::Warning,
+        )
+        .with_error("disk full")
+        .with_note(Some("status 'x' not understood".into()));
         assert_eq!(e.error(), Some("status 'x' not understood; disk full"));
     }
 
     #[test]
     fn end_is_start_plus_duration() {
-        let e = BackupEvent::new(SenderKind::Kopia, EventKind::Run, RunStatus::Success)
-            .with_times(Some(ts("2020-01-02T03:04:05Z")), None)
-            .with_duration_ms(1100);
+        let e = BackupEvent::new(
+            SenderKind::named("kopia"),
+            EventKind::Run,
+            RunStatus::Success,
+        )
+        .with_times(Some(ts("2020-01-02T03:04:05Z")), None)
+        .with_duration_ms(1100);
         assert_eq!(e.finished_at(), Some(ts("2020-01-02T03:04:06.1Z")));
     }
 
     #[test]
     fn duration_follows_start_and_end_and_is_never_negative() {
-        let e = BackupEvent::new(SenderKind::Generic, EventKind::Run, RunStatus::Success)
-            .with_times(
-                Some(ts("2020-01-02T03:00:00Z")),
-                Some(ts("2020-01-02T03:01:00Z")),
-            );
+        let e = BackupEvent::new(
+            SenderKind::named("generic"),
+            EventKind::Run,
+            RunStatus::Success,
+        )
+        .with_times(
+            Some(ts("2020-01-02T03:00:00Z")),
+            Some(ts("2020-01-02T03:01:00Z")),
+        );
         assert_eq!(e.duration_ms(), Some(60_000));
-        let backwards = BackupEvent::new(SenderKind::Generic, EventKind::Run, RunStatus::Success)
-            .with_times(
-                Some(ts("2020-01-02T03:00:00Z")),
-                Some(ts("2020-01-02T02:00:00Z")),
-            );
+        let backwards = BackupEvent::new(
+            SenderKind::named("generic"),
+            EventKind::Run,
+            RunStatus::Success,
+        )
+        .with_times(
+            Some(ts("2020-01-02T03:00:00Z")),
+            Some(ts("2020-01-02T02:00:00Z")),
+        );
         assert_eq!(backwards.duration_ms(), Some(0));
-        let negative = BackupEvent::new(SenderKind::Generic, EventKind::Run, RunStatus::Success)
-            .with_duration_ms(-5);
+        let negative = BackupEvent::new(
+            SenderKind::named("generic"),
+            EventKind::Run,
+            RunStatus::Success,
+        )
+        .with_duration_ms(-5);
         assert_eq!(negative.duration_ms(), None);
     }
 
     #[test]
     fn control_characters_become_spaces() {
-        let e = BackupEvent::new(SenderKind::Generic, EventKind::Run, RunStatus::Failed)
-            .with_source("a\u{0}b\u{7}c")
-            .with_error("line one\nline\ttwo\u{1b}[31m");
+        let e = BackupEvent::new(
+            SenderKind::named("generic"),
+            EventKind::Run,
+            RunStatus::Failed,
+        )
+        .with_source("a\u{0}b\u{7}c")
+        .with_error("line one\nline\ttwo\u{1b}[31m");
         assert_eq!(e.source(), Some("a b c"));
         assert_eq!(e.error(), Some("line one\nline\ttwo [31m"));
     }
 
     #[test]
     fn text_is_bounded_on_a_character_boundary() {
-        let e = BackupEvent::new(SenderKind::Generic, EventKind::Run, RunStatus::Failed)
-            .with_error(&"é".repeat(5000));
+        let e = BackupEvent::new(
+            SenderKind::named("generic"),
+            EventKind::Run,
+            RunStatus::Failed,
+        )
+        .with_error(&"é".repeat(5000));
         assert_eq!(
             e.error().unwrap().chars().count(),
             BackupEvent::MAX_TEXT + 1

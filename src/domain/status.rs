@@ -472,7 +472,7 @@ mod summary_tests {
         StoredEvent::from_row(
             id,
             Timestamp::from_second(id).unwrap(),
-            SenderKind::Kopia,
+            SenderKind::named("kopia"),
             kind,
             status,
             source.map(str::to_owned),

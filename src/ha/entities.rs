@@ -271,7 +271,7 @@ mod tests {
         StoredEvent::from_row(
             id,
             Timestamp::from_second(1_700_000_000 + id).unwrap(),
-            SenderKind::Kopia,
+            SenderKind::named("kopia"),
             EventKind::Run,
             status,
             Some(format!("/data/{id}")),

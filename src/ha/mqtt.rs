@@ -155,11 +155,12 @@ impl Mqtt {
     }
 
     /// Publishes the monitor's device (if it changed), states and attributes (if they did).
-    pub async fn publish_monitor(&self, monitor: &Monitor, summary: &MonitorSummary) {
+    /// `model` is what the device page says reports to it ("Duplicati reports").
+    pub async fn publish_monitor(&self, monitor: &Monitor, summary: &MonitorSummary, model: &str) {
         let config = discovery_config(
             &self.install,
             monitor,
-            summary,
+            model,
             self.configuration_url.as_deref(),
         )
         .to_string();
@@ -379,24 +380,11 @@ fn event_topic(key: &MonitorKey) -> String {
     format!("kopia_webhook/{key}/event")
 }
 
-/// What reports to this monitor, for the device's model: "Kopia", "Duplicati"…
-fn model(summary: &MonitorSummary) -> String {
-    let sender = summary
-        .recent
-        .first()
-        .or(summary.sources.first())
-        .map(|e| e.event.sender());
-    match sender {
-        Some(sender) => format!("{} reports", sender.display_name()),
-        None => "Backup reports".to_owned(),
-    }
-}
-
 /// The device discovery message: one device, every entity of the catalogue.
 pub fn discovery_config(
     install: &str,
     monitor: &Monitor,
-    summary: &MonitorSummary,
+    model: &str,
     configuration_url: Option<&str>,
 ) -> Value {
     let key = &monitor.key;
@@ -404,7 +392,7 @@ pub fn discovery_config(
         "ids": [super::catalogue::device_id(install, monitor.id)],
         "name": monitor.name.as_str(),
         "mf": "Kopia Webhook Status",
-        "mdl": model(summary),
+        "mdl": model,
         "sw": env!("CARGO_PKG_VERSION"),
     });
     if let Some(url) = configuration_url {
@@ -516,7 +504,7 @@ mod tests {
         let config = discovery_config(
             "3f9a",
             &monitor(),
-            &summary,
+            "Kopia reports",
             Some("homeassistant://hassio/ingress/x_kopia_webhook"),
         );
         assert_eq!(config["dev"]["ids"][0], "kopia_webhook_3f9a_7");

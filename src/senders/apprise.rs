@@ -9,6 +9,14 @@ use super::notification::{Level, Notification};
 use super::{Inbound, Sender, SenderError};
 use crate::domain::{BackupEvent, RunStatus, SenderKind};
 
+/// The name this reader stores with each event.
+pub const KIND: SenderKind = SenderKind::named("apprise");
+pub const INFO: super::SenderInfo = super::SenderInfo {
+    kind: KIND,
+    name: "Apprise",
+    sniffer: Some(&Apprise),
+};
+
 pub struct Apprise;
 
 impl Sender for Apprise {
@@ -47,7 +55,7 @@ fn from_json(inbound: &Inbound<'_>) -> Option<Notification> {
         .find_map(|k| text(k))
         .unwrap_or_default();
     Some(Notification {
-        sender: SenderKind::Apprise,
+        sender: KIND,
         title: text("title").unwrap_or_default().to_owned(),
         message: message.to_owned(),
         level: level(text("type")),
@@ -72,7 +80,7 @@ fn from_form(inbound: &Inbound<'_>) -> Option<Notification> {
         return None;
     }
     Some(Notification {
-        sender: SenderKind::Apprise,
+        sender: KIND,
         title: field("title").unwrap_or_default().to_owned(),
         message: field("message").unwrap_or_default().to_owned(),
         level: level(field("type")),
@@ -135,7 +143,7 @@ fn from_xml(inbound: &Inbound<'_>) -> Option<Notification> {
         return None;
     }
     Some(Notification {
-        sender: SenderKind::Apprise,
+        sender: KIND,
         title: subject,
         message,
         level: level(kind.as_deref()),
@@ -169,7 +177,7 @@ mod tests {
             (json.kind(), json.status()),
             (EventKind::Run, RunStatus::Failed)
         );
-        assert_eq!(json.sender(), SenderKind::Apprise);
+        assert_eq!(json.sender(), KIND);
         assert_eq!(json.error(), Some("disk full"));
         let form = parse(
             &[],

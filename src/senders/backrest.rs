@@ -5,17 +5,23 @@ use super::fields::{parse_count, parse_go_duration_ms, parse_size};
 use super::{Inbound, Sender, SenderError};
 use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
 
+/// The name this reader stores with each event.
+pub const KIND: SenderKind = SenderKind::named("backrest");
+pub const INFO: super::SenderInfo = super::SenderInfo {
+    kind: KIND,
+    name: "Backrest",
+    sniffer: Some(&Backrest),
+};
+
 pub struct Backrest;
 
 impl Sender for Backrest {
     fn parse(&self, inbound: &Inbound<'_>) -> Option<Result<Vec<BackupEvent>, SenderError>> {
         let summary = Summary::parse(inbound.text()?)?;
         let (kind, status) = summary.outcome();
-        Some(Ok(vec![summary.apply(BackupEvent::new(
-            SenderKind::Backrest,
-            kind,
-            status,
-        ))]))
+        Some(Ok(vec![
+            summary.apply(BackupEvent::new(KIND, kind, status)),
+        ]))
     }
 }
 

@@ -12,6 +12,14 @@ use super::fields::{json_count, json_text, parse_time};
 use super::{Inbound, Sender, SenderError};
 use crate::domain::{BackupEvent, EventKind, Progress, RunStatus, SenderKind};
 
+/// The name this reader stores with each event.
+pub const KIND: SenderKind = SenderKind::named("duplicati");
+pub const INFO: super::SenderInfo = super::SenderInfo {
+    kind: KIND,
+    name: "Duplicati",
+    sniffer: Some(&Duplicati),
+};
+
 pub struct Duplicati;
 
 impl Sender for Duplicati {
@@ -58,7 +66,7 @@ fn from_json(json: &Value, inbound: &Inbound<'_>) -> BackupEvent {
     let time = |field: &str| {
         json_text(json, &["Data", field]).and_then(|t| parse_time(&t, inbound.zone()))
     };
-    let mut event = BackupEvent::new(SenderKind::Duplicati, kind_of(operation.as_deref()), status)
+    let mut event = BackupEvent::new(KIND, kind_of(operation.as_deref()), status)
         .with_times(time("BeginTime"), time("EndTime"))
         .with_note(note);
     if let Some(ms) = json_text(json, &["Data", "Duration"]).and_then(|d| timespan_ms(&d))
@@ -126,7 +134,7 @@ fn from_live_status(json: &Value, inbound: &Inbound<'_>) -> Vec<BackupEvent> {
     };
     let progress = |done: bool| {
         let mut event = about(BackupEvent::progress_report(
-            SenderKind::Duplicati,
+            KIND,
             Progress {
                 fraction: json
                     .pointer("/progress/progress")
@@ -151,7 +159,7 @@ fn from_live_status(json: &Value, inbound: &Inbound<'_>) -> Vec<BackupEvent> {
     match text(&["status"]).as_deref() {
         Some("Completed") => vec![
             about(BackupEvent::new(
-                SenderKind::Duplicati,
+                KIND,
                 EventKind::Log,
                 RunStatus::Unknown,
             ))
@@ -167,7 +175,7 @@ fn from_live_status(json: &Value, inbound: &Inbound<'_>) -> Vec<BackupEvent> {
                 .unwrap_or_else(|| "Duplicati's live status says the operation failed".into());
             vec![
                 about(BackupEvent::new(
-                    SenderKind::Duplicati,
+                    KIND,
                     kind_of(operation.as_deref()),
                     RunStatus::Failed,
                 ))
@@ -239,7 +247,7 @@ fn from_text(report: &str) -> BackupEvent {
     let job = header
         .split_once(" report for ")
         .map(|(_, rest)| rest.rsplit_once(" (").map_or(rest, |(job, _)| job));
-    let mut event = BackupEvent::new(SenderKind::Duplicati, kind_of(operation), status)
+    let mut event = BackupEvent::new(KIND, kind_of(operation), status)
         .with_times(unix_time("BeginTime"), unix_time("EndTime"))
         .with_note(note);
     if let Some(job) = job {

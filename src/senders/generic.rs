@@ -11,6 +11,14 @@ use super::fields::{
 use super::{Inbound, Sender, SenderError};
 use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
 
+/// The name this reader stores with each event.
+pub const KIND: SenderKind = SenderKind::named("generic");
+pub const INFO: super::SenderInfo = super::SenderInfo {
+    kind: KIND,
+    name: "JSON",
+    sniffer: Some(&GenericJson),
+};
+
 pub struct GenericJson;
 
 const KNOWN_FIELDS: &[&str] = &[
@@ -113,8 +121,7 @@ fn to_event(
     let started = time(&["started_at", "startTime", "start"])?;
     let finished = time(&["finished_at", "endTime", "end"])?;
 
-    let mut event =
-        BackupEvent::new(SenderKind::Generic, kind, status).with_times(started, finished);
+    let mut event = BackupEvent::new(KIND, kind, status).with_times(started, finished);
     if let Some(source) = text(&["source", "path", "job", "name"]) {
         event = event.with_source(&source);
     }

@@ -8,6 +8,14 @@ use super::notification::{Level, Notification};
 use super::{Inbound, SenderError};
 use crate::domain::SenderKind;
 
+/// The name this reader stores with each event.
+pub const KIND: SenderKind = SenderKind::named("gotify");
+pub const INFO: super::SenderInfo = super::SenderInfo {
+    kind: KIND,
+    name: "Gotify",
+    sniffer: None,
+};
+
 /// The token, in Gotify's order: query, header, bearer.
 pub fn token<'a>(inbound: &'a Inbound<'_>) -> Option<&'a str> {
     inbound
@@ -54,7 +62,7 @@ pub fn message(inbound: &Inbound<'_>) -> Result<Notification, SenderError> {
         .trim()
         .to_owned();
     Ok(Notification {
-        sender: SenderKind::Gotify,
+        sender: KIND,
         title: title.unwrap_or_default(),
         message,
         level: match priority {

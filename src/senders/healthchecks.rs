@@ -6,6 +6,14 @@ use super::SenderError;
 use super::backrest::Summary;
 use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
 
+/// The name this reader stores with each event.
+pub const KIND: SenderKind = SenderKind::named("healthchecks");
+pub const INFO: super::SenderInfo = super::SenderInfo {
+    kind: KIND,
+    name: "Healthchecks-style ping",
+    sniffer: None,
+};
+
 /// Bodies are kept up to this size, like the hosted Healthchecks (and borgmatic's default).
 pub const PING_BODY_LIMIT: usize = 100_000;
 
@@ -68,9 +76,9 @@ pub fn ping_event(signal: Signal, rid: Option<String>, body: &[u8]) -> BackupEve
     let text = String::from_utf8_lossy(body);
     let summary = Summary::parse(&text);
     let sender = if summary.is_some() {
-        SenderKind::Backrest
+        crate::senders::backrest::KIND
     } else {
-        SenderKind::Healthchecks
+        KIND
     };
     let (kind, status) = match signal {
         Signal::Success | Signal::ExitStatus(0) => (EventKind::Run, RunStatus::Success),
@@ -176,7 +184,7 @@ mod tests {
         ))
         .unwrap();
         let e = ping_event(Signal::Success, None, &body);
-        assert_eq!(e.sender(), SenderKind::Backrest);
+        assert_eq!(e.sender(), crate::senders::backrest::KIND);
         assert_eq!(e.size_bytes(), Some(12_345_000_000));
     }
 }

@@ -6,6 +6,14 @@ use super::fields::{body_digest, json_text, parse_time};
 use super::{Inbound, Sender, SenderError};
 use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
 
+/// The name this reader stores with each event.
+pub const KIND: SenderKind = SenderKind::named("jvs");
+pub const INFO: super::SenderInfo = super::SenderInfo {
+    kind: KIND,
+    name: "JVS",
+    sniffer: Some(&Jvs),
+};
+
 pub struct Jvs;
 
 const OPERATIONS: &[&str] = &["snapshot", "restore", "gc", "verify"];
@@ -37,7 +45,7 @@ impl Sender for Jvs {
             },
             None => None,
         };
-        let mut event = BackupEvent::new(SenderKind::Jvs, kind, status)
+        let mut event = BackupEvent::new(KIND, kind, status)
             .with_source(operation)
             .with_dedup_key(format!("jvs:{}", body_digest(inbound.body())));
         event = match kind {

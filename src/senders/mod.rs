@@ -2,7 +2,8 @@
 //!
 //! Each sender lives in its own module and implements [`Sender`]: given the request, it
 //! either says "not mine" (`None`) or parses it. Content-Type is never trusted on its own:
-//! Kopia sends none at all. Adding a sender means adding a module and a line to [`SENDERS`].
+//! Kopia sends none at all. Adding a sender means adding a module (its `KIND` and `INFO`) and
+//! its entry in [`SENDERS`].
 
 mod apprise;
 mod backrest;
@@ -27,7 +28,7 @@ use std::cell::OnceCell;
 
 use jiff::tz::TimeZone;
 
-use crate::domain::{BackupEvent, RunStatus};
+use crate::domain::{BackupEvent, RunStatus, SenderKind};
 
 /// A sender's parser.
 pub trait Sender: Sync {
@@ -35,20 +36,48 @@ pub trait Sender: Sync {
     fn parse(&self, inbound: &Inbound<'_>) -> Option<Result<Vec<BackupEvent>, SenderError>>;
 }
 
-/// Tried in this order; the first that recognises the body wins. Specific formats come
-/// before the generic JSON reader, which accepts any object with documented field names.
-const SENDERS: &[&dyn Sender] = &[
-    &kopia::Kopia,
-    &backrest::Backrest,
-    &apprise::Apprise,
-    &simplebackups::SimpleBackups,
-    &jvs::Jvs,
-    &duplicati::Duplicati,
-    &proxmox::Proxmox,
-    &generic::GenericJson,
+/// One sender the add-on reads: the name it stores, the name people know it by, and how
+/// its bodies are recognised on the report URL.
+pub struct SenderInfo {
+    pub kind: SenderKind,
+    /// As people write it: "Duplicati", "Healthchecks-style ping".
+    pub name: &'static str,
+    /// Tried on bodies of the report URL; `None`: reached through URLs of its own (pings,
+    /// pushes, ntfy, Gotify) or written by another's reader.
+    pub sniffer: Option<&'static dyn Sender>,
+}
+
+/// Every sender. Bodies are tried in this order; the first that recognises one wins.
+/// Specific formats come before the generic JSON reader, which accepts any object with
+/// documented field names.
+pub const SENDERS: &[&SenderInfo] = &[
+    &kopia::INFO,
+    &backrest::INFO,
+    &apprise::INFO,
+    &simplebackups::INFO,
+    &jvs::INFO,
+    &duplicati::INFO,
+    &proxmox::INFO,
+    &generic::INFO,
     // Last: a title and a message, or plain text whose words say how it went.
-    &shoutrrr::Shoutrrr,
+    &shoutrrr::INFO,
+    &shoutrrr::TEXT_INFO,
+    &healthchecks::INFO,
+    &uptime_kuma::INFO,
+    &ntfy::INFO,
+    &gotify::INFO,
 ];
+
+/// The name people know a sender by ("Duplicati"); a stored name no sender has any more
+/// is shown as it is.
+pub fn display_name(kind: SenderKind) -> &'static str {
+    match SENDERS.iter().find(|s| s.kind == kind) {
+        Some(sender) => sender.name,
+        None if kind == SenderKind::PANEL => "Panel test",
+        None if kind == SenderKind::UNKNOWN => "Unrecognised",
+        None => kind.as_str(),
+    }
+}
 
 /// A sender's own status code, read with `known`; anything else falls back to the shared
 /// status words, and what neither understands is a warning that names it.
@@ -223,7 +252,7 @@ pub fn parse(inbound: &Inbound<'_>) -> Result<Parsed, SenderError> {
     if inbound.body.iter().all(u8::is_ascii_whitespace) {
         return Err(SenderError::EmptyBody);
     }
-    for sender in SENDERS {
+    for sender in SENDERS.iter().filter_map(|s| s.sniffer) {
         if let Some(parsed) = sender.parse(inbound) {
             return parsed.map(|events| Parsed {
                 events,
@@ -304,6 +333,24 @@ mod tests {
             .map(|(n, v)| (n.to_string(), v.to_string()))
             .collect();
         parse(&Inbound::new(&headers, body.as_bytes(), &TimeZone::UTC)).map(|p| p.events)
+    }
+
+    #[test]
+    fn every_sender_has_its_own_name_and_is_read_back_from_the_database() {
+        let mut names: Vec<&str> = SENDERS.iter().map(|s| s.kind.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SENDERS.len(), "names are unique");
+        for sender in SENDERS {
+            let stored = SenderKind::from_db(sender.kind.as_str()).unwrap();
+            assert_eq!(stored, sender.kind);
+            assert_eq!(display_name(stored), sender.name);
+        }
+        assert_eq!(display_name(SenderKind::PANEL), "Panel test");
+        // A name stored by a sender this version no longer has is still shown.
+        let gone = SenderKind::from_db("retired_tool").unwrap();
+        assert_eq!(display_name(gone), "retired_tool");
+        assert_eq!(SenderKind::from_db("Not A Name"), None);
     }
 
     #[test]

@@ -60,7 +60,11 @@ impl Notification {
         if let Some(summary) = Summary::parse(&self.message) {
             let (kind, status) = summary.outcome();
             return summary
-                .apply(BackupEvent::new(SenderKind::Backrest, kind, status))
+                .apply(BackupEvent::new(
+                    crate::senders::backrest::KIND,
+                    kind,
+                    status,
+                ))
                 .with_raw(self.message.as_bytes());
         }
         let said = Said::read(&self.title).or_else(|| Said::read(&self.message));
@@ -135,7 +139,7 @@ mod tests {
 
     fn note(title: &str, message: &str, level: Level) -> BackupEvent {
         Notification {
-            sender: SenderKind::Apprise,
+            sender: crate::senders::apprise::KIND,
             title: title.into(),
             message: message.into(),
             level,

@@ -13,6 +13,14 @@ use super::notification::{Level, Notification};
 use super::{Inbound, SenderError};
 use crate::domain::SenderKind;
 
+/// The name this reader stores with each event.
+pub const KIND: SenderKind = SenderKind::named("ntfy");
+pub const INFO: super::SenderInfo = super::SenderInfo {
+    kind: KIND,
+    name: "ntfy",
+    sniffer: None,
+};
+
 /// A publish request, before its monitor is known.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Publish {
@@ -124,7 +132,7 @@ fn notification(title: &str, message: &str, priority: i64, tags: &[&str]) -> Not
         _ => title.to_owned(),
     };
     Notification {
-        sender: SenderKind::Ntfy,
+        sender: KIND,
         title,
         message: message.to_owned(),
         level: Level::ntfy(priority),
@@ -145,7 +153,7 @@ mod tests {
         assert_eq!(publish.topic, "backups");
         let e = publish.notification.into_event();
         assert_eq!((e.kind(), e.status()), (EventKind::Run, RunStatus::Failed));
-        assert_eq!(e.sender(), SenderKind::Ntfy);
+        assert_eq!(e.sender(), KIND);
     }
 
     #[test]

@@ -9,6 +9,14 @@ use super::fields::{json_text, parse_size};
 use super::{Inbound, Sender, SenderError};
 use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
 
+/// The name this reader stores with each event.
+pub const KIND: SenderKind = SenderKind::named("proxmox");
+pub const INFO: super::SenderInfo = super::SenderInfo {
+    kind: KIND,
+    name: "Proxmox",
+    sniffer: Some(&Proxmox),
+};
+
 pub struct Proxmox;
 
 /// Notification types that are jobs with an outcome; the rest (package updates, fencing,
@@ -61,7 +69,7 @@ impl Sender for Proxmox {
             .flatten()
             .collect::<Vec<_>>()
             .join(" ");
-        let mut event = BackupEvent::new(SenderKind::Proxmox, kind, status)
+        let mut event = BackupEvent::new(KIND, kind, status)
             .with_source(&source)
             .with_note(note);
         if let Some(host) = json_text(json, &["fields", "hostname"]) {

@@ -9,6 +9,21 @@ use super::notification::{Level, Notification};
 use super::{Inbound, Sender, SenderError};
 use crate::domain::{BackupEvent, Said, SenderKind};
 
+/// The name this reader stores with each event.
+pub const KIND: SenderKind = SenderKind::named("shoutrrr");
+pub const INFO: super::SenderInfo = super::SenderInfo {
+    kind: KIND,
+    name: "Shoutrrr",
+    sniffer: Some(&Shoutrrr),
+};
+/// Plain text whose words say how a run went (read by the same reader).
+pub const TEXT: SenderKind = SenderKind::named("text");
+pub const TEXT_INFO: super::SenderInfo = super::SenderInfo {
+    kind: TEXT,
+    name: "Text message",
+    sniffer: None,
+};
+
 pub struct Shoutrrr;
 
 /// Fields that make an object some other sender's report, not a notification.
@@ -27,7 +42,7 @@ impl Sender for Shoutrrr {
             let title = object.get("title").and_then(Value::as_str).unwrap_or("");
             return Some(Ok(vec![
                 Notification {
-                    sender: SenderKind::Shoutrrr,
+                    sender: KIND,
                     title: title.to_owned(),
                     message: message.to_owned(),
                     level: Level::None,
@@ -44,7 +59,7 @@ impl Sender for Shoutrrr {
         Said::read(text)?;
         Some(Ok(vec![
             Notification {
-                sender: SenderKind::Text,
+                sender: TEXT,
                 title: String::new(),
                 message: text.to_owned(),
                 level: Level::None,
@@ -74,14 +89,14 @@ mod tests {
             e.error(),
             Some("Running docker-volume-backup failed with error: exit status 1")
         );
-        assert_eq!(e.sender(), SenderKind::Shoutrrr);
+        assert_eq!(e.sender(), KIND);
     }
 
     #[test]
     fn a_bare_message_with_words_is_read_and_without_them_left_alone() {
         let e = parse("Backup of /srv completed with warnings").unwrap();
         assert_eq!(e.status(), RunStatus::Warning);
-        assert_eq!(e.sender(), SenderKind::Text);
+        assert_eq!(e.sender(), TEXT);
         assert!(parse("hello there").is_none());
         assert!(parse(r#"{"status":"failed","message":"x"}"#).is_none());
     }

@@ -5,6 +5,14 @@ use super::fields::{json_text, parse_time};
 use super::{Inbound, Sender, SenderError};
 use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
 
+/// The name this reader stores with each event.
+pub const KIND: SenderKind = SenderKind::named("simplebackups");
+pub const INFO: super::SenderInfo = super::SenderInfo {
+    kind: KIND,
+    name: "SimpleBackups",
+    sniffer: Some(&SimpleBackups),
+};
+
 pub struct SimpleBackups;
 
 impl Sender for SimpleBackups {
@@ -35,7 +43,7 @@ fn to_event(json: &serde_json::Value, inbound: &Inbound<'_>) -> Result<BackupEve
         None | Some("backup") => EventKind::Run,
         Some(_) => EventKind::Log,
     };
-    let mut event = BackupEvent::new(SenderKind::SimpleBackups, kind, status)
+    let mut event = BackupEvent::new(KIND, kind, status)
         .with_times(time("started_at")?, time("finished_at")?)
         .with_note(note);
     if let Some(name) =

@@ -5,6 +5,14 @@
 use super::SenderError;
 use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
 
+/// The name this reader stores with each event.
+pub const KIND: SenderKind = SenderKind::named("uptime_kuma");
+pub const INFO: super::SenderInfo = super::SenderInfo {
+    kind: KIND,
+    name: "Uptime-Kuma-style push",
+    sniffer: None,
+};
+
 pub fn push_event(query: &str) -> Result<BackupEvent, SenderError> {
     let params: Vec<(String, String)> = serde_urlencoded::from_str(query)
         .map_err(|e| SenderError::Invalid(format!("the query string is not valid: {e}")))?;
@@ -30,12 +38,11 @@ pub fn push_event(query: &str) -> Result<BackupEvent, SenderError> {
         ),
     };
     let mut event = if !up {
-        BackupEvent::new(SenderKind::UptimeKuma, EventKind::Run, RunStatus::Failed)
-            .with_error(message)
+        BackupEvent::new(KIND, EventKind::Run, RunStatus::Failed).with_error(message)
     } else if message.eq_ignore_ascii_case("start") {
-        BackupEvent::new(SenderKind::UptimeKuma, EventKind::Start, RunStatus::Unknown)
+        BackupEvent::new(KIND, EventKind::Start, RunStatus::Unknown)
     } else {
-        BackupEvent::new(SenderKind::UptimeKuma, EventKind::Run, RunStatus::Success)
+        BackupEvent::new(KIND, EventKind::Run, RunStatus::Success)
     };
     if let Some(ms) = ping_ms.and_then(super::fields::milliseconds) {
         event = event.with_duration_ms(ms);

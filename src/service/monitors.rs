@@ -344,7 +344,7 @@ impl Service {
     /// Stores a test event as if a backup tool had sent one: the whole path to Home
     /// Assistant is exercised, and a monitor with nothing else turns green.
     pub async fn send_test_event(&self, monitor: &Monitor) -> Result<TestOutcome, ServiceError> {
-        let event = BackupEvent::new(SenderKind::Panel, EventKind::Test, RunStatus::Success);
+        let event = BackupEvent::new(SenderKind::PANEL, EventKind::Test, RunStatus::Success);
         self.ingest(monitor, vec![event], super::Caller::default())
             .await?;
         Ok(TestOutcome {

@@ -452,7 +452,7 @@ mod tests {
     }
 
     fn run(source: Option<&str>, status: RunStatus) -> BackupEvent {
-        let e = BackupEvent::new(SenderKind::Generic, EventKind::Run, status);
+        let e = BackupEvent::new(SenderKind::named("generic"), EventKind::Run, status);
         match source {
             Some(s) => e.with_source(s),
             None => e,
@@ -565,7 +565,7 @@ mod tests {
             EventKind::Run => RunStatus::Success,
             _ => RunStatus::Unknown,
         };
-        BackupEvent::new(SenderKind::Healthchecks, kind, status).with_run_id(rid)
+        BackupEvent::new(SenderKind::named("healthchecks"), kind, status).with_run_id(rid)
     }
 
     #[tokio::test]

@@ -380,7 +380,7 @@ mod tests {
     }
 
     fn run(source: Option<&str>, status: RunStatus) -> BackupEvent {
-        let e = BackupEvent::new(SenderKind::Generic, EventKind::Run, status);
+        let e = BackupEvent::new(SenderKind::named("generic"), EventKind::Run, status);
         match source {
             Some(s) => e.with_source(s),
             None => e,
@@ -483,7 +483,11 @@ mod tests {
             ],
         )
         .await;
-        let start = BackupEvent::new(SenderKind::Generic, EventKind::Start, RunStatus::Unknown);
+        let start = BackupEvent::new(
+            SenderKind::named("generic"),
+            EventKind::Start,
+            RunStatus::Unknown,
+        );
         insert(&store, id, vec![start]).await;
         let one = store.monitor_runs(id, 1).await.unwrap();
         let mut all = store.all_monitor_runs().await.unwrap();

@@ -583,7 +583,7 @@ mod tests {
         }
         let store = Store::open(&path).unwrap();
         let resend = crate::domain::BackupEvent::new(
-            crate::domain::SenderKind::SimpleBackups,
+            crate::domain::SenderKind::named("simplebackups"),
             crate::domain::EventKind::Run,
             crate::domain::RunStatus::Success,
         )

@@ -63,8 +63,12 @@ mod tests {
             .create_monitor(NewMonitor::new(name, WebhookId::generate()), Origin::Ui)
             .await
             .unwrap();
-        let event = BackupEvent::new(SenderKind::Kopia, EventKind::Run, RunStatus::Success)
-            .with_source("/a");
+        let event = BackupEvent::new(
+            SenderKind::named("kopia"),
+            EventKind::Run,
+            RunStatus::Success,
+        )
+        .with_source("/a");
         store
             .insert_events(m.id, Timestamp::now(), vec![event])
             .await

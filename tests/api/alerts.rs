@@ -186,7 +186,7 @@ async fn zero_files_where_there_were_many_is_a_warning_in_duplicati_too() {
 async fn seed_runs(data_dir: &std::path::Path, monitor_id: i64, runs: &[(Timestamp, RunStatus)]) {
     let store = Store::open(&data_dir.join("kopia_webhook.db")).unwrap();
     for (at, status) in runs {
-        let event = BackupEvent::new(SenderKind::Generic, EventKind::Run, *status)
+        let event = BackupEvent::new(SenderKind::named("generic"), EventKind::Run, *status)
             .with_source("/home")
             .with_times(Some(*at - SignedDuration::from_mins(20)), Some(*at));
         store

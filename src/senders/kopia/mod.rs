@@ -14,6 +14,14 @@ use super::fields::{parse_count, parse_go_duration_ms, parse_size, parse_time};
 use super::{Inbound, Sender, SenderError};
 use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
 
+/// The name this reader stores with each event.
+pub const KIND: SenderKind = SenderKind::named("kopia");
+pub const INFO: super::SenderInfo = super::SenderInfo {
+    kind: KIND,
+    name: "Kopia",
+    sniffer: Some(&Kopia),
+};
+
 pub struct Kopia;
 
 const TEST_BODY: &str = "This is a test notification from Kopia.";
@@ -61,7 +69,7 @@ impl Sender for Kopia {
 }
 
 fn test_notification() -> BackupEvent {
-    BackupEvent::new(SenderKind::Kopia, EventKind::Test, RunStatus::Success)
+    BackupEvent::new(KIND, EventKind::Test, RunStatus::Success)
 }
 
 fn is_generic_error_body(body: &str) -> bool {
@@ -102,7 +110,7 @@ fn generic_error(subject: &str, body: &str, inbound: &Inbound<'_>) -> BackupEven
         "" => format!("{operation} failed"),
         text => format!("{operation} failed: {text}"),
     };
-    let event = BackupEvent::new(SenderKind::Kopia, EventKind::Run, RunStatus::Failed)
+    let event = BackupEvent::new(KIND, EventKind::Run, RunStatus::Failed)
         .with_times(started, finished)
         .with_error(&error);
     match host_of(subject) {
@@ -229,8 +237,7 @@ fn block_to_event(
         .status
         .as_deref()
         .map_or_else(|| fallback.clone(), status_from_code);
-    let mut event =
-        BackupEvent::new(SenderKind::Kopia, EventKind::Run, status).with_source(&block.path);
+    let mut event = BackupEvent::new(KIND, EventKind::Run, status).with_source(&block.path);
     let start = block
         .start
         .as_deref()
@@ -402,7 +409,7 @@ mod tests {
         let events = parse_fixture("snapshot-report.txt.success.expected");
         assert_eq!(events.len(), 1);
         assert_eq!(events[0].status(), RunStatus::Success);
-        assert_eq!(events[0].sender(), SenderKind::Kopia);
+        assert_eq!(events[0].sender(), KIND);
     }
 
     #[test]

@@ -153,7 +153,8 @@ async fn evaluate(
             // The old REST states still hold the entity IDs: look again in a moment.
             return Ok(Some(Timestamp::now() + jiff::SignedDuration::from_secs(1)));
         }
-        mqtt.publish_monitor(&monitor, &summary).await;
+        mqtt.publish_monitor(&monitor, &summary, &device_model(&summary))
+            .await;
         match store.queue_states(monitor.id, Vec::new(), seen).await {
             Err(e) if !e.is_disk_full() => return Err(e),
             _ => return Ok(summary.changes_at),
@@ -179,6 +180,19 @@ async fn evaluate(
         Err(e) => return Err(e),
     }
     Ok(summary.changes_at)
+}
+
+/// What the MQTT device page says reports to the monitor: "Duplicati reports".
+fn device_model(summary: &MonitorSummary) -> String {
+    let sender = summary
+        .recent
+        .first()
+        .or(summary.sources.first())
+        .map(|e| e.event.sender());
+    match sender {
+        Some(sender) => format!("{} reports", crate::senders::display_name(sender)),
+        None => "Backup reports".to_owned(),
+    }
 }
 
 fn until(at: Timestamp) -> Duration {
