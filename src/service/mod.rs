@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 pub use delivery::{Body, BodyError, Caller, Delivered, Locate, MAX_BODY, Request};
 pub use guard::UnknownRequest;
-pub use monitors::{MonitorInput, MonitorPatch, MonitorView, TestOutcome};
+pub use monitors::{MonitorFields, MonitorSettings, MonitorView, TestOutcome};
 
 use crate::config::Settings;
 use crate::domain::ParseError;

@@ -25,17 +25,24 @@ pub struct TestOutcome {
     pub sent_to_home_assistant: bool,
 }
 
-/// A new monitor as the panel's form and the JSON API send it.
+/// What a person sets on a monitor, as the JSON API and the panel's forms send it: one
+/// shape for a new monitor (absent fields take their defaults) and an edit (absent fields
+/// stay as they are; `null` removes a secret or a schedule). Parsed at the edge with
+/// [`MonitorFields::parse`].
 #[derive(Debug, Default, Deserialize)]
-pub struct MonitorInput {
-    pub name: String,
+#[serde(deny_unknown_fields)]
+pub struct MonitorFields {
+    #[serde(default)]
+    pub name: Option<String>,
+    /// Only for a new monitor (an edit gets a new one with "New URL").
     #[serde(default)]
     pub webhook_id: Option<String>,
     #[serde(default, deserialize_with = "number_or_string")]
     pub history_limit: Option<i64>,
-    #[serde(default)]
-    pub secret: Option<String>,
-    #[serde(default)]
+    /// A string, or `null` (or empty) for none.
+    #[serde(default, deserialize_with = "present")]
+    pub secret: Option<serde_json::Value>,
+    #[serde(default, deserialize_with = "present")]
     pub schedule: Option<serde_json::Value>,
     #[serde(default)]
     pub grace: Option<String>,
@@ -49,28 +56,81 @@ pub struct MonitorInput {
     pub no_success_after: Option<String>,
 }
 
-/// An edit: absent fields stay as they are; `null` removes a secret or a schedule.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct MonitorPatch {
-    #[serde(default)]
-    pub name: Option<String>,
-    #[serde(default, deserialize_with = "number_or_string")]
-    pub history_limit: Option<i64>,
-    #[serde(default)]
-    pub secret: Option<serde_json::Value>,
-    #[serde(default)]
-    pub schedule: Option<serde_json::Value>,
-    #[serde(default)]
-    pub grace: Option<String>,
-    /// A drop of more than this many percent is a warning (0: off).
-    #[serde(default, deserialize_with = "number_or_string")]
+/// [`MonitorFields`], parsed: what the use cases take. `None`: not given.
+#[derive(Debug, Default)]
+pub struct MonitorSettings {
+    pub name: Option<MonitorName>,
+    pub webhook_id: Option<WebhookId>,
+    pub history_limit: Option<HistoryLimit>,
+    /// `Some(None)`: no secret.
+    pub secret: Option<Option<secrecy::SecretString>>,
+    /// `Some(None)`: no schedule.
+    pub schedule: Option<Option<Schedule>>,
+    pub grace: Option<Grace>,
     pub shrink_percent: Option<i64>,
-    #[serde(default, deserialize_with = "number_or_string")]
     pub shrink_runs: Option<i64>,
-    /// `auto`, `off` or a period such as `3d`.
-    #[serde(default)]
-    pub no_success_after: Option<String>,
+    pub no_success: Option<NoSuccessAlert>,
+}
+
+impl MonitorFields {
+    /// Parses every field given; a cron schedule without a zone runs in `zone_name`.
+    pub fn parse(self, zone_name: &str) -> Result<MonitorSettings, ParseError> {
+        let webhook_id = self
+            .webhook_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(WebhookId::parse)
+            .transpose()?;
+        let secret = match self.secret {
+            None => None,
+            Some(serde_json::Value::Null) => Some(None),
+            Some(serde_json::Value::String(secret)) => Some(parse_secret(&secret)?),
+            Some(_) => {
+                return Err(ParseError::new(
+                    "secret must be a string, or null to remove it",
+                ));
+            }
+        };
+        let schedule = match self.schedule {
+            None => None,
+            Some(serde_json::Value::Null) => Some(None),
+            Some(serde_json::Value::String(text)) if text.trim().is_empty() => Some(None),
+            Some(serde_json::Value::String(text)) => {
+                Some(Some(Schedule::from_text(&text, zone_name)?))
+            }
+            Some(other) => Some(Some(Schedule::from_json(&other, zone_name)?)),
+        };
+        Ok(MonitorSettings {
+            name: self.name.as_deref().map(MonitorName::parse).transpose()?,
+            webhook_id,
+            history_limit: self.history_limit.map(HistoryLimit::parse).transpose()?,
+            secret,
+            schedule,
+            grace: match self
+                .grace
+                .as_deref()
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+            {
+                Some(text) => Some(Grace::parse(text)?),
+                None => None,
+            },
+            shrink_percent: self.shrink_percent,
+            shrink_runs: self.shrink_runs,
+            no_success: self
+                .no_success_after
+                .as_deref()
+                .map(NoSuccessAlert::parse)
+                .transpose()?,
+        })
+    }
+}
+
+/// A field that is there, `null` included (serde reads a `null` into `None` otherwise, and
+/// an edit's `"secret": null`, which removes the secret, would change nothing).
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<serde_json::Value>, D::Error> {
+    serde_json::Value::deserialize(d).map(Some)
 }
 
 /// HTML forms send every field as text, JSON clients send numbers; both mean the same.
@@ -94,27 +154,22 @@ fn number_or_string<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64
 }
 
 impl Service {
-    /// Parses the input, creates the monitor and queues its first push.
-    pub async fn create_monitor(&self, input: MonitorInput) -> Result<Monitor, ServiceError> {
-        let schedule = self.parse_schedule(input.schedule.as_ref())?;
-        let grace = parse_grace(input.grace.as_deref())?.unwrap_or(Grace::DEFAULT);
-        let shrink = parse_shrink(ShrinkRule::DEFAULT, input.shrink_percent, input.shrink_runs)?;
-        let no_success = NoSuccessAlert::parse(input.no_success_after.as_deref().unwrap_or(""))?;
-        let name = MonitorName::parse(&input.name)?;
-        let webhook_id = match input
-            .webhook_id
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            Some(chosen) => WebhookId::parse(chosen)?,
-            None => WebhookId::generate(),
-        };
-        let history_limit = match input.history_limit {
-            Some(n) => HistoryLimit::parse(n)?,
-            None => self.settings.options.history_limit,
-        };
-        let secret = parse_secret(input.secret.as_deref().unwrap_or(""))?;
+    /// Creates the monitor and queues its first push.
+    pub async fn create_monitor(&self, new: MonitorSettings) -> Result<Monitor, ServiceError> {
+        let name = new
+            .name
+            .ok_or_else(|| ParseError::new("a monitor needs a name: send {\"name\": \"...\"}"))?;
+        let shrink = ShrinkRule::new(
+            new.shrink_percent.unwrap_or(ShrinkRule::DEFAULT.percent()),
+            new.shrink_runs.unwrap_or(ShrinkRule::DEFAULT.runs()),
+        )?;
+        let webhook_id = new.webhook_id.unwrap_or_else(WebhookId::generate);
+        let history_limit = new
+            .history_limit
+            .unwrap_or(self.settings.options.history_limit);
+        let (secret, schedule) = (new.secret.flatten(), new.schedule.flatten());
+        let grace = new.grace.unwrap_or(Grace::DEFAULT);
+        let no_success = new.no_success.unwrap_or(NoSuccessAlert::Auto);
         if webhook_id.looks_weak() {
             tracing::warn!(webhook_id = %webhook_id.masked(), "a chosen webhook ID looks guessable");
         }
@@ -146,41 +201,29 @@ impl Service {
     pub async fn update_monitor(
         &self,
         monitor: &Monitor,
-        patch: MonitorPatch,
+        edit: MonitorSettings,
     ) -> Result<Monitor, ServiceError> {
         refuse_if_declared(monitor)?;
-        let mut changes = MonitorChanges::default();
-        if let Some(name) = &patch.name {
-            changes.name = Some(MonitorName::parse(name)?);
+        if edit.webhook_id.is_some() {
+            return Err(ParseError::new(
+                "the webhook ID is not edited: give the monitor a new URL instead (POST /monitors/<key>/rotate in the panel)",
+            )
+            .into());
         }
-        if let Some(limit) = patch.history_limit {
-            changes.history_limit = Some(HistoryLimit::parse(limit)?);
-        }
-        match patch.secret {
-            None => {}
-            Some(serde_json::Value::Null) => changes.secret = Some(None),
-            Some(serde_json::Value::String(secret)) => {
-                changes.secret = Some(parse_secret(&secret)?)
-            }
-            Some(_) => {
-                return Err(ServiceError::Invalid(ParseError::new(
-                    "secret must be a string, or null to remove it",
-                )));
-            }
-        }
-        if let Some(schedule) = &patch.schedule {
-            changes.schedule = Some(self.parse_schedule(Some(schedule))?);
-        }
-        changes.grace = parse_grace(patch.grace.as_deref())?;
-        if patch.shrink_percent.is_some() || patch.shrink_runs.is_some() {
-            changes.shrink = Some(parse_shrink(
-                monitor.shrink,
-                patch.shrink_percent,
-                patch.shrink_runs,
+        let mut changes = MonitorChanges {
+            name: edit.name,
+            history_limit: edit.history_limit,
+            secret: edit.secret,
+            schedule: edit.schedule,
+            grace: edit.grace,
+            no_success: edit.no_success,
+            ..MonitorChanges::default()
+        };
+        if edit.shrink_percent.is_some() || edit.shrink_runs.is_some() {
+            changes.shrink = Some(ShrinkRule::new(
+                edit.shrink_percent.unwrap_or(monitor.shrink.percent()),
+                edit.shrink_runs.unwrap_or(monitor.shrink.runs()),
             )?);
-        }
-        if let Some(text) = &patch.no_success_after {
-            changes.no_success = Some(NoSuccessAlert::parse(text)?);
         }
         let updated = self.store.update_monitor(monitor.id, changes).await?;
         tracing::info!(monitor = %updated.key, "monitor updated");
@@ -226,21 +269,6 @@ impl Service {
         self.publisher.monitor_deleted(monitor.id, &monitor.key);
         self.changed();
         Ok(())
-    }
-
-    /// A schedule as the API and forms send it: `{"every": "1d"}`, `{"cron": "…", "tz": "…"}`,
-    /// or the short text form (`1d`, `0 3 * * *`); empty or null means none.
-    pub fn parse_schedule(
-        &self,
-        value: Option<&serde_json::Value>,
-    ) -> Result<Option<Schedule>, ServiceError> {
-        let zone = &self.settings.options.timezone_name;
-        Ok(match value {
-            None | Some(serde_json::Value::Null) => None,
-            Some(serde_json::Value::String(text)) if text.trim().is_empty() => None,
-            Some(serde_json::Value::String(text)) => Some(Schedule::from_text(text, zone)?),
-            Some(other) => Some(Schedule::from_json(other, zone)?),
-        })
     }
 
     /// Applies the `monitors` add-on option; broken entries are logged and skipped, so one
@@ -409,31 +437,10 @@ fn refuse_if_declared(monitor: &Monitor) -> Result<(), ServiceError> {
 }
 
 /// An empty secret means none; a short one is refused.
-fn parse_secret(text: &str) -> Result<Option<secrecy::SecretString>, ServiceError> {
+fn parse_secret(text: &str) -> Result<Option<secrecy::SecretString>, ParseError> {
     match text.trim() {
         "" => Ok(None),
-        s if s.chars().count() < 8 => Err(ServiceError::Invalid(ParseError::new(
-            "a secret needs at least 8 characters",
-        ))),
+        s if s.chars().count() < 8 => Err(ParseError::new("a secret needs at least 8 characters")),
         s => Ok(Some(secrecy::SecretString::from(s.to_owned()))),
     }
-}
-
-/// `base` with what the input changes.
-fn parse_shrink(
-    base: ShrinkRule,
-    percent: Option<i64>,
-    runs: Option<i64>,
-) -> Result<ShrinkRule, ServiceError> {
-    Ok(ShrinkRule::new(
-        percent.unwrap_or(base.percent()),
-        runs.unwrap_or(base.runs()),
-    )?)
-}
-
-fn parse_grace(text: Option<&str>) -> Result<Option<Grace>, ServiceError> {
-    Ok(match text.map(str::trim).filter(|g| !g.is_empty()) {
-        Some(text) => Some(Grace::parse(text)?),
-        None => None,
-    })
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::views::{EventJson, MonitorJson};
 use super::{ApiError, AppState};
 use crate::domain::Monitor;
-use crate::service::{MonitorInput, MonitorPatch, MonitorView};
+use crate::service::{MonitorFields, MonitorView};
 
 pub async fn list_monitors(
     req: HttpRequest,
@@ -27,12 +27,13 @@ pub async fn create_monitor(
     state: web::Data<AppState>,
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
-    let input: MonitorInput = serde_json::from_slice(&body).map_err(|e| {
+    let fields: MonitorFields = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
             "the body is not a valid monitor ({e}); send {{\"name\": \"...\"}}"
         ))
     })?;
-    let monitor = state.service.create_monitor(input).await?;
+    let new = fields.parse(&state.settings.options.timezone_name)?;
+    let monitor = state.service.create_monitor(new).await?;
     Ok(HttpResponse::Created().json(monitor_json(&state, &req, &monitor).await?))
 }
 
@@ -52,12 +53,13 @@ pub async fn update_monitor(
     body: web::Bytes,
 ) -> Result<HttpResponse, ApiError> {
     let monitor = find(&state, &key).await?;
-    let patch: MonitorPatch = serde_json::from_slice(&body).map_err(|e| {
+    let fields: MonitorFields = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
             "the body is not a valid edit ({e}); send any of name, history_limit, secret, schedule, grace, no_success_after, shrink_percent, shrink_runs"
         ))
     })?;
-    let updated = state.service.update_monitor(&monitor, patch).await?;
+    let edit = fields.parse(&state.settings.options.timezone_name)?;
+    let updated = state.service.update_monitor(&monitor, edit).await?;
     Ok(HttpResponse::Ok().json(monitor_json(&state, &req, &updated).await?))
 }
 

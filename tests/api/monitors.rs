@@ -225,3 +225,54 @@ async fn a_second_monitor_with_the_same_name_is_refused_with_a_reason() {
     assert_eq!(kopia["entities"][0], "sensor.kopia_laptop");
     app.stop().await;
 }
+
+/// One shape for a new monitor and an edit: a name is what a new one needs; the webhook ID
+/// is not edited (a new URL is); `null` removes a secret.
+#[tokio::test]
+async fn creating_and_editing_take_the_same_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let nameless = app
+        .client
+        .post(format!("{}/api/monitors", app.ui_base))
+        .json(&json!({"history_limit": 10}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(nameless.status().as_u16(), 400);
+    let said: Value = nameless.json().await.unwrap();
+    assert!(
+        said["error"].as_str().unwrap().contains("needs a name"),
+        "{said}"
+    );
+
+    app.create_monitor(json!({"name": "Edited", "secret": "a-long-enough-secret"}))
+        .await;
+    let patch = |body: Value| {
+        app.client
+            .patch(format!("{}/api/monitors/edited", app.ui_base))
+            .json(&body)
+            .send()
+    };
+    let id_edit = patch(json!({"webhook_id": "an-id-of-my-own-choosing-1"}))
+        .await
+        .unwrap();
+    assert_eq!(id_edit.status().as_u16(), 400);
+    let said: Value = id_edit.json().await.unwrap();
+    assert!(
+        said["error"].as_str().unwrap().contains("new URL"),
+        "{said}"
+    );
+    let removed = patch(json!({"secret": null, "shrink_percent": "30"}))
+        .await
+        .unwrap();
+    assert_eq!(removed.status().as_u16(), 200);
+    let monitor: Value = removed.json().await.unwrap();
+    assert_eq!(monitor["has_secret"], false);
+    assert_eq!(monitor["shrink_percent"], 30);
+    assert_eq!(
+        monitor["shrink_runs"], 5,
+        "the other half of the rule stays"
+    );
+    app.stop().await;
+}

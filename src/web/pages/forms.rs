@@ -8,7 +8,7 @@ use serde::Deserialize;
 
 use super::{html, see_other};
 use crate::domain::{HistoryLimit, Monitor, NoSuccessAlert, Origin, ShrinkRule};
-use crate::service::{MonitorInput, MonitorPatch};
+use crate::service::MonitorFields;
 use crate::web::{ApiError, AppState, Layout, PageError, api};
 
 /// The fields of the new-monitor and edit forms, as typed.
@@ -156,18 +156,19 @@ pub async fn create_monitor(
     let form: MonitorForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let result = async {
         let secret = form.secret()?.flatten();
-        let input = MonitorInput {
-            name: form.name.clone(),
+        let fields = MonitorFields {
+            name: Some(form.name.clone()),
             webhook_id: Some(form.webhook_id.clone()),
             history_limit: form.history_limit()?,
-            secret: secret.clone(),
+            secret: secret.clone().map(serde_json::Value::String),
             schedule: Some(form.schedule()),
             grace: Some(form.grace.clone()),
             shrink_percent: number("shrink_percent", &form.shrink_percent)?,
             shrink_runs: number("shrink_runs", &form.shrink_runs)?,
             no_success_after: Some(form.no_success_after.clone()),
         };
-        Ok::<_, ApiError>((state.service.create_monitor(input).await?, secret))
+        let new = fields.parse(&state.settings.options.timezone_name)?;
+        Ok::<_, ApiError>((state.service.create_monitor(new).await?, secret))
     }
     .await;
     match result {
@@ -270,8 +271,9 @@ pub async fn save_edit(
     let form: MonitorForm = serde_urlencoded::from_bytes(&body).unwrap_or_default();
     let result = async {
         let secret = form.secret()?;
-        let patch = MonitorPatch {
+        let fields = MonitorFields {
             name: Some(form.name.clone()),
+            webhook_id: None,
             history_limit: form.history_limit()?,
             secret: secret
                 .clone()
@@ -283,7 +285,13 @@ pub async fn save_edit(
             no_success_after: Some(form.no_success_after.clone()),
         };
         Ok::<_, ApiError>((
-            state.service.update_monitor(&monitor, patch).await?,
+            state
+                .service
+                .update_monitor(
+                    &monitor,
+                    fields.parse(&state.settings.options.timezone_name)?,
+                )
+                .await?,
             secret.flatten(),
         ))
     }
