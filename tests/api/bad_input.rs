@@ -46,9 +46,9 @@ fn case(
 const JSON: (&str, &str) = ("Content-Type", "application/json");
 const XSS: &str = "<script>alert(1)</script>";
 
-fn cases() -> Vec<Case> {
+/// Bodies that are not what they claim to be, and values out of every range.
+fn body_cases() -> Vec<Case> {
     use Target::*;
-    let nested = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
     vec![
         case(
             "truncated JSON that claims JSON",
@@ -148,6 +148,14 @@ fn cases() -> Vec<Case> {
             r#"{"kind":"explode"}"#,
             Refused,
         ),
+    ]
+}
+
+/// Bodies that are empty, deep, or full of control characters.
+fn shape_cases() -> Vec<Case> {
+    use Target::*;
+    let nested = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    vec![
         case("an empty body", Webhook, &[], "", Refused),
         case("only whitespace", Webhook, &[], " \n\t ", Refused),
         case("an empty object", Webhook, &[JSON], "{}", Stored),
@@ -173,6 +181,13 @@ fn cases() -> Vec<Case> {
             "{\"status\":\"success\",\"source\":\"a\\u0000b\\u0007c\"}",
             Stored,
         ),
+    ]
+}
+
+/// Fields, headers and reports that are too much, wrong, or hostile.
+fn field_cases() -> Vec<Case> {
+    use Target::*;
+    vec![
         case(
             "a 10 000 character source",
             Webhook,
@@ -276,6 +291,13 @@ fn cases() -> Vec<Case> {
             body: b"Path: /x".to_vec(),
             expect: Refused,
         },
+    ]
+}
+
+/// Other senders' fields that are not what they should be.
+fn sender_cases() -> Vec<Case> {
+    use Target::*;
+    vec![
         case(
             "a signature header on a monitor without a secret",
             Webhook,
@@ -318,6 +340,13 @@ fn cases() -> Vec<Case> {
             vec![b'x'; 1024 * 1024 + 1],
             Refused,
         ),
+    ]
+}
+
+/// Pings, pushes and IDs in the URL.
+fn url_cases() -> Vec<Case> {
+    use Target::*;
+    vec![
         case("an exit status over 255", Ping("/256"), &[], "", Refused),
         case(
             "an exit status of 20 digits",
@@ -397,6 +426,19 @@ fn cases() -> Vec<Case> {
             Refused,
         ),
     ]
+}
+
+fn cases() -> Vec<Case> {
+    [
+        body_cases(),
+        shape_cases(),
+        field_cases(),
+        sender_cases(),
+        url_cases(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
 }
 
 async fn send(app: &TestApp, id: &str, c: &Case) -> u16 {
