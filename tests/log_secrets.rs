@@ -50,79 +50,7 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
     let ping_key = status["ping_key"].as_str().unwrap().to_owned();
     let report = r#"{"status":"failed","source":"db","error":"disk full"}"#;
 
-    for (url, auth) in [
-        (
-            format!("{}/api/webhook/{generated_id}", app.webhook_base),
-            Some(SECRET),
-        ),
-        (
-            format!("{}/api/webhook/{generated_id}", app.webhook_base),
-            Some("wrong"),
-        ),
-        (
-            format!("{}/api/webhook/{generated_id}", app.webhook_base),
-            None,
-        ),
-        (
-            format!("{}/api/webhook/{CHOSEN_ID}", app.webhook_base),
-            None,
-        ),
-        (format!("{}/ping/{CHOSEN_ID}/start", app.webhook_base), None),
-        (
-            format!(
-                "{}/ping/{ping_key}/made-by-a-ping/start?create=1",
-                app.webhook_base
-            ),
-            None,
-        ),
-        (
-            format!(
-                "{}/api/webhook/{ping_key}/made-by-a-report?create=1",
-                app.webhook_base
-            ),
-            None,
-        ),
-        (format!("{}/ping/{CHOSEN_ID}/1", app.webhook_base), None),
-        (
-            format!("{}/ping/{CHOSEN_ID}?rid=bad", app.webhook_base),
-            None,
-        ),
-        (
-            format!(
-                "{}/api/push/{CHOSEN_ID}?status=down&msg=x",
-                app.webhook_base
-            ),
-            None,
-        ),
-        // Mistyped URLs: each still holds a secret.
-        (
-            format!("{}/api/webhooks/{CHOSEN_ID}", app.webhook_base),
-            None,
-        ),
-        (format!("{}/ping//{CHOSEN_ID}", app.webhook_base), None),
-        (
-            format!("{}/api/webhook//{CHOSEN_ID}", app.webhook_base),
-            None,
-        ),
-        (format!("{}/hooks/{generated_id}/x", app.webhook_base), None),
-        (
-            format!(
-                "{}/api/webhook/{ping_key}/Made-By-A-Report",
-                app.webhook_base
-            ),
-            None,
-        ),
-        (
-            format!("{}/api/webhook/{}x", app.webhook_base, &CHOSEN_ID[..20]),
-            None,
-        ),
-        (
-            format!("{}/message?token={CHOSEN_ID}", app.webhook_base),
-            None,
-        ),
-        (format!("{}/ntfy/{CHOSEN_ID}", app.webhook_base), None),
-        (format!("{}/{CHOSEN_ID}", app.webhook_base), None),
-    ] {
+    for (url, auth) in requests_holding_secrets(&app.webhook_base, &generated_id, &ping_key) {
         let mut request = http.post(url).body(report);
         if let Some(token) = auth {
             request = request.bearer_auth(token);
@@ -172,4 +100,62 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
             "{secret:?} appears in the log:\n{log}"
         );
     }
+}
+
+/// Every kind of request, each holding a secret somewhere (an ID, a key, a token), and the
+/// bearer token to send with it.
+fn requests_holding_secrets(
+    webhook_base: &str,
+    generated_id: &str,
+    ping_key: &str,
+) -> Vec<(String, Option<&'static str>)> {
+    vec![
+        (
+            format!("{}/api/webhook/{generated_id}", webhook_base),
+            Some(SECRET),
+        ),
+        (
+            format!("{}/api/webhook/{generated_id}", webhook_base),
+            Some("wrong"),
+        ),
+        (format!("{}/api/webhook/{generated_id}", webhook_base), None),
+        (format!("{}/api/webhook/{CHOSEN_ID}", webhook_base), None),
+        (format!("{}/ping/{CHOSEN_ID}/start", webhook_base), None),
+        (
+            format!(
+                "{}/ping/{ping_key}/made-by-a-ping/start?create=1",
+                webhook_base
+            ),
+            None,
+        ),
+        (
+            format!(
+                "{}/api/webhook/{ping_key}/made-by-a-report?create=1",
+                webhook_base
+            ),
+            None,
+        ),
+        (format!("{}/ping/{CHOSEN_ID}/1", webhook_base), None),
+        (format!("{}/ping/{CHOSEN_ID}?rid=bad", webhook_base), None),
+        (
+            format!("{}/api/push/{CHOSEN_ID}?status=down&msg=x", webhook_base),
+            None,
+        ),
+        // Mistyped URLs: each still holds a secret.
+        (format!("{}/api/webhooks/{CHOSEN_ID}", webhook_base), None),
+        (format!("{}/ping//{CHOSEN_ID}", webhook_base), None),
+        (format!("{}/api/webhook//{CHOSEN_ID}", webhook_base), None),
+        (format!("{}/hooks/{generated_id}/x", webhook_base), None),
+        (
+            format!("{}/api/webhook/{ping_key}/Made-By-A-Report", webhook_base),
+            None,
+        ),
+        (
+            format!("{}/api/webhook/{}x", webhook_base, &CHOSEN_ID[..20]),
+            None,
+        ),
+        (format!("{}/message?token={CHOSEN_ID}", webhook_base), None),
+        (format!("{}/ntfy/{CHOSEN_ID}", webhook_base), None),
+        (format!("{}/{CHOSEN_ID}", webhook_base), None),
+    ]
 }
