@@ -277,6 +277,23 @@ async fn a_device_per_monitor_with_unique_ids_states_events_and_availability() {
         .wait_json(&config_topic, "republished", |v| v["dev"]["name"] == "NAS")
         .await;
 
+    dies_comes_back_and_deletes(app, &watcher, &availability, &config_topic, || {
+        start_app(dir.path(), &core, Some(&watcher_broker_user))
+    })
+    .await;
+}
+
+/// Renaming the monitor renames its device. The add-on dies: the broker's last will marks
+/// every entity unavailable; started again, it is online, and deleting the monitor empties
+/// its retained device config.
+async fn dies_comes_back_and_deletes(
+    app: Running,
+    watcher: &Watcher,
+    availability: &str,
+    config_topic: &str,
+    start_again: impl FnOnce() -> Running,
+) {
+    let http = reqwest::Client::new();
     // Rename: the device follows. Delete: the device goes (empty retained config).
     let renamed = http
         .patch(format!("{}/api/monitors/nas", app.ui_base))
@@ -286,20 +303,19 @@ async fn a_device_per_monitor_with_unique_ids_states_events_and_availability() {
         .unwrap();
     assert_eq!(renamed.status().as_u16(), 200);
     watcher
-        .wait_json(&config_topic, "renamed", |v| {
+        .wait_json(config_topic, "renamed", |v| {
             v["dev"]["name"] == "NAS photos"
         })
         .await;
 
-    // The add-on dies: the broker's last will marks every entity unavailable.
     app.kill_hard();
     watcher
-        .wait_for(&availability, "offline", |p| p == b"offline")
+        .wait_for(availability, "offline", |p| p == b"offline")
         .await;
 
-    let app = start_app(dir.path(), &core, Some(&watcher_broker_user));
+    let app = start_again();
     watcher
-        .wait_for(&availability, "online again", |p| p == b"online")
+        .wait_for(availability, "online again", |p| p == b"online")
         .await;
     let deleted = http
         .delete(format!("{}/api/monitors/nas", app.ui_base))
@@ -308,7 +324,7 @@ async fn a_device_per_monitor_with_unique_ids_states_events_and_availability() {
         .unwrap();
     assert_eq!(deleted.status().as_u16(), 204);
     watcher
-        .wait_for(&config_topic, "emptied", |p| p.is_empty())
+        .wait_for(config_topic, "emptied", |p| p.is_empty())
         .await;
     app.stop();
 }
