@@ -442,202 +442,33 @@ async fn run() {
 
     // `KW_BENCH_HISTORY`: only the loads and counts at 1M and 1k stored events.
     let history_only = std::env::var_os("KW_BENCH_HISTORY").is_some();
-    if !history_only {
-        // The add-on with a (fake) Core connected, on an empty store.
-        let empty = tempfile::tempdir().unwrap();
-        let app = Server::app_with(empty.path(), Some(&core.url), None);
-        tokio::time::sleep(Duration::from_secs(2)).await;
-        row(
-            "idle RSS",
-            format!("{:.1} MiB", app.rss_kib() as f64 / 1024.0),
-        );
-        let id = create_monitor(&http, app.ui_port, "Bench").await;
-        let base = format!("http://127.0.0.1:{}", app.port);
-        let loads = [
-            (
-                "Kopia reports",
-                format!("{base}/api/webhook/{id}"),
-                Some(kopia_lua.as_path()),
-                &noop_post,
-            ),
-            ("pings", format!("{base}/ping/{id}"), None, &noop_get),
-            (
-                "pushes",
-                format!("{base}/api/push/{id}?status=up&msg=OK&ping=12"),
-                None,
-                &noop_get,
-            ),
-        ];
-        for (what, url, script, baseline) in &loads {
-            measure(
-                &app,
-                &format!("{what}, empty store, Core connected"),
-                url,
-                *script,
-                baseline,
-                Some(&core),
-            );
-        }
-        if std::env::var_os("KW_BENCH_QUICK").is_some() {
-            return;
-        }
-        let steady = fixed_rate(&format!("{base}/api/webhook/{id}"), &one_snapshot, 500, 6).await;
-        row(
-            "Kopia reports at a fixed 500 req/s",
-            format!("p50 {:.2} ms, p99 {:.2} ms", ms(steady.p50), ms(steady.p99)),
-        );
-        drop(app);
-
-        // Without Home Assistant: what the per-event Home Assistant work costs.
-        let quiet = tempfile::tempdir().unwrap();
-        let app = Server::app(quiet.path());
-        let id = create_monitor(&http, app.ui_port, "Bench").await;
-        measure(
-            &app,
-            "Kopia reports, empty store, pushes off",
-            &format!("http://127.0.0.1:{}/api/webhook/{id}", app.port),
-            Some(&kopia_lua),
-            &noop_post,
-            None,
-        );
-
-        // 100k events (1000 reports of 100 snapshots each), then RSS.
-        let hundred = kopia_report(100);
-        let url = format!("http://127.0.0.1:{}/api/webhook/{id}", app.port);
-        let client = reqwest::Client::new();
-        let started = Instant::now();
-        let mut sent = Vec::new();
-        for _ in 0..1000 / CONNECTIONS + 1 {
-            sent.clear();
-            for _ in 0..CONNECTIONS {
-                let request = client
-                    .post(&url)
-                    .header("Subject", "Successfully created 100 snapshots")
-                    .body(nth_report(&hundred, SENT.fetch_add(1, Ordering::Relaxed)));
-                sent.push(request.send());
-            }
-            for r in futures_join(std::mem::take(&mut sent)).await {
-                assert_eq!(r.unwrap().status().as_u16(), 200);
-            }
-        }
-        let events_per_second =
-            ((1000 / CONNECTIONS + 1) * CONNECTIONS * 100) as f64 / started.elapsed().as_secs_f64();
-        row(
-            "ingest of 100-snapshot reports",
-            format!("{events_per_second:.0} events/s"),
-        );
-        row(
-            "RSS after 100k events",
-            format!("{:.1} MiB", app.rss_kib() as f64 / 1024.0),
-        );
-
-        // 200 monitors on the dashboard.
-        let ui = app.ui_port;
-        for i in 0..199 {
-            http.post(format!("http://127.0.0.1:{ui}/api/monitors"))
-                .json(&serde_json::json!({"name": format!("Machine {i}")}))
-                .send()
-                .await
-                .unwrap();
-        }
-        row(
-            "dashboard with 200 monitors",
-            format!(
-                "{:.2} ms",
-                ms(mean_get(&format!("http://127.0.0.1:{ui}/"), 20).await)
-            ),
-        );
-        drop(app);
+    if !history_only
+        && !empty_store_loads(
+            &http,
+            &core,
+            &kopia_lua,
+            &one_snapshot,
+            (&noop_post, &noop_get),
+        )
+        .await
+    {
+        return;
     }
 
-    // 1M stored events: the pages, and every kind of report with a Core connected.
-    let big = tempfile::tempdir().unwrap();
-    let id = {
-        let store = Store::open(&big.path().join("kopia_webhook.db")).unwrap();
-        seed(&store, "Million", 1_000_000).await
-    };
-    // The seeding left ~200 MB in the WAL: copy it into the database now, or the add-on's
-    // checkpoint thread does it during the measurement below (a one-off, not per report).
-    checkpoint(big.path());
-    let app = Server::app_with(big.path(), Some(&core.url), None);
-    let ui = app.ui_port;
-    row(
-        "history page at 1M stored events",
-        format!(
-            "{:.2} ms",
-            ms(mean_get(&format!("http://127.0.0.1:{ui}/monitors/million"), 20).await)
-        ),
-    );
-    row(
-        "history page 1000 pages deep at 1M events",
-        format!(
-            "{:.2} ms",
-            ms(mean_get(
-                &format!("http://127.0.0.1:{ui}/monitors/million?before=950000"),
-                20
-            )
-            .await)
-        ),
-    );
-    drop(app);
+    let (big, id) = million_and_its_pages(&core).await;
     // Does a report cost more with a long history? The same monitor (50 sources) with 1k
     // and with 1M stored events, each load on a fresh copy of its database and a freshly
     // started add-on: a load leaves Core events to deliver and a WAL to checkpoint, which
     // would otherwise be charged to the next one.
-    let small = tempfile::tempdir().unwrap();
-    {
-        let store = Store::open(&small.path().join("kopia_webhook.db")).unwrap();
-        let small_id = seed(&store, "Million", 1_000).await;
-        drop(store);
-        // The same webhook ID as the big one, so that one URL fits both.
-        rusqlite::Connection::open(small.path().join("kopia_webhook.db"))
-            .unwrap()
-            .execute(
-                "UPDATE monitors SET webhook_id = ?1 WHERE webhook_id = ?2",
-                [&id, &small_id],
-            )
-            .unwrap();
-    }
-    checkpoint(small.path());
-    let loads = [
-        (
-            "Kopia reports",
-            "api/webhook",
-            "",
-            Some(kopia_lua.as_path()),
-            &noop_post,
-        ),
-        ("pings", "ping", "", None, &noop_get),
-        (
-            "pushes",
-            "api/push",
-            "?status=up&msg=OK&ping=12",
-            None,
-            &noop_get,
-        ),
-    ];
-    for (what, path, query, script, baseline) in loads {
-        for (stored, from) in [("1M", big.path()), ("1k", small.path())] {
-            let copy = tempfile::tempdir().unwrap();
-            std::fs::copy(
-                from.join("kopia_webhook.db"),
-                copy.path().join("kopia_webhook.db"),
-            )
-            .unwrap();
-            let app = Server::app_with(copy.path(), Some(&core.url), None);
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            let url = format!("http://127.0.0.1:{}/{path}/{id}{query}", app.port);
-            measure(
-                &app,
-                &format!("{what}, {stored} stored events, Core connected"),
-                &url,
-                script,
-                baseline,
-                Some(&core),
-            );
-        }
-    }
-
+    let small = thousand_like(&id).await;
+    history_loads(
+        &core,
+        &id,
+        (big.path(), small.path()),
+        &kopia_lua,
+        (&noop_post, &noop_get),
+    )
+    .await;
     if !history_only {
         instruction_rows(&one_snapshot).await;
     }
@@ -667,7 +498,128 @@ async fn run() {
         format!("{:.1} MiB", binary as f64 / 1024.0 / 1024.0),
     );
 
-    // Idle, with a Core connected (its websocket and the periodic check included).
+    idle_cpu(&http, &core, &one_snapshot).await;
+}
+
+/// The add-on with a (fake) Core connected on an empty store: each kind of report under
+/// wrk, a fixed rate, bulk ingest, the dashboard. `false`: `KW_BENCH_QUICK` says stop here.
+async fn empty_store_loads(
+    http: &reqwest::Client,
+    core: &ws_core::WsCore,
+    kopia_lua: &Path,
+    one_snapshot: &str,
+    (noop_post, noop_get): (&Wrk, &Wrk),
+) -> bool {
+    // The add-on with a (fake) Core connected, on an empty store.
+    let empty = tempfile::tempdir().unwrap();
+    let app = Server::app_with(empty.path(), Some(&core.url), None);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    row(
+        "idle RSS",
+        format!("{:.1} MiB", app.rss_kib() as f64 / 1024.0),
+    );
+    let id = create_monitor(http, app.ui_port, "Bench").await;
+    let base = format!("http://127.0.0.1:{}", app.port);
+    let loads = [
+        (
+            "Kopia reports",
+            format!("{base}/api/webhook/{id}"),
+            Some(kopia_lua),
+            &noop_post,
+        ),
+        ("pings", format!("{base}/ping/{id}"), None, &noop_get),
+        (
+            "pushes",
+            format!("{base}/api/push/{id}?status=up&msg=OK&ping=12"),
+            None,
+            &noop_get,
+        ),
+    ];
+    for (what, url, script, baseline) in &loads {
+        measure(
+            &app,
+            &format!("{what}, empty store, Core connected"),
+            url,
+            *script,
+            baseline,
+            Some(core),
+        );
+    }
+    if std::env::var_os("KW_BENCH_QUICK").is_some() {
+        return false;
+    }
+    let steady = fixed_rate(&format!("{base}/api/webhook/{id}"), one_snapshot, 500, 6).await;
+    row(
+        "Kopia reports at a fixed 500 req/s",
+        format!("p50 {:.2} ms, p99 {:.2} ms", ms(steady.p50), ms(steady.p99)),
+    );
+    drop(app);
+
+    // Without Home Assistant: what the per-event Home Assistant work costs.
+    let quiet = tempfile::tempdir().unwrap();
+    let app = Server::app(quiet.path());
+    let id = create_monitor(http, app.ui_port, "Bench").await;
+    measure(
+        &app,
+        "Kopia reports, empty store, pushes off",
+        &format!("http://127.0.0.1:{}/api/webhook/{id}", app.port),
+        Some(kopia_lua),
+        noop_post,
+        None,
+    );
+
+    // 100k events (1000 reports of 100 snapshots each), then RSS.
+    let hundred = kopia_report(100);
+    let url = format!("http://127.0.0.1:{}/api/webhook/{id}", app.port);
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let mut sent = Vec::new();
+    for _ in 0..1000 / CONNECTIONS + 1 {
+        sent.clear();
+        for _ in 0..CONNECTIONS {
+            let request = client
+                .post(&url)
+                .header("Subject", "Successfully created 100 snapshots")
+                .body(nth_report(&hundred, SENT.fetch_add(1, Ordering::Relaxed)));
+            sent.push(request.send());
+        }
+        for r in futures_join(std::mem::take(&mut sent)).await {
+            assert_eq!(r.unwrap().status().as_u16(), 200);
+        }
+    }
+    let events_per_second =
+        ((1000 / CONNECTIONS + 1) * CONNECTIONS * 100) as f64 / started.elapsed().as_secs_f64();
+    row(
+        "ingest of 100-snapshot reports",
+        format!("{events_per_second:.0} events/s"),
+    );
+    row(
+        "RSS after 100k events",
+        format!("{:.1} MiB", app.rss_kib() as f64 / 1024.0),
+    );
+
+    // 200 monitors on the dashboard.
+    let ui = app.ui_port;
+    for i in 0..199 {
+        http.post(format!("http://127.0.0.1:{ui}/api/monitors"))
+            .json(&serde_json::json!({"name": format!("Machine {i}")}))
+            .send()
+            .await
+            .unwrap();
+    }
+    row(
+        "dashboard with 200 monitors",
+        format!(
+            "{:.2} ms",
+            ms(mean_get(&format!("http://127.0.0.1:{ui}/"), 20).await)
+        ),
+    );
+    drop(app);
+    true
+}
+
+/// Idle CPU with a Core connected (its websocket and the periodic check included).
+async fn idle_cpu(http: &reqwest::Client, core: &ws_core::WsCore, one_snapshot: &str) {
     let seconds: u64 = std::env::var("KW_BENCH_IDLE_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -675,11 +627,11 @@ async fn run() {
     let idle = tempfile::tempdir().unwrap();
     let app = Server::app_with(idle.path(), Some(&core.url), None);
     for i in 0..5 {
-        let id = create_monitor(&http, app.ui_port, &format!("Idle {i}")).await;
+        let id = create_monitor(http, app.ui_port, &format!("Idle {i}")).await;
         http.post(format!("http://127.0.0.1:{}/api/webhook/{id}", app.port))
             .header("Subject", "Successfully created a snapshot")
             .body(nth_report(
-                &one_snapshot,
+                one_snapshot,
                 SENT.fetch_add(1, Ordering::Relaxed),
             ))
             .send()
@@ -698,6 +650,108 @@ async fn run() {
             used.as_secs_f64()
         ),
     );
+}
+
+/// 1M stored events in one monitor, and its history pages; the monitor's webhook ID.
+async fn million_and_its_pages(core: &ws_core::WsCore) -> (tempfile::TempDir, String) {
+    let big = tempfile::tempdir().unwrap();
+    let id = {
+        let store = Store::open(&big.path().join("kopia_webhook.db")).unwrap();
+        seed(&store, "Million", 1_000_000).await
+    };
+    // The seeding left ~200 MB in the WAL: copy it into the database now, or the add-on's
+    // checkpoint thread does it during the measurement below (a one-off, not per report).
+    checkpoint(big.path());
+    let app = Server::app_with(big.path(), Some(&core.url), None);
+    let ui = app.ui_port;
+    row(
+        "history page at 1M stored events",
+        format!(
+            "{:.2} ms",
+            ms(mean_get(&format!("http://127.0.0.1:{ui}/monitors/million"), 20).await)
+        ),
+    );
+    row(
+        "history page 1000 pages deep at 1M events",
+        format!(
+            "{:.2} ms",
+            ms(mean_get(
+                &format!("http://127.0.0.1:{ui}/monitors/million?before=950000"),
+                20
+            )
+            .await)
+        ),
+    );
+    drop(app);
+    (big, id)
+}
+
+/// The same monitor with 1k stored events, under the same webhook ID `id`.
+async fn thousand_like(id: &str) -> tempfile::TempDir {
+    let small = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(&small.path().join("kopia_webhook.db")).unwrap();
+        let small_id = seed(&store, "Million", 1_000).await;
+        drop(store);
+        // The same webhook ID as the big one, so that one URL fits both.
+        rusqlite::Connection::open(small.path().join("kopia_webhook.db"))
+            .unwrap()
+            .execute(
+                "UPDATE monitors SET webhook_id = ?1 WHERE webhook_id = ?2",
+                [id, &small_id],
+            )
+            .unwrap();
+    }
+    checkpoint(small.path());
+    small
+}
+
+/// Every kind of report with a Core connected, at 1M and at 1k stored events.
+async fn history_loads(
+    core: &ws_core::WsCore,
+    id: &str,
+    (big, small): (&Path, &Path),
+    kopia_lua: &Path,
+    (noop_post, noop_get): (&Wrk, &Wrk),
+) {
+    let loads = [
+        (
+            "Kopia reports",
+            "api/webhook",
+            "",
+            Some(kopia_lua),
+            noop_post,
+        ),
+        ("pings", "ping", "", None, noop_get),
+        (
+            "pushes",
+            "api/push",
+            "?status=up&msg=OK&ping=12",
+            None,
+            noop_get,
+        ),
+    ];
+    for (what, path, query, script, baseline) in loads {
+        for (stored, from) in [("1M", big), ("1k", small)] {
+            let copy = tempfile::tempdir().unwrap();
+            std::fs::copy(
+                from.join("kopia_webhook.db"),
+                copy.path().join("kopia_webhook.db"),
+            )
+            .unwrap();
+            let app = Server::app_with(copy.path(), Some(&core.url), None);
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let url = format!("http://127.0.0.1:{}/{path}/{id}{query}", app.port);
+            measure(
+                &app,
+                &format!("{what}, {stored} stored events, Core connected"),
+                &url,
+                script,
+                baseline,
+                Some(core),
+            );
+        }
+    }
 }
 
 async fn create_monitor(http: &reqwest::Client, ui_port: u16, name: &str) -> String {
