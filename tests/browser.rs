@@ -151,19 +151,8 @@ async fn wait_for_text(client: &Client, css: &str, want: &str) {
 
 #[tokio::test]
 async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_ingress() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let env: HashMap<&str, String> = HashMap::from([
-        ("KOPIA_WEBHOOK_DATA_DIR", dir.path().display().to_string()),
-        ("KOPIA_WEBHOOK_LISTEN", "127.0.0.1:0".into()),
-        ("KOPIA_WEBHOOK_UI_LISTEN", "127.0.0.1:0".into()),
-    ]);
-    let app = Application::build(Settings::load(|k| env.get(k).cloned()).unwrap())
-        .await
-        .unwrap();
-    let ui = format!("http://127.0.0.1:{}", app.ui_port());
-    let stopper = app.stopper();
-    let server = tokio::spawn(app.run_until_stopped());
+    let (ui, stopper, server) = serve(settings_in(dir.path(), &[])).await;
     let proxy = IngressProxy::start(&ui, TOKEN).await;
     let panel = format!("{}/api/hassio_ingress/{TOKEN}/", proxy.base);
     let (_driver, browser) = start_browser().await;
@@ -171,19 +160,7 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
     // What a person does, counted: clicks, typed fields, pastes into a backup tool.
     let mut actions = Actions::default();
 
-    // Open the panel: an empty dashboard says what to do first.
-    browser.goto(&panel).await.unwrap();
-    screenshot(&browser, "1-dashboard-empty").await;
-    assert!(
-        text(&browser, "section.empty")
-            .await
-            .contains("create a monitor by hand")
-    );
-    assert!(
-        text(&browser, "#slug-webhook-url")
-            .await
-            .contains("/api/webhook/")
-    );
+    an_empty_dashboard_says_what_to_do_first(&browser, &panel).await;
 
     // Click: New monitor. Type a name; click: create it.
     actions.click();
@@ -272,33 +249,7 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
     );
     screenshot(&browser, "5-monitor-history").await;
 
-    // The other pages, through the same prefix.
-    for (name, path) in [
-        ("6-dashboard", "".to_owned()),
-        ("7-edit", "monitors/server_one/edit".to_owned()),
-        ("8-rotate", "monitors/server_one/rotate".to_owned()),
-        ("9-delete", "monitors/server_one/delete".to_owned()),
-        ("10-not-found", "monitors/nope".to_owned()),
-    ] {
-        browser.goto(&format!("{panel}{path}")).await.unwrap();
-        screenshot(&browser, name).await;
-    }
-    // Send a test event from the page: a form post and its redirect stay inside the prefix.
-    browser
-        .goto(&format!("{panel}monitors/server_one"))
-        .await
-        .unwrap();
-    click_then_wait(
-        &browser,
-        Locator::Css("form[action$='/test'] button"),
-        Locator::Css(".notice"),
-    )
-    .await;
-    assert_eq!(
-        current_path(&browser).await,
-        format!("/api/hassio_ingress/{TOKEN}/monitors/server_one")
-    );
-    assert!(text(&browser, ".notice").await.contains("test event"));
+    other_pages_and_a_test_event(&browser, &panel).await;
 
     let escaped = proxy.escaped();
     assert!(
@@ -316,9 +267,6 @@ async fn from_an_empty_panel_to_a_green_monitor_and_every_kopia_snapshot_inside_
 /// ingress, and the page says so. A shrunk run's reason is on the page.
 #[tokio::test]
 async fn a_learned_schedule_is_one_click_and_a_shrink_is_explained() {
-    use jiff::{SignedDuration, Timestamp};
-    use kopia_webhook::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
-
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let env: HashMap<&str, String> = HashMap::from([
@@ -345,41 +293,7 @@ async fn a_learned_schedule_is_one_click_and_a_shrink_is_explained() {
         stopper.stop().await;
         let _ = server.await;
     }
-    let store = kopia_webhook::store::Store::open(&settings().database_path()).unwrap();
-    let last_night = {
-        let now = Timestamp::now();
-        let today = now
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .date()
-            .at(3, 10, 0, 0)
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .unwrap()
-            .timestamp();
-        if today > now {
-            today - SignedDuration::from_hours(24)
-        } else {
-            today
-        }
-    };
-    for night in (0..8).rev() {
-        let at = last_night - SignedDuration::from_hours(24 * night);
-        let size = if night == 0 {
-            150_000_000
-        } else {
-            1_500_000_000
-        };
-        let run = BackupEvent::new(
-            SenderKind::named("kopia"),
-            EventKind::Run,
-            RunStatus::Success,
-        )
-        .with_source("/srv/photos")
-        .with_times(Some(at - SignedDuration::from_mins(40)), Some(at))
-        .with_size_bytes(size)
-        .with_files(42_000);
-        store.insert_events(1, at, vec![run]).await.unwrap();
-    }
-    drop(store);
+    seed_eight_nights(&settings().database_path()).await;
 
     let app = Application::build(settings()).await.unwrap();
     let ui = format!("http://127.0.0.1:{}", app.ui_port());
@@ -446,4 +360,120 @@ async fn a_learned_schedule_is_one_click_and_a_shrink_is_explained() {
     browser.close().await.unwrap();
     stopper.stop().await;
     let _ = server.await;
+}
+
+/// Eight nights of a job that starts at 02:30 and reports 40 minutes later, into monitor 1;
+/// the last one backed up a tenth of the usual.
+async fn seed_eight_nights(database: &std::path::Path) {
+    use jiff::{SignedDuration, Timestamp};
+    use kopia_webhook::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
+
+    let store = kopia_webhook::store::Store::open(database).unwrap();
+    let last_night = {
+        let now = Timestamp::now();
+        let today = now
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .date()
+            .at(3, 10, 0, 0)
+            .to_zoned(jiff::tz::TimeZone::UTC)
+            .unwrap()
+            .timestamp();
+        if today > now {
+            today - SignedDuration::from_hours(24)
+        } else {
+            today
+        }
+    };
+    for night in (0..8).rev() {
+        let at = last_night - SignedDuration::from_hours(24 * night);
+        let size = if night == 0 {
+            150_000_000
+        } else {
+            1_500_000_000
+        };
+        let run = BackupEvent::new(
+            SenderKind::named("kopia"),
+            EventKind::Run,
+            RunStatus::Success,
+        )
+        .with_source("/srv/photos")
+        .with_times(Some(at - SignedDuration::from_mins(40)), Some(at))
+        .with_size_bytes(size)
+        .with_files(42_000);
+        store.insert_events(1, at, vec![run]).await.unwrap();
+    }
+    drop(store);
+}
+
+/// The other pages, through the same prefix; a test event sent from the page, its form post
+/// and its redirect inside the prefix.
+async fn other_pages_and_a_test_event(browser: &Client, panel: &str) {
+    for (name, path) in [
+        ("6-dashboard", "".to_owned()),
+        ("7-edit", "monitors/server_one/edit".to_owned()),
+        ("8-rotate", "monitors/server_one/rotate".to_owned()),
+        ("9-delete", "monitors/server_one/delete".to_owned()),
+        ("10-not-found", "monitors/nope".to_owned()),
+    ] {
+        browser.goto(&format!("{panel}{path}")).await.unwrap();
+        screenshot(browser, name).await;
+    }
+    // Send a test event from the page: a form post and its redirect stay inside the prefix.
+    browser
+        .goto(&format!("{panel}monitors/server_one"))
+        .await
+        .unwrap();
+    click_then_wait(
+        browser,
+        Locator::Css("form[action$='/test'] button"),
+        Locator::Css(".notice"),
+    )
+    .await;
+    assert_eq!(
+        current_path(browser).await,
+        format!("/api/hassio_ingress/{TOKEN}/monitors/server_one")
+    );
+    assert!(text(browser, ".notice").await.contains("test event"));
+}
+
+/// The add-on's settings for a test run in `dir`, on free ports, with `extra`.
+fn settings_in(dir: &std::path::Path, extra: &[(&'static str, &str)]) -> Settings {
+    let mut env: HashMap<&str, String> = HashMap::from([
+        ("KOPIA_WEBHOOK_DATA_DIR", dir.display().to_string()),
+        ("KOPIA_WEBHOOK_LISTEN", "127.0.0.1:0".into()),
+        ("KOPIA_WEBHOOK_UI_LISTEN", "127.0.0.1:0".into()),
+    ]);
+    env.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    Settings::load(|k| env.get(k).cloned()).unwrap()
+}
+
+/// The app running in this process: the panel's address, how to stop it, its task.
+async fn serve(
+    settings: Settings,
+) -> (
+    String,
+    kopia_webhook::app::Stopper,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let app = Application::build(settings).await.unwrap();
+    let ui = format!("http://127.0.0.1:{}", app.ui_port());
+    let stopper = app.stopper();
+    (ui, stopper, tokio::spawn(app.run_until_stopped()))
+}
+
+/// Open the panel: an empty dashboard says what to do first.
+async fn an_empty_dashboard_says_what_to_do_first(browser: &Client, panel: &str) {
+    browser.goto(panel).await.unwrap();
+    screenshot(browser, "1-dashboard-empty").await;
+    assert!(
+        text(browser, "section.empty")
+            .await
+            .contains("create a monitor by hand")
+    );
+    assert!(
+        text(browser, "#slug-webhook-url")
+            .await
+            .contains("/api/webhook/")
+    );
 }
