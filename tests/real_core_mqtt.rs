@@ -60,43 +60,7 @@ async fn a_device_per_monitor_in_the_real_cores_registries() {
     let sent = send_kopia(&http, &url, "snapshot-report.txt.default.expected").await;
     assert_eq!(sent.status().as_u16(), 200);
 
-    // Every entity is in the registry with a unique ID, on the monitor's device.
-    core.wait_for(&main, |_| true).await;
-    let main_entry = core
-        .entity_entry(&main)
-        .await
-        .expect("the main entity is registered");
-    assert_eq!(main_entry["platform"], "mqtt");
-    assert!(
-        main_entry["unique_id"]
-            .as_str()
-            .unwrap()
-            .starts_with("kopia_webhook_")
-    );
-    let device_id = main_entry["device_id"].as_str().unwrap().to_owned();
-    for suffix in ["_last_success", "_size", "_duration"] {
-        let entry = core
-            .entity_entry(&format!("sensor.kopia_{key}{suffix}"))
-            .await
-            .unwrap_or_else(|| panic!("sensor.kopia_{key}{suffix} is registered"));
-        assert_eq!(entry["device_id"], device_id.as_str());
-        assert!(entry["unique_id"].is_string());
-    }
-    for entity in [
-        format!("binary_sensor.kopia_{key}_problem"),
-        format!("event.kopia_{key}_runs"),
-    ] {
-        let entry = core
-            .entity_entry(&entity)
-            .await
-            .unwrap_or_else(|| panic!("{entity}"));
-        assert_eq!(entry["device_id"], device_id.as_str());
-    }
-    let device = core.device(&device_id).await.unwrap();
-    assert_eq!(device["name"], name.as_str());
-    assert_eq!(device["manufacturer"], "Kopia Webhook Status");
-    println!("device in Core's registry: {device}");
-    println!("main entity in Core's registry: {main_entry}");
+    let device_id = every_entity_on_its_device(&core, &key, &main, &name).await;
 
     // That first report: states and attributes, and the event entity fired.
     let state = core.wait_for(&main, |s| s["state"] == "failed").await;
@@ -231,4 +195,46 @@ async fn switching_from_rest_states_keeps_the_entity_ids() {
         .unwrap();
     assert_eq!(deleted.status().as_u16(), 204);
     app.stop();
+}
+
+/// Every entity is in Core's registry with a unique ID, on the monitor's device: its ID.
+async fn every_entity_on_its_device(core: &Core, key: &str, main: &str, name: &str) -> String {
+    core.wait_for(main, |_| true).await;
+    let main_entry = core
+        .entity_entry(main)
+        .await
+        .expect("the main entity is registered");
+    assert_eq!(main_entry["platform"], "mqtt");
+    assert!(
+        main_entry["unique_id"]
+            .as_str()
+            .unwrap()
+            .starts_with("kopia_webhook_")
+    );
+    let device_id = main_entry["device_id"].as_str().unwrap().to_owned();
+    for suffix in ["_last_success", "_size", "_duration"] {
+        let entry = core
+            .entity_entry(&format!("sensor.kopia_{key}{suffix}"))
+            .await
+            .unwrap_or_else(|| panic!("sensor.kopia_{key}{suffix} is registered"));
+        assert_eq!(entry["device_id"], device_id.as_str());
+        assert!(entry["unique_id"].is_string());
+    }
+    for entity in [
+        format!("binary_sensor.kopia_{key}_problem"),
+        format!("event.kopia_{key}_runs"),
+    ] {
+        let entry = core
+            .entity_entry(&entity)
+            .await
+            .unwrap_or_else(|| panic!("{entity}"));
+        assert_eq!(entry["device_id"], device_id.as_str());
+    }
+    let device = core.device(&device_id).await.unwrap();
+    assert_eq!(device["name"], name);
+    assert_eq!(device["manufacturer"], "Kopia Webhook Status");
+    println!("device in Core's registry: {device}");
+    println!("main entity in Core's registry: {main_entry}");
+
+    device_id
 }
