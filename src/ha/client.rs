@@ -21,6 +21,22 @@ pub enum HaError {
     Rejected { status: u16, message: String },
 }
 
+/// An HTTP client for these URLs. The system's CA certificates are read (and kept, some
+/// hundred kilobytes and the code that parses them) only when one of them is `https`: the
+/// Supervisor and a Core on the LAN are plain HTTP.
+pub(crate) fn http_client(urls: &[&str], connect: Duration, timeout: Duration) -> reqwest::Client {
+    let mut builder = reqwest::Client::builder()
+        .connect_timeout(connect)
+        .timeout(timeout)
+        .user_agent(concat!("kopia-webhook/", env!("CARGO_PKG_VERSION")));
+    if !urls.iter().any(|url| url.starts_with("https:")) {
+        builder = builder.tls_certs_only(Vec::new());
+    }
+    builder
+        .build()
+        .expect("a TLS provider is installed at start-up")
+}
+
 /// What `GET /api/config` says about Core.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct CoreConfig {
@@ -53,12 +69,11 @@ pub struct CoreClient {
 
 impl CoreClient {
     pub fn new(settings: &CoreSettings) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(5))
-            .timeout(Duration::from_secs(15))
-            .user_agent(concat!("kopia-webhook/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .expect("a TLS provider is installed at start-up");
+        let http = http_client(
+            &[&settings.url],
+            Duration::from_secs(5),
+            Duration::from_secs(15),
+        );
         Self {
             url: settings.url.trim_end_matches('/').to_owned(),
             token: settings.token.clone(),

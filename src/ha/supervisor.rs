@@ -26,11 +26,15 @@ pub struct SupervisorClient {
 
 impl SupervisorClient {
     pub fn new(supervisor: Option<&SupervisorSettings>, core: Option<&CoreSettings>) -> Self {
-        let http = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(3))
-            .timeout(Duration::from_secs(10))
-            .build()
-            .expect("a TLS provider is installed at start-up");
+        let urls: Vec<&str> = [
+            supervisor.map(|s| s.url.as_str()),
+            core.map(|c| c.url.as_str()),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        let http =
+            super::client::http_client(&urls, Duration::from_secs(3), Duration::from_secs(10));
         Self {
             supervisor: supervisor.map(|s| (s.url.clone(), s.token.clone())),
             core: core.map(|c| (c.url.clone(), c.token.clone())),
