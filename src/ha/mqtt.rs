@@ -14,7 +14,7 @@
 //! On every connection, and when Home Assistant announces itself on `homeassistant/status`,
 //! everything is published again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -78,6 +78,10 @@ pub struct Mqtt {
     resend: std::sync::atomic::AtomicBool,
     /// The subscription and `online` of the last connection are still to be queued.
     announce: std::sync::atomic::AtomicBool,
+    /// Deleted monitors: never published again (IDs are never reused), and their retained
+    /// messages emptied, kept here until that could be queued.
+    deleted: Mutex<HashSet<i64>>,
+    removals: Mutex<HashMap<i64, MonitorKey>>,
 }
 
 /// What MQTT discovery needs besides the broker.
@@ -130,6 +134,8 @@ impl Mqtt {
             install: setup.install.clone(),
             resend: std::sync::atomic::AtomicBool::new(false),
             announce: std::sync::atomic::AtomicBool::new(false),
+            deleted: Mutex::default(),
+            removals: Mutex::default(),
         });
         if broker.tls {
             mqtt.set_error(
@@ -157,6 +163,16 @@ impl Mqtt {
     /// Publishes the monitor's device (if it changed), states and attributes (if they did).
     /// `model` is what the device page says reports to it ("Duplicati reports").
     pub async fn publish_monitor(&self, monitor: &Monitor, summary: &MonitorSummary, model: &str) {
+        // An evaluation that read the monitor just before it was deleted must not bring
+        // its device back.
+        if self
+            .deleted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&monitor.id)
+        {
+            return;
+        }
         let config = discovery_config(
             &self.install,
             monitor,
@@ -199,20 +215,42 @@ impl Mqtt {
     }
 
     /// Removes the monitor's device from Home Assistant and its retained values from the
-    /// broker.
+    /// broker; with the broker away, as soon as it is back.
     pub async fn remove_monitor(&self, monitor_id: i64, key: &MonitorKey) {
+        self.deleted
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(monitor_id);
         self.published
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(&monitor_id);
-        self.send(
-            &config_topic(&self.install, monitor_id),
-            String::new(),
-            true,
-        )
-        .await;
-        self.send(&state_topic(key), String::new(), true).await;
-        self.send(&attributes_topic(key), String::new(), true).await;
+        self.removals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(monitor_id, key.clone());
+        self.queue_removals();
+    }
+
+    /// Queues the empty retained messages of deleted monitors; what does not fit waits.
+    fn queue_removals(&self) {
+        if !self.status().connected {
+            return;
+        }
+        let mut removals = self.removals.lock().unwrap_or_else(|p| p.into_inner());
+        removals.retain(|monitor_id, key| {
+            let topics = [
+                config_topic(&self.install, *monitor_id),
+                state_topic(key),
+                attributes_topic(key),
+            ];
+            let queued = topics.iter().all(|topic| {
+                self.client
+                    .try_publish(topic.as_str(), QoS::AtLeastOnce, true, "")
+                    .is_ok()
+            });
+            !queued
+        });
     }
 
     /// One run (or start) for the monitor's event entity; other events fire nothing.
@@ -318,6 +356,7 @@ async fn run(mqtt: Arc<Mqtt>, mut eventloop: rumqttc::EventLoop, republish: impl
                 }
                 // Sessions are clean: subscribe again on every connection.
                 mqtt.announce();
+                mqtt.queue_removals();
                 mqtt.forget_published();
                 mqtt.resend.store(false, Ordering::Relaxed);
                 republish();
@@ -336,6 +375,14 @@ async fn run(mqtt: Arc<Mqtt>, mut eventloop: rumqttc::EventLoop, republish: impl
                 }
                 if mqtt.resend.swap(false, Ordering::Relaxed) {
                     republish();
+                }
+                let waiting = !mqtt
+                    .removals
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .is_empty();
+                if waiting {
+                    mqtt.queue_removals();
                 }
             }
             Err(error) => {
