@@ -163,14 +163,11 @@ impl Mqtt {
     /// Publishes the monitor's device (if it changed), states and attributes (if they did).
     /// `model` is what the device page says reports to it ("Duplicati reports").
     pub async fn publish_monitor(&self, monitor: &Monitor, summary: &MonitorSummary, model: &str) {
-        // An evaluation that read the monitor just before it was deleted must not bring
-        // its device back.
-        if self
-            .deleted
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&monitor.id)
-        {
+        // An evaluation that read the monitor just before it was deleted must not bring its
+        // device back: the check and the queueing happen under the lock the deletion takes,
+        // so the broker gets the device then its removal, or nothing.
+        let deleted = self.deleted.lock().unwrap_or_else(|p| p.into_inner());
+        if deleted.contains(&monitor.id) {
             return;
         }
         let config = discovery_config(
@@ -197,8 +194,7 @@ impl Mqtt {
         };
         let key = &monitor.key;
         if config_changed {
-            self.send(&config_topic(&self.install, monitor.id), config, true)
-                .await;
+            self.send(&config_topic(&self.install, monitor.id), config, true);
             self.announced
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -207,20 +203,19 @@ impl Mqtt {
         // Attributes before states: an automation the problem sensor triggers reads the
         // new reason.
         if attributes_changed {
-            self.send(&attributes_topic(key), attributes, true).await;
+            self.send(&attributes_topic(key), attributes, true);
         }
         if state_changed {
-            self.send(&state_topic(key), state, true).await;
+            self.send(&state_topic(key), state, true);
         }
+        drop(deleted);
     }
 
     /// Removes the monitor's device from Home Assistant and its retained values from the
     /// broker; with the broker away, as soon as it is back.
     pub async fn remove_monitor(&self, monitor_id: i64, key: &MonitorKey) {
-        self.deleted
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(monitor_id);
+        let mut deleted = self.deleted.lock().unwrap_or_else(|p| p.into_inner());
+        deleted.insert(monitor_id);
         self.published
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -230,6 +225,7 @@ impl Mqtt {
             .unwrap_or_else(|p| p.into_inner())
             .insert(monitor_id, key.clone());
         self.queue_removals();
+        drop(deleted);
     }
 
     /// Queues the empty retained messages of deleted monitors; what does not fit waits.
@@ -287,8 +283,7 @@ impl Mqtt {
             "duration_s": event.duration_ms().map(|ms| ms as f64 / 1000.0),
             "received_at": stored.received_at.to_string(),
         });
-        self.send(&event_topic(key), payload.to_string(), false)
-            .await;
+        self.send(&event_topic(key), payload.to_string(), false);
     }
 
     /// Queues a message without ever waiting: the evaluator and the pusher must not stop
@@ -296,7 +291,7 @@ impl Mqtt {
     /// return publishes everything again, newest first); a full queue means the same once it
     /// has room. Events for the event entity sent meanwhile are not kept (Core's own bus
     /// has them).
-    async fn send(&self, topic: &str, payload: String, retain: bool) {
+    fn send(&self, topic: &str, payload: String, retain: bool) {
         use std::sync::atomic::Ordering;
         if !self.status().connected {
             self.forget_published();
