@@ -162,7 +162,7 @@ impl Mqtt {
 
     /// Publishes the monitor's device (if it changed), states and attributes (if they did).
     /// `model` is what the device page says reports to it ("Duplicati reports").
-    pub async fn publish_monitor(&self, monitor: &Monitor, summary: &MonitorSummary, model: &str) {
+    pub fn publish_monitor(&self, monitor: &Monitor, summary: &MonitorSummary, model: &str) {
         // An evaluation that read the monitor just before it was deleted must not bring its
         // device back: the check and the queueing happen under the lock the deletion takes,
         // so the broker gets the device then its removal, or nothing.
@@ -213,7 +213,7 @@ impl Mqtt {
 
     /// Removes the monitor's device from Home Assistant and its retained values from the
     /// broker; with the broker away, as soon as it is back.
-    pub async fn remove_monitor(&self, monitor_id: i64, key: &MonitorKey) {
+    pub fn remove_monitor(&self, monitor_id: i64, key: &MonitorKey) {
         let mut deleted = self.deleted.lock().unwrap_or_else(|p| p.into_inner());
         deleted.insert(monitor_id);
         self.published

@@ -439,25 +439,9 @@ mod tests {
     use crate::domain::SenderKind;
     use crate::store::CoreEventSubject;
 
-    async fn store_with_monitor() -> (tempfile::TempDir, Store, i64) {
-        crate::store::test_store_with_monitor().await
-    }
-
-    async fn insert(store: &Store, monitor_id: i64, events: Vec<BackupEvent>) -> usize {
-        store
-            .insert_events(monitor_id, Timestamp::now(), events)
-            .await
-            .unwrap()
-            .stored
-    }
-
-    fn run(source: Option<&str>, status: RunStatus) -> BackupEvent {
-        let e = BackupEvent::new(SenderKind::named("generic"), EventKind::Run, status);
-        match source {
-            Some(s) => e.with_source(s),
-            None => e,
-        }
-    }
+    use crate::store::{
+        test_insert as insert, test_run as run, test_store_with_monitor as store_with_monitor,
+    };
 
     #[test]
     fn figures_survive_their_encoding() {

@@ -367,25 +367,9 @@ mod tests {
     use super::*;
     use crate::domain::BackupEvent;
 
-    async fn store_with_monitor() -> (tempfile::TempDir, Store, i64) {
-        crate::store::test_store_with_monitor().await
-    }
-
-    async fn insert(store: &Store, monitor_id: i64, events: Vec<BackupEvent>) -> usize {
-        store
-            .insert_events(monitor_id, Timestamp::now(), events)
-            .await
-            .unwrap()
-            .stored
-    }
-
-    fn run(source: Option<&str>, status: RunStatus) -> BackupEvent {
-        let e = BackupEvent::new(SenderKind::named("generic"), EventKind::Run, status);
-        match source {
-            Some(s) => e.with_source(s),
-            None => e,
-        }
-    }
+    use crate::store::{
+        test_insert as insert, test_run as run, test_store_with_monitor as store_with_monitor,
+    };
 
     #[tokio::test]
     async fn pruning_rechecks_the_time_when_ids_and_times_disagree() {

@@ -553,6 +553,34 @@ pub(crate) async fn test_store_with_monitor() -> (tempfile::TempDir, Store, i64)
     (dir, store, monitor.id)
 }
 
+/// Stores `events` as received now; how many were stored. For the store's own tests.
+#[cfg(test)]
+pub(crate) async fn test_insert(
+    store: &Store,
+    monitor_id: i64,
+    events: Vec<crate::domain::BackupEvent>,
+) -> usize {
+    store
+        .insert_events(monitor_id, Timestamp::now(), events)
+        .await
+        .expect("the events are stored")
+        .stored
+}
+
+/// A generic run of `source` (none: a run that names no source). For the store's own tests.
+#[cfg(test)]
+pub(crate) fn test_run(
+    source: Option<&str>,
+    status: crate::domain::RunStatus,
+) -> crate::domain::BackupEvent {
+    use crate::domain::{BackupEvent, EventKind, SenderKind};
+    let event = BackupEvent::new(SenderKind::named("generic"), EventKind::Run, status);
+    match source {
+        Some(s) => event.with_source(s),
+        None => event,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -666,16 +694,22 @@ mod tests {
         );
     }
 
-    /// A job alone runs without a savepoint: when it fails, what it wrote before failing is
-    /// rolled back with the transaction, and the next job starts clean.
-    #[tokio::test]
-    async fn a_failing_job_alone_leaves_nothing_behind() {
+    /// A store with a table `t (x INTEGER NOT NULL)`, for the writer's own tests.
+    async fn store_with_table_t() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(&dir.path().join("t.db")).unwrap();
         store
             .write(|c| Ok(c.execute_batch("CREATE TABLE t (x INTEGER NOT NULL)")?))
             .await
             .unwrap();
+        (dir, store)
+    }
+
+    /// A job alone runs without a savepoint: when it fails, what it wrote before failing is
+    /// rolled back with the transaction, and the next job starts clean.
+    #[tokio::test]
+    async fn a_failing_job_alone_leaves_nothing_behind() {
+        let (_dir, store) = store_with_table_t().await;
         let failed = store
             .write(|c| {
                 c.execute("INSERT INTO t VALUES (1)", [])?;
@@ -701,12 +735,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_failing_job_does_not_take_its_batch_down() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("t.db")).unwrap();
-        store
-            .write(|c| Ok(c.execute_batch("CREATE TABLE t (x INTEGER NOT NULL)")?))
-            .await
-            .unwrap();
+        let (_dir, store) = store_with_table_t().await;
         let writes = (0..50).map(|i| {
             let store = store.clone();
             async move {

@@ -201,7 +201,7 @@ async fn route(
         Action::Describe(id) => {
             return describe(&req, id, &state)
                 .await
-                .unwrap_or_else(|e| text_error(&e));
+                .unwrap_or_else(|e| webhook_refusal(&e));
         }
         Action::WrongMethod => return wrong_method(&req),
         Action::WrongUrl => return wrong_url(&req, &state).await,
@@ -225,7 +225,7 @@ async fn route(
             wrong_url(&req, &state).await
         }
         (Answer::Push, Err(error)) => push_error(&error),
-        (_, Err(error)) => text_error(&error),
+        (_, Err(error)) => webhook_refusal(&error),
     }
 }
 
@@ -296,13 +296,9 @@ fn is_zero(n: &usize) -> bool {
     *n == 0
 }
 
-fn text_error(error: &ServiceError) -> HttpResponse {
-    webhook_refusal(error)
-}
-
 /// Uptime Kuma's refusal: its JSON, with the status and `Retry-After` of any refusal.
 fn push_error(error: &ServiceError) -> HttpResponse {
-    let mut response = text_error(error);
+    let mut response = webhook_refusal(error);
     let body = serde_json::json!({ "ok": false, "msg": error.to_string() }).to_string();
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -448,7 +444,7 @@ async fn wrong_url(req: &HttpRequest, state: &AppState) -> HttpResponse {
                 break;
             }
             Ok(None) => {}
-            Err(error) => return text_error(&error),
+            Err(error) => return webhook_refusal(&error),
         }
     }
     let shown: String = path.chars().take(40).collect::<String>();

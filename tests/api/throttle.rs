@@ -160,48 +160,34 @@ async fn wrong_signatures_run_out_but_the_real_sender_still_gets_through() {
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_peer_guessing_webhook_ids_is_throttled() {
+/// Thirty guesses at `path` + a new ID each: the first is told "not found", the last
+/// runs out of attempts.
+async fn guesses_run_out(path: &str) {
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_app(dir.path(), None).await;
     let mut statuses = Vec::new();
     for i in 0..30 {
         let response = app
             .client
-            .post(format!(
-                "{}/api/webhook/guessing-an-id-{i:04}",
-                app.webhook_base
-            ))
+            .post(format!("{}{path}guessing-an-id-{i:04}", app.webhook_base))
             .body("{}")
             .send()
             .await
             .unwrap();
         statuses.push(response.status().as_u16());
     }
-    assert_eq!(statuses[0], 404);
-    assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
+    assert_eq!(statuses[0], 404, "{path}");
+    assert_eq!(*statuses.last().unwrap(), 429, "{path}: {statuses:?}");
     app.stop().await;
+}
+
+#[tokio::test]
+async fn a_peer_guessing_webhook_ids_is_throttled() {
+    guesses_run_out("/api/webhook/").await;
 }
 
 /// The wrong-URL help names the monitor whose ID a path holds: each such answer is a guess.
 #[tokio::test]
 async fn guessing_through_the_wrong_url_help_is_throttled_too() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = spawn_app(dir.path(), None).await;
-    let mut statuses = Vec::new();
-    for i in 0..30 {
-        let response = app
-            .client
-            .post(format!(
-                "{}/api/webhooks/guessing-an-id-{i:04}",
-                app.webhook_base
-            ))
-            .send()
-            .await
-            .unwrap();
-        statuses.push(response.status().as_u16());
-    }
-    assert_eq!(statuses[0], 404);
-    assert_eq!(*statuses.last().unwrap(), 429, "{statuses:?}");
-    app.stop().await;
+    guesses_run_out("/api/webhooks/").await;
 }

@@ -153,8 +153,7 @@ async fn evaluate(
             // The old REST states still hold the entity IDs: look again in a moment.
             return Ok(Some(Timestamp::now() + jiff::SignedDuration::from_secs(1)));
         }
-        mqtt.publish_monitor(&monitor, &summary, &device_model(&summary))
-            .await;
+        mqtt.publish_monitor(&monitor, &summary, &device_model(&summary));
         match store.queue_states(monitor.id, Vec::new(), seen).await {
             Err(e) if !e.is_disk_full() => return Err(e),
             _ => return Ok(summary.changes_at),

@@ -170,8 +170,7 @@ impl Publisher {
     pub fn monitor_deleted(&self, monitor_id: i64, key: &crate::domain::MonitorKey) {
         self.wake.pusher.notify_one();
         if let Some(mqtt) = &self.mqtt {
-            let (mqtt, key) = (Arc::clone(mqtt), key.clone());
-            tokio::spawn(async move { mqtt.remove_monitor(monitor_id, &key).await });
+            mqtt.remove_monitor(monitor_id, key);
         }
     }
 
