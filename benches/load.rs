@@ -367,7 +367,7 @@ async fn seed(store: &Store, name: &str, count: usize) -> String {
 
 /// Instructions per request: the difference between N and 2N requests under callgrind, so
 /// start-up and shutdown cancel out; the no-op counted the same way.
-async fn instruction_rows(one_snapshot: &str) {
+async fn instruction_rows(one_snapshot: &str, core: &str) {
     const N: u64 = 200;
     let once = instructions(Counted::NoOp, "api/webhook", Some(one_snapshot), N).await;
     let twice = instructions(Counted::NoOp, "api/webhook", Some(one_snapshot), 2 * N).await;
@@ -375,14 +375,18 @@ async fn instruction_rows(one_snapshot: &str) {
         "instructions per no-op request (callgrind)",
         format!("{}", twice.saturating_sub(once) / N),
     );
-    for (what, path, body) in [
-        ("Kopia report", "api/webhook", Some(one_snapshot)),
-        ("ping", "ping", None),
+    // With a Core: the event fired and the entities pushed for each report count too.
+    for (what, path, body, core) in [
+        ("Kopia report", "api/webhook", Some(one_snapshot), None),
+        ("ping", "ping", None, None),
+        ("Kopia report", "api/webhook", Some(one_snapshot), Some(core)),
     ] {
-        let once = instructions(Counted::Fresh, path, body, N).await;
-        let twice = instructions(Counted::Fresh, path, body, 2 * N).await;
+        let counted = Counted::Fresh { core };
+        let once = instructions(counted, path, body, N).await;
+        let twice = instructions(counted, path, body, 2 * N).await;
+        let core = if core.is_some() { "Core connected" } else { "Core off" };
         row(
-            &format!("instructions per {what} (callgrind, Core off)"),
+            &format!("instructions per {what} (callgrind, {core})"),
             format!("{}", twice.saturating_sub(once) / N),
         );
     }
@@ -412,7 +416,7 @@ async fn run() {
             format!("{:.1} MiB", app.rss_kib() as f64 / 1024.0),
         );
         drop(app);
-        instruction_rows(&one_snapshot).await;
+        instruction_rows(&one_snapshot, &core.url).await;
         return;
     }
 
@@ -470,7 +474,7 @@ async fn run() {
     )
     .await;
     if !history_only {
-        instruction_rows(&one_snapshot).await;
+        instruction_rows(&one_snapshot, &core.url).await;
     }
     // The history question without the machine's noise: the same monitor at 1M and at 1k.
     for (stored, from) in [("1M", big.path()), ("1k", small.path())] {
@@ -942,8 +946,8 @@ fn wrk(url: &str, script: Option<&Path>) -> Wrk {
 #[derive(Clone, Copy)]
 enum Counted<'a> {
     NoOp,
-    /// The add-on with one new monitor.
-    Fresh,
+    /// The add-on with one new monitor, connected to this Core if given.
+    Fresh { core: Option<&'a str> },
     /// The add-on on a copy of this database, reports to this webhook ID.
     Copy {
         db: &'a Path,
@@ -963,8 +967,8 @@ async fn instructions(counted: Counted<'_>, path: &str, body: Option<&str>, coun
     ];
     let http = reqwest::Client::new();
     let (app, id) = match counted {
-        Counted::Fresh => {
-            let app = Server::app_with(&dir.path().join("data"), None, Some(&wrapper));
+        Counted::Fresh { core } => {
+            let app = Server::app_with(&dir.path().join("data"), core, Some(&wrapper));
             let id = create_monitor(&http, app.ui_port, "Counted").await;
             (app, id)
         }

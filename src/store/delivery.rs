@@ -15,7 +15,8 @@ pub struct Delivery {
     pub monitor_id: i64,
     pub received_at: Timestamp,
     pub events: Vec<BackupEvent>,
-    /// Queue a Home Assistant event for each newly stored event.
+    /// Each newly stored event is for Home Assistant's bus (the outbox fires the events
+    /// marked so, in order, after its cursor).
     pub fire_core_events: bool,
     /// The monitor's rule for successful runs that backed up far less than usual.
     pub shrink: ShrinkRule,
@@ -100,7 +101,6 @@ struct DeliveryWrite<'c> {
     insert: PreparedOnce<'c>,
     latest: PreparedOnce<'c>,
     usual: PreparedOnce<'c>,
-    queue: PreparedOnce<'c>,
 }
 
 impl<'c> DeliveryWrite<'c> {
@@ -126,8 +126,9 @@ impl<'c> DeliveryWrite<'c> {
             ),
             insert: statement(
                 "INSERT INTO events (monitor_id, received_at, sender, kind, status, source, started_at,
-                     finished_at, duration_ms, size_bytes, files, dirs, error, dedup_key, raw, run_id, host, target)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)
+                     finished_at, duration_ms, size_bytes, files, dirs, error, dedup_key, raw, run_id, host, target,
+                     to_core)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
                  ON CONFLICT DO NOTHING",
             ),
             latest: statement(
@@ -138,7 +139,6 @@ impl<'c> DeliveryWrite<'c> {
                      figures = COALESCE(excluded.figures, latest_runs.figures)",
             ),
             usual: statement("SELECT figures FROM latest_runs WHERE monitor_id = ?1 AND source = ?2"),
-            queue: statement("INSERT INTO core_events (event_id, created_at) VALUES (?1, ?2)"),
         }
     }
 
@@ -188,11 +188,6 @@ impl<'c> DeliveryWrite<'c> {
         };
         outcome.stored += 1;
         self.keep(&event, event_id, &run_key, figures, usual)?;
-        if self.fire_core_events {
-            self.queue
-                .get()?
-                .execute(params![event_id, self.received_ms])?;
-        }
         Ok(())
     }
 
@@ -262,6 +257,7 @@ impl<'c> DeliveryWrite<'c> {
             event.run_id(),
             event.host(),
             event.target(),
+            self.fire_core_events,
         ])?;
         Ok((inserted > 0).then(|| self.conn.last_insert_rowid()))
     }

@@ -351,6 +351,7 @@ impl Store {
                         "DELETE FROM events WHERE id >= ?1 AND id <= ?2 AND received_at < ?3",
                         params![from, upto, cutoff],
                     )?;
+                    super::outbox::cursor_after_deletion(conn)?;
                     Ok((deleted, upto + 1))
                 })
                 .await?;

@@ -30,7 +30,7 @@ use tokio::sync::{mpsc as bounded, oneshot};
 pub use delivery::{Delivery, Ingested};
 pub use history::EventPage;
 pub use notifications::{DueNotification, Notice};
-pub use outbox::{CoreEventSubject, DueCoreEvent, DueState, PushStatus};
+pub use outbox::{CoreEventRef, CoreEventSubject, DueCoreEvent, DueState, PushStatus};
 pub use rejections::{HEAD_BYTES as REJECTION_HEAD_BYTES, Rejection};
 pub use snapshot::{restore_if_missing, snapshot};
 
@@ -58,6 +58,7 @@ fn migration_steps() -> Vec<M<'static>> {
             include_str!("migrations/012_dedup_keys_hashed.sql"),
             dedup_keys_hashed,
         ),
+        M::up(include_str!("migrations/013_core_events_cursor.sql")),
     ]
 }
 
@@ -588,6 +589,44 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         assert!(migrations().validate().is_ok());
+    }
+
+    /// Migration 013: events queued for Core before the cursor are still fired, in order; one
+    /// Core refused keeps its retry; an event fired before is not fired again.
+    #[tokio::test]
+    async fn core_events_queued_before_the_cursor_are_kept() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::new(migration_steps().into_iter().take(12).collect())
+                .to_latest(&mut conn)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO monitors (key, name, webhook_id, history_limit, created_at)
+                     VALUES ('a', 'A', 'abcdefghijklmnopqrstuv', 10, 0);
+                 INSERT INTO events (id, monitor_id, received_at, sender, kind, status, source)
+                     VALUES (1, 1, 0, 'generic', 'run', 'success', 'fired'),
+                            (2, 1, 0, 'generic', 'run', 'success', 'refused'),
+                            (3, 1, 0, 'generic', 'run', 'success', 'queued'),
+                            (4, 1, 0, 'generic', 'run', 'success', 'imported');
+                 INSERT INTO core_events (event_id, created_at, attempts, next_attempt_at)
+                     VALUES (2, 0, 3, 0), (3, 0, 0, 0);",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let due = store.due_core_events(Timestamp::now(), 10).await.unwrap();
+        let due: Vec<_> = due
+            .iter()
+            .map(|due| match &due.what {
+                CoreEventSubject::Event { event, .. } => {
+                    (due.attempts, event.event.source().unwrap().to_owned())
+                }
+                CoreEventSubject::Rendered(data) => (due.attempts, data.clone()),
+            })
+            .collect();
+        assert_eq!(due, [(3, "refused".into()), (0, "queued".into())]);
     }
 
     /// Migration 012: a report stored with its dedup key in clear is still known when it is

@@ -355,6 +355,7 @@ impl Store {
                 [id],
             )?;
             conn.execute("DELETE FROM monitors WHERE id = ?1", [id])?;
+            super::outbox::cursor_after_deletion(conn)?;
             Ok(())
         })
         .await

@@ -24,9 +24,18 @@ pub struct DueState {
 /// A Home Assistant event waiting to be fired.
 #[derive(Debug, Clone)]
 pub struct DueCoreEvent {
-    pub id: i64,
+    pub id: CoreEventRef,
     pub attempts: i64,
     pub what: CoreEventSubject,
+}
+
+/// Where a due Home Assistant event waits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CoreEventRef {
+    /// A row of `core_events`: refused before, or queued before the cursor existed.
+    Waiting(i64),
+    /// A stored event after the cursor (its ID).
+    Marked(i64),
 }
 
 /// What a Home Assistant event announces.
@@ -305,68 +314,104 @@ impl Store {
         .await
     }
 
+    /// Home Assistant events due: refused ones whose retry has come (and any queued before
+    /// the cursor existed), then the marked events after the cursor, oldest first.
     pub async fn due_core_events(
         &self,
         now: Timestamp,
         limit: usize,
     ) -> Result<Vec<DueCoreEvent>, StoreError> {
         self.read(move |conn| {
-            let mut stmt = conn.prepare_cached(&format!(
+            let mut out = Vec::new();
+            let mut waiting = conn.prepare_cached(&format!(
                 "SELECT c.id, c.attempts, c.legacy_data, m.key, m.name, {}
                  FROM core_events c LEFT JOIN events e ON e.id = c.event_id
                  LEFT JOIN monitors m ON m.id = e.monitor_id
                  WHERE c.next_attempt_at <= ?1 ORDER BY c.id LIMIT ?2",
                 columns_as("e")
             ))?;
-            let mut rows = stmt.query(params![to_ms(now), limit as i64])?;
-            let mut out = Vec::new();
+            let mut rows = waiting.query(params![to_ms(now), limit as i64])?;
             while let Some(row) = rows.next()? {
-                let legacy: Option<String> = row.get(2)?;
-                let key: Option<String> = row.get(3)?;
-                let what = match (legacy, key) {
-                    (Some(data), _) => CoreEventSubject::Rendered(data),
-                    (None, Some(key)) => CoreEventSubject::Event {
-                        monitor_key: MonitorKey::parse(&key)
-                            .map_err(|e| StoreError::Corrupt(e.0))?,
-                        monitor_name: row.get(4)?,
-                        event: Box::new(event_from_row_at(row, 5)?),
-                    },
-                    (None, None) => continue,
-                };
-                out.push(DueCoreEvent {
-                    id: row.get(0)?,
-                    attempts: row.get(1)?,
-                    what,
-                });
+                let id = CoreEventRef::Waiting(row.get(0)?);
+                if let Some(what) = core_event_subject(row, 2)? {
+                    out.push(DueCoreEvent {
+                        id,
+                        attempts: row.get(1)?,
+                        what,
+                    });
+                }
+            }
+            let mut marked = conn.prepare_cached(&format!(
+                "SELECT e.id, NULL, m.key, m.name, {}
+                 FROM events e JOIN monitors m ON m.id = e.monitor_id
+                 WHERE e.id > (SELECT fired_through FROM core_event_cursor) AND e.to_core = 1
+                 ORDER BY e.id LIMIT ?1",
+                columns_as("e")
+            ))?;
+            let mut rows = marked.query([(limit - out.len().min(limit)) as i64])?;
+            while let Some(row) = rows.next()? {
+                let id = CoreEventRef::Marked(row.get(0)?);
+                if let Some(what) = core_event_subject(row, 1)? {
+                    out.push(DueCoreEvent {
+                        id,
+                        attempts: 0,
+                        what,
+                    });
+                }
             }
             Ok(out)
         })
         .await
     }
 
-    /// Core took these events: one write for a round of them, not one each (under load a
-    /// write per event doubled the writer's work). A crash before this write fires them
-    /// again: at least once, as before.
-    pub async fn core_events_fired(&self, ids: Vec<i64>) -> Result<(), StoreError> {
+    /// Core took these events: one write for a round of them, not one each. Marked events
+    /// are taken in order, so the cursor moves to the newest. A crash before this write
+    /// fires them again: at least once, as before.
+    pub async fn core_events_fired(&self, ids: Vec<CoreEventRef>) -> Result<(), StoreError> {
         if ids.is_empty() {
             return Ok(());
         }
         self.write(move |conn| {
             let mut delete = conn.prepare_cached("DELETE FROM core_events WHERE id = ?1")?;
+            let mut through = None;
             for id in ids {
-                delete.execute([id])?;
+                match id {
+                    CoreEventRef::Waiting(id) => {
+                        delete.execute([id])?;
+                    }
+                    CoreEventRef::Marked(id) => through = through.max(Some(id)),
+                }
+            }
+            if let Some(through) = through {
+                advance_cursor(conn, through)?;
             }
             Ok(())
         })
         .await
     }
 
-    pub async fn core_event_failed(&self, id: i64, retry_at: Timestamp) -> Result<(), StoreError> {
+    /// Core refused this event: it waits apart, retried at `retry_at`, and the marked
+    /// events behind it go on.
+    pub async fn core_event_failed(
+        &self,
+        id: CoreEventRef,
+        retry_at: Timestamp,
+    ) -> Result<(), StoreError> {
         self.write(move |conn| {
-            conn.execute(
-                "UPDATE core_events SET attempts = attempts + 1, next_attempt_at = ?2 WHERE id = ?1",
-                params![id, to_ms(retry_at)],
-            )?;
+            match id {
+                CoreEventRef::Waiting(id) => conn.execute(
+                    "UPDATE core_events SET attempts = attempts + 1, next_attempt_at = ?2 WHERE id = ?1",
+                    params![id, to_ms(retry_at)],
+                )?,
+                CoreEventRef::Marked(id) => {
+                    conn.execute(
+                        "INSERT INTO core_events (event_id, created_at, attempts, next_attempt_at)
+                         SELECT id, received_at, 1, ?2 FROM events WHERE id = ?1",
+                        params![id, to_ms(retry_at)],
+                    )?;
+                    advance_cursor(conn, id)?
+                }
+            };
             Ok(())
         })
         .await
@@ -375,18 +420,194 @@ impl Store {
     /// Events older than `cutoff` are dropped unfired: an automation a day late does harm.
     pub async fn drop_stale_core_events(&self, cutoff: Timestamp) -> Result<usize, StoreError> {
         self.write(move |conn| {
-            Ok(conn.execute(
-                "DELETE FROM core_events WHERE created_at < ?1",
-                [to_ms(cutoff)],
-            )?)
+            let cutoff = to_ms(cutoff);
+            let waiting =
+                conn.execute("DELETE FROM core_events WHERE created_at < ?1", [cutoff])?;
+            // The marked events are in arrival order: the cursor skips those too old.
+            let stale: Option<i64> = conn.query_row(
+                "SELECT MAX(id) FROM events WHERE id > (SELECT fired_through FROM core_event_cursor)
+                 AND to_core = 1 AND received_at < ?1",
+                [cutoff],
+                |r| r.get(0),
+            )?;
+            let skipped = match stale {
+                Some(through) => conn.query_row(
+                    "SELECT COUNT(*) FROM events WHERE id > (SELECT fired_through FROM core_event_cursor)
+                     AND id <= ?1 AND to_core = 1",
+                    [through],
+                    |r| r.get::<_, i64>(0),
+                )?,
+                None => 0,
+            };
+            if let Some(through) = stale {
+                advance_cursor(conn, through)?;
+            }
+            Ok(waiting + skipped as usize)
         })
         .await
     }
 }
 
+/// Moves the cursor forward to `through` (never back).
+fn advance_cursor(conn: &rusqlite::Connection, through: i64) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "UPDATE core_event_cursor SET fired_through = ?1 WHERE fired_through < ?1",
+        [through],
+    )?)
+}
+
+/// After events were deleted: the next event ID is one more than the largest left, which
+/// may be at or below the cursor (the newest events went). The cursor comes back to that
+/// largest ID, so no new event is taken as fired; everything up to it was fired already.
+pub(super) fn cursor_after_deletion(conn: &rusqlite::Connection) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE core_event_cursor
+         SET fired_through = MIN(fired_through, (SELECT COALESCE(MAX(id), 0) FROM events))",
+        [],
+    )?;
+    Ok(())
+}
+
+/// What a due row announces, read from column `at` on (rendered data, monitor key, monitor
+/// name, the event's columns); `None` when its event is gone.
+fn core_event_subject(
+    row: &rusqlite::Row<'_>,
+    at: usize,
+) -> Result<Option<CoreEventSubject>, StoreError> {
+    let legacy: Option<String> = row.get(at)?;
+    let key: Option<String> = row.get(at + 1)?;
+    Ok(match (legacy, key) {
+        (Some(data), _) => Some(CoreEventSubject::Rendered(data)),
+        (None, Some(key)) => Some(CoreEventSubject::Event {
+            monitor_key: MonitorKey::parse(&key).map_err(|e| StoreError::Corrupt(e.0))?,
+            monitor_name: row.get(at + 2)?,
+            event: Box::new(event_from_row_at(row, at + 3)?),
+        }),
+        (None, None) => None,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::{RunStatus, ShrinkRule};
+    use crate::store::{Delivery, test_insert, test_run};
+
+    /// Stores one run of `source` for Core (as a webhook does while pushes are on).
+    async fn report(store: &Store, monitor_id: i64, source: &str) {
+        let delivery = Delivery {
+            monitor_id,
+            received_at: Timestamp::now(),
+            events: vec![test_run(Some(source), RunStatus::Success)],
+            fire_core_events: true,
+            shrink: ShrinkRule::DEFAULT,
+        };
+        store.ingest(delivery, |_| {}).await.unwrap();
+    }
+
+    async fn due_sources(store: &Store) -> Vec<(CoreEventRef, String)> {
+        let due = store.due_core_events(Timestamp::now(), 10).await.unwrap();
+        due.into_iter()
+            .map(|due| match due.what {
+                CoreEventSubject::Event { event, .. } => {
+                    (due.id, event.event.source().unwrap_or("").to_owned())
+                }
+                CoreEventSubject::Rendered(data) => (due.id, data),
+            })
+            .collect()
+    }
+
+    fn sources(due: &[(CoreEventRef, String)]) -> Vec<&str> {
+        due.iter().map(|(_, s)| s.as_str()).collect()
+    }
+
+    #[tokio::test]
+    async fn core_events_are_the_marked_events_after_the_cursor_in_order() {
+        let (_dir, store, id) = crate::store::test_store_with_monitor().await;
+        report(&store, id, "a").await;
+        // An import (or a report while pushes are off) is never announced.
+        test_insert(
+            &store,
+            id,
+            vec![test_run(Some("imported"), RunStatus::Success)],
+        )
+        .await;
+        report(&store, id, "b").await;
+        let due = due_sources(&store).await;
+        assert_eq!(sources(&due), ["a", "b"]);
+        store.core_events_fired(vec![due[0].0]).await.unwrap();
+        assert_eq!(sources(&due_sources(&store).await), ["b"]);
+        store.core_events_fired(vec![due[1].0]).await.unwrap();
+        assert!(due_sources(&store).await.is_empty());
+        report(&store, id, "c").await;
+        assert_eq!(sources(&due_sources(&store).await), ["c"]);
+    }
+
+    #[tokio::test]
+    async fn a_refused_core_event_waits_apart_and_the_rest_go_on() {
+        let (_dir, store, id) = crate::store::test_store_with_monitor().await;
+        report(&store, id, "a").await;
+        report(&store, id, "b").await;
+        let due = due_sources(&store).await;
+        let retry_at = Timestamp::now() + jiff::SignedDuration::from_mins(1);
+        store.core_event_failed(due[0].0, retry_at).await.unwrap();
+        assert_eq!(sources(&due_sources(&store).await), ["b"]);
+        store.core_events_fired(vec![due[1].0]).await.unwrap();
+        assert!(due_sources(&store).await.is_empty());
+        let later = store
+            .due_core_events(retry_at, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|due| (matches!(due.id, CoreEventRef::Waiting(_)), due.attempts))
+            .collect::<Vec<_>>();
+        assert_eq!(later, [(true, 1)]);
+    }
+
+    /// Deleting the newest events lets SQLite hand their IDs out again: an event stored then
+    /// must not be taken as fired.
+    #[tokio::test]
+    async fn an_event_after_the_newest_were_deleted_is_still_fired() {
+        let (_dir, store, first) = crate::store::test_store_with_monitor().await;
+        let name = crate::domain::MonitorName::parse("Second").unwrap();
+        let second = store
+            .create_monitor(
+                crate::domain::NewMonitor::new(name, crate::domain::WebhookId::generate()),
+                crate::domain::Origin::Ui,
+            )
+            .await
+            .unwrap()
+            .id;
+        report(&store, first, "a").await;
+        report(&store, second, "b").await;
+        report(&store, second, "c").await;
+        let due = due_sources(&store).await;
+        store
+            .core_events_fired(due.iter().map(|(id, _)| *id).collect())
+            .await
+            .unwrap();
+        store.delete_monitor(second).await.unwrap();
+        report(&store, first, "d").await;
+        assert_eq!(sources(&due_sources(&store).await), ["d"]);
+    }
+
+    #[tokio::test]
+    async fn core_events_a_day_old_are_dropped_unfired() {
+        let (_dir, store, id) = crate::store::test_store_with_monitor().await;
+        report(&store, id, "a").await;
+        report(&store, id, "b").await;
+        let due = due_sources(&store).await;
+        let retry_at = Timestamp::now();
+        store.core_event_failed(due[0].0, retry_at).await.unwrap();
+        let dropped = store
+            .drop_stale_core_events(Timestamp::now() + jiff::SignedDuration::from_secs(1))
+            .await
+            .unwrap();
+        assert_eq!(dropped, 2);
+        assert!(due_sources(&store).await.is_empty());
+        report(&store, id, "c").await;
+        assert_eq!(sources(&due_sources(&store).await), ["c"]);
+    }
 
     #[tokio::test]
     async fn a_push_answered_before_core_forgot_everything_stays_due() {

@@ -12,7 +12,9 @@ use tokio::sync::Notify;
 use crate::ha::mqtt::Mqtt;
 use crate::ha::socket::EventSocket;
 use crate::ha::{CoreClient, EVENT_TYPE, HaError, event_data};
-use crate::store::{CoreEventSubject, DueCoreEvent, DueNotification, DueState, Store, StoreError};
+use crate::store::{
+    CoreEventRef, CoreEventSubject, DueCoreEvent, DueNotification, DueState, Store, StoreError,
+};
 use crate::telemetry::ErrorChain;
 
 const FIRST_RETRY: Duration = Duration::from_secs(1);
@@ -316,7 +318,7 @@ impl Outbox {
     }
 
     /// Removes the events Core took from the queue; `false` if that failed (logged).
-    async fn forget_fired(&self, fired: Vec<i64>) -> bool {
+    async fn forget_fired(&self, fired: Vec<CoreEventRef>) -> bool {
         match self.store.core_events_fired(fired).await {
             Ok(()) => true,
             Err(e) => {
