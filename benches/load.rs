@@ -379,12 +379,21 @@ async fn instruction_rows(one_snapshot: &str, core: &str) {
     for (what, path, body, core) in [
         ("Kopia report", "api/webhook", Some(one_snapshot), None),
         ("ping", "ping", None, None),
-        ("Kopia report", "api/webhook", Some(one_snapshot), Some(core)),
+        (
+            "Kopia report",
+            "api/webhook",
+            Some(one_snapshot),
+            Some(core),
+        ),
     ] {
         let counted = Counted::Fresh { core };
         let once = instructions(counted, path, body, N).await;
         let twice = instructions(counted, path, body, 2 * N).await;
-        let core = if core.is_some() { "Core connected" } else { "Core off" };
+        let core = if core.is_some() {
+            "Core connected"
+        } else {
+            "Core off"
+        };
         row(
             &format!("instructions per {what} (callgrind, {core})"),
             format!("{}", twice.saturating_sub(once) / N),
@@ -947,7 +956,9 @@ fn wrk(url: &str, script: Option<&Path>) -> Wrk {
 enum Counted<'a> {
     NoOp,
     /// The add-on with one new monitor, connected to this Core if given.
-    Fresh { core: Option<&'a str> },
+    Fresh {
+        core: Option<&'a str>,
+    },
     /// The add-on on a copy of this database, reports to this webhook ID.
     Copy {
         db: &'a Path,

@@ -110,6 +110,10 @@ impl Application {
                 SupervisorClient::new(settings.supervisor.as_ref(), settings.core.as_ref());
             tokio::spawn(refresh_webhook_address(client, state.clone()));
         }
+        if settings.supervisor.is_some() {
+            let client = SupervisorClient::new(settings.supervisor.as_ref(), None);
+            tokio::spawn(announce_to_home_assistant(client, state.clone()));
+        }
 
         Ok(Self {
             webhook_port,
@@ -351,6 +355,52 @@ async fn refresh_webhook_address(client: SupervisorClient, state: web::Data<AppS
             tracing::info!(host = ?address.host, port = ?address.port, "webhook address for the panel");
             *current = address;
         }
+    }
+}
+
+/// Supervisor discovery: Home Assistant shows the integration as discovered, with the address
+/// and key to reach the add-on; announced again when the key changes (Core then updates the
+/// integration's entry). Retried while the Supervisor does not take it.
+async fn announce_to_home_assistant(client: SupervisorClient, state: web::Data<AppState>) {
+    let mut announced: Option<String> = None;
+    let mut version = state.service.next_change(u64::MAX, Duration::ZERO).await;
+    let mut retry = Duration::from_secs(10);
+    loop {
+        let key = match state.service.integration_key().await {
+            Ok(key) => key,
+            Err(e) => {
+                tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot read the integration key");
+                return;
+            }
+        };
+        if announced.as_deref() != Some(key.as_str()) {
+            let Some(host) = client.own_hostname().await else {
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(Duration::from_secs(600));
+                continue;
+            };
+            let config = serde_json::json!({
+                "host": host,
+                "port": crate::config::ADDON_WEBHOOK_PORT,
+                "key": key.as_str(),
+            });
+            if client.announce("kopia_webhook", &config).await {
+                tracing::info!(
+                    host,
+                    "announced to Home Assistant: the integration can be added in one click"
+                );
+                announced = Some(key.as_str().to_owned());
+                retry = Duration::from_secs(10);
+            } else {
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(Duration::from_secs(600));
+                continue;
+            }
+        }
+        version = state
+            .service
+            .next_change(version, Duration::from_secs(3600))
+            .await;
     }
 }
 

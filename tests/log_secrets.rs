@@ -16,6 +16,7 @@ use support::ws_core::WsCore;
 const CORE_TOKEN: &str = "core-token-that-must-never-be-logged-0123456789";
 const SECRET: &str = "monitor-secret-that-must-never-be-logged";
 const CHOSEN_ID: &str = "chosen-webhook-id-never-logged-42";
+const LEGACY_ID: &str = "legacy_entry_id_never_logged";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_logs_even_at_trace_level() {
@@ -57,6 +58,35 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         }
         request.send().await.unwrap();
     }
+    // The companion integration: relays with the key and with a mistyped one, the monitor
+    // list, and taking over an old entry (its webhook ID is a secret too).
+    let integration_key = status["integration_key"].as_str().unwrap().to_owned();
+    let mistyped_key = format!("{integration_key}x");
+    for key in [&integration_key, &mistyped_key] {
+        for url in [
+            format!("{}/api/integration/relay/{CHOSEN_ID}", app.webhook_base),
+            format!("{}/api/integration/relay/{CHOSEN_ID}?event=fail", app.webhook_base),
+            format!("{}/api/integration/relay/{LEGACY_ID}x", app.webhook_base),
+        ] {
+            http.post(url)
+                .header("x-kopia-webhook-key", key.as_str())
+                .body(report)
+                .send()
+                .await
+                .unwrap();
+        }
+        http.get(format!("{}/api/integration/monitors", app.webhook_base))
+            .header("x-kopia-webhook-key", key.as_str())
+            .send()
+            .await
+            .unwrap();
+        http.post(format!("{}/api/integration/legacy", app.webhook_base))
+            .header("x-kopia-webhook-key", key.as_str())
+            .json(&json!({"webhook_id": LEGACY_ID}))
+            .send()
+            .await
+            .unwrap();
+    }
     // Edits, a page view and a reconcile round.
     http.patch(format!("{}/api/monitors/chosen", app.ui_base))
         .json(&json!({"secret": "another-secret-value-xyz"}))
@@ -94,6 +124,9 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         "another-secret-value-xyz",
         &ping_key,
         chosen["webhook_id"].as_str().unwrap(),
+        &integration_key,
+        &mistyped_key,
+        LEGACY_ID,
     ] {
         assert!(
             !log.contains(secret),

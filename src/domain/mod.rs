@@ -14,8 +14,8 @@ pub use event::{
     BackupEvent, EventKind, Progress, RunStatus, SenderKind, StoredEvent, human_size, printable,
 };
 pub use monitor::{
-    HistoryLimit, Monitor, MonitorChanges, MonitorKey, MonitorName, NewMonitor, Origin, PingKey,
-    Slug, WebhookId, placeholder_in,
+    HistoryLimit, IntegrationKey, Monitor, MonitorChanges, MonitorKey, MonitorName, NewMonitor,
+    Origin, PingKey, Slug, WebhookId, placeholder_in,
 };
 pub use rhythm::{Rhythm, RunTime};
 pub use schedule::{Grace, Schedule, format_period, format_span, parse_period};

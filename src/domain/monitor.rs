@@ -41,6 +41,28 @@ impl WebhookId {
         Ok(Self(raw.to_owned()))
     }
 
+    /// An ID that is already in use somewhere: one stored, one a URL names, or one the
+    /// replaced Home Assistant integration registered (its IDs were words of any length,
+    /// `nas_backup`). Only new choices must be 16 characters.
+    pub fn existing(raw: &str) -> Result<Self, ParseError> {
+        let len = raw.chars().count();
+        if !(1..=Self::MAX_LEN).contains(&len) {
+            return Err(ParseError::new(format!(
+                "a webhook ID must be 1 to {} characters long (this one has {len})",
+                Self::MAX_LEN
+            )));
+        }
+        if !raw
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(ParseError::new(
+                "a webhook ID may only contain letters, digits, '-' and '_'",
+            ));
+        }
+        Ok(Self(raw.to_owned()))
+    }
+
     /// A chosen ID that does not mix upper case, lower case and digits, or repeats a few
     /// characters, is probably words and guessable: accepted, but worth a warning, since the
     /// ID is all that protects a webhook without a secret.
@@ -177,6 +199,48 @@ impl PingKey {
 impl fmt::Debug for PingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PingKey({})", self.masked())
+    }
+}
+
+/// The key the companion Home Assistant integration presents: 256 random bits, URL-safe.
+/// It reaches the add-on's relay and monitor list, so it is a secret like a webhook ID.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IntegrationKey(String);
+
+impl IntegrationKey {
+    pub fn generate() -> Self {
+        let mut bytes = [0u8; 32];
+        getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
+        Self(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes))
+    }
+
+    /// A stored key; anything else stored is replaced at start.
+    pub fn parse(raw: &str) -> Option<Self> {
+        (raw.len() == 43
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+        .then(|| Self(raw.to_owned()))
+    }
+
+    /// Constant time: the key is a secret.
+    pub fn matches(&self, candidate: &str) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.len() == candidate.len() && bool::from(self.0.as_bytes().ct_eq(candidate.as_bytes()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    pub fn masked(&self) -> String {
+        format!("{}…", &self.0[..4])
+    }
+}
+
+impl fmt::Debug for IntegrationKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IntegrationKey({})", self.masked())
     }
 }
 

@@ -77,6 +77,43 @@ impl SupervisorClient {
         info["data"]["slug"].as_str().map(str::to_owned)
     }
 
+    /// The add-on's host name on Home Assistant's internal network (`<repository>-kopia-webhook`):
+    /// Core reaches the webhook listener there.
+    pub async fn own_hostname(&self) -> Option<String> {
+        let (url, token) = self.supervisor.as_ref()?;
+        let info = self.get(&format!("{url}/addons/self/info"), token).await?;
+        info["data"]["hostname"].as_str().map(str::to_owned)
+    }
+
+    /// Announces a service to Home Assistant (Supervisor discovery): Core offers to set up
+    /// the integration of that name with `config`. `false` if the Supervisor refused.
+    pub async fn announce(&self, service: &str, config: &Value) -> bool {
+        let Some((url, token)) = self.supervisor.as_ref() else {
+            return false;
+        };
+        let response = self
+            .http
+            .post(format!("{url}/discovery"))
+            .bearer_auth(token.expose_secret())
+            .json(&serde_json::json!({ "service": service, "config": config }))
+            .send()
+            .await;
+        match response {
+            Ok(r) if r.status().is_success() => true,
+            Ok(r) => {
+                tracing::warn!(
+                    status = r.status().as_u16(),
+                    "the Supervisor refused the discovery announcement"
+                );
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %crate::telemetry::ErrorChain(&e.without_url()), "cannot announce the add-on to Home Assistant");
+                false
+            }
+        }
+    }
+
     /// Asks the Supervisor (and Core); whatever cannot be found stays `None`.
     pub async fn webhook_address(&self, container_port: u16) -> WebhookAddress {
         let mut address = WebhookAddress::default();

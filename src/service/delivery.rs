@@ -43,7 +43,7 @@ pub struct Caller {
 }
 
 impl Caller {
-    fn peer_text(&self) -> Option<String> {
+    pub fn peer_text(&self) -> Option<String> {
         self.peer.map(|ip| ip.to_canonical().to_string())
     }
 }
@@ -251,7 +251,7 @@ impl Service {
         raw_id: &str,
         caller: Caller,
     ) -> Result<Monitor, ServiceError> {
-        let found = match WebhookId::parse(raw_id) {
+        let found = match WebhookId::existing(raw_id) {
             Ok(id) => self.store.monitor_by_webhook_id(&id).await?,
             Err(_) => None,
         };
@@ -317,7 +317,7 @@ impl Service {
         raw_id: &str,
         caller: Caller,
     ) -> Result<Option<Monitor>, ServiceError> {
-        let Ok(id) = WebhookId::parse(raw_id) else {
+        let Ok(id) = WebhookId::existing(raw_id) else {
             return Ok(None);
         };
         if let Err(retry_after) = self.guard.failed_attempt(caller.peer) {

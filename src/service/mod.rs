@@ -4,11 +4,14 @@
 //! - `delivery`: a backup tool's request, however it arrived, from the monitor it names to
 //!   the committed events.
 //! - `monitors`: creating, changing, listing and deleting monitors, their history.
+//! - `integration`: what the companion Home Assistant integration asks: the key it
+//!   presents, Home Assistant's URLs, taking over the replaced integration's entries.
 //! - `guard`: throttling where abuse is (unknown IDs, wrong signatures, floods) and the
 //!   bounded record of refused requests.
 
 mod delivery;
 mod guard;
+mod integration;
 mod monitors;
 pub mod publishing;
 
@@ -16,6 +19,7 @@ use std::sync::Arc;
 
 pub use delivery::{Body, BodyError, Caller, Delivered, Locate, MAX_BODY, Request};
 pub use guard::UnknownRequest;
+pub use integration::{HomeAssistantUrls, LegacyEntry};
 pub use monitors::{MonitorFields, MonitorSettings, MonitorView, TestOutcome};
 
 use crate::config::Settings;
@@ -59,6 +63,10 @@ pub enum ServiceError {
     Body(#[source] delivery::BodyError),
     #[error(transparent)]
     Unreadable(#[from] crate::senders::SenderError),
+    #[error(
+        "the integration key is wrong: set up the Kopia Webhook Status integration again with the key the add-on's panel shows"
+    )]
+    WrongKey,
 }
 
 impl ServiceError {
@@ -71,7 +79,7 @@ impl ServiceError {
             Self::SlowBody { .. } => 408,
             Self::TooLarge { .. } => 413,
             Self::Conflict(_) => 409,
-            Self::Unauthorized(_) => 401,
+            Self::Unauthorized(_) | Self::WrongKey => 401,
             Self::TooMany { .. } => 429,
             Self::Busy { .. } | Self::Store(_) => 503,
         }
@@ -108,6 +116,7 @@ pub struct Service {
     /// Counts changes the panel shows (reports, edits): open pages wait on it and update
     /// themselves.
     changes: Arc<tokio::sync::watch::Sender<u64>>,
+    integration: integration::IntegrationLink,
 }
 
 impl Service {
@@ -129,6 +138,7 @@ impl Service {
             guard,
             ping_key: std::sync::RwLock::new(None),
             changes: Arc::new(tokio::sync::watch::Sender::new(0)),
+            integration: integration::IntegrationLink::default(),
         }
     }
 

@@ -94,7 +94,7 @@ fn monitor_from_row(row: &Row<'_>) -> Result<Monitor, StoreError> {
         id: row.get(0)?,
         key: MonitorKey::parse(&row.get::<_, String>(1)?).map_err(corrupt)?,
         name: MonitorName::parse(&row.get::<_, String>(2)?).map_err(corrupt)?,
-        webhook_id: WebhookId::parse(&row.get::<_, String>(3)?).map_err(corrupt)?,
+        webhook_id: WebhookId::existing(&row.get::<_, String>(3)?).map_err(corrupt)?,
         secret: row.get::<_, Option<String>>(4)?.map(SecretString::from),
         history_limit: HistoryLimit::parse(row.get(5)?).map_err(corrupt)?,
         origin: if origin == "options" {

@@ -1,10 +1,11 @@
 //! Add-on-wide values made at the first start and kept with the database (and its backups):
-//! the ping key of slug URLs and the install ID of MQTT devices.
+//! the ping key of slug URLs, the companion integration's key and the install ID of MQTT
+//! devices.
 
 use rusqlite::{Connection, OptionalExtension};
 
 use super::{Store, StoreError};
-use crate::domain::PingKey;
+use crate::domain::{IntegrationKey, PingKey};
 
 /// The stored value of `name` if `parse` accepts it, else a new one from `make`, stored.
 fn kept_or_made<T>(
@@ -52,6 +53,29 @@ impl Store {
         self.write(|conn| {
             let (key, text) = new_ping_key()?;
             store(conn, "ping_key", &text)?;
+            Ok(key)
+        })
+        .await
+    }
+
+    /// The key the companion Home Assistant integration presents, made at the first start.
+    pub async fn integration_key(&self) -> Result<IntegrationKey, StoreError> {
+        self.write(|conn| {
+            kept_or_made(conn, "integration_key", IntegrationKey::parse, || {
+                let key = IntegrationKey::generate();
+                let text = key.as_str().to_owned();
+                Ok((key, text))
+            })
+        })
+        .await
+    }
+
+    /// A new integration key: the integration set up with the old one is refused until it is
+    /// given the new one.
+    pub async fn rotate_integration_key(&self) -> Result<IntegrationKey, StoreError> {
+        self.write(|conn| {
+            let key = IntegrationKey::generate();
+            store(conn, "integration_key", key.as_str())?;
             Ok(key)
         })
         .await

@@ -175,6 +175,7 @@ pub async fn status(
 ) -> Result<HttpResponse, ApiError> {
     let monitors = state.service.all_monitors().await?;
     let ping_key = state.service.ping_key().await?;
+    let integration_key = state.service.integration_key().await?;
     let mut by_status: std::collections::BTreeMap<&'static str, usize> =
         std::collections::BTreeMap::new();
     for view in &monitors {
@@ -190,6 +191,11 @@ pub async fn status(
         },
         "webhook_base_url": state.webhook_base(&req),
         "ping_key": ping_key.as_str(),
+        "integration_key": integration_key.as_str(),
+        "integration": {
+            "connected": state.service.home_assistant_urls().is_some(),
+            "home_assistant": state.service.home_assistant_urls(),
+        },
         "unknown_requests": state.service.recent_unknown_requests(),
         "slug_urls": {
             "ping": format!("{}/ping/{}/<slug>?create=1", state.webhook_base(&req), ping_key.as_str()),

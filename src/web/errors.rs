@@ -37,6 +37,9 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// The integration key was wrong.
+    #[error("{0}")]
+    Unauthorized(String),
     /// Busy or throttled: try again later (`Retry-After` says when).
     #[error("{message}")]
     Unavailable { message: String, retry_after: u64 },
@@ -58,6 +61,7 @@ impl From<ServiceError> for ApiError {
             }
             ServiceError::Conflict(reason) => Self::Conflict(reason),
             ServiceError::Unauthorized(_) => Self::Conflict(error.to_string()),
+            ServiceError::WrongKey => Self::Unauthorized(error.to_string()),
             ServiceError::TooMany { retry_after } | ServiceError::Busy { retry_after } => {
                 Self::Unavailable {
                     message: error.to_string(),
@@ -84,6 +88,7 @@ impl ResponseError for ApiError {
             Self::BadRequest(_) => StatusCode::BAD_REQUEST,
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::Conflict(_) => StatusCode::CONFLICT,
+            Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }

@@ -5,6 +5,7 @@ mod assets;
 mod charts;
 mod errors;
 mod ingress;
+mod integration;
 mod listener;
 mod pages;
 mod views;
@@ -96,6 +97,14 @@ pub fn ui_routes(cfg: &mut web::ServiceConfig) {
                 web::get().to(pages::confirm_rotate_ping_key),
             )
             .route("/ping-key/rotate", web::post().to(pages::rotate_ping_key))
+            .route(
+                "/integration-key/rotate",
+                web::get().to(pages::confirm_rotate_integration_key),
+            )
+            .route(
+                "/integration-key/rotate",
+                web::post().to(pages::rotate_integration_key),
+            )
             .route("/static/{file}", web::get().to(assets::serve))
             .route("/api/status", web::get().to(api::status))
             .route("/api/changes", web::get().to(api::changes))
@@ -140,8 +149,10 @@ pub(super) fn masked_path(path: &str) -> String {
         } else {
             out.push(segment.to_owned());
         }
-        after_key_word = matches!(segment, "webhook" | "webhooks" | "ping" | "push" | "ntfy")
-            || (after_key_word && segment.is_empty());
+        after_key_word = matches!(
+            segment,
+            "webhook" | "webhooks" | "ping" | "push" | "ntfy" | "relay"
+        ) || (after_key_word && segment.is_empty());
     }
     out.join("/")
 }

@@ -22,6 +22,9 @@ pub struct MonitorJson {
     pub name: String,
     pub webhook_id: String,
     pub webhook_url: String,
+    /// Home Assistant's own URL for this monitor, from outside the house: while the
+    /// companion integration is connected and Core has an external or remote URL.
+    pub url_from_anywhere: Option<String>,
     pub entities: Vec<String>,
     pub history_limit: usize,
     pub has_secret: bool,
@@ -71,6 +74,10 @@ impl MonitorJson {
             name: monitor.name.as_str().to_owned(),
             webhook_id: monitor.webhook_id.as_str().to_owned(),
             webhook_url: state.webhook_url(req, &monitor.webhook_id),
+            url_from_anywhere: state
+                .service
+                .home_assistant_urls()
+                .and_then(|urls| urls.from_anywhere(&monitor.webhook_id)),
             entities: crate::ha::catalogue::entity_ids_on(
                 state.service.entities_status().path,
                 &monitor.key,

@@ -10,6 +10,10 @@
 //! - `/api/push/{id}?status=&msg=&ping=`: Uptime-Kuma-compatible, any method.
 //! - `/ntfy/{id}`, `/ntfy`, `/{id}`, `/`: ntfy-compatible publishing (the topic is the ID).
 //! - `POST /message`, `POST /{prefix}/message`: Gotify-compatible (the token is the ID).
+//! - `/api/integration/relay/{id}`: a request Home Assistant received at its own URL,
+//!   relayed by the companion integration (key-authenticated); read as a report, a ping or
+//!   an Uptime Kuma push by what it looks like. `/api/integration/…`: the integration's
+//!   other calls ([`super::integration`]).
 
 use actix_web::http::{Method, header};
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -45,6 +49,10 @@ enum WebhookPath<'a> {
     RootTopic(&'a str),
     /// `/message`, `/<prefix>/message`
     GotifyMessage,
+    /// `/api/integration/relay/<id>`
+    Relay(&'a str),
+    /// `/api/integration/<call>`
+    Integration(&'a str),
     Unknown,
 }
 
@@ -75,6 +83,8 @@ impl<'a> WebhookPath<'a> {
             ["ping", first, second] => Self::Ping(first, Some(second), None),
             ["ping", first, second, third] => Self::Ping(first, Some(second), Some(third)),
             ["api", "push", id] => Self::Push(id),
+            ["api", "integration", "relay", id] => Self::Relay(id),
+            ["api", "integration", call] => Self::Integration(call),
             ["ntfy"] => Self::NtfyJson { root: false },
             ["ntfy", topic] => Self::NtfyTopic(topic, None),
             ["ntfy", topic, action] => Self::NtfyTopic(topic, Some(action)),
@@ -93,6 +103,9 @@ enum Action<'a> {
     WrongMethod,
     WrongUrl,
     Deliver(Route<'a>),
+    /// Relayed by the integration: the key first, then a route by the request's shape.
+    Relay(&'a str),
+    Integration(&'a str),
 }
 
 /// A URL shape that delivers: how it names its monitor, which reader, which answer.
@@ -162,8 +175,37 @@ impl<'a> Action<'a> {
             WebhookPath::GotifyMessage if method == Method::POST => {
                 deliver(Locate::GotifyToken, Reader::Gotify, Answer::Gotify)
             }
+            WebhookPath::Relay(id) => Self::Relay(id),
+            WebhookPath::Integration(call) => Self::Integration(call),
             _ => Self::WrongUrl,
         }
+    }
+}
+
+/// A request Home Assistant's webhook URL received (one path segment, so no `/start` or
+/// slug): an Uptime Kuma push when it has `?status=`, a ping when it has `?event=`, is a
+/// `GET`/`HEAD` or has no body, a report otherwise.
+fn relayed<'a>(id: &'a str, method: &Method, query: &str, has_body: bool) -> Route<'a> {
+    let has = |name: &str| {
+        query
+            .split('&')
+            .any(|pair| pair.split('=').next() == Some(name))
+    };
+    let (reader, answer) = if has("status") {
+        (Reader::Push, Answer::Push)
+    } else if has("event") || method == Method::GET || method == Method::HEAD || !has_body {
+        (Reader::Ping { signal: None }, Answer::Ping)
+    } else {
+        (Reader::Report, Answer::Report)
+    };
+    let locate = match reader {
+        Reader::Ping { .. } => Locate::Ping(id, None, None),
+        _ => Locate::Id(id),
+    };
+    Route {
+        locate,
+        reader,
+        answer,
     }
 }
 
@@ -205,9 +247,70 @@ async fn route(
         }
         Action::WrongMethod => return wrong_method(&req),
         Action::WrongUrl => return wrong_url(&req, &state).await,
+        Action::Integration(call) => {
+            return super::integration::call(&req, call, payload, &state).await;
+        }
+        Action::Relay(id) => return relay(&req, id, payload, &state).await,
         Action::Deliver(route) => route,
     };
-    let headers = header_pairs(&req);
+    deliver(
+        &req,
+        route,
+        header_pairs(&req),
+        payload,
+        caller(&req),
+        &state,
+    )
+    .await
+}
+
+/// The header the integration presents its key in (not `Authorization`: the sender's own
+/// goes through), and the one that names the sender's address.
+pub const KEY_HEADER: &str = "x-kopia-webhook-key";
+pub const CLIENT_HEADER: &str = "x-kopia-webhook-client";
+
+/// A request relayed by the integration: its key, then the sender's request as if it had
+/// come here, with the sender's address (for its throttle) as the integration says.
+async fn relay(
+    req: &HttpRequest,
+    id: &str,
+    payload: web::Payload,
+    state: &AppState,
+) -> HttpResponse {
+    let integration = caller(req);
+    let key = req.headers().get(KEY_HEADER).and_then(|v| v.to_str().ok());
+    if let Err(error) = state.service.admit_integration(key, integration).await {
+        return webhook_refusal(&error);
+    }
+    state.service.integration_seen(None);
+    let sender = Caller {
+        peer: req
+            .headers()
+            .get(CLIENT_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse().ok())
+            .or(integration.peer),
+    };
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let route = relayed(id, req.method(), req.query_string(), has_body);
+    let mut headers = header_pairs(req);
+    headers.retain(|(name, _)| !name.starts_with("x-kopia-webhook-"));
+    deliver(req, route, headers, payload, sender, state).await
+}
+
+/// Delivers the request along `route` and answers as its senders expect.
+async fn deliver(
+    req: &HttpRequest,
+    route: Route<'_>,
+    headers: Vec<(String, String)>,
+    payload: web::Payload,
+    caller: Caller,
+    state: &AppState,
+) -> HttpResponse {
     let delivered = state
         .service
         .deliver(Request {
@@ -216,13 +319,13 @@ async fn route(
             headers: &headers,
             query: req.query_string(),
             body: Stream(payload),
-            caller: caller(&req),
+            caller,
         })
         .await;
     match (route.answer, delivered) {
         (answer, Ok(delivered)) => answer.success(delivered),
         (Answer::Ntfy { root: true }, Err(ServiceError::Unreadable(_))) => {
-            wrong_url(&req, &state).await
+            wrong_url(req, state).await
         }
         (Answer::Push, Err(error)) => push_error(&error),
         (_, Err(error)) => webhook_refusal(&error),

@@ -6,6 +6,7 @@ mod bad_input;
 mod clients;
 mod entities;
 mod helpers;
+mod integration;
 #[path = "../support/kopia.rs"]
 mod kopia;
 mod monitors;

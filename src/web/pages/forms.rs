@@ -495,3 +495,27 @@ pub async fn rotate_ping_key(
         .map_err(layout.fail())?;
     Ok(see_other(&layout, ""))
 }
+
+pub async fn confirm_rotate_integration_key(layout: Layout) -> Result<HttpResponse, PageError> {
+    let page = ConfirmPage {
+        layout: layout.clone(),
+        title: "Make a new integration key?".into(),
+        message: "The Kopia Webhook Status integration stops relaying reports until it has the new key. With the Supervisor, Home Assistant is given the new key by itself; otherwise reconfigure the integration with it (Settings → Devices & services → Kopia Webhook Status → Reconfigure).".into(),
+        action: "integration-key/rotate".into(),
+        button: "Make a new key",
+        back: String::new(),
+    };
+    html(&page, &layout)
+}
+
+pub async fn rotate_integration_key(
+    layout: Layout,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, PageError> {
+    state
+        .service
+        .rotate_integration_key()
+        .await
+        .map_err(layout.fail())?;
+    Ok(see_other(&layout, ""))
+}

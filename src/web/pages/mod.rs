@@ -10,9 +10,10 @@ use askama::Template;
 use jiff::Timestamp;
 
 pub use forms::{
-    apply_learned_schedule, confirm_delete, confirm_rotate, confirm_rotate_ping_key,
-    create_monitor, delete_monitor, edit_form, new_monitor_form, retire_source, rotate_ping_key,
-    rotate_webhook_id, save_edit, send_test_event,
+    apply_learned_schedule, confirm_delete, confirm_rotate, confirm_rotate_integration_key,
+    confirm_rotate_ping_key, create_monitor, delete_monitor, edit_form, new_monitor_form,
+    retire_source, rotate_integration_key, rotate_ping_key, rotate_webhook_id, save_edit,
+    send_test_event,
 };
 pub use monitor::monitor_page;
 
@@ -61,6 +62,12 @@ struct Dashboard {
     slug_webhook_url: String,
     slug_ping_url: String,
     unknown: Vec<UnknownRow>,
+    integration_connected: bool,
+    /// Home Assistant's external (or remote) URL, as the integration said.
+    integration_base: String,
+    /// Where the integration reaches the webhook listener, and its key.
+    integration_address: String,
+    integration_key: String,
 }
 
 /// A request to a webhook ID no monitor has.
@@ -110,6 +117,8 @@ pub async fn dashboard(
     }
     let ping_key = state.service.ping_key().await.map_err(fail)?;
     let base = state.webhook_base(&req);
+    let home_assistant = state.service.home_assistant_urls();
+    let integration_key = state.service.integration_key().await.map_err(fail)?;
     html(
         &Dashboard {
             layout: layout.clone(),
@@ -129,6 +138,12 @@ pub async fn dashboard(
                     did_you_mean: u.did_you_mean.unwrap_or_default(),
                 })
                 .collect(),
+            integration_connected: home_assistant.is_some(),
+            integration_base: home_assistant
+                .and_then(|urls| urls.external.or(urls.cloud))
+                .unwrap_or_default(),
+            integration_address: base,
+            integration_key: integration_key.as_str().to_owned(),
         },
         &layout,
     )

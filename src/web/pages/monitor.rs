@@ -166,6 +166,10 @@ struct MonitorPage {
     expected: String,
     push: String,
     urls: Urls,
+    /// Home Assistant's own URL for this monitor (through the companion integration), or
+    /// empty; `integration` says whether the integration is connected.
+    anywhere: String,
+    integration: bool,
     /// Nothing received yet: the set-up guide is what the user came for.
     waiting: bool,
     port_disabled: bool,
@@ -259,6 +263,7 @@ pub async fn monitor_page(
         })
         .collect();
     let base = state.webhook_base(&req);
+    let home_assistant = state.service.home_assistant_urls();
     let id = monitor.webhook_id.as_str();
     let zone = &state.settings.options.timezone;
     let (size_chart, duration_chart) = charts_of(&summary.recent, zone);
@@ -315,6 +320,11 @@ pub async fn monitor_page(
                 state.service.ping_key().await.map_err(fail)?.as_str()
             ),
         ),
+        anywhere: home_assistant
+            .as_ref()
+            .and_then(|urls| urls.from_anywhere(&monitor.webhook_id))
+            .unwrap_or_default(),
+        integration: home_assistant.is_some(),
         waiting: summary.last_seen.is_none() && page.events.is_empty(),
         port_disabled: state.webhook_port_disabled(),
         has_secret: monitor.secret.is_some(),
