@@ -65,7 +65,10 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
     for key in [&integration_key, &mistyped_key] {
         for url in [
             format!("{}/api/integration/relay/{CHOSEN_ID}", app.webhook_base),
-            format!("{}/api/integration/relay/{CHOSEN_ID}?event=fail", app.webhook_base),
+            format!(
+                "{}/api/integration/relay/{CHOSEN_ID}?event=fail",
+                app.webhook_base
+            ),
             format!("{}/api/integration/relay/{LEGACY_ID}x", app.webhook_base),
         ] {
             http.post(url)

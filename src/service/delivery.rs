@@ -36,13 +36,23 @@ const BODY_TIMEOUT: Duration = Duration::from_secs(30);
 /// `?create=1` creates monitors only while there are fewer than this.
 const MAX_MONITORS_BY_URL: usize = 200;
 
-/// Who sent a request.
+/// Who sent a request, and when it arrived.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Caller {
     pub peer: Option<IpAddr>,
+    /// When the report reached Home Assistant, for one the integration held while the
+    /// add-on was away; `None`: now.
+    pub arrived: Option<Timestamp>,
 }
 
 impl Caller {
+    pub fn from_peer(peer: Option<IpAddr>) -> Self {
+        Self {
+            peer,
+            arrived: None,
+        }
+    }
+
     pub fn peer_text(&self) -> Option<String> {
         self.peer.map(|ip| ip.to_canonical().to_string())
     }
@@ -460,7 +470,7 @@ impl Service {
         }
         let delivery = Delivery {
             monitor_id: monitor.id,
-            received_at: Timestamp::now(),
+            received_at: caller.arrived.unwrap_or_else(Timestamp::now),
             events,
             fire_core_events: self.publisher.is_enabled(),
             shrink: monitor.shrink,

@@ -41,9 +41,7 @@ async fn answer(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<HttpResponse, ApiError> {
-    let caller = Caller {
-        peer: req.peer_addr().map(|a| a.ip()),
-    };
+    let caller = Caller::from_peer(req.peer_addr().map(|a| a.ip()));
     let key = req.headers().get(KEY_HEADER).and_then(|v| v.to_str().ok());
     state.service.admit_integration(key, caller).await?;
     match (call, req.method()) {

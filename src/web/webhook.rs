@@ -268,6 +268,10 @@ async fn route(
 /// goes through), and the one that names the sender's address.
 pub const KEY_HEADER: &str = "x-kopia-webhook-key";
 pub const CLIENT_HEADER: &str = "x-kopia-webhook-client";
+/// When Home Assistant received a report it held while the add-on was away (RFC 3339).
+const RECEIVED_HEADER: &str = "x-kopia-webhook-received";
+/// Says that the relay itself was refused (the key), not the sender's request.
+const REFUSED_HEADER: &str = "x-kopia-webhook-refused";
 
 /// A request relayed by the integration: its key, then the sender's request as if it had
 /// come here, with the sender's address (for its throttle) as the integration says.
@@ -280,16 +284,20 @@ async fn relay(
     let integration = caller(req);
     let key = req.headers().get(KEY_HEADER).and_then(|v| v.to_str().ok());
     if let Err(error) = state.service.admit_integration(key, integration).await {
-        return webhook_refusal(&error);
+        // Told apart from the sender's own 401 (a wrong signature), which goes back to it.
+        let mut refusal = webhook_refusal(&error);
+        refusal.headers_mut().insert(
+            header::HeaderName::from_static(REFUSED_HEADER),
+            header::HeaderValue::from_static("integration-key"),
+        );
+        return refusal;
     }
     state.service.integration_seen(None);
     let sender = Caller {
-        peer: req
-            .headers()
-            .get(CLIENT_HEADER)
-            .and_then(|v| v.to_str().ok())
+        peer: header_text(req, CLIENT_HEADER)
             .and_then(|v| v.trim().parse().ok())
             .or(integration.peer),
+        arrived: header_text(req, RECEIVED_HEADER).and_then(held_since),
     };
     let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
         || req
@@ -300,6 +308,19 @@ async fn relay(
     let mut headers = header_pairs(req);
     headers.retain(|(name, _)| !name.starts_with("x-kopia-webhook-"));
     deliver(req, route, headers, payload, sender, state).await
+}
+
+fn header_text<'r>(req: &'r HttpRequest, name: &str) -> Option<&'r str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// The time a held report arrived, if it is one: not in the future, and not older than
+/// the integration holds reports (14 days), give or take a clock's difference.
+fn held_since(text: &str) -> Option<jiff::Timestamp> {
+    let at: jiff::Timestamp = text.trim().parse().ok()?;
+    let now = jiff::Timestamp::now();
+    let oldest = now - jiff::SignedDuration::from_hours(15 * 24);
+    (at >= oldest && at <= now).then_some(at)
 }
 
 /// Delivers the request along `route` and answers as its senders expect.
@@ -426,9 +447,7 @@ impl Body for Stream {
 }
 
 fn caller(req: &HttpRequest) -> Caller {
-    Caller {
-        peer: req.peer_addr().map(|a| a.ip()),
-    }
+    Caller::from_peer(req.peer_addr().map(|a| a.ip()))
 }
 
 fn header_pairs(req: &HttpRequest) -> Vec<(String, String)> {

@@ -43,6 +43,11 @@ async fn a_relayed_kopia_report_is_stored_with_everything_its_sender_sent() {
 
     let refused = send("not-the-key").await.unwrap();
     assert_eq!(refused.status().as_u16(), 401);
+    assert_eq!(
+        refused.headers()["x-kopia-webhook-refused"],
+        "integration-key",
+        "told apart from a sender's wrong signature"
+    );
     assert!(refused.text().await.unwrap().contains("integration key"));
     assert!(app.events("laptop", "").await.is_empty());
 
@@ -134,6 +139,7 @@ async fn a_relayed_refusal_names_the_senders_address() {
         .await
         .unwrap();
     assert_eq!(forged.status().as_u16(), 401, "the add-on's own 401");
+    assert!(!forged.headers().contains_key("x-kopia-webhook-refused"));
     let mut refused: Vec<Value> = Vec::new();
     for _ in 0..50 {
         refused = app.get_json("/api/monitors/sb/rejections").await;
@@ -153,7 +159,10 @@ async fn the_monitor_list_answers_at_once_when_a_monitor_is_created() {
     let key = integration_key(&app).await;
     let list = |query: &str| {
         app.client
-            .get(format!("{}/api/integration/monitors{query}", app.webhook_base))
+            .get(format!(
+                "{}/api/integration/monitors{query}",
+                app.webhook_base
+            ))
             .header(KEY, &key)
             .send()
     };
@@ -201,7 +210,10 @@ async fn urls_from_anywhere_follow_what_the_integration_reports() {
 
     let told = app
         .client
-        .put(format!("{}/api/integration/home-assistant", app.webhook_base))
+        .put(format!(
+            "{}/api/integration/home-assistant",
+            app.webhook_base
+        ))
         .header(KEY, &key)
         .json(&json!({"external": "https://ha.example.org", "cloud": null, "version": "2026.11.0"}))
         .send()
@@ -221,7 +233,10 @@ async fn urls_from_anywhere_follow_what_the_integration_reports() {
 
     let bad = app
         .client
-        .put(format!("{}/api/integration/home-assistant", app.webhook_base))
+        .put(format!(
+            "{}/api/integration/home-assistant",
+            app.webhook_base
+        ))
         .header(KEY, &key)
         .json(&json!({"externl": "typo"}))
         .send()
@@ -287,5 +302,37 @@ async fn an_entry_of_the_replaced_integration_becomes_a_monitor_with_its_id() {
     let events = app.events("backup", "").await;
     assert_eq!(events[0]["status"], "success", "{events:?}");
     assert_eq!(events[0]["source"], "/home/me");
+    app.stop().await;
+}
+
+/// A report the integration held while the add-on was away keeps the time it reached Home
+/// Assistant; a time in the future is not believed.
+#[tokio::test]
+async fn a_held_report_keeps_the_time_it_arrived() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let key = integration_key(&app).await;
+    let monitor = app.create_monitor(json!({"name": "Away"})).await;
+    let id = monitor["webhook_id"].as_str().unwrap();
+    let arrived = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(3);
+    for received in [arrived.to_string(), "2999-01-01T00:00:00Z".to_owned()] {
+        let answer = app
+            .client
+            .post(relay_url(&app, id, "?event=fail"))
+            .header(KEY, &key)
+            .header("x-kopia-webhook-received", received)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 200);
+    }
+    let events = app.events("away", "").await;
+    let received: Vec<jiff::Timestamp> = events
+        .iter()
+        .map(|e| e["received_at"].as_str().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(received.len(), 2);
+    assert!(received[0] > arrived, "the future is now: {received:?}");
+    assert_eq!(received[1].as_second(), arrived.as_second(), "{received:?}");
     app.stop().await;
 }
