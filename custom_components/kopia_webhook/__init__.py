@@ -1,0 +1,140 @@
+"""Kopia Webhook Status: Home Assistant's own URL for every backup report.
+
+The add-on (or the engine beside Home Assistant Container) receives backup tools' reports
+on the LAN. This integration registers each monitor's webhook ID with Home Assistant and
+relays what arrives at `https://<Home Assistant>/api/webhook/<id>` to it unchanged, so
+reports reach the add-on from anywhere Home Assistant is reachable. It takes over the
+entries of the HACS integration of the same domain, keeping their webhook URLs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+
+from . import issues
+from .api import EngineClient
+from .const import (
+    CONF_HISTORY_LIMIT,
+    CONF_KEY,
+    CONF_LEGACY,
+    CONF_URL,
+    CONF_WEBHOOK_ID,
+    DOMAIN,
+    ENTRY_VERSION,
+    LOGGER,
+    OPTION_REPAIRS,
+)
+from .engine import EngineLink
+from .hub import async_get_hub
+
+
+@dataclass(slots=True)
+class KopiaRuntime:
+    """What a loaded entry holds: the link to the add-on (none for a legacy entry)."""
+
+    link: EngineLink | None
+
+
+type KopiaConfigEntry = ConfigEntry[KopiaRuntime]
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: KopiaConfigEntry) -> bool:
+    """Set up the add-on's entry, or hold an entry of the replaced integration."""
+    hub = await async_get_hub(hass)
+    if entry.data.get(CONF_LEGACY):
+        return await _async_setup_legacy(hass, entry)
+    client = EngineClient(async_get_clientsession(hass), entry.data[CONF_URL], entry.data[CONF_KEY])
+    link = EngineLink(
+        hass,
+        hub,
+        client,
+        repairs=entry.options.get(OPTION_REPAIRS, True),
+        on_wrong_key=lambda: entry.async_start_reauth(hass),
+    )
+    hub.engine = link
+    entry.runtime_data = KopiaRuntime(link=link)
+    entry.async_on_unload(entry.add_update_listener(_async_options_updated))
+    link.start()
+    return True
+
+
+async def _async_setup_legacy(hass: HomeAssistant, entry: KopiaConfigEntry) -> bool:
+    """Hold an entry of the replaced integration until the add-on's entry takes it over.
+
+    Its webhook keeps answering (reports are held); its "snapshot slot" sensors are gone.
+    """
+    hub = await async_get_hub(hass)
+    _remove_old_entities(hass, entry)
+    hub.legacy[str(entry.data[CONF_WEBHOOK_ID])] = entry.entry_id
+    hub.sync_webhooks()
+    entry.runtime_data = KopiaRuntime(link=None)
+    if hub.engine is None:
+        waiting = sum(
+            1 for e in hass.config_entries.async_entries(DOMAIN) if e.data.get(CONF_LEGACY)
+        )
+        issues.sync_waiting_for_addon(hass, waiting)
+    elif hub.engine.connected:
+        entry.async_create_background_task(
+            hass, hub.engine.async_take_over_legacy_entries(), "kopia_webhook take over"
+        )
+    return True
+
+
+def _remove_old_entities(hass: HomeAssistant, entry: KopiaConfigEntry) -> None:
+    """The replaced integration's sensors: the add-on's entities take their place."""
+    entities = er.async_get(hass)
+    for entity in er.async_entries_for_config_entry(entities, entry.entry_id):
+        LOGGER.info("Removing %s of the replaced integration", entity.entity_id)
+        entities.async_remove(entity.entity_id)
+    devices = dr.async_get(hass)
+    for device in dr.async_entries_for_config_entry(devices, entry.entry_id):
+        devices.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: KopiaConfigEntry) -> bool:
+    """Unload an entry."""
+    hub = await async_get_hub(hass)
+    if entry.data.get(CONF_LEGACY):
+        hub.legacy.pop(str(entry.data[CONF_WEBHOOK_ID]), None)
+        hub.sync_webhooks()
+        return True
+    link = entry.runtime_data.link
+    if link is not None:
+        await link.stop()
+    if hub.engine is link:
+        hub.engine = None
+        hub.monitor_ids = set()
+        hub.sync_webhooks()
+    return True
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: KopiaConfigEntry) -> None:
+    """The add-on's entry removed: its Repairs go with it."""
+    if entry.data.get(CONF_LEGACY):
+        return
+    issues.sync_monitor_problems(hass, [])
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: KopiaConfigEntry) -> bool:
+    """Entries of the replaced integration (version 2: webhook_id, history_limit)."""
+    if entry.version > ENTRY_VERSION:
+        return False
+    if entry.version < ENTRY_VERSION:
+        data = dict(entry.data)
+        if CONF_WEBHOOK_ID in data:
+            data[CONF_LEGACY] = True
+            data.setdefault(CONF_HISTORY_LIMIT, 10)
+        LOGGER.info("Taking over '%s' of the replaced Kopia Webhook integration", entry.title)
+        hass.config_entries.async_update_entry(
+            entry, data=data, version=ENTRY_VERSION, minor_version=1
+        )
+    return True
+
+
+async def _async_options_updated(hass: HomeAssistant, entry: KopiaConfigEntry) -> None:
+    await hass.config_entries.async_reload(entry.entry_id)
