@@ -401,6 +401,9 @@ async fn announce_to_home_assistant(client: SupervisorClient, state: web::Data<A
             .service
             .next_change(version, Duration::from_secs(3600))
             .await;
+        if state.service.is_stopping() {
+            return;
+        }
     }
 }
 

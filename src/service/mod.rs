@@ -16,6 +16,7 @@ mod monitors;
 pub mod publishing;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use delivery::{Body, BodyError, Caller, Delivered, Locate, MAX_BODY, Request};
 pub use guard::UnknownRequest;
@@ -117,6 +118,7 @@ pub struct Service {
     /// themselves.
     changes: Arc<tokio::sync::watch::Sender<u64>>,
     integration: integration::IntegrationLink,
+    stopping: AtomicBool,
 }
 
 impl Service {
@@ -139,6 +141,7 @@ impl Service {
             ping_key: std::sync::RwLock::new(None),
             changes: Arc::new(tokio::sync::watch::Sender::new(0)),
             integration: integration::IntegrationLink::default(),
+            stopping: AtomicBool::new(false),
         }
     }
 
@@ -147,11 +150,28 @@ impl Service {
         self.changes.send_modify(|version| *version += 1);
     }
 
-    /// The panel's change counter once it is past `since`, or as it is after `wait`.
+    /// The panel's change counter once it is past `since`, or as it is after `wait` (or
+    /// at once when the add-on is stopping).
     pub async fn next_change(&self, since: u64, wait: std::time::Duration) -> u64 {
         let mut changes = self.changes.subscribe();
-        let _ = tokio::time::timeout(wait, changes.wait_for(|version| *version != since)).await;
+        let stopping = &self.stopping;
+        let _ = tokio::time::timeout(
+            wait,
+            changes.wait_for(|version| *version != since || stopping.load(Ordering::SeqCst)),
+        )
+        .await;
         *changes.borrow()
+    }
+
+    /// Whether the add-on is stopping.
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::SeqCst)
+    }
+
+    /// The add-on is stopping: requests waiting for a change are answered now.
+    pub fn stop_waiting(&self) {
+        self.stopping.store(true, Ordering::SeqCst);
+        self.changed();
     }
 
     /// The ping key of slug URLs (`/ping/<ping key>/<slug>`), made at the first start.

@@ -32,6 +32,14 @@ pub fn serve_webhooks(
     let builder = Server::build();
     // As actix-web's HttpServer: a stop closes idle keep-alive connections at once.
     let shutting_down = builder.graceful_shutdown_signal();
+    // Requests held open for a change (the integration's, the panel's) end at once: a stop
+    // waits only for reports in flight.
+    let stopping = shutting_down.clone();
+    let service_state = state.clone();
+    tokio::spawn(async move {
+        stopping.notified().await;
+        service_state.service.stop_waiting();
+    });
     Ok(builder
         .workers(workers)
         .listen("webhooks", listener, move || {

@@ -1,0 +1,139 @@
+"""Fixtures: the real engine (this repository's binary) beside Home Assistant's test instance.
+
+`tools/integration-tests.sh` copies the binary next to these tests and names it in
+KOPIA_ENGINE_BIN; each test gets an engine of its own on free ports, with its own data.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Generator
+import contextlib
+import inspect
+import json
+import os
+from pathlib import Path
+import socket
+import subprocess
+import time
+from typing import Any
+import urllib.error
+import urllib.request
+
+import pytest
+
+from homeassistant.core import HomeAssistant
+
+ENGINE_BIN = os.environ.get("KOPIA_ENGINE_BIN", "")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Engine:
+    """The add-on's engine as a process: its webhook port and its panel's API."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self.webhook_port = _free_port()
+        self.ui_port = _free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = data_dir / "engine.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.webhook_port}"
+
+    def start(self) -> None:
+        assert ENGINE_BIN, "KOPIA_ENGINE_BIN names the engine (tools/integration-tests.sh)"
+        env = {
+            "KOPIA_WEBHOOK_DATA_DIR": str(self.data_dir),
+            "KOPIA_WEBHOOK_LISTEN": f"127.0.0.1:{self.webhook_port}",
+            "KOPIA_WEBHOOK_UI_LISTEN": f"127.0.0.1:{self.ui_port}",
+            "NO_COLOR": "1",
+        }
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen([ENGINE_BIN], env=env, stdout=log, stderr=log)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
+                    return
+            time.sleep(0.05)
+        raise AssertionError(f"the engine did not start:\n{self.log()}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(timeout=20)
+            self.process = None
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def api(self, method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        """The panel's JSON API (as the panel calls it, from the same origin)."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.ui_port}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                text = response.read()
+                return response.status, json.loads(text) if text else None
+        except urllib.error.HTTPError as err:
+            text = err.read()
+            return err.code, json.loads(text) if text else None
+
+    def key(self) -> str:
+        _, status = self.api("GET", "/api/status")
+        return str(status["integration_key"])
+
+    def create_monitor(self, name: str, **fields: Any) -> dict[str, Any]:
+        status, monitor = self.api("POST", "/api/monitors", {"name": name, **fields})
+        assert status == 201, monitor
+        return dict(monitor)
+
+    def events(self, key: str) -> list[dict[str, Any]]:
+        status, events = self.api("GET", f"/api/monitors/{key}/events")
+        assert status == 200, events
+        return list(events)
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Home Assistant loads custom_components/kopia_webhook in every test."""
+
+
+@pytest.fixture
+def engine(tmp_path: Path, socket_enabled: None) -> Generator[Engine]:
+    """A running engine on 127.0.0.1 (Home Assistant's test plugin blocks other sockets)."""
+    running = Engine(tmp_path)
+    running.start()
+    yield running
+    running.stop()
+
+
+async def eventually(what: str, check: Any, seconds: float = 15) -> Any:
+    """Waits until `check()` (or what it returns, awaited) is truthy, Home Assistant running
+    meanwhile."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        result = check()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return result
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"never happened: {what}")
+
+
+async def in_executor(hass: HomeAssistant, call: Any, *args: Any) -> Any:
+    """A blocking call (the engine's API) off Home Assistant's event loop."""
+    return await hass.async_add_executor_job(call, *args)
