@@ -58,7 +58,7 @@ mkdir -p "$RUN/tests" "$RUN/bin"
 touch "$RUN/tests/__init__.py"
 cp "$REPO/target/debug/kopia-webhook" "$RUN/bin/"
 cp -r "$REPO/custom_components" "$RUN/"
-cp -r "$REPO/tests/integration" "$RUN/tests/"
+cp -r "$REPO/tests/integration" "$REPO/tests/fixtures" "$RUN/tests/"
 cp "$REPO/tests/integration/pytest.ini" "$RUN/pytest.ini"
 cd "$RUN"
 # shellcheck disable=SC2016

@@ -21,10 +21,14 @@ import urllib.error
 import urllib.request
 
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.kopia_webhook.const import CONF_KEY, CONF_URL, DOMAIN, ENGINE_UNIQUE_ID
+from homeassistant.components import webhook
 from homeassistant.core import HomeAssistant
 
 ENGINE_BIN = os.environ.get("KOPIA_ENGINE_BIN", "")
+FIXTURES = Path(__file__).parent.parent / "fixtures"
 
 
 def _free_port() -> int:
@@ -59,9 +63,11 @@ class Engine:
         self.process = subprocess.Popen([ENGINE_BIN], env=env, stdout=log, stderr=log)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=1):
-                    return
+            with (
+                contextlib.suppress(OSError),
+                urllib.request.urlopen(f"{self.url}/healthz", timeout=1),
+            ):
+                return
             time.sleep(0.05)
         raise AssertionError(f"the engine did not start:\n{self.log()}")
 
@@ -106,9 +112,40 @@ class Engine:
         return list(events)
 
 
+def kopia_message(fixture: str) -> tuple[dict[str, str], bytes]:
+    """A Kopia notification as Kopia sends it: its Subject line as a header, then the body."""
+    rendered = (FIXTURES / "kopia" / fixture).read_text()
+    head, body = rendered.split("\n\n", 1)
+    headers = dict(line.split(": ", 1) for line in head.splitlines() if ": " in line)
+    return headers, body.rstrip("\n").encode()
+
+
 @pytest.fixture(autouse=True)
 def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
     """Home Assistant loads custom_components/kopia_webhook in every test."""
+
+
+async def connected(hass: HomeAssistant, engine: Engine) -> MockConfigEntry:
+    """The add-on's entry, set up and following the engine."""
+    key = await in_executor(hass, engine.key)
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        title="Kopia Webhook Status",
+        data={CONF_URL: engine.url, CONF_KEY: key},
+        unique_id=ENGINE_UNIQUE_ID,
+        version=3,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await eventually("connected", lambda: entry.runtime_data.link.connected)
+    return entry
+
+
+def registered(hass: HomeAssistant, webhook_id: str) -> bool:
+    """Whether Home Assistant answers for this webhook ID, and for this integration."""
+    handler = hass.data.get(webhook.DOMAIN, {}).get(webhook_id)
+    return handler is not None and handler.domain == DOMAIN
 
 
 @pytest.fixture

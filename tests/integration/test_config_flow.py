@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
+from custom_components.kopia_webhook.const import CONF_KEY, CONF_URL, DOMAIN
 from homeassistant import config_entries
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
-
-from custom_components.kopia_webhook.const import CONF_KEY, CONF_URL, DOMAIN
 
 from .conftest import Engine, _free_port, in_executor
 
