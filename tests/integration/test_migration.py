@@ -5,10 +5,9 @@ from __future__ import annotations
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.kopia_webhook.const import DOMAIN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
-
-from custom_components.kopia_webhook.const import DOMAIN
 
 from .conftest import Engine, connected, eventually, in_executor, kopia_message, registered
 

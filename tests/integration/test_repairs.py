@@ -5,11 +5,10 @@ from __future__ import annotations
 import json
 import urllib.request
 
-from homeassistant.core import HomeAssistant
-from homeassistant.helpers import issue_registry as ir
-
 from custom_components.kopia_webhook.const import DOMAIN
 from custom_components.kopia_webhook.diagnostics import async_get_config_entry_diagnostics
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 
 from .conftest import Engine, connected, eventually, in_executor
 
