@@ -88,12 +88,15 @@ async def _async_setup_legacy(hass: HomeAssistant, entry: KopiaConfigEntry) -> b
 def _remove_old_entities(hass: HomeAssistant, entry: KopiaConfigEntry) -> None:
     """The replaced integration's sensors: the add-on's entities take their place."""
     entities = er.async_get(hass)
-    for entity in er.async_entries_for_config_entry(entities, entry.entry_id):
-        LOGGER.info("Removing %s of the replaced integration", entity.entity_id)
+    old = er.async_entries_for_config_entry(entities, entry.entry_id)
+    for entity in old:
         entities.async_remove(entity.entity_id)
+    if old:
+        # Their entity IDs hold the webhook ID: counted, not named.
+        LOGGER.info("Removed %d sensors of the replaced Kopia integration", len(old))
     devices = dr.async_get(hass)
     for device in dr.async_entries_for_config_entry(devices, entry.entry_id):
-        devices.async_update_device(device.id, remove_config_entry_id=entry.entry_id)
+        devices.async_remove_device(device.id)
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: KopiaConfigEntry) -> bool:
@@ -129,7 +132,8 @@ async def async_migrate_entry(hass: HomeAssistant, entry: KopiaConfigEntry) -> b
         if CONF_WEBHOOK_ID in data:
             data[CONF_LEGACY] = True
             data.setdefault(CONF_HISTORY_LIMIT, 10)
-        LOGGER.info("Taking over '%s' of the replaced Kopia Webhook integration", entry.title)
+        # Its title holds the webhook ID, a secret: the entry is named by its ID only.
+        LOGGER.info("Taking over entry %s of the replaced Kopia integration", entry.entry_id)
         hass.config_entries.async_update_entry(
             entry, data=data, version=ENTRY_VERSION, minor_version=1
         )

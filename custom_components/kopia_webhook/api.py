@@ -231,4 +231,10 @@ class EngineClient:
                     headers=passed,
                 )
         except (aiohttp.ClientError, TimeoutError) as err:
-            raise EngineUnreachable(str(err) or type(err).__name__) from err
+            why = _without(str(err), request.webhook_id) or type(err).__name__
+            raise EngineUnreachable(why) from None
+
+
+def _without(text: str, secret: str) -> str:
+    """An error's text with a webhook ID it may quote (in a URL) shortened."""
+    return text.replace(secret, f"{secret[:4]}…") if secret else text

@@ -138,9 +138,8 @@ class EngineLink:
                 )
             except EngineError as err:
                 LOGGER.warning(
-                    "Could not hand the webhook %s… of '%s' to the add-on: %s",
-                    webhook_id[:4],
-                    entry.title,
+                    "Could not hand entry %s of the replaced integration to the add-on: %s",
+                    entry.entry_id,
                     err,
                 )
                 issues.legacy_refused(self.hass, entry.entry_id, entry.title, str(err))

@@ -174,3 +174,13 @@ async def eventually(what: str, check: Any, seconds: float = 15) -> Any:
 async def in_executor(hass: HomeAssistant, call: Any, *args: Any) -> Any:
     """A blocking call (the engine's API) off Home Assistant's event loop."""
     return await hass.async_add_executor_job(call, *args)
+
+
+def assert_no_secret_logged(caplog: pytest.LogCaptureFixture, *secrets: str) -> None:
+    """None of `secrets` (webhook IDs, the key) in what this integration logged."""
+    ours = [r for r in caplog.records if r.name.startswith("custom_components.kopia_webhook")]
+    assert ours, "the integration logged something"
+    for record in ours:
+        message = record.getMessage()
+        for secret in secrets:
+            assert secret not in message, f"{secret[:4]}… logged: {message}"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
@@ -9,7 +12,15 @@ from custom_components.kopia_webhook.const import DOMAIN
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 
-from .conftest import Engine, connected, eventually, in_executor, kopia_message, registered
+from .conftest import (
+    Engine,
+    assert_no_secret_logged,
+    connected,
+    eventually,
+    in_executor,
+    kopia_message,
+    registered,
+)
 
 OLD_ID = "server_1_backup"
 
@@ -36,8 +47,12 @@ def old_entry(hass: HomeAssistant) -> MockConfigEntry:
 
 
 async def test_old_entries_wait_for_the_add_on_then_become_monitors(
-    hass: HomeAssistant, engine: Engine, hass_client_no_auth: ClientSessionGenerator
+    hass: HomeAssistant,
+    engine: Engine,
+    hass_client_no_auth: ClientSessionGenerator,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="custom_components.kopia_webhook")
     old = old_entry(hass)
     assert await hass.config_entries.async_setup(old.entry_id)
     await hass.async_block_till_done()
@@ -80,3 +95,4 @@ async def test_old_entries_wait_for_the_add_on_then_become_monitors(
     events = await in_executor(hass, engine.events, "backup")
     assert len(events) == len(held_events) + 1
     await hass.config_entries.async_unload(entry.entry_id)
+    assert_no_secret_logged(caplog, OLD_ID, entry.data["key"])

@@ -5,7 +5,9 @@ from __future__ import annotations
 from functools import partial
 import hashlib
 import hmac
+import logging
 
+import pytest
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from homeassistant.core import HomeAssistant
@@ -14,6 +16,7 @@ from homeassistant.util import dt as dt_util
 from .conftest import (
     FIXTURES,
     Engine,
+    assert_no_secret_logged,
     connected,
     eventually,
     in_executor,
@@ -99,8 +102,12 @@ async def test_a_deleted_monitor_is_no_longer_answered(hass: HomeAssistant, engi
 
 
 async def test_reports_are_held_while_the_add_on_is_away(
-    hass: HomeAssistant, engine: Engine, hass_client_no_auth: ClientSessionGenerator
+    hass: HomeAssistant,
+    engine: Engine,
+    hass_client_no_auth: ClientSessionGenerator,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG, logger="custom_components.kopia_webhook")
     entry = await connected(hass, engine)
     monitor = await in_executor(hass, engine.create_monitor, "Away")
     webhook_id = monitor["webhook_id"]
@@ -125,3 +132,4 @@ async def test_reports_are_held_while_the_add_on_is_away(
     assert arrived is not None
     assert abs((arrived - sent_at).total_seconds()) < 2, "the time it reached Home Assistant"
     await hass.config_entries.async_unload(entry.entry_id)
+    assert_no_secret_logged(caplog, webhook_id, entry.data["key"])

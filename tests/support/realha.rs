@@ -143,6 +143,12 @@ impl Core {
     /// Restarts Core with the same settings (the environment's `REALHA_*`, MQTT included),
     /// as a user's restart would; returns when it answers again.
     pub fn restart(&self) {
+        self.restart_with(&[]);
+    }
+
+    /// [`Core::restart`] with some of its settings changed, e.g. `REALHA_CUSTOM_COMPONENTS`
+    /// (each `<dir>/<domain>/` copied over Core's own copy before it starts).
+    pub fn restart_with(&self, env: &[(&str, &str)]) {
         let realha = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/realha");
         assert!(
             Command::new(format!("{realha}/stop.sh"))
@@ -151,10 +157,92 @@ impl Core {
                 .success()
         );
         let started = Command::new(format!("{realha}/start.sh"))
+            .envs(env.iter().copied())
             .stdout(std::process::Stdio::null())
             .status()
             .unwrap();
         assert!(started.success());
+    }
+}
+
+impl Core {
+    /// A REST call to Core with the test token; the status and the JSON (or `null`).
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        // A connection kept from before a restart of Core fails once; a new one works.
+        let mut attempts = 0;
+        let response = loop {
+            let mut request = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.url))
+                .bearer_auth(&self.token);
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            match request.send().await {
+                Ok(response) => break response,
+                Err(e) if attempts < 3 => {
+                    attempts += 1;
+                    eprintln!("asking Core again: {e}");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("Core did not answer {path}: {e}"),
+            }
+        };
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// Runs a config flow of `handler` through Core's REST API, answering its first form
+    /// with `input`; the flow's last answer.
+    pub async fn config_flow(&self, handler: &str, input: Value) -> Value {
+        let (status, form) = self
+            .call(
+                reqwest::Method::POST,
+                "/api/config/config_entries/flow",
+                Some(json!({"handler": handler, "show_advanced_options": false})),
+            )
+            .await;
+        assert_eq!(status, 200, "Core started the {handler} flow: {form}");
+        let flow_id = form["flow_id"].as_str().unwrap().to_owned();
+        let (status, answer) = self
+            .call(
+                reqwest::Method::POST,
+                &format!("/api/config/config_entries/flow/{flow_id}"),
+                Some(input),
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
+        answer
+    }
+
+    /// Every config entry of `domain`.
+    pub async fn config_entries(&self, domain: &str) -> Vec<Value> {
+        let (status, entries) = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/api/config/config_entries/entry?domain={domain}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200);
+        entries.as_array().cloned().unwrap_or_default()
+    }
+
+    pub async fn remove_config_entry(&self, entry_id: &str) {
+        let (status, answer) = self
+            .call(
+                reqwest::Method::DELETE,
+                &format!("/api/config/config_entries/entry/{entry_id}"),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{answer}");
     }
 }
 

@@ -1,0 +1,367 @@
+//! The companion integration (`custom_components/kopia_webhook`) in a real Home Assistant
+//! Core 2026.11: set up through Core's config flow with the add-on's address and key, it
+//! relays what arrives at Core's own `/api/webhook/<id>` to the add-on. And installed over
+//! the HACS integration it replaces, it keeps that integration's webhook URLs working.
+//!
+//! Ignored in a plain `cargo test`; `.ci/run` starts Core with this repository's
+//! integration in its `custom_components` and runs it with `--ignored`:
+//!
+//!     export REALHA_CUSTOM_COMPONENTS=$PWD/custom_components
+//!     set -a; eval "$(tools/realha/start.sh)"; set +a
+//!     cargo test --test real_core_integration -- --ignored --test-threads=1
+//!
+//! The replaced integration itself: with `KOPIA_OLD_INTEGRATION=<dir>` (a folder holding
+//! its `kopia_webhook/`, fetched from github.com/SpaceFrags/kopia_webhook, never committed)
+//! the migration test installs it in Core, makes an entry through its own config flow and
+//! feeds it a report first. Without it (CI reaches only package registries), the test
+//! writes the entry that integration leaves in Core's storage, while Core is stopped.
+
+#[allow(dead_code)]
+mod support {
+    pub mod kopia;
+    pub mod realha;
+}
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use hmac::{Hmac, KeyInit, Mac};
+use kopia_webhook::app::{Application, Stopper};
+use kopia_webhook::config::Settings;
+use serde_json::{Value, json};
+use sha2::Sha256;
+use support::kopia::kopia_message;
+use support::realha::Core;
+
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures");
+
+/// The add-on, pushing to the real Core, its webhook port on 127.0.0.1 (where the chroot's
+/// Core reaches it).
+struct Addon {
+    ui: String,
+    webhooks: String,
+    http: reqwest::Client,
+    stopper: Stopper,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    _data: tempfile::TempDir,
+}
+
+impl Addon {
+    async fn start(core: &Core) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let env: HashMap<&str, String> = HashMap::from([
+            ("KOPIA_WEBHOOK_DATA_DIR", data.path().display().to_string()),
+            ("KOPIA_WEBHOOK_LISTEN", "127.0.0.1:0".into()),
+            ("KOPIA_WEBHOOK_UI_LISTEN", "127.0.0.1:0".into()),
+            ("KOPIA_WEBHOOK_CORE_URL", core.url.clone()),
+            ("KOPIA_WEBHOOK_CORE_TOKEN", core.token.clone()),
+        ]);
+        let app = Application::build(Settings::load(|k| env.get(k).cloned()).unwrap())
+            .await
+            .unwrap();
+        Self {
+            ui: format!("http://127.0.0.1:{}", app.ui_port()),
+            webhooks: format!("http://127.0.0.1:{}", app.webhook_port()),
+            http: reqwest::Client::new(),
+            stopper: app.stopper(),
+            server: tokio::spawn(app.run_until_stopped()),
+            _data: data,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Value {
+        self.http
+            .get(format!("{}{path}", self.ui))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
+    async fn create_monitor(&self, body: Value) -> Value {
+        let response = self
+            .http
+            .post(format!("{}/api/monitors", self.ui))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+        response.json().await.unwrap()
+    }
+
+    async fn events(&self, key: &str) -> Vec<Value> {
+        serde_json::from_value(self.get(&format!("/api/monitors/{key}/events")).await).unwrap()
+    }
+
+    /// Sets up the integration in Core through its config flow, as a user does.
+    async fn connect(&self, core: &Core) -> String {
+        let key = self.get("/api/status").await["integration_key"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let created = core
+            .config_flow("kopia_webhook", json!({"url": self.webhooks, "key": key}))
+            .await;
+        assert_eq!(created["type"], "create_entry", "{created}");
+        created["result"]["entry_id"].as_str().unwrap().to_owned()
+    }
+
+    async fn stop(self) {
+        self.stopper.stop().await;
+        let _ = self.server.await;
+    }
+}
+
+/// Posts to Core's own webhook URL until the integration has registered the ID (Core answers
+/// an unknown ID with an empty 200).
+async fn post_to_core(
+    core: &Core,
+    webhook_id: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String) {
+    let http = reqwest::Client::new();
+    for _ in 0..150 {
+        let mut request = http
+            .post(format!("{}/api/webhook/{webhook_id}{query}", core.url))
+            .body(body.to_vec());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        if !(status == 200 && text.is_empty()) {
+            return (status, text);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("Core never relayed webhook {}…", &webhook_id[..4]);
+}
+
+fn hmac_hex(secret: &str, body: &[u8]) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    hex::encode(mac.finalize().into_bytes())
+}
+
+#[tokio::test]
+#[ignore = "needs a real Home Assistant Core with the integration: see the module documentation"]
+async fn reports_to_cores_own_url_reach_the_addon_as_sent() {
+    let core = Core::from_env();
+    let addon = Addon::start(&core).await;
+    let entry_id = addon.connect(&core).await;
+    let run = std::process::id();
+
+    // Kopia's text report with its Subject.
+    let laptop = addon
+        .create_monitor(json!({"name": format!("Laptop {run}")}))
+        .await;
+    let (headers, body) = kopia_message("snapshot-report.txt.default.expected");
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let id = laptop["webhook_id"].as_str().unwrap();
+    let (status, answer) = post_to_core(&core, id, "", &headers, body.as_bytes()).await;
+    assert_eq!(status, 200, "{answer}");
+    let key = laptop["key"].as_str().unwrap();
+    let events = addon.events(key).await;
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer, json!({"ok": true, "events": events.len()}));
+    assert_eq!(
+        events[0]["host"], "some-host",
+        "the Subject reached the add-on"
+    );
+
+    // SimpleBackups, signed: verified by the add-on; a wrong signature gets its 401.
+    let secret = "simplebackups-secret-for-core";
+    let signed = addon
+        .create_monitor(json!({"name": format!("SB {run}"), "secret": secret}))
+        .await;
+    let body = std::fs::read(format!("{FIXTURES}/simplebackups/success.json")).unwrap();
+    let id = signed["webhook_id"].as_str().unwrap();
+    let good = hmac_hex(secret, &body);
+    let json_type = ("Content-Type", "application/json");
+    let (status, answer) =
+        post_to_core(&core, id, "", &[json_type, ("SB-Signature", &good)], &body).await;
+    assert_eq!(status, 200, "{answer}");
+    let forged = hmac_hex("not the secret", &body);
+    let (status, answer) = post_to_core(
+        &core,
+        id,
+        "",
+        &[json_type, ("SB-Signature", &forged)],
+        &body,
+    )
+    .await;
+    assert_eq!(status, 401, "{answer}");
+    assert!(answer.contains("signature"), "{answer}");
+    let events = addon.events(signed["key"].as_str().unwrap()).await;
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0]["sender"], "simplebackups");
+
+    // An Uptime Kuma push: its query string arrives.
+    let kuma = addon
+        .create_monitor(json!({"name": format!("Kuma {run}")}))
+        .await;
+    let id = kuma["webhook_id"].as_str().unwrap();
+    let (status, answer) = post_to_core(&core, id, "?status=down&msg=disk%20full", &[], b"").await;
+    assert_eq!((status, answer.as_str()), (200, r#"{"ok":true}"#));
+    let events = addon.events(kuma["key"].as_str().unwrap()).await;
+    assert_eq!(events[0]["status"], "failed");
+    assert_eq!(events[0]["error"], "disk full");
+
+    core.remove_config_entry(&entry_id).await;
+    addon.stop().await;
+}
+
+/// The webhook ID an entry of the replaced integration has in this test run.
+fn old_webhook_id() -> String {
+    format!("kopia_nas_{}", std::process::id())
+}
+
+#[tokio::test]
+#[ignore = "needs a real Home Assistant Core with the integration: see the module documentation"]
+async fn the_replaced_integrations_url_keeps_working() {
+    let core = Core::from_env();
+    let ours = std::env::var("REALHA_CUSTOM_COMPONENTS")
+        .expect("REALHA_CUSTOM_COMPONENTS names this repository's custom_components");
+    let old_id = old_webhook_id();
+    let old_entities = match std::env::var("KOPIA_OLD_INTEGRATION") {
+        Ok(old) => install_the_old_integration(&core, &old, &old_id).await,
+        Err(_) => {
+            write_an_old_entry(&core, &old_id);
+            Vec::new()
+        }
+    };
+    // This integration over it: the same folder, the same domain.
+    core.restart_with(&[("REALHA_CUSTOM_COMPONENTS", &ours)]);
+    let entries = core.config_entries("kopia_webhook").await;
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["title"].as_str().unwrap_or("").contains(&old_id)),
+        "the old entry is still there, waiting for the add-on: {entries:?}"
+    );
+    let addon = Addon::start(&core).await;
+    let entry_id = addon.connect(&core).await;
+
+    let mut adopted = None;
+    for _ in 0..150 {
+        let monitors: Vec<Value> =
+            serde_json::from_value(addon.get("/api/monitors").await).unwrap();
+        adopted = monitors
+            .into_iter()
+            .find(|m| m["webhook_id"] == old_id.as_str());
+        if adopted.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let adopted = adopted.expect("the old entry became a monitor with its webhook ID");
+    let (headers, body) = kopia_message("snapshot-report.txt.success.expected");
+    let headers: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let (status, answer) = post_to_core(&core, &old_id, "", &headers, body.as_bytes()).await;
+    assert_eq!(status, 200, "{answer}");
+    let events = addon.events(adopted["key"].as_str().unwrap()).await;
+    assert!(
+        !events.is_empty(),
+        "Kopia's unchanged URL stores its report"
+    );
+    let remaining = core.config_entries("kopia_webhook").await;
+    assert_eq!(
+        remaining.len(),
+        1,
+        "only the add-on's entry is left: {remaining:?}"
+    );
+    for entity_id in old_entities {
+        assert!(
+            core.entity_entry(&entity_id).await.is_none(),
+            "{entity_id} of the old integration is removed"
+        );
+    }
+    core.remove_config_entry(&entry_id).await;
+    addon.stop().await;
+}
+
+/// Runs the replaced integration itself: installed in Core, an entry made through its own
+/// config flow, a report posted to its URL. Its sensors' entity IDs.
+async fn install_the_old_integration(core: &Core, old: &str, old_id: &str) -> Vec<String> {
+    core.restart_with(&[("REALHA_CUSTOM_COMPONENTS", old)]);
+    let created = core
+        .config_flow(
+            "kopia_webhook",
+            json!({"webhook_id": old_id, "history_limit": 10}),
+        )
+        .await;
+    assert_eq!(created["type"], "create_entry", "{created}");
+    let report = json!({"path": "/data", "status": "success", "size": "1 GB"});
+    let response = reqwest::Client::new()
+        .post(format!("{}/api/webhook/{old_id}", core.url))
+        .json(&report)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let entities = core.ws("config/entity_registry/list").await;
+    let old: Vec<String> = entities
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["platform"] == "kopia_webhook"
+                && e["unique_id"]
+                    .as_str()
+                    .is_some_and(|u| u.starts_with(old_id))
+        })
+        .map(|e| e["entity_id"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!old.is_empty(), "the old integration made its sensors");
+    old
+}
+
+/// What the replaced integration leaves in Core's storage: a version 2 entry with its
+/// webhook ID and history limit, written while Core is stopped (from an entry of this Core,
+/// so the file's shape is this Core's).
+fn write_an_old_entry(core: &Core, old_id: &str) {
+    let realha = concat!(env!("CARGO_MANIFEST_DIR"), "/tools/realha");
+    assert!(
+        std::process::Command::new(format!("{realha}/stop.sh"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let dir = std::env::var("REALHA_DIR").unwrap_or_else(|_| "/tmp/realha".into());
+    let version = std::env::var("REALHA_HA_VERSION").unwrap_or_else(|_| "2026.11.0".into());
+    let path = format!("{dir}/config-{version}/.storage/core.config_entries");
+    let mut stored: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let entries = stored["data"]["entries"].as_array_mut().unwrap();
+    let mut old = entries
+        .first()
+        .cloned()
+        .expect("Core has at least one entry (MQTT's) to copy the shape of");
+    old["entry_id"] = json!(format!("01OLDKOPIA{:016}", std::process::id()));
+    old["domain"] = json!("kopia_webhook");
+    old["title"] = json!(format!("Kopia Status ({old_id})"));
+    old["data"] = json!({"webhook_id": old_id, "history_limit": 10});
+    old["options"] = json!({});
+    old["version"] = json!(2);
+    old["minor_version"] = json!(1);
+    old["source"] = json!("user");
+    old["unique_id"] = Value::Null;
+    old["disabled_by"] = Value::Null;
+    if old.get("subentries").is_some() {
+        old["subentries"] = json!([]);
+    }
+    entries.push(old);
+    std::fs::write(&path, serde_json::to_string_pretty(&stored).unwrap()).unwrap();
+    let _ = core;
+}
