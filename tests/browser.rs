@@ -455,11 +455,96 @@ async fn serve(
     kopia_webhook::app::Stopper,
     tokio::task::JoinHandle<std::io::Result<()>>,
 ) {
+    let (ui, _, stopper, task) = serve_both(settings).await;
+    (ui, stopper, task)
+}
+
+/// [`serve`], with the webhook port's address too.
+async fn serve_both(
+    settings: Settings,
+) -> (
+    String,
+    String,
+    kopia_webhook::app::Stopper,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+) {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let app = Application::build(settings).await.unwrap();
     let ui = format!("http://127.0.0.1:{}", app.ui_port());
+    let webhooks = format!("http://127.0.0.1:{}", app.webhook_port());
     let stopper = app.stopper();
-    (ui, stopper, tokio::spawn(app.run_until_stopped()))
+    (ui, webhooks, stopper, tokio::spawn(app.run_until_stopped()))
+}
+
+/// With the Home Assistant integration connected, the dashboard says so and each monitor
+/// shows its URL at Home Assistant's own address beside the LAN one, ready to copy.
+#[tokio::test]
+async fn the_connected_integration_shows_urls_from_anywhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ui, webhooks, stopper, server) = serve_both(settings_in(dir.path(), &[])).await;
+    let proxy = IngressProxy::start(&ui, TOKEN).await;
+    let panel = format!("{}/api/hassio_ingress/{TOKEN}/", proxy.base);
+    let http = reqwest::Client::new();
+    let monitor: serde_json::Value = http
+        .post(format!("{ui}/api/monitors"))
+        .json(&serde_json::json!({"name": "SimpleBackups"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let status: serde_json::Value = http
+        .get(format!("{ui}/api/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let told = http
+        .put(format!("{webhooks}/api/integration/home-assistant"))
+        .header(
+            "x-kopia-webhook-key",
+            status["integration_key"].as_str().unwrap(),
+        )
+        .json(&serde_json::json!({"external": "https://home.example.org", "cloud": null}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(told.status().as_u16(), 204);
+    let (_driver, browser) = start_browser().await;
+
+    browser.goto(&panel).await.unwrap();
+    assert!(
+        text(&browser, "#integration-title + p")
+            .await
+            .contains("connected")
+    );
+    screenshot(&browser, "14-dashboard-integration").await;
+    browser
+        .goto(&format!("{panel}monitors/simplebackups"))
+        .await
+        .unwrap();
+    let anywhere = text(&browser, "#anywhere-url").await;
+    assert_eq!(
+        anywhere,
+        format!(
+            "https://home.example.org/api/webhook/{}",
+            monitor["webhook_id"].as_str().unwrap()
+        )
+    );
+    assert!(
+        browser
+            .find(Locator::Css("button[data-copy='anywhere-url']"))
+            .await
+            .is_ok()
+    );
+    screenshot(&browser, "15-monitor-from-anywhere").await;
+
+    browser.close().await.unwrap();
+    stopper.stop().await;
+    let _ = server.await;
 }
 
 /// Open the panel: an empty dashboard says what to do first.
