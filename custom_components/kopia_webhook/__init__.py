@@ -27,6 +27,7 @@ from .const import (
     DOMAIN,
     ENTRY_VERSION,
     LOGGER,
+    OPTION_CLOUDHOOKS,
     OPTION_REPAIRS,
 )
 from .engine import EngineLink
@@ -54,6 +55,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: KopiaConfigEntry) -> boo
         hub,
         client,
         repairs=entry.options.get(OPTION_REPAIRS, True),
+        cloudhook_keys=set(entry.options.get(OPTION_CLOUDHOOKS, [])),
         on_wrong_key=lambda: entry.async_start_reauth(hass),
     )
     hub.engine = link

@@ -168,12 +168,23 @@ class EngineClient:
             raise NotTheEngine(f"the monitor list answered {status}")
         return MonitorList(version=int(data["version"]), monitors=list(data["monitors"]))
 
-    async def tell_urls(self, external: str | None, cloud: str | None, version: str) -> None:
-        """Tells the add-on the URLs Home Assistant is reached at."""
+    async def tell_urls(
+        self,
+        external: str | None,
+        cloud: str | None,
+        version: str,
+        cloudhooks: dict[str, str],
+    ) -> None:
+        """Tells the add-on the URLs Home Assistant is reached at (and its cloud webhooks)."""
         status, _ = await self._call(
             "PUT",
             "/api/integration/home-assistant",
-            json={"external": external, "cloud": cloud, "version": version},
+            json={
+                "external": external,
+                "cloud": cloud,
+                "version": version,
+                "cloudhooks": cloudhooks,
+            },
         )
         if status != 204:
             raise NotTheEngine(f"telling the URLs answered {status}")

@@ -17,10 +17,11 @@ from homeassistant.config_entries import (
     OptionsFlow,
 )
 from homeassistant.core import callback
+from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 
-from . import KopiaConfigEntry
+from . import KopiaConfigEntry, cloud
 from .api import EngineClient, EngineError, EngineUnreachable, NotTheEngine, WrongKey
 from .const import (
     CONF_KEY,
@@ -29,6 +30,7 @@ from .const import (
     ENGINE_UNIQUE_ID,
     ENTRY_VERSION,
     LOGGER,
+    OPTION_CLOUDHOOKS,
     OPTION_REPAIRS,
 )
 
@@ -163,23 +165,22 @@ class KopiaWebhookConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class KopiaWebhookOptionsFlow(OptionsFlow):
-    """Whether monitors with a problem raise a Repair."""
+    """Repairs for monitors with a problem; with Home Assistant Cloud, cloud webhooks."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """The only step."""
         if user_input is not None:
             return self.async_create_entry(data=user_input)
-        return self.async_show_form(
-            step_id="init",
-            data_schema=vol.Schema(
-                {
-                    vol.Required(
-                        OPTION_REPAIRS,
-                        default=self.config_entry.options.get(OPTION_REPAIRS, True),
-                    ): bool
-                }
-            ),
-        )
+        options = self.config_entry.options
+        fields: dict[Any, Any] = {
+            vol.Required(OPTION_REPAIRS, default=options.get(OPTION_REPAIRS, True)): bool
+        }
+        link = getattr(self.config_entry.runtime_data, "link", None)
+        if cloud.available(self.hass) and link is not None and link.monitors:
+            names = {str(m["key"]): str(m["name"]) for m in link.monitors}
+            chosen = [key for key in options.get(OPTION_CLOUDHOOKS, []) if key in names]
+            fields[vol.Optional(OPTION_CLOUDHOOKS, default=chosen)] = cv.multi_select(names)
+        return self.async_show_form(step_id="init", data_schema=vol.Schema(fields))
 
 
 _SCHEMA = vol.Schema({vol.Required(CONF_URL): str, vol.Required(CONF_KEY): str})

@@ -20,6 +20,8 @@ CONF_LEGACY: Final = "legacy"
 ENGINE_UNIQUE_ID: Final = "kopia_webhook_engine"
 
 OPTION_REPAIRS: Final = "repairs"
+# Monitors (their keys) that get a Home Assistant Cloud webhook.
+OPTION_CLOUDHOOKS: Final = "cloudhooks"
 
 # Headers of the relay: the key (not Authorization: the sender's own goes through), the
 # sender's address and, for a report held while the add-on was away, when it arrived.

@@ -17,8 +17,9 @@ from typing import Any
 from homeassistant.const import EVENT_CORE_CONFIG_UPDATE, __version__ as HA_VERSION
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.storage import Store
 
-from . import issues
+from . import cloud, issues
 from .api import EngineClient, EngineError, WrongKey
 from .const import (
     CONF_HISTORY_LIMIT,
@@ -46,6 +47,7 @@ class EngineLink:
         client: EngineClient,
         *,
         repairs: bool,
+        cloudhook_keys: set[str],
         on_wrong_key: Callable[[], None],
     ) -> None:
         """Initialize the link; `start` begins following the add-on."""
@@ -53,6 +55,13 @@ class EngineLink:
         self.hub = hub
         self.client = client
         self.repairs = repairs
+        # Monitors (by key) with a Home Assistant Cloud webhook, and those made: webhook ID
+        # -> URL, kept so one is removed when its monitor goes or is deselected.
+        self.cloudhook_keys = cloudhook_keys
+        self.cloudhooks: dict[str, str] = {}
+        self._cloudhook_store: Store[dict[str, str]] = Store(
+            hass, 1, f"{DOMAIN}.cloudhooks", private=True
+        )
         self.monitors: list[dict[str, Any]] = []
         self.connected = False
         self.last_error: str | None = None
@@ -72,10 +81,10 @@ class EngineLink:
             self.hass.bus.async_listen(EVENT_CORE_CONFIG_UPDATE, self._config_updated)
         )
         if "cloud" in self.hass.config.components:
-            from homeassistant.components import cloud  # noqa: PLC0415
+            from homeassistant.components import cloud as ha_cloud  # noqa: PLC0415
 
             self._unsubscribe.append(
-                cloud.async_listen_connection_change(self.hass, self._cloud_changed)
+                ha_cloud.async_listen_connection_change(self.hass, self._cloud_changed)
             )
 
     async def stop(self) -> None:
@@ -96,6 +105,18 @@ class EngineLink:
             self._update_unreachable_issue()
 
     async def _follow(self) -> None:
+        """Follows the add-on; a bug in a round is logged and the round tried again."""
+        self.cloudhooks = await self._cloudhook_store.async_load() or {}
+        while True:
+            try:
+                await self._follow_rounds()
+            except WrongKey:
+                return
+            except Exception:
+                LOGGER.exception("Following the add-on failed; trying again in a minute")
+                await asyncio.sleep(LONGEST_RETRY)
+
+    async def _follow_rounds(self) -> None:
         version: int | None = None
         retry = FIRST_RETRY
         while True:
@@ -108,7 +129,7 @@ class EngineLink:
                     "again with the key its panel shows"
                 )
                 self._on_wrong_key()
-                return
+                raise
             except EngineError as err:
                 self._went_away(str(err))
                 await asyncio.sleep(retry)
@@ -119,6 +140,8 @@ class EngineLink:
             self._came_back()
             self.monitors = listed.monitors
             self._apply(listed.monitors)
+            if await self._sync_cloudhooks(listed.monitors):
+                self._urls_told = False
             if first or not self._urls_told:
                 await self._tell_urls()
                 await self.async_take_over_legacy_entries()
@@ -204,11 +227,28 @@ class EngineLink:
             },
         )
 
+    async def _sync_cloudhooks(self, monitors: list[dict[str, Any]]) -> bool:
+        """Makes and removes cloud webhooks as chosen; whether any changed."""
+        wanted = {str(m["webhook_id"]) for m in monitors if m.get("key") in self.cloudhook_keys}
+        changed = False
+        for webhook_id in set(self.cloudhooks) - wanted:
+            await cloud.async_remove_webhook(self.hass, webhook_id)
+            del self.cloudhooks[webhook_id]
+            changed = True
+        for webhook_id in wanted - set(self.cloudhooks):
+            if url := await cloud.async_webhook_url(self.hass, webhook_id):
+                self.cloudhooks[webhook_id] = url
+                changed = True
+        if changed:
+            await self._cloudhook_store.async_save(self.cloudhooks)
+        return changed
+
     async def _tell_urls(self) -> None:
         external = self.hass.config.external_url
-        cloud_url = _cloud_url(self.hass)
         try:
-            await self.client.tell_urls(external, cloud_url, HA_VERSION)
+            await self.client.tell_urls(
+                external, cloud.remote_url(self.hass), HA_VERSION, self.cloudhooks
+            )
         except EngineError as err:
             LOGGER.debug("Could not tell the add-on Home Assistant's URLs: %s", err)
             return
@@ -226,17 +266,3 @@ class EngineLink:
     def _retell(self) -> None:
         if self.connected:
             self.hass.async_create_task(self._tell_urls(), eager_start=True)
-
-
-def _cloud_url(hass: HomeAssistant) -> str | None:
-    """Home Assistant Cloud's remote URL, while remote access is on."""
-    if "cloud" not in hass.config.components:
-        return None
-    from homeassistant.components import cloud  # noqa: PLC0415
-
-    if not cloud.async_active_subscription(hass):
-        return None
-    try:
-        return cloud.async_remote_ui_url(hass)
-    except cloud.CloudNotAvailable:
-        return None

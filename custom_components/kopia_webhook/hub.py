@@ -96,10 +96,13 @@ class KopiaHub:
         self, hass: HomeAssistant, webhook_id: str, request: web.Request
     ) -> web.Response:
         body = await request.content.read(MAX_BODY)
+        # A cloud webhook's request (Home Assistant Cloud) is a stand-in with only the query.
+        rel_url = getattr(request, "rel_url", None)
+        query = rel_url.raw_query_string if rel_url is not None else request.query_string
         relayed = RelayedRequest(
             webhook_id=webhook_id,
             method=request.method,
-            query=request.rel_url.raw_query_string,
+            query=query,
             headers=list(request.headers.items()),
             body=body,
             client=request.remote,

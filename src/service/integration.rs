@@ -20,7 +20,7 @@ use crate::store::StoreError;
 const CONNECTED_FOR: Duration = Duration::from_secs(90);
 
 /// The URLs Home Assistant is reached at, as Core reports them to the integration.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HomeAssistantUrls {
     /// Core's external URL (Settings → Network), if set.
@@ -32,9 +32,29 @@ pub struct HomeAssistantUrls {
     /// Core's version.
     #[serde(default)]
     pub version: Option<String>,
+    /// Home Assistant Cloud webhooks the user chose, by webhook ID: secrets like the IDs
+    /// (never serialized back, never in debug output).
+    #[serde(default, skip_serializing)]
+    pub cloudhooks: std::collections::BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for HomeAssistantUrls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HomeAssistantUrls")
+            .field("external", &self.external)
+            .field("cloud", &self.cloud)
+            .field("version", &self.version)
+            .field("cloudhooks", &self.cloudhooks.len())
+            .finish()
+    }
 }
 
 impl HomeAssistantUrls {
+    /// The Home Assistant Cloud webhook of this ID, if the user chose one.
+    pub fn cloud_webhook(&self, webhook_id: &WebhookId) -> Option<String> {
+        self.cloudhooks.get(webhook_id.as_str()).cloned()
+    }
+
     /// The URL a sender outside the house uses: the external URL, else the remote one.
     pub fn from_anywhere(&self, webhook_id: &WebhookId) -> Option<String> {
         let base = self.external.as_deref().or(self.cloud.as_deref())?;

@@ -25,6 +25,9 @@ pub struct MonitorJson {
     /// Home Assistant's own URL for this monitor, from outside the house: while the
     /// companion integration is connected and Core has an external or remote URL.
     pub url_from_anywhere: Option<String>,
+    /// Its Home Assistant Cloud webhook (`https://hooks.nabu.casa/…`), if one was chosen in
+    /// the integration's options.
+    pub cloud_webhook_url: Option<String>,
     pub entities: Vec<String>,
     pub history_limit: usize,
     pub has_secret: bool,
@@ -67,6 +70,7 @@ impl MonitorJson {
             summary,
             push,
         } = view;
+        let home_assistant = state.service.home_assistant_urls();
         Self {
             key: monitor.key.to_string(),
             slug: monitor.slug.to_string(),
@@ -74,10 +78,12 @@ impl MonitorJson {
             name: monitor.name.as_str().to_owned(),
             webhook_id: monitor.webhook_id.as_str().to_owned(),
             webhook_url: state.webhook_url(req, &monitor.webhook_id),
-            url_from_anywhere: state
-                .service
-                .home_assistant_urls()
+            url_from_anywhere: home_assistant
+                .as_ref()
                 .and_then(|urls| urls.from_anywhere(&monitor.webhook_id)),
+            cloud_webhook_url: home_assistant
+                .as_ref()
+                .and_then(|urls| urls.cloud_webhook(&monitor.webhook_id)),
             entities: crate::ha::catalogue::entity_ids_on(
                 state.service.entities_status().path,
                 &monitor.key,

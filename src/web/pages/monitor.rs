@@ -169,6 +169,8 @@ struct MonitorPage {
     /// Home Assistant's own URL for this monitor (through the companion integration), or
     /// empty; `integration` says whether the integration is connected.
     anywhere: String,
+    /// Its Home Assistant Cloud webhook, or empty.
+    cloud_webhook: String,
     integration: bool,
     /// Nothing received yet: the set-up guide is what the user came for.
     waiting: bool,
@@ -323,6 +325,10 @@ pub async fn monitor_page(
         anywhere: home_assistant
             .as_ref()
             .and_then(|urls| urls.from_anywhere(&monitor.webhook_id))
+            .unwrap_or_default(),
+        cloud_webhook: home_assistant
+            .as_ref()
+            .and_then(|urls| urls.cloud_webhook(&monitor.webhook_id))
             .unwrap_or_default(),
         integration: home_assistant.is_some(),
         waiting: summary.last_seen.is_none() && page.events.is_empty(),
