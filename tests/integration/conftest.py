@@ -97,6 +97,15 @@ class Engine:
             text = err.read()
             return err.code, json.loads(text) if text else None
 
+    def rotate_key(self) -> str:
+        """Makes a new integration key, as the panel's button does; the new key."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.ui_port}/integration-key/rotate", data=b"", method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            assert response.status == 200, "the panel after its redirect"
+        return self.key()
+
     def key(self) -> str:
         _, status = self.api("GET", "/api/status")
         return str(status["integration_key"])

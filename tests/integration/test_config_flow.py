@@ -8,7 +8,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers.service_info.hassio import HassioServiceInfo
 
-from .conftest import Engine, _free_port, in_executor
+from .conftest import Engine, _free_port, connected, eventually, in_executor
 
 
 async def test_set_up_by_hand_with_clear_errors(hass: HomeAssistant, engine: Engine) -> None:
@@ -104,4 +104,31 @@ async def test_options_turn_repairs_off(hass: HomeAssistant, engine: Engine) -> 
     assert entry.options == {"repairs": False}
     assert entry.runtime_data.link is not None
     assert entry.runtime_data.link.repairs is False
+    await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_new_key_made_in_the_panel_is_asked_for_and_relaying_resumes(
+    hass: HomeAssistant, engine: Engine
+) -> None:
+    entry = await connected(hass, engine)
+    new_key = await in_executor(hass, engine.rotate_key)
+
+    def reauth_flows() -> list[dict]:
+        return [
+            flow
+            for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+            if flow["context"]["source"] == config_entries.SOURCE_REAUTH
+        ]
+
+    (flow,) = await eventually("Home Assistant asks for the new key", reauth_flows)
+    result = await hass.config_entries.flow.async_configure(
+        flow["flow_id"], {CONF_KEY: "not-the-new-key"}
+    )
+    assert result["errors"] == {CONF_KEY: "invalid_auth"}
+    result = await hass.config_entries.flow.async_configure(flow["flow_id"], {CONF_KEY: new_key})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reauth_successful"
+    await hass.async_block_till_done()
+    assert entry.data[CONF_KEY] == new_key
+    await eventually("connected again", lambda: entry.runtime_data.link.connected)
     await hass.config_entries.async_unload(entry.entry_id)

@@ -10,7 +10,9 @@ import logging
 import pytest
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
+from custom_components.kopia_webhook.const import DOMAIN
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers import issue_registry as ir
 from homeassistant.util import dt as dt_util
 
 from .conftest import (
@@ -120,6 +122,11 @@ async def test_reports_are_held_while_the_add_on_is_away(
     assert held.status == 200, "Kopia and friends do not retry: Home Assistant keeps it"
     assert (await held.json())["held"] is True
     assert registered(hass, webhook_id), "still answered while the add-on is away"
+    issues = ir.async_get(hass)
+    issue = issues.async_get_issue(DOMAIN, "addon_unreachable")
+    assert issue is not None, "a Repair says reports wait"
+    assert issue.translation_placeholders is not None
+    assert issue.translation_placeholders["held"] == "1"
 
     await in_executor(hass, engine.start)
     events = await eventually(
@@ -128,6 +135,9 @@ async def test_reports_are_held_while_the_add_on_is_away(
         seconds=30,
     )
     assert events[0]["status"] == "failed"
+    await eventually(
+        "the Repair gone", lambda: issues.async_get_issue(DOMAIN, "addon_unreachable") is None
+    )
     arrived = dt_util.parse_datetime(events[0]["received_at"])
     assert arrived is not None
     assert abs((arrived - sent_at).total_seconds()) < 2, "the time it reached Home Assistant"
