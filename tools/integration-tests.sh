@@ -4,7 +4,7 @@
 # 3.14, which Debian 12 does not have: the tests run in a venv inside the realha chroot
 # (tools/realha builds it; the first run here adds the venv, about two minutes). Its newest
 # release pins Home Assistant 2026.10.4; the real Core 2026.11 suites (real_core_integration)
-# cover the rest. Extra arguments go to pytest.
+# cover the rest. First mypy --strict on the integration. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 REPO="$PWD"
@@ -49,6 +49,7 @@ if [ ! -x "$VENV/bin/pytest" ]; then
   in_chroot "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" \
     "pytest-homeassistant-custom-component==$PHCC"
 fi
+[ -x "$VENV/bin/mypy" ] || in_chroot "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" mypy
 
 # The tests run the real engine (this repository's binary) beside Home Assistant.
 cargo build --locked --quiet
@@ -61,6 +62,9 @@ cp -r "$REPO/custom_components" "$RUN/"
 cp -r "$REPO/tests/integration" "$REPO/tests/fixtures" "$RUN/tests/"
 cp "$REPO/tests/integration/pytest.ini" "$RUN/pytest.ini"
 cd "$RUN"
+# Typed as Home Assistant's own components: mypy --strict against Home Assistant's types.
+in_chroot sh -c 'cd "$1" && exec "$2/bin/mypy" --strict --python-version 3.14 custom_components/kopia_webhook' \
+  mypy "$RUN" "$VENV"
 # shellcheck disable=SC2016
 exec unshare --mount --propagation private -- sh -c "$CHROOT_SH" kopia-pytest "$ROOT" "$DIR" \
   /usr/bin/env -i "${env_in[@]}" KOPIA_ENGINE_BIN="$RUN/bin/kopia-webhook" \
