@@ -4,9 +4,11 @@ use kopia_webhook::app::Application;
 use kopia_webhook::config::Settings;
 use kopia_webhook::telemetry;
 
-const USAGE: &str = "usage: kopia-webhook [snapshot]
-  (no argument)  run the add-on
-  snapshot       write a consistent copy of the database for a Home Assistant backup";
+const USAGE: &str = "usage: kopia-webhook [snapshot | integration-key]
+  (no argument)    run the add-on
+  snapshot         write a consistent copy of the database for a Home Assistant backup
+  integration-key  print the key the Home Assistant integration is set up with
+                   (docker exec kopia-webhook kopia-webhook integration-key)";
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -26,6 +28,7 @@ async fn main() -> ExitCode {
     match command.as_deref() {
         None => {}
         Some("snapshot") => return snapshot(&settings),
+        Some("integration-key") => return integration_key(&settings).await,
         Some(_) => {
             eprintln!("{USAGE}");
             return ExitCode::from(2);
@@ -57,6 +60,31 @@ fn snapshot(settings: &Settings) -> ExitCode {
         Err(e) => {
             tracing::error!(
                 "cannot write the database snapshot: {}",
+                telemetry::ErrorChain(&e)
+            );
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Prints the integration key on standard output (never in the log): what a user of Home
+/// Assistant Container pastes into the integration's set-up, as the panel shows it.
+async fn integration_key(settings: &Settings) -> ExitCode {
+    let store = match kopia_webhook::store::Store::open(&settings.database_path()) {
+        Ok(store) => store,
+        Err(e) => {
+            tracing::error!("cannot open the database: {}", telemetry::ErrorChain(&e));
+            return ExitCode::FAILURE;
+        }
+    };
+    match store.integration_key().await {
+        Ok(key) => {
+            println!("{}", key.as_str());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!(
+                "cannot read the integration key: {}",
                 telemetry::ErrorChain(&e)
             );
             ExitCode::FAILURE
