@@ -59,14 +59,20 @@ impl FromRequest for Layout {
     }
 }
 
+/// Where the companion integration serves the panel in Home Assistant (without a
+/// Supervisor): its proxy sends this as the ingress path.
+pub const INTEGRATION_PANEL_PATH: &str = "/api/kopia_webhook/panel";
+
 fn is_ingress_path(path: &str) -> bool {
-    path.strip_prefix("/api/hassio_ingress/")
-        .is_some_and(|token| {
-            !token.is_empty()
-                && token
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
+    path == INTEGRATION_PANEL_PATH
+        || path
+            .strip_prefix("/api/hassio_ingress/")
+            .is_some_and(|token| {
+                !token.is_empty()
+                    && token
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+            })
 }
 
 /// Lets through only the Supervisor's ingress proxy (checked on the socket peer, never on
@@ -116,6 +122,39 @@ pub async fn guard(
             .body(
                 "This panel is only reachable through Home Assistant: open it from the sidebar.\n",
             );
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if changes_state && !same_origin(req.request()) {
+        let response = HttpResponse::Forbidden()
+            .content_type("text/plain; charset=utf-8")
+            .body("Refused: this request did not come from the add-on's own panel.\n");
+        return Ok(req.into_response(response).map_into_right_body());
+    }
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_left_body)
+}
+
+/// The panel through the Home Assistant integration's proxy (on the webhook port): only with
+/// the integration key, and for state-changing methods only from the panel's own origin
+/// (the proxy forwards the browser's host).
+pub async fn integration_guard(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Err(actix_web::error::ErrorInternalServerError(
+            "app state missing",
+        ));
+    };
+    let key = req
+        .headers()
+        .get(super::webhook::KEY_HEADER)
+        .and_then(|v| v.to_str().ok());
+    let caller = crate::service::Caller::from_peer(req.peer_addr().map(|a| a.ip()));
+    if let Err(error) = state.service.admit_integration(key, caller).await {
+        let response = actix_web::ResponseError::error_response(&super::ApiError::from(error));
         return Ok(req.into_response(response).map_into_right_body());
     }
     let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);

@@ -6,6 +6,8 @@
 //!   or after 25 s: the integration registers webhook IDs within a moment of a change.
 //! - `PUT /api/integration/home-assistant`: the URLs Home Assistant is reached at.
 //! - `POST /api/integration/legacy`: takes over an entry of the replaced integration.
+//! - `/api/integration/panel/…`: the panel's pages, for the integration's proxy in Home
+//!   Assistant's sidebar (routed in `web::webhook_routes`, guarded by the key).
 
 use std::time::Duration;
 
@@ -97,7 +99,13 @@ async fn monitors(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, A
         .collect();
     Ok(HttpResponse::Ok()
         .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({ "version": version, "monitors": monitors })))
+        .json(serde_json::json!({
+            "version": version,
+            "monitors": monitors,
+            // Under the Supervisor the panel is the add-on's ingress; otherwise the
+            // integration serves it in Home Assistant's sidebar.
+            "ingress": state.settings.supervisor.is_some(),
+        })))
 }
 
 async fn json_body<T: serde::de::DeserializeOwned>(payload: web::Payload) -> Result<T, ApiError> {

@@ -37,7 +37,15 @@ pub struct AppState {
 /// Routes of the webhook listener (the port exposed to the LAN): one service that reads
 /// the path itself ([`webhook::dispatch`]).
 pub fn webhook_routes(cfg: &mut web::ServiceConfig) {
-    cfg.default_service(web::to(webhook::dispatch));
+    // The panel for the Home Assistant integration's proxy (Home Assistant without a
+    // Supervisor): behind the integration key instead of the ingress peer check.
+    cfg.service(
+        web::scope("/api/integration/panel")
+            .wrap(actix_web::middleware::from_fn(ingress::integration_guard))
+            .wrap(security_headers())
+            .configure(panel_pages),
+    )
+    .default_service(web::to(webhook::dispatch));
 }
 
 /// Routes of the ingress listener. Everything but the health check sits behind the peer
@@ -46,91 +54,98 @@ pub fn ui_routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz)).service(
         web::scope("")
             .wrap(actix_web::middleware::from_fn(ingress::guard))
-            // Pages load only their own scripts and styles, and may be framed only by Home
-            // Assistant (same origin through ingress); never `X-Frame-Options: DENY`.
-            .wrap(
-                actix_web::middleware::DefaultHeaders::new()
-                    .add((
-                        "Content-Security-Policy",
-                        "default-src 'self'; img-src 'self' data:; frame-ancestors 'self'; \
-                         form-action 'self'; base-uri 'self'; object-src 'none'",
-                    ))
-                    .add(("X-Content-Type-Options", "nosniff"))
-                    .add(("Referrer-Policy", "same-origin")),
-            )
-            .route("/", web::get().to(pages::dashboard))
-            .route("/monitors/new", web::get().to(pages::new_monitor_form))
-            .route("/monitors", web::post().to(pages::create_monitor))
-            .route("/monitors/{key}", web::get().to(pages::monitor_page))
-            .route("/monitors/{key}/edit", web::get().to(pages::edit_form))
-            .route("/monitors/{key}/edit", web::post().to(pages::save_edit))
-            .route(
-                "/monitors/{key}/rotate",
-                web::get().to(pages::confirm_rotate),
-            )
-            .route(
-                "/monitors/{key}/rotate",
-                web::post().to(pages::rotate_webhook_id),
-            )
-            .route(
-                "/monitors/{key}/delete",
-                web::get().to(pages::confirm_delete),
-            )
-            .route(
-                "/monitors/{key}/delete",
-                web::post().to(pages::delete_monitor),
-            )
-            .route(
-                "/monitors/{key}/test",
-                web::post().to(pages::send_test_event),
-            )
-            .route(
-                "/monitors/{key}/retire",
-                web::post().to(pages::retire_source),
-            )
-            .route(
-                "/monitors/{key}/learned-schedule",
-                web::post().to(pages::apply_learned_schedule),
-            )
-            .route(
-                "/ping-key/rotate",
-                web::get().to(pages::confirm_rotate_ping_key),
-            )
-            .route("/ping-key/rotate", web::post().to(pages::rotate_ping_key))
-            .route(
-                "/integration-key/rotate",
-                web::get().to(pages::confirm_rotate_integration_key),
-            )
-            .route(
-                "/integration-key/rotate",
-                web::post().to(pages::rotate_integration_key),
-            )
-            .route("/static/{file}", web::get().to(assets::serve))
-            .route("/api/status", web::get().to(api::status))
-            .route("/api/changes", web::get().to(api::changes))
-            .route("/api/monitors", web::get().to(api::list_monitors))
-            .route("/api/monitors", web::post().to(api::create_monitor))
-            .route("/api/monitors/{key}", web::get().to(api::get_monitor))
-            .route("/api/monitors/{key}", web::patch().to(api::update_monitor))
-            .route("/api/monitors/{key}", web::delete().to(api::delete_monitor))
-            .route(
-                "/api/monitors/{key}/events",
-                web::get().to(api::list_events),
-            )
-            .route(
-                "/api/monitors/{key}/rejections",
-                web::get().to(api::list_rejections),
-            )
-            .route(
-                "/api/monitors/{key}/sources/retire",
-                web::post().to(api::retire_source),
-            )
-            .route(
-                "/api/monitors/{key}/learned-schedule",
-                web::post().to(api::apply_learned_schedule),
-            )
-            .default_service(web::to(pages::not_found)),
+            .wrap(security_headers())
+            .configure(panel_pages),
     );
+}
+
+/// Pages load only their own scripts and styles, and may be framed only by Home Assistant
+/// (same origin through ingress or the integration's proxy); never `X-Frame-Options: DENY`.
+fn security_headers() -> actix_web::middleware::DefaultHeaders {
+    actix_web::middleware::DefaultHeaders::new()
+        .add((
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; frame-ancestors 'self'; \
+             form-action 'self'; base-uri 'self'; object-src 'none'",
+        ))
+        .add(("X-Content-Type-Options", "nosniff"))
+        .add(("Referrer-Policy", "same-origin"))
+}
+
+/// The panel's pages and JSON API (the scope they are put in decides who may see them).
+fn panel_pages(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(pages::dashboard))
+        .route("/monitors/new", web::get().to(pages::new_monitor_form))
+        .route("/monitors", web::post().to(pages::create_monitor))
+        .route("/monitors/{key}", web::get().to(pages::monitor_page))
+        .route("/monitors/{key}/edit", web::get().to(pages::edit_form))
+        .route("/monitors/{key}/edit", web::post().to(pages::save_edit))
+        .route(
+            "/monitors/{key}/rotate",
+            web::get().to(pages::confirm_rotate),
+        )
+        .route(
+            "/monitors/{key}/rotate",
+            web::post().to(pages::rotate_webhook_id),
+        )
+        .route(
+            "/monitors/{key}/delete",
+            web::get().to(pages::confirm_delete),
+        )
+        .route(
+            "/monitors/{key}/delete",
+            web::post().to(pages::delete_monitor),
+        )
+        .route(
+            "/monitors/{key}/test",
+            web::post().to(pages::send_test_event),
+        )
+        .route(
+            "/monitors/{key}/retire",
+            web::post().to(pages::retire_source),
+        )
+        .route(
+            "/monitors/{key}/learned-schedule",
+            web::post().to(pages::apply_learned_schedule),
+        )
+        .route(
+            "/ping-key/rotate",
+            web::get().to(pages::confirm_rotate_ping_key),
+        )
+        .route("/ping-key/rotate", web::post().to(pages::rotate_ping_key))
+        .route(
+            "/integration-key/rotate",
+            web::get().to(pages::confirm_rotate_integration_key),
+        )
+        .route(
+            "/integration-key/rotate",
+            web::post().to(pages::rotate_integration_key),
+        )
+        .route("/static/{file}", web::get().to(assets::serve))
+        .route("/api/status", web::get().to(api::status))
+        .route("/api/changes", web::get().to(api::changes))
+        .route("/api/monitors", web::get().to(api::list_monitors))
+        .route("/api/monitors", web::post().to(api::create_monitor))
+        .route("/api/monitors/{key}", web::get().to(api::get_monitor))
+        .route("/api/monitors/{key}", web::patch().to(api::update_monitor))
+        .route("/api/monitors/{key}", web::delete().to(api::delete_monitor))
+        .route(
+            "/api/monitors/{key}/events",
+            web::get().to(api::list_events),
+        )
+        .route(
+            "/api/monitors/{key}/rejections",
+            web::get().to(api::list_rejections),
+        )
+        .route(
+            "/api/monitors/{key}/sources/retire",
+            web::post().to(api::retire_source),
+        )
+        .route(
+            "/api/monitors/{key}/learned-schedule",
+            web::post().to(api::apply_learned_schedule),
+        )
+        .default_service(web::to(pages::not_found));
 }
 
 /// A webhook path fit for the log: every segment that may hold a webhook ID or the ping

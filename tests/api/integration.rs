@@ -336,3 +336,76 @@ async fn a_held_report_keeps_the_time_it_arrived() {
     assert_eq!(received[1].as_second(), arrived.as_second(), "{received:?}");
     app.stop().await;
 }
+
+/// Without a Supervisor the integration shows the panel in Home Assistant's sidebar through
+/// its proxy: the pages on the webhook port, only with the key, links under the proxy's path,
+/// forms only from the page's own origin.
+#[tokio::test]
+async fn the_panel_is_served_to_the_integrations_proxy_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let key = integration_key(&app).await;
+    let panel = |path: &str| format!("{}/api/integration/panel/{path}", app.webhook_base);
+
+    let refused = app.client.get(panel("")).send().await.unwrap();
+    assert_eq!(refused.status().as_u16(), 401, "no key, no panel");
+    let listed: Value = app
+        .client
+        .get(format!("{}/api/integration/monitors", app.webhook_base))
+        .header(KEY, &key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        listed["ingress"], false,
+        "no Supervisor: the integration shows the panel"
+    );
+
+    let page = app
+        .client
+        .get(panel(""))
+        .header(KEY, &key)
+        .header("x-ingress-path", "/api/kopia_webhook/panel")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(
+        page.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .contains("frame-ancestors 'self'")
+    );
+    let html = page.text().await.unwrap();
+    assert!(
+        html.contains(r#"<base href="/api/kopia_webhook/panel/">"#),
+        "{html}"
+    );
+
+    let create = |origin: &str| {
+        app.client
+            .post(panel("monitors"))
+            .header(KEY, &key)
+            .header("x-ingress-path", "/api/kopia_webhook/panel")
+            .header("x-forwarded-host", "ha.example.org")
+            .header("origin", origin)
+            .form(&[("name", "From the sidebar")])
+            .send()
+    };
+    let foreign = create("https://evil.example").await.unwrap();
+    assert_eq!(foreign.status().as_u16(), 403);
+    let created = create("https://ha.example.org").await.unwrap();
+    assert_eq!(created.status().as_u16(), 303, "{:?}", created.text().await);
+    assert!(
+        created.headers()["location"]
+            .to_str()
+            .unwrap()
+            .starts_with("/api/kopia_webhook/panel/monitors/")
+    );
+    let monitors: Vec<Value> = app.get_json("/api/monitors").await;
+    assert_eq!(monitors[0]["name"], "From the sidebar");
+    app.stop().await;
+}
