@@ -50,6 +50,11 @@ if [ ! -x "$VENV/bin/pytest" ]; then
     "pytest-homeassistant-custom-component==$PHCC"
 fi
 [ -x "$VENV/bin/mypy" ] || in_chroot "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" mypy
+# The sidebar panel's test sets up Home Assistant's frontend: the release its manifest pins.
+if ! in_chroot "$VENV/bin/python" -c 'import hass_frontend' 2>/dev/null; then
+  frontend=$(in_chroot "$VENV/bin/python" -c 'import json, homeassistant.components.frontend as f, pathlib; print(json.loads((pathlib.Path(f.__file__).parent / "manifest.json").read_text())["requirements"][0])')
+  in_chroot "$VENV/bin/uv" pip install --quiet --python "$VENV/bin/python" "$frontend"
+fi
 
 # The tests run the real engine (this repository's binary) beside Home Assistant.
 cargo build --locked --quiet

@@ -13,8 +13,13 @@ from dataclasses import dataclass
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
-from homeassistant.helpers import device_registry as dr, entity_registry as er
+from homeassistant.helpers import (
+    config_validation as cv,
+    device_registry as dr,
+    entity_registry as er,
+)
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.typing import ConfigType
 
 from . import issues
 from .api import EngineClient
@@ -32,6 +37,15 @@ from .const import (
 )
 from .engine import EngineLink
 from .hub import async_get_hub
+from .panel import async_hide_panel, async_setup_panel
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """The sidebar panel's proxy, for an engine without a Supervisor."""
+    await async_setup_panel(hass)
+    return True
 
 
 @dataclass(slots=True)
@@ -111,6 +125,7 @@ async def async_unload_entry(hass: HomeAssistant, entry: KopiaConfigEntry) -> bo
     link = entry.runtime_data.link
     if link is not None:
         await link.stop()
+        async_hide_panel(hass)
     if hub.engine is link:
         hub.engine = None
         hub.monitor_ids = set()

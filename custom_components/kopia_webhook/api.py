@@ -43,6 +43,21 @@ HOP_HEADERS = frozenset(
 )
 
 
+# Where Home Assistant serves the panel (the engine's pages link relative to it).
+PANEL_PATH = "/api/kopia_webhook/panel"
+# The engine's answer headers a page needs in the browser.
+PANEL_HEADERS = (
+    "Content-Type",
+    "Location",
+    "Cache-Control",
+    "Content-Security-Policy",
+    "X-Content-Type-Options",
+    "Referrer-Policy",
+    "Retry-After",
+    "Allow",
+)
+
+
 class EngineError(Exception):
     """The add-on could not be asked."""
 
@@ -114,6 +129,8 @@ class MonitorList:
 
     version: int
     monitors: list[dict[str, Any]]
+    # The add-on has Home Assistant ingress (a Supervisor): no sidebar panel of ours.
+    ingress: bool
 
 
 class EngineClient:
@@ -166,7 +183,11 @@ class EngineClient:
         )
         if status != 200 or not isinstance(data, dict):
             raise NotTheEngine(f"the monitor list answered {status}")
-        return MonitorList(version=int(data["version"]), monitors=list(data["monitors"]))
+        return MonitorList(
+            version=int(data["version"]),
+            monitors=list(data["monitors"]),
+            ingress=bool(data.get("ingress", True)),
+        )
 
     async def tell_urls(
         self,
@@ -202,6 +223,55 @@ class EngineClient:
             message = data.get("error") if isinstance(data, dict) else None
             raise EngineError(message or f"the add-on answered {status}")
         return dict(data)
+
+    async def panel(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        headers: list[tuple[str, str]],
+        body: bytes,
+        *,
+        forwarded_host: str,
+    ) -> EngineAnswer:
+        """A page of the panel, as Home Assistant's proxy asks for it for the browser."""
+        sent = [
+            (name, value)
+            for name, value in headers
+            if name.lower() not in HOP_HEADERS
+            and name.lower() not in ("authorization", "x-forwarded-host")
+            and not name.lower().startswith("x-kopia-webhook-")
+        ]
+        sent += [
+            (KEY_HEADER, self._key),
+            ("X-Ingress-Path", PANEL_PATH),
+            ("X-Forwarded-Host", forwarded_host),
+        ]
+        raw = f"{self._base}/api/integration/panel/{quote(path)}"
+        url = URL(f"{raw}?{query}" if query else raw, encoded=True)
+        try:
+            async with self._session.request(
+                method,
+                url,
+                headers=sent,
+                data=body or None,
+                timeout=LIST_TIMEOUT,
+                allow_redirects=False,
+            ) as response:
+                if response.status == 401 and response.content_type == "application/json":
+                    raise WrongKey
+                return EngineAnswer(
+                    status=response.status,
+                    content_type=response.headers.get("Content-Type"),
+                    body=await response.read(),
+                    headers={
+                        name: response.headers[name]
+                        for name in PANEL_HEADERS
+                        if name in response.headers
+                    },
+                )
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise EngineUnreachable(str(err) or type(err).__name__) from None
 
     async def relay(self, request: RelayedRequest) -> EngineAnswer:
         """Hands a sender's request to the add-on; its answer is the sender's."""

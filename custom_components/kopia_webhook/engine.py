@@ -19,7 +19,7 @@ from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
 from homeassistant.helpers.storage import Store
 
-from . import cloud, issues
+from . import cloud, issues, panel
 from .api import EngineClient, EngineError, WrongKey
 from .const import (
     CONF_HISTORY_LIMIT,
@@ -140,6 +140,8 @@ class EngineLink:
             self._came_back()
             self.monitors = listed.monitors
             self._apply(listed.monitors)
+            if not listed.ingress:
+                await panel.async_show_panel(self.hass, self)
             if await self._sync_cloudhooks(listed.monitors):
                 self._urls_told = False
             if first or not self._urls_told:
