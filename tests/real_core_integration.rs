@@ -18,6 +18,7 @@
 
 #[allow(dead_code)]
 mod support {
+    pub mod chromium;
     pub mod kopia;
     pub mod realha;
 }
@@ -28,6 +29,7 @@ use std::time::Duration;
 use hmac::{Hmac, KeyInit, Mac};
 use kopia_webhook::app::{Application, Stopper};
 use kopia_webhook::config::Settings;
+use reqwest::Method;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use support::kopia::kopia_message;
@@ -96,8 +98,15 @@ impl Addon {
         serde_json::from_value(self.get(&format!("/api/monitors/{key}/events")).await).unwrap()
     }
 
-    /// Sets up the integration in Core through its config flow, as a user does.
+    /// Sets up the integration in Core through its config flow, as a user does (after
+    /// removing the entry a failed run may have left: there is one add-on per Core).
     async fn connect(&self, core: &Core) -> String {
+        for entry in core.config_entries("kopia_webhook").await {
+            if entry["title"] == "Kopia Webhook Status" {
+                core.remove_config_entry(entry["entry_id"].as_str().unwrap())
+                    .await;
+            }
+        }
         let key = self.get("/api/status").await["integration_key"]
             .as_str()
             .unwrap()
@@ -364,4 +373,159 @@ fn write_an_old_entry(core: &Core, old_id: &str) {
     entries.push(old);
     std::fs::write(&path, serde_json::to_string_pretty(&stored).unwrap()).unwrap();
     let _ = core;
+}
+
+/// Without a Supervisor the integration puts the engine's panel in Core's sidebar: pages
+/// through Core, for a live session of an administrator only.
+#[tokio::test]
+#[ignore = "needs a real Home Assistant Core with the integration: see the module documentation"]
+async fn the_sidebar_panel_shows_the_engine_to_administrators_only() {
+    let core = Core::from_env();
+    let addon = Addon::start(&core).await;
+    let entry_id = addon.connect(&core).await;
+    let mut panel = Value::Null;
+    for _ in 0..100 {
+        panel = core.ws("get_panels").await["kopia-backups"].clone();
+        if !panel.is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        panel["title"], "Backups",
+        "the panel is in the sidebar (Core's frontend is loaded: REALHA_EXTRA_YAML)"
+    );
+    assert_eq!(panel["require_admin"], true);
+
+    let answer = core
+        .ws_answer(&core.token, json!({"type": "kopia_webhook/panel_session"}))
+        .await;
+    assert_eq!(answer["success"], true, "{answer}");
+    let session = answer["result"]["session"].as_str().unwrap().to_owned();
+    let http = reqwest::Client::new();
+    let page = |cookie: Option<String>| {
+        let mut request = http.get(format!("{}/api/kopia_webhook/panel/", core.url));
+        if let Some(cookie) = cookie {
+            request = request.header("Cookie", cookie);
+        }
+        request.send()
+    };
+    let shown = page(Some(format!("kopia_webhook_session={session}")))
+        .await
+        .unwrap();
+    assert_eq!(shown.status().as_u16(), 200);
+    let html = shown.text().await.unwrap();
+    assert!(
+        html.contains(r#"<base href="/api/kopia_webhook/panel/">"#),
+        "{html}"
+    );
+    assert_eq!(page(None).await.unwrap().status().as_u16(), 401);
+
+    let user = core
+        .non_admin_token(&format!("viewer{}", std::process::id()))
+        .await;
+    let refused = core
+        .ws_answer(&user, json!({"type": "kopia_webhook/panel_session"}))
+        .await;
+    assert_eq!(refused["success"], false, "{refused}");
+    assert_eq!(refused["error"]["code"], "unauthorized");
+
+    core.remove_config_entry(&entry_id).await;
+    assert!(core.ws("get_panels").await["kopia-backups"].is_null());
+    let after = page(Some(format!("kopia_webhook_session={session}")))
+        .await
+        .unwrap();
+    assert_eq!(
+        after.status().as_u16(),
+        401,
+        "the session ends with the entry"
+    );
+    addon.stop().await;
+}
+
+/// The panel as a person sees it: Home Assistant's own frontend, signed in, the "Backups"
+/// entry in its sidebar opening the engine's dashboard in the frame.
+#[tokio::test]
+#[ignore = "needs a real Home Assistant Core with the integration: see the module documentation"]
+async fn the_sidebar_panel_in_home_assistants_frontend() {
+    let core = Core::from_env();
+    let addon = Addon::start(&core).await;
+    let entry_id = addon.connect(&core).await;
+    addon
+        .create_monitor(json!({"name": format!("Sidebar {}", std::process::id())}))
+        .await;
+    // The frontend shows onboarding until its last steps are done (tools/realha made the
+    // owner only); done as the onboarding pages do (a step done before answers 403, and
+    // 404 once onboarding is over).
+    let client_id = format!("{}/", core.url);
+    for (step, body) in [
+        ("core_config", json!({})),
+        ("analytics", json!({})),
+        (
+            "integration",
+            json!({"client_id": client_id, "redirect_uri": format!("{client_id}?auth_callback=1")}),
+        ),
+    ] {
+        let (status, answer) = core
+            .call(Method::POST, &format!("/api/onboarding/{step}"), Some(body))
+            .await;
+        assert!(
+            matches!(status, 200 | 403 | 404),
+            "onboarding {step}: {status} {answer}"
+        );
+    }
+    let (_driver, browser) = support::chromium::start_browser().await;
+    // Signed in as the frontend keeps it: tokens in local storage.
+    browser.goto(&format!("{}/", core.url)).await.unwrap();
+    browser
+        .execute(
+            "localStorage.setItem('hassTokens', JSON.stringify({access_token: arguments[0], \
+             token_type: 'Bearer', expires_in: 1800, hassUrl: location.origin, \
+             clientId: location.origin + '/', expires: Date.now() + 86400000, refresh_token: ''}));",
+            vec![json!(core.token)],
+        )
+        .await
+        .unwrap();
+    browser
+        .goto(&format!("{}/kopia-backups", core.url))
+        .await
+        .unwrap();
+    // The panel asked for a session and set its cookie: the proxy now answers this browser.
+    let mut status = json!(0);
+    for _ in 0..100 {
+        status = browser
+            .execute_async(
+                "const done = arguments[arguments.length - 1]; \
+                 fetch('/api/kopia_webhook/panel/', {credentials: 'same-origin'}) \
+                   .then(r => done(r.status), () => done(0));",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if status == 200 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    if status != 200 {
+        support::chromium::screenshot(&browser, "16-home-assistant-sidebar-panel").await;
+    }
+    assert_eq!(
+        status, 200,
+        "the panel's session reaches the engine's pages"
+    );
+    // The frame's pages (fonts, styles) settle before the picture; a dialog of Core's own
+    // about tools/realha's HTTP settings is closed first.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let _ = browser
+        .execute(
+            "document.dispatchEvent(new KeyboardEvent('keydown', {key: 'Escape', bubbles: true}));",
+            vec![],
+        )
+        .await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    support::chromium::screenshot(&browser, "16-home-assistant-sidebar-panel").await;
+    browser.close().await.unwrap();
+    core.remove_config_entry(&entry_id).await;
+    addon.stop().await;
 }

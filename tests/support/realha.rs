@@ -79,11 +79,15 @@ impl Core {
 
     /// A websocket to Core, authenticated with the test token.
     async fn websocket(&self) -> WebSocket {
+        self.websocket_as(&self.token).await
+    }
+
+    async fn websocket_as(&self, token: &str) -> WebSocket {
         let ws_url = format!("{}/api/websocket", self.url.replacen("http", "ws", 1));
         let (mut ws, _) = tokio_tungstenite::connect_async(ws_url).await.unwrap();
         let _ = ws.next().await; // auth_required
         ws.send(Message::text(
-            json!({"type": "auth", "access_token": self.token}).to_string(),
+            json!({"type": "auth", "access_token": token}).to_string(),
         ))
         .await
         .unwrap();
@@ -96,15 +100,21 @@ impl Core {
     }
 
     /// [`Core::ws`] for a command with parameters (`type` and the rest, without `id`).
-    pub async fn ws_call(&self, mut command: Value) -> Value {
-        let mut ws = self.websocket().await;
+    pub async fn ws_call(&self, command: Value) -> Value {
+        self.ws_answer(&self.token, command).await["result"].clone()
+    }
+
+    /// The whole answer (`success`, `result` or `error`) to a websocket command sent with
+    /// `token` (another user's, say).
+    pub async fn ws_answer(&self, token: &str, mut command: Value) -> Value {
+        let mut ws = self.websocket_as(token).await;
         command["id"] = json!(1);
         ws.send(Message::text(command.to_string())).await.unwrap();
         while let Some(Ok(message)) = ws.next().await {
             if let Message::Text(text) = message {
                 let value: Value = serde_json::from_str(&text).unwrap();
                 if value["id"] == 1 {
-                    return value["result"].clone();
+                    return value;
                 }
             }
         }
@@ -232,6 +242,67 @@ impl Core {
             .await;
         assert_eq!(status, 200);
         entries.as_array().cloned().unwrap_or_default()
+    }
+
+    /// A new user who is not an administrator, and an access token of theirs (through Core's
+    /// own login flow, as the browser signs in).
+    pub async fn non_admin_token(&self, name: &str) -> String {
+        let user = self
+            .ws_call(json!({"type": "config/auth/create", "name": name,
+                            "group_ids": ["system-users"], "local_only": false}))
+            .await;
+        let user_id = user["user"]["id"].as_str().expect("a user").to_owned();
+        let password = "a-password-for-the-test-only";
+        let made = self
+            .ws_answer(
+                &self.token,
+                json!({"type": "config/auth_provider/homeassistant/create",
+                       "user_id": user_id, "username": name, "password": password}),
+            )
+            .await;
+        assert_eq!(made["success"], true, "{made}");
+        let client_id = format!("{}/", self.url);
+        let http = reqwest::Client::new();
+        let flow: Value = http
+            .post(format!("{}/auth/login_flow", self.url))
+            .json(
+                &json!({"client_id": client_id, "handler": ["homeassistant", null],
+                          "redirect_uri": client_id}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let done: Value = http
+            .post(format!(
+                "{}/auth/login_flow/{}",
+                self.url,
+                flow["flow_id"].as_str().unwrap()
+            ))
+            .json(&json!({"client_id": client_id, "username": name, "password": password}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let code = done["result"].as_str().expect("signed in").to_owned();
+        let token: Value = http
+            .post(format!("{}/auth/token", self.url))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("client_id", client_id.as_str()),
+            ])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        token["access_token"].as_str().unwrap().to_owned()
     }
 
     pub async fn remove_config_entry(&self, entry_id: &str) {

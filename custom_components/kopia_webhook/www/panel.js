@@ -16,6 +16,12 @@ class KopiaWebhookPanel extends HTMLElement {
     }
   }
 
+  // On a phone Home Assistant hides its sidebar: the bar's menu button opens it there.
+  set narrow(narrow) {
+    this._narrow = narrow;
+    if (this._menu) this._menu.style.display = narrow ? "" : "none";
+  }
+
   connectedCallback() {
     if (this._started && !this._timer) this._renewEvery();
   }
@@ -26,7 +32,7 @@ class KopiaWebhookPanel extends HTMLElement {
   }
 
   async _start() {
-    this.style.cssText = "display:block;height:100%";
+    this.style.cssText = "display:flex;flex-direction:column;height:100vh";
     try {
       await this._renew();
     } catch (err) {
@@ -38,12 +44,36 @@ class KopiaWebhookPanel extends HTMLElement {
       this.replaceChildren(message);
       return;
     }
+    this._bar = this._menuBar();
     const frame = document.createElement("iframe");
     frame.src = SESSION_PATH + "/";
     frame.title = "Backups";
-    frame.style.cssText = "border:0;width:100%;height:100%;display:block";
-    this.replaceChildren(frame);
+    frame.style.cssText = "border:0;width:100%;flex:1;display:block";
+    this.replaceChildren(this._bar, frame);
     this._renewEvery();
+  }
+
+  _menuBar() {
+    const bar = document.createElement("div");
+    bar.style.cssText =
+      "display:flex;align-items:center;gap:8px;height:56px;padding:0 8px;" +
+      "background:var(--app-header-background-color);color:var(--app-header-text-color,white)";
+    const menu = document.createElement("button");
+    menu.type = "button";
+    menu.textContent = "\u2630";
+    menu.setAttribute("aria-label", "Open Home Assistant's sidebar");
+    menu.style.cssText =
+      "font-size:24px;background:none;border:0;color:inherit;cursor:pointer;padding:8px";
+    menu.style.display = this._narrow ? "" : "none";
+    this._menu = menu;
+    menu.addEventListener("click", () =>
+      this.dispatchEvent(new Event("hass-toggle-menu", { bubbles: true, composed: true })),
+    );
+    const title = document.createElement("span");
+    title.textContent = "Backups";
+    title.style.cssText = "font-size:20px;padding-left:8px";
+    bar.append(menu, title);
+    return bar;
   }
 
   _renewEvery() {
