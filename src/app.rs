@@ -63,12 +63,37 @@ impl Application {
         let ui_port = port_of(&ui_listener)?;
 
         let publisher = start_publisher(&settings, &store).await?;
+        let store_for_starter = store.clone();
         let service = Service::new(store, publisher, Arc::clone(&settings));
         service
             .apply_declared_monitors()
             .await
             .map_err(StartError::Declared)?;
         service.ping_key().await.map_err(StartError::Declared)?;
+        let starter_settings = Arc::clone(&settings);
+        let starter_store = store_for_starter.clone();
+        service.set_core_starter(Box::new(move |core| {
+            let (settings, store) = (Arc::clone(&starter_settings), starter_store.clone());
+            Box::pin(async move {
+                let mut settings = (*settings).clone();
+                settings.core = Some(core);
+                start_publisher(&settings, &store)
+                    .await
+                    .unwrap_or_else(|e| {
+                        tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot start pushing to Home Assistant");
+                        Publisher::disabled()
+                    })
+            })
+        }));
+        // The connection the integration handed over at an earlier start.
+        if settings.core.is_none()
+            && settings.supervisor.is_none()
+            && let Some((url, token)) = store_for_starter.core_link().await?
+        {
+            service
+                .start_core(crate::config::CoreSettings { url, token })
+                .await;
+        }
         let state = web::Data::new(AppState {
             service,
             settings: Arc::clone(&settings),

@@ -82,6 +82,8 @@ pub struct Mqtt {
     /// messages emptied, kept here until that could be queued.
     deleted: Mutex<HashSet<i64>>,
     removals: Mutex<HashMap<i64, MonitorKey>>,
+    /// The connection's task, for [`Mqtt::stop`].
+    task: Mutex<Option<tokio::task::AbortHandle>>,
 }
 
 /// What MQTT discovery needs besides the broker.
@@ -136,6 +138,7 @@ impl Mqtt {
             announce: std::sync::atomic::AtomicBool::new(false),
             deleted: Mutex::default(),
             removals: Mutex::default(),
+            task: Mutex::default(),
         });
         if broker.tls {
             mqtt.set_error(
@@ -143,8 +146,16 @@ impl Mqtt {
                     .to_owned(),
             );
         }
-        tokio::spawn(run(Arc::clone(&mqtt), eventloop, republish));
+        let running = tokio::spawn(run(Arc::clone(&mqtt), eventloop, republish));
+        *mqtt.task.lock().unwrap_or_else(|p| p.into_inner()) = Some(running.abort_handle());
         mqtt
+    }
+
+    /// Ends the connection's task (the add-on pushes elsewhere now, or no more).
+    pub fn stop(&self) {
+        if let Some(task) = self.task.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            task.abort();
+        }
     }
 
     pub fn status(&self) -> LinkStatus {

@@ -392,7 +392,7 @@ impl Service {
             .create_monitor(new, crate::domain::Origin::Ui)
             .await?;
         tracing::info!(monitor = %monitor.key, %slug, "monitor created by a slug URL");
-        self.publisher.entities_due();
+        self.publisher().entities_due();
         self.changed();
         Ok(Located {
             monitor,
@@ -472,10 +472,10 @@ impl Service {
             monitor_id: monitor.id,
             received_at: caller.arrived.unwrap_or_else(Timestamp::now),
             events,
-            fire_core_events: self.publisher.is_enabled(),
+            fire_core_events: self.publisher().is_enabled(),
             shrink: monitor.shrink,
         };
-        let publisher = self.publisher.clone();
+        let publisher = self.publisher.load_full();
         let changes = Arc::clone(&self.changes);
         let ingested = self
             .store
@@ -492,15 +492,15 @@ impl Service {
                 }
                 e if e.is_disk_full() => {
                     tracing::error!(monitor = %monitor.key, "the disk is full: a report was refused (503); Home Assistant is told");
-                    self.publisher.storage().refused(monitor.id);
-                    self.publisher.reevaluate(vec![monitor.id]);
+                    self.publisher().storage().refused(monitor.id);
+                    self.publisher().reevaluate(vec![monitor.id]);
                     self.changed();
                 }
                 _ => {}
             })?;
         // A write went through: if the disk was full, it has room again.
-        self.publisher
-            .reevaluate(self.publisher.storage().recovered());
+        let publisher = self.publisher();
+        publisher.reevaluate(publisher.storage().recovered());
         tracing::info!(
             monitor = %monitor.key,
             events = ingested.stored,

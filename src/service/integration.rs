@@ -3,12 +3,14 @@
 //! IDs with Core, takes over the entries of the integration it replaces, and tells the add-on
 //! the URLs Home Assistant is reached at. Every call presents the integration key.
 
-use std::sync::RwLock;
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use secrecy::{ExposeSecret as _, SecretString};
 use serde::{Deserialize, Serialize};
 
 use super::{Caller, Service, ServiceError};
+use crate::config::CoreSettings;
 use crate::domain::{
     Grace, HistoryLimit, IntegrationKey, Monitor, MonitorName, NewMonitor, NoSuccessAlert, Origin,
     ShrinkRule, WebhookId,
@@ -186,6 +188,66 @@ impl Service {
             .map(|(_, urls)| urls.clone())
     }
 
+    /// The integration hands over Home Assistant's connection (Core's URL as the add-on
+    /// reaches it, and a token of a user it made): entities and events from now on, and at
+    /// every start. Refused where the add-on has its own (the Supervisor's, or
+    /// `KOPIA_WEBHOOK_CORE_URL`); the same connection again changes nothing.
+    pub async fn link_core(&self, url: &str, token: SecretString) -> Result<(), ServiceError> {
+        if self.settings.core.is_some() {
+            return Err(ServiceError::Conflict(
+                "this add-on already reaches Home Assistant (through the Supervisor or KOPIA_WEBHOOK_CORE_URL)".into(),
+            ));
+        }
+        let url = url.trim().trim_end_matches('/').to_owned();
+        if !(url.starts_with("http://") || url.starts_with("https://")) || url.ends_with("/api") {
+            return Err(crate::domain::ParseError::new(
+                "url must be Home Assistant's address as the add-on reaches it, e.g. http://192.168.1.10:8123",
+            )
+            .into());
+        }
+        let same = self
+            .store
+            .core_link()
+            .await?
+            .is_some_and(|(known, known_token)| {
+                known == url && known_token.expose_secret() == token.expose_secret()
+            });
+        if same && self.publisher().is_enabled() {
+            return Ok(());
+        }
+        self.store
+            .set_core_link(Some((url.clone(), token.clone())))
+            .await?;
+        tracing::info!(core = %url, "the integration handed over Home Assistant's connection");
+        self.start_core(CoreSettings { url, token }).await;
+        Ok(())
+    }
+
+    /// Publishes to this Home Assistant from now on (the publisher before stops).
+    pub async fn start_core(&self, core: CoreSettings) {
+        let Some(starter) = self.core_starter.get() else {
+            return;
+        };
+        let publisher = starter(core).await;
+        self.publisher.swap(Arc::new(publisher)).stop();
+        self.changed();
+    }
+
+    /// The integration was removed: its token goes with its user, so the add-on stops
+    /// pushing and forgets the connection (unless it has its own).
+    pub async fn unlink_core(&self) -> Result<(), ServiceError> {
+        if self.settings.core.is_some() {
+            return Ok(());
+        }
+        self.store.set_core_link(None).await?;
+        self.publisher
+            .swap(Arc::new(super::publishing::Publisher::disabled()))
+            .stop();
+        tracing::info!("Home Assistant's connection was taken back by the integration");
+        self.changed();
+        Ok(())
+    }
+
     /// Takes over an entry of the replaced integration: a monitor with the same webhook ID, so
     /// Kopia keeps posting to the same URL. `(monitor, true)` when it was made now; the
     /// monitor that already has the ID otherwise (asking twice changes nothing).
@@ -239,7 +301,7 @@ impl Service {
             }
         };
         tracing::info!(monitor = %monitor.key, webhook_id = %webhook_id.masked(), "took over an entry of the replaced integration");
-        self.publisher.entities_due();
+        self.publisher().entities_due();
         self.changed();
         Ok((monitor, true))
     }

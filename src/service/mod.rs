@@ -106,10 +106,20 @@ impl From<StoreError> for ServiceError {
     }
 }
 
+/// Starts publishing to the Home Assistant these settings reach.
+pub type CoreStarter = Box<
+    dyn Fn(crate::config::CoreSettings) -> futures_util::future::BoxFuture<'static, Publisher>
+        + Send
+        + Sync,
+>;
+
 /// The use cases, with what they need. Cheap to share: handlers hold it in their state.
 pub struct Service {
     store: Store,
-    publisher: Publisher,
+    /// Swapped when the integration hands over (or takes back) Home Assistant's connection.
+    publisher: arc_swap::ArcSwap<Publisher>,
+    /// Starts a publisher for a Home Assistant connection (the app's wiring knows how).
+    core_starter: std::sync::OnceLock<CoreStarter>,
     settings: Arc<Settings>,
     guard: Arc<guard::Guard>,
     /// The add-on-wide key of slug URLs, read once (every slug ping asks for it).
@@ -135,7 +145,8 @@ impl Service {
         ));
         Self {
             store,
-            publisher,
+            publisher: arc_swap::ArcSwap::from_pointee(publisher),
+            core_starter: std::sync::OnceLock::new(),
             settings,
             guard,
             ping_key: std::sync::RwLock::new(None),
@@ -143,6 +154,17 @@ impl Service {
             integration: integration::IntegrationLink::default(),
             stopping: AtomicBool::new(false),
         }
+    }
+
+    /// What pushes to Home Assistant now.
+    fn publisher(&self) -> arc_swap::Guard<Arc<Publisher>> {
+        self.publisher.load()
+    }
+
+    /// How to start publishing to a Home Assistant the integration names (set once, by the
+    /// app's wiring).
+    pub fn set_core_starter(&self, starter: CoreStarter) {
+        let _ = self.core_starter.set(starter);
     }
 
     /// Something the panel shows changed. Cheap; callable from any thread.
@@ -199,12 +221,12 @@ impl Service {
 
     /// Whether Home Assistant receives the entities (off in a local run without a token).
     pub fn pushes_enabled(&self) -> bool {
-        self.publisher.is_enabled()
+        self.publisher().is_enabled()
     }
 
     /// Which way entities reach Home Assistant (MQTT or REST) and how that is going.
     pub fn entities_status(&self) -> crate::service::publishing::EntitiesStatus {
-        self.publisher.entities_status()
+        self.publisher().entities_status()
     }
 
     pub fn settings(&self) -> &Settings {

@@ -192,7 +192,7 @@ impl Service {
             )
             .await?;
         tracing::info!(monitor = %monitor.key, "monitor created");
-        self.publisher.entities_due();
+        self.publisher().entities_due();
         self.changed();
         Ok(monitor)
     }
@@ -227,7 +227,7 @@ impl Service {
         }
         let updated = self.store.update_monitor(monitor.id, changes).await?;
         tracing::info!(monitor = %updated.key, "monitor updated");
-        self.publisher.entities_due();
+        self.publisher().entities_due();
         self.changed();
         Ok(updated)
     }
@@ -235,7 +235,7 @@ impl Service {
     /// What a monitor looks like now: its runs, and reports lost to a full disk.
     fn summary_of(&self, monitor: &Monitor, runs: crate::domain::MonitorRuns) -> MonitorSummary {
         let summary = MonitorSummary::of(monitor, runs, &self.settings.options.timezone);
-        match self.publisher.storage().of(monitor.id) {
+        match self.publisher().storage().of(monitor.id) {
             Some(full) => summary.with_storage_full(full),
             None => summary,
         }
@@ -266,7 +266,7 @@ impl Service {
         refuse_if_declared(monitor)?;
         self.store.delete_monitor(monitor.id).await?;
         tracing::info!(monitor = %monitor.key, "monitor deleted");
-        self.publisher.monitor_deleted(monitor.id, &monitor.key);
+        self.publisher().monitor_deleted(monitor.id, &monitor.key);
         self.changed();
         Ok(())
     }
@@ -284,7 +284,7 @@ impl Service {
         let keys = self.store.sync_declared_monitors(declared).await?;
         // Their entities are due (new ones by default, changed ones by the sync): the
         // evaluator may already have looked before they were there.
-        self.publisher.entities_due();
+        self.publisher().entities_due();
         if !keys.is_empty() {
             tracing::info!(
                 count = keys.len(),
@@ -376,7 +376,7 @@ impl Service {
         self.ingest(monitor, vec![event], super::Caller::default())
             .await?;
         Ok(TestOutcome {
-            sent_to_home_assistant: self.publisher.is_enabled(),
+            sent_to_home_assistant: self.publisher().is_enabled(),
         })
     }
 
@@ -402,7 +402,7 @@ impl Service {
         };
         let updated = self.store.update_monitor(monitor.id, changes).await?;
         tracing::info!(monitor = %updated.key, rhythm = %rhythm, "learned schedule applied");
-        self.publisher.entities_due();
+        self.publisher().entities_due();
         self.changed();
         Ok(updated)
     }
@@ -420,7 +420,7 @@ impl Service {
             .await?;
         if retired {
             tracing::info!(monitor = %monitor.key, "a source was retired");
-            self.publisher.entities_due();
+            self.publisher().entities_due();
             self.changed();
         }
         Ok(retired)

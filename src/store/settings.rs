@@ -1,6 +1,6 @@
 //! Add-on-wide values made at the first start and kept with the database (and its backups):
-//! the ping key of slug URLs, the companion integration's key and the install ID of MQTT
-//! devices.
+//! the ping key of slug URLs, the companion integration's key, the install ID of MQTT
+//! devices, and the Home Assistant connection the integration handed over.
 
 use rusqlite::{Connection, OptionalExtension};
 
@@ -77,6 +77,44 @@ impl Store {
             let key = IntegrationKey::generate();
             store(conn, "integration_key", key.as_str())?;
             Ok(key)
+        })
+        .await
+    }
+
+    /// The Home Assistant connection the integration handed over (Core's URL and a token of
+    /// the integration's user), if it did.
+    pub async fn core_link(&self) -> Result<Option<(String, secrecy::SecretString)>, StoreError> {
+        self.read(|conn| {
+            let mut read = conn.prepare_cached("SELECT value FROM settings WHERE name = ?1")?;
+            let url: Option<String> = read.query_row(["core_url"], |r| r.get(0)).optional()?;
+            let token: Option<String> = read.query_row(["core_token"], |r| r.get(0)).optional()?;
+            Ok(url
+                .zip(token)
+                .map(|(url, token)| (url, secrecy::SecretString::from(token))))
+        })
+        .await
+    }
+
+    /// Keeps the connection the integration hands over; `None` forgets it.
+    pub async fn set_core_link(
+        &self,
+        link: Option<(String, secrecy::SecretString)>,
+    ) -> Result<(), StoreError> {
+        self.write(move |conn| {
+            match link {
+                Some((url, token)) => {
+                    use secrecy::ExposeSecret as _;
+                    store(conn, "core_url", &url)?;
+                    store(conn, "core_token", token.expose_secret())?;
+                }
+                None => {
+                    conn.execute(
+                        "DELETE FROM settings WHERE name IN ('core_url', 'core_token')",
+                        [],
+                    )?;
+                }
+            }
+            Ok(())
         })
         .await
     }

@@ -6,6 +6,8 @@
 //!   or after 25 s: the integration registers webhook IDs within a moment of a change.
 //! - `PUT /api/integration/home-assistant`: the URLs Home Assistant is reached at.
 //! - `POST /api/integration/legacy`: takes over an entry of the replaced integration.
+//! - `PUT|DELETE /api/integration/core`: Home Assistant's connection handed over by the
+//!   integration (no token to paste in Home Assistant Container), or taken back.
 //! - `/api/integration/panel/…`: the panel's pages, for the integration's proxy in Home
 //!   Assistant's sidebar (routed in `web::webhook_routes`, guarded by the key).
 
@@ -13,6 +15,7 @@ use std::time::Duration;
 
 use actix_web::http::Method;
 use actix_web::{HttpRequest, HttpResponse, web};
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::AppState;
@@ -56,6 +59,18 @@ async fn answer(
             state.service.integration_seen(Some(urls));
             Ok(HttpResponse::NoContent().finish())
         }
+        ("core", &Method::PUT) => {
+            let link: CoreLink = json_body(payload).await?;
+            state
+                .service
+                .link_core(&link.url, SecretString::from(link.token))
+                .await?;
+            Ok(HttpResponse::NoContent().finish())
+        }
+        ("core", &Method::DELETE) => {
+            state.service.unlink_core().await?;
+            Ok(HttpResponse::NoContent().finish())
+        }
         ("legacy", &Method::POST) => {
             let entry: LegacyEntry = json_body(payload).await?;
             let (monitor, created) = state.service.adopt_legacy_entry(entry).await?;
@@ -67,14 +82,24 @@ async fn answer(
                 HttpResponse::Ok().json(json)
             })
         }
-        ("monitors" | "home-assistant" | "legacy", _) => Err(ApiError::BadRequest(format!(
-            "{} is not answered at /api/integration/{call}",
-            req.method()
-        ))),
+        ("monitors" | "home-assistant" | "legacy" | "core", _) => {
+            Err(ApiError::BadRequest(format!(
+                "{} is not answered at /api/integration/{call}",
+                req.method()
+            )))
+        }
         _ => Err(ApiError::NotFound(format!(
             "the add-on has no /api/integration/{call}: update the integration and the add-on to the same release"
         ))),
     }
+}
+
+/// Home Assistant's connection, as the integration hands it over.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CoreLink {
+    url: String,
+    token: String,
 }
 
 #[derive(Deserialize)]
@@ -105,6 +130,9 @@ async fn monitors(req: &HttpRequest, state: &AppState) -> Result<HttpResponse, A
             // Under the Supervisor the panel is the add-on's ingress; otherwise the
             // integration serves it in Home Assistant's sidebar.
             "ingress": state.settings.supervisor.is_some(),
+            // Whether entities reach Home Assistant; else the integration hands over a
+            // connection (`PUT /api/integration/core`).
+            "pushes": state.service.pushes_enabled(),
         })))
 }
 

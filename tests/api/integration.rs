@@ -409,3 +409,102 @@ async fn the_panel_is_served_to_the_integrations_proxy_only() {
     assert_eq!(monitors[0]["name"], "From the sidebar");
     app.stop().await;
 }
+
+/// Home Assistant Container: no token to paste. The integration hands over Core's address
+/// and a token of its own user; entities flow at once and after a restart, and stop when
+/// the integration takes the connection back.
+#[tokio::test]
+async fn the_integration_hands_over_home_assistants_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fake_core().await;
+    mount_accept_all(&core).await;
+    let app = spawn_app(dir.path(), None).await;
+    let key = integration_key(&app).await;
+    let pushes = |app: &TestApp| {
+        let url = format!("{}/api/integration/monitors", app.webhook_base);
+        let client = app.client.clone();
+        let key = key.clone();
+        async move {
+            let listed: Value = client
+                .get(url)
+                .header(KEY, key)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            listed["pushes"].as_bool().unwrap()
+        }
+    };
+    assert!(!pushes(&app).await);
+    let monitor = app.create_monitor(json!({"name": "NAS"})).await;
+    let handed = app
+        .client
+        .put(format!("{}/api/integration/core", app.webhook_base))
+        .header(KEY, &key)
+        .json(&json!({"url": core.uri(), "token": CORE_TOKEN}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(handed.status().as_u16(), 204);
+    assert!(pushes(&app).await);
+    let (request, _) = wait_for_state(&core, "sensor.kopia_nas", |_| true).await;
+    assert_eq!(
+        request.headers["authorization"],
+        format!("Bearer {CORE_TOKEN}").as_str(),
+        "the integration's token"
+    );
+    let status: Value = app.get_json("/api/status").await;
+    assert!(!status.to_string().contains(CORE_TOKEN), "never shown");
+    app.stop().await;
+
+    // After a restart, the connection is still there.
+    core.reset().await;
+    mount_accept_all(&core).await;
+    let app = spawn_app(dir.path(), None).await;
+    assert!(pushes(&app).await);
+    wait_for_state(&core, "sensor.kopia_nas", |_| true).await;
+
+    // Taken back (the integration was removed): no more pushes, and none after a restart.
+    let taken = app
+        .client
+        .delete(format!("{}/api/integration/core", app.webhook_base))
+        .header(KEY, &key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(taken.status().as_u16(), 204);
+    assert!(!pushes(&app).await);
+    core.reset().await;
+    mount_accept_all(&core).await;
+    app.post_webhook(&monitor, r#"{"status":"failed","error":"x"}"#)
+        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert!(states_received(&core, "sensor.kopia_nas").await.is_empty());
+    app.stop().await;
+    let app = spawn_app(dir.path(), None).await;
+    assert!(!pushes(&app).await);
+    app.stop().await;
+}
+
+/// Where the add-on has its own connection (the Supervisor's, or the environment's), the
+/// integration's is refused: one Home Assistant, one token.
+#[tokio::test]
+async fn a_connection_of_its_own_is_not_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fake_core().await;
+    mount_accept_all(&core).await;
+    let app = spawn_app(dir.path(), Some(&core)).await;
+    let key = integration_key(&app).await;
+    let refused = app
+        .client
+        .put(format!("{}/api/integration/core", app.webhook_base))
+        .header(KEY, &key)
+        .json(&json!({"url": "http://other:8123", "token": "t"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 409);
+    app.stop().await;
+}

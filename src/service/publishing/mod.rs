@@ -45,6 +45,9 @@ pub struct Publisher {
     storage: Arc<StorageHealth>,
     /// Monitors to work out again that the store cannot mark due (the disk is full).
     also_due: Arc<Mutex<Vec<i64>>>,
+    /// Its background tasks, ended by [`Publisher::stop`] (Home Assistant's connection
+    /// handed over again, or taken back, by the integration).
+    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 /// What the evaluator needs beyond the store: the zone rhythms are learned in, and the
@@ -75,6 +78,7 @@ impl Publisher {
             mqtt: None,
             storage: Arc::default(),
             also_due: Arc::default(),
+            tasks: Arc::default(),
         }
     }
 
@@ -105,7 +109,8 @@ impl Publisher {
         });
         let storage = Arc::<StorageHealth>::default();
         let also_due = Arc::<Mutex<Vec<i64>>>::default();
-        tokio::spawn(evaluator::evaluate_monitors(
+        let mut tasks = Vec::new();
+        let evaluating = tokio::spawn(evaluator::evaluate_monitors(
             evaluator::Evaluator {
                 store: store.clone(),
                 client: client.clone(),
@@ -117,7 +122,8 @@ impl Publisher {
             Arc::clone(&evaluator),
             Arc::clone(&wake),
         ));
-        tokio::spawn(
+        tasks.push(evaluating.abort_handle());
+        let delivering = tokio::spawn(
             Outbox::new(
                 store.clone(),
                 client.clone(),
@@ -127,30 +133,49 @@ impl Publisher {
             )
             .run(),
         );
+        tasks.push(delivering.abort_handle());
         match websocket_url(&core.url) {
             Some(url) => {
                 let (store, wake) = (store.clone(), Arc::clone(&wake));
-                tokio::spawn(watch_core(url, core.token.clone(), move |why| {
+                let watching = tokio::spawn(watch_core(url, core.token.clone(), move |why| {
                     let (store, wake) = (store.clone(), Arc::clone(&wake));
                     async move { outbox::push_everything_again(&store, &wake, why).await }
                 }));
+                tasks.push(watching.abort_handle());
             }
             None => tracing::info!(
                 "Home Assistant is reached over HTTPS: restarts are noticed by the periodic check"
             ),
         }
-        tokio::spawn(reconciler::reconcile(
+        let reconciling = tokio::spawn(reconciler::reconcile(
             store,
             client,
             Arc::clone(&wake),
             reconcile_every,
         ));
+        tasks.push(reconciling.abort_handle());
         Self {
             evaluator: Some(evaluator),
             wake,
             mqtt,
             storage,
             also_due,
+            tasks: Arc::new(Mutex::new(tasks)),
+        }
+    }
+
+    /// Ends its background tasks (and the MQTT connection): another publisher takes over.
+    pub fn stop(&self) {
+        for task in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+        {
+            task.abort();
+        }
+        if let Some(mqtt) = &self.mqtt {
+            mqtt.stop();
         }
     }
 

@@ -227,6 +227,41 @@ fn notice_text(notice: Option<&str>) -> Option<&'static str> {
     }
 }
 
+/// The requests refused lately, newest first, as the page lists them.
+async fn rejection_rows(
+    state: &AppState,
+    monitor: &crate::domain::Monitor,
+    now: Timestamp,
+) -> Result<Vec<RejectionRow>, crate::service::ServiceError> {
+    Ok(state
+        .service
+        .rejections(monitor, 20)
+        .await?
+        .into_iter()
+        .map(|r| RejectionRow {
+            at: relative_time(r.at, now),
+            peer: r.peer.unwrap_or_default(),
+            status: r.status,
+            reason: r.reason,
+            head: r.head,
+        })
+        .collect())
+}
+
+/// The monitor's URLs at Home Assistant's address and Home Assistant Cloud's (empty when
+/// there are none).
+fn outside_urls(
+    home_assistant: Option<&crate::service::HomeAssistantUrls>,
+    id: &crate::domain::WebhookId,
+) -> (String, String) {
+    home_assistant.map_or_else(Default::default, |urls| {
+        (
+            urls.from_anywhere(id).unwrap_or_default(),
+            urls.cloud_webhook(id).unwrap_or_default(),
+        )
+    })
+}
+
 pub async fn monitor_page(
     req: HttpRequest,
     layout: Layout,
@@ -250,22 +285,10 @@ pub async fn monitor_page(
         .map_err(fail)?;
     let now = Timestamp::now();
     let entities = state.service.entities_status();
-    let rejections = state
-        .service
-        .rejections(&monitor, 20)
-        .await
-        .map_err(fail)?
-        .into_iter()
-        .map(|r| RejectionRow {
-            at: relative_time(r.at, now),
-            peer: r.peer.unwrap_or_default(),
-            status: r.status,
-            reason: r.reason,
-            head: r.head,
-        })
-        .collect();
+    let rejections = rejection_rows(&state, &monitor, now).await.map_err(fail)?;
     let base = state.webhook_base(&req);
     let home_assistant = state.service.home_assistant_urls();
+    let (anywhere, cloud_webhook) = outside_urls(home_assistant.as_ref(), &monitor.webhook_id);
     let id = monitor.webhook_id.as_str();
     let zone = &state.settings.options.timezone;
     let (size_chart, duration_chart) = charts_of(&summary.recent, zone);
@@ -322,14 +345,8 @@ pub async fn monitor_page(
                 state.service.ping_key().await.map_err(fail)?.as_str()
             ),
         ),
-        anywhere: home_assistant
-            .as_ref()
-            .and_then(|urls| urls.from_anywhere(&monitor.webhook_id))
-            .unwrap_or_default(),
-        cloud_webhook: home_assistant
-            .as_ref()
-            .and_then(|urls| urls.cloud_webhook(&monitor.webhook_id))
-            .unwrap_or_default(),
+        anywhere,
+        cloud_webhook,
         integration: home_assistant.is_some(),
         waiting: summary.last_seen.is_none() && page.events.is_empty(),
         port_disabled: state.webhook_port_disabled(),
