@@ -9,8 +9,10 @@ entries of the HACS integration of the same domain, keeping their webhook URLs.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 
+from homeassistant.auth.const import GROUP_ID_ADMIN
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import (
@@ -22,11 +24,12 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 
 from . import issues
-from .api import EngineClient
+from .api import EngineClient, EngineError
 from .const import (
     CONF_HISTORY_LIMIT,
     CONF_KEY,
     CONF_LEGACY,
+    CONF_SYSTEM_USER,
     CONF_URL,
     CONF_WEBHOOK_ID,
     DOMAIN,
@@ -50,9 +53,13 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 @dataclass(slots=True)
 class KopiaRuntime:
-    """What a loaded entry holds: the link to the add-on (none for a legacy entry)."""
+    """What a loaded entry holds.
+
+    The link to the add-on (none for a legacy entry), and the options it was set up with.
+    """
 
     link: EngineLink | None
+    options: dict[str, object] = field(default_factory=dict)
 
 
 type KopiaConfigEntry = ConfigEntry[KopiaRuntime]
@@ -71,9 +78,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: KopiaConfigEntry) -> boo
         repairs=entry.options.get(OPTION_REPAIRS, True),
         cloudhook_keys=set(entry.options.get(OPTION_CLOUDHOOKS, [])),
         on_wrong_key=lambda: entry.async_start_reauth(hass),
+        make_token=lambda: _async_engine_token(hass, entry),
     )
     hub.engine = link
-    entry.runtime_data = KopiaRuntime(link=link)
+    entry.runtime_data = KopiaRuntime(link=link, options=dict(entry.options))
     entry.async_on_unload(entry.add_update_listener(_async_options_updated))
     link.start()
     return True
@@ -134,10 +142,20 @@ async def async_unload_entry(hass: HomeAssistant, entry: KopiaConfigEntry) -> bo
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: KopiaConfigEntry) -> None:
-    """The add-on's entry removed: its Repairs go with it."""
+    """The add-on's entry removed: its Repairs, and the engine's user and token, go with it."""
     if entry.data.get(CONF_LEGACY):
         return
     issues.sync_monitor_problems(hass, [])
+    user_id = entry.data.get(CONF_SYSTEM_USER)
+    if not user_id:
+        return
+    client = EngineClient(async_get_clientsession(hass), entry.data[CONF_URL], entry.data[CONF_KEY])
+    try:
+        await client.take_back_core()
+    except EngineError as err:
+        LOGGER.info("The engine was not told to forget Home Assistant's connection: %s", err)
+    if (user := await hass.auth.async_get_user(str(user_id))) is not None:
+        await hass.auth.async_remove_user(user)
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: KopiaConfigEntry) -> bool:
@@ -158,4 +176,30 @@ async def async_migrate_entry(hass: HomeAssistant, entry: KopiaConfigEntry) -> b
 
 
 async def _async_options_updated(hass: HomeAssistant, entry: KopiaConfigEntry) -> None:
-    await hass.config_entries.async_reload(entry.entry_id)
+    # The entry's data changes too (the engine's user): only new options reload it.
+    if dict(entry.options) != entry.runtime_data.options:
+        await hass.config_entries.async_reload(entry.entry_id)
+
+
+async def _async_engine_token(hass: HomeAssistant, entry: KopiaConfigEntry) -> str:
+    """A token for the engine's entities.
+
+    Of a system user of its own (an administrator, as setting states and firing events need),
+    made once and removed with this entry. Each call replaces the user's earlier tokens.
+    """
+    user = None
+    if user_id := entry.data.get(CONF_SYSTEM_USER):
+        user = await hass.auth.async_get_user(str(user_id))
+    if user is None:
+        user = await hass.auth.async_create_system_user(
+            "Kopia Webhook Status", group_ids=[GROUP_ID_ADMIN]
+        )
+        hass.config_entries.async_update_entry(
+            entry, data={**entry.data, CONF_SYSTEM_USER: user.id}
+        )
+    for old in list(user.refresh_tokens.values()):
+        hass.auth.async_remove_refresh_token(old)
+    refresh = await hass.auth.async_create_refresh_token(
+        user, access_token_expiration=timedelta(days=3650)
+    )
+    return hass.auth.async_create_access_token(refresh)

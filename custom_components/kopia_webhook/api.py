@@ -131,6 +131,8 @@ class MonitorList:
     monitors: list[dict[str, Any]]
     # The add-on has Home Assistant ingress (a Supervisor): no sidebar panel of ours.
     ingress: bool
+    # Its entities reach Home Assistant; else it waits for a connection from us.
+    pushes: bool
 
 
 class EngineClient:
@@ -187,6 +189,7 @@ class EngineClient:
             version=int(data["version"]),
             monitors=list(data["monitors"]),
             ingress=bool(data.get("ingress", True)),
+            pushes=bool(data.get("pushes", True)),
         )
 
     async def tell_urls(
@@ -209,6 +212,19 @@ class EngineClient:
         )
         if status != 204:
             raise NotTheEngine(f"telling the URLs answered {status}")
+
+    async def hand_over_core(self, url: str, token: str) -> None:
+        """Gives the add-on Home Assistant's address and a token for its entities."""
+        status, data = await self._call(
+            "PUT", "/api/integration/core", json={"url": url, "token": token}
+        )
+        if status != 204:
+            message = data.get("error") if isinstance(data, dict) else None
+            raise EngineError(message or f"the add-on answered {status}")
+
+    async def take_back_core(self) -> None:
+        """The add-on forgets Home Assistant's connection (the integration is removed)."""
+        await self._call("DELETE", "/api/integration/core")
 
     async def adopt_legacy(
         self, webhook_id: str, name: str | None, history_limit: int | None

@@ -18,6 +18,8 @@ CONF_WEBHOOK_ID: Final = "webhook_id"
 CONF_HISTORY_LIMIT: Final = "history_limit"
 CONF_LEGACY: Final = "legacy"
 ENGINE_UNIQUE_ID: Final = "kopia_webhook_engine"
+# The system user whose token the engine (without a Supervisor) pushes entities with.
+CONF_SYSTEM_USER: Final = "system_user_id"
 
 OPTION_REPAIRS: Final = "repairs"
 # Monitors (their keys) that get a Home Assistant Cloud webhook.

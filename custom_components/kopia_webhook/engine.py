@@ -9,7 +9,7 @@ monitors' problems.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 import contextlib
 from datetime import timedelta
 from typing import Any
@@ -17,6 +17,7 @@ from typing import Any
 from homeassistant.const import EVENT_CORE_CONFIG_UPDATE, __version__ as HA_VERSION
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.helpers import issue_registry as ir
+from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.helpers.storage import Store
 
 from . import cloud, issues, panel
@@ -49,6 +50,7 @@ class EngineLink:
         repairs: bool,
         cloudhook_keys: set[str],
         on_wrong_key: Callable[[], None],
+        make_token: Callable[[], Awaitable[str]],
     ) -> None:
         """Initialize the link; `start` begins following the add-on."""
         self.hass = hass
@@ -66,6 +68,7 @@ class EngineLink:
         self.connected = False
         self.last_error: str | None = None
         self._on_wrong_key = on_wrong_key
+        self._make_token = make_token
         self._task: asyncio.Task[None] | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._away_since: float | None = None
@@ -142,6 +145,8 @@ class EngineLink:
             self._apply(listed.monitors)
             if not listed.ingress:
                 await panel.async_show_panel(self.hass, self)
+                if not listed.pushes:
+                    await self._hand_over_core()
             if await self._sync_cloudhooks(listed.monitors):
                 self._urls_told = False
             if first or not self._urls_told:
@@ -228,6 +233,25 @@ class EngineLink:
                 "error": self.last_error or "",
             },
         )
+
+    async def _hand_over_core(self) -> None:
+        """Give the engine (without a Supervisor) Core's address and a token.
+
+        The token is of a user made for the engine, so its entities need no token pasted (the
+        user goes with this entry).
+        """
+        try:
+            url = get_url(self.hass, allow_external=False, allow_cloud=False, prefer_external=False)
+        except NoURLAvailableError:
+            issues.no_internal_url(self.hass)
+            return
+        issues.no_internal_url(self.hass, resolved=True)
+        try:
+            await self.client.hand_over_core(url, await self._make_token())
+        except EngineError as err:
+            LOGGER.warning("Could not give the engine Home Assistant's connection: %s", err)
+            return
+        LOGGER.info("The engine now sends its entities to Home Assistant at %s", url)
 
     async def _sync_cloudhooks(self, monitors: list[dict[str, Any]]) -> bool:
         """Makes and removes cloud webhooks as chosen; whether any changed."""

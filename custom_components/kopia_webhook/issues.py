@@ -86,3 +86,22 @@ def legacy_refused(hass: HomeAssistant, entry_id: str, title: str, why: str) -> 
         translation_key="migration_refused",
         translation_placeholders={"title": title, "error": why},
     )
+
+
+NO_INTERNAL_URL = "no_internal_url"
+
+
+@callback
+def no_internal_url(hass: HomeAssistant, *, resolved: bool = False) -> None:
+    """The engine cannot be told where Home Assistant is: set its local address."""
+    if resolved:
+        ir.async_delete_issue(hass, DOMAIN, NO_INTERNAL_URL)
+        return
+    ir.async_create_issue(
+        hass,
+        DOMAIN,
+        NO_INTERNAL_URL,
+        is_fixable=False,
+        severity=ir.IssueSeverity.ERROR,
+        translation_key=NO_INTERNAL_URL,
+    )
