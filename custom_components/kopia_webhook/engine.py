@@ -240,11 +240,17 @@ class EngineLink:
         The token is of a user made for the engine, so its entities need no token pasted (the
         user goes with this entry).
         """
-        try:
-            url = get_url(self.hass, allow_external=False, allow_cloud=False, prefer_external=False)
-        except NoURLAvailableError:
-            issues.no_internal_url(self.hass)
-            return
+        # The local address as set (even a loopback one: an engine on the same host's network,
+        # as compose.yaml runs it, reaches Core there), else the one Core works out.
+        url = self.hass.config.internal_url
+        if url is None:
+            try:
+                url = get_url(
+                    self.hass, allow_external=False, allow_cloud=False, prefer_external=False
+                )
+            except NoURLAvailableError:
+                issues.no_internal_url(self.hass)
+                return
         issues.no_internal_url(self.hass, resolved=True)
         try:
             await self.client.hand_over_core(url, await self._make_token())
