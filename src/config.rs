@@ -57,8 +57,10 @@ pub struct Settings {
     pub webhook_listen: SocketAddr,
     /// Ingress UI listener, reached only through the Supervisor.
     pub ui_listen: SocketAddr,
-    /// The only peer allowed on the UI listener (the Supervisor's ingress proxy).
-    pub trusted_proxy: IpAddr,
+    /// The only peer allowed on the UI listener (the Supervisor's ingress proxy); `None`
+    /// without a Supervisor (and no `KOPIA_WEBHOOK_TRUSTED_PROXY`): a standalone engine's
+    /// panel is loopback's, or the integration's through its key.
+    pub trusted_proxy: Option<IpAddr>,
     /// Local runs (no Supervisor) also let loopback peers open the panel.
     pub allow_loopback_ui: bool,
     /// `None`: no Home Assistant to push to (a local run without a token).
@@ -297,10 +299,11 @@ impl Settings {
         };
         let ui_listen = parse_addr("UI_LISTEN", var("UI_LISTEN"), default_ui)?;
         let trusted_proxy = match var("TRUSTED_PROXY") {
-            Some(ip) => ip
-                .parse()
-                .map_err(|e| invalid("KOPIA_WEBHOOK_TRUSTED_PROXY", e))?,
-            None => IpAddr::V4(Ipv4Addr::new(172, 30, 32, 2)),
+            Some(ip) => Some(
+                ip.parse()
+                    .map_err(|e| invalid("KOPIA_WEBHOOK_TRUSTED_PROXY", e))?,
+            ),
+            None => in_addon.then_some(IpAddr::V4(Ipv4Addr::new(172, 30, 32, 2))),
         };
 
         let (supervisor, core) = home_assistant(&var, supervisor_token)?;
@@ -590,7 +593,10 @@ mod tests {
         assert!(s.core.is_none());
         assert!(s.allow_loopback_ui);
         assert_eq!(s.options.history_limit.get(), 10);
-        assert_eq!(s.trusted_proxy.to_string(), "172.30.32.2");
+        assert_eq!(
+            s.trusted_proxy, None,
+            "without a Supervisor no address is trusted as its proxy"
+        );
     }
 
     #[test]
@@ -605,6 +611,10 @@ mod tests {
         assert_eq!(core.token.expose_secret(), "abc");
         assert_eq!(s.ui_listen.to_string(), "0.0.0.0:8099");
         assert!(!s.allow_loopback_ui);
+        assert_eq!(
+            s.trusted_proxy.map(|ip| ip.to_string()).as_deref(),
+            Some("172.30.32.2")
+        );
     }
 
     #[test]

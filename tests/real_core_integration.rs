@@ -1,7 +1,10 @@
 //! The companion integration (`custom_components/kopia_webhook`) in a real Home Assistant
 //! Core 2026.11: set up through Core's config flow with the add-on's address and key, it
 //! relays what arrives at Core's own `/api/webhook/<id>` to the add-on. And installed over
-//! the HACS integration it replaces, it keeps that integration's webhook URLs working.
+//! the HACS integration it replaces, it keeps that integration's webhook URLs working. Without
+//! a Supervisor (Home Assistant Container) it shows the engine's panel in Core's sidebar to
+//! administrators only, and gives the engine (its binary, as a process) a token of a user of
+//! its own for the entities, removed with the integration.
 //!
 //! Ignored in a plain `cargo test`; `.ci/run` starts Core with this repository's
 //! integration in its `custom_components` and runs it with `--ignored`:
@@ -20,6 +23,7 @@
 mod support {
     pub mod chromium;
     pub mod kopia;
+    pub mod process;
     pub mod realha;
 }
 
@@ -43,9 +47,17 @@ struct Addon {
     ui: String,
     webhooks: String,
     http: reqwest::Client,
-    stopper: Stopper,
-    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    running: Running,
     _data: tempfile::TempDir,
+}
+
+/// How the engine runs: in this process, or as its binary in a process of its own.
+enum Running {
+    Here {
+        stopper: Stopper,
+        server: tokio::task::JoinHandle<std::io::Result<()>>,
+    },
+    Process(support::process::Running),
 }
 
 impl Addon {
@@ -73,8 +85,24 @@ impl Addon {
             ui: format!("http://127.0.0.1:{}", app.ui_port()),
             webhooks: format!("http://127.0.0.1:{}", app.webhook_port()),
             http: reqwest::Client::new(),
-            stopper: app.stopper(),
-            server: tokio::spawn(app.run_until_stopped()),
+            running: Running::Here {
+                stopper: app.stopper(),
+                server: tokio::spawn(app.run_until_stopped()),
+            },
+            _data: data,
+        }
+    }
+
+    /// The engine's binary as a process of its own, with no Home Assistant settings: as
+    /// `compose.yaml` runs it beside Home Assistant Container.
+    fn start_process() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let process = support::process::Running::start(data.path(), &[]);
+        Self {
+            ui: process.ui_base.clone(),
+            webhooks: process.webhook_base.clone(),
+            http: reqwest::Client::new(),
+            running: Running::Process(process),
             _data: data,
         }
     }
@@ -127,8 +155,16 @@ impl Addon {
     }
 
     async fn stop(self) {
-        self.stopper.stop().await;
-        let _ = self.server.await;
+        match self.running {
+            Running::Here { stopper, server } => {
+                stopper.stop().await;
+                let _ = server.await;
+            }
+            Running::Process(process) => {
+                let log = process.stop();
+                assert!(!log.contains("ERROR"), "the engine's log:\n{log}");
+            }
+        }
     }
 }
 
@@ -554,7 +590,7 @@ async fn the_integration_gives_the_engine_its_entities_token() {
         )
         .await;
     assert_eq!(set["success"], true, "{set}");
-    let addon = Addon::start_with(None).await;
+    let addon = Addon::start_process();
     assert_eq!(
         addon.get("/api/status").await["home_assistant"]["enabled"],
         false

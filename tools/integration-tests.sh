@@ -62,7 +62,7 @@ cargo build --locked --quiet
 rm -rf "$RUN"
 mkdir -p "$RUN/tests" "$RUN/bin"
 touch "$RUN/tests/__init__.py"
-cp "$REPO/target/debug/kopia-webhook" "$RUN/bin/"
+cp "${CARGO_TARGET_DIR:-$REPO/target}/debug/kopia-webhook" "$RUN/bin/"
 cp -r "$REPO/custom_components" "$RUN/"
 cp -r "$REPO/tests/integration" "$REPO/tests/fixtures" "$RUN/tests/"
 cp "$REPO/tests/integration/pytest.ini" "$RUN/pytest.ini"

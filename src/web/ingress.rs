@@ -114,7 +114,7 @@ pub async fn guard(
     }
     let peer_allowed = req.peer_addr().is_some_and(|addr| {
         let ip = addr.ip().to_canonical();
-        ip == trusted || (loopback_ok && ip.is_loopback())
+        Some(ip) == trusted || (loopback_ok && ip.is_loopback())
     });
     if !peer_allowed {
         let response = HttpResponse::Forbidden()
