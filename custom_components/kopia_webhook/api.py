@@ -335,3 +335,17 @@ class EngineClient:
 def _without(text: str, secret: str) -> str:
     """An error's text with a webhook ID it may quote (in a URL) shortened."""
     return text.replace(secret, f"{secret[:4]}…") if secret else text
+
+
+async def read_bounded(content: Any, limit: int) -> bytes:
+    """A request's whole body, or its first `limit` bytes when it is longer.
+
+    A stream's `read(n)` returns what has arrived so far, not n bytes.
+    """
+    body = bytearray()
+    while len(body) < limit:
+        chunk = await content.read(limit - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return bytes(body)

@@ -15,7 +15,7 @@ from homeassistant.components import webhook
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.util.hass_dict import HassKey
 
-from .api import EngineAnswer, EngineClient, EngineError, RelayedRequest
+from .api import EngineAnswer, EngineClient, EngineError, RelayedRequest, read_bounded
 from .const import DOMAIN, LOGGER, MAX_BODY
 from .held import HeldFull, HeldReports
 
@@ -95,7 +95,7 @@ class KopiaHub:
     async def _async_handle(
         self, hass: HomeAssistant, webhook_id: str, request: web.Request
     ) -> web.Response:
-        body = await request.content.read(MAX_BODY)
+        body = await read_bounded(request.content, MAX_BODY)
         # A cloud webhook's request (Home Assistant Cloud) is a stand-in with only the query.
         rel_url = getattr(request, "rel_url", None)
         query = rel_url.raw_query_string if rel_url is not None else request.query_string

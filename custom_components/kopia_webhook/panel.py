@@ -26,7 +26,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.http import KEY_HASS, HomeAssistantView
 from homeassistant.util.hass_dict import HassKey
 
-from .api import PANEL_PATH, EngineError
+from .api import PANEL_PATH, EngineError, read_bounded
 from .const import DOMAIN, LOGGER
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ class PanelProxyView(HomeAssistantView):
             )
         if state.link is None:
             return web.Response(status=404, text="The Kopia Webhook Status engine is not set up.\n")
-        body = await request.content.read(MAX_BODY + 1)
+        body = await read_bounded(request.content, MAX_BODY + 1)
         if len(body) > MAX_BODY:
             return web.Response(status=413, text="The form is too large.\n")
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from functools import partial
 import hashlib
 import hmac
+import json
 import logging
 
 import pytest
@@ -143,3 +144,26 @@ async def test_reports_are_held_while_the_add_on_is_away(
     assert abs((arrived - sent_at).total_seconds()) < 2, "the time it reached Home Assistant"
     await hass.config_entries.async_unload(entry.entry_id)
     assert_no_secret_logged(caplog, webhook_id, entry.data["key"])
+
+
+async def test_a_large_report_arrives_whole(
+    hass: HomeAssistant, engine: Engine, hass_client_no_auth: ClientSessionGenerator
+) -> None:
+    """A body in many network chunks (what matters last) reaches the add-on in full."""
+    entry = await connected(hass, engine)
+    monitor = await in_executor(hass, engine.create_monitor, "Big")
+    await eventually("registered", lambda: registered(hass, monitor["webhook_id"]))
+    body = json.dumps(
+        {"log": "x" * 600_000, "source": "db", "status": "failed", "error": "at the very end"}
+    ).encode()
+    client = await hass_client_no_auth()
+    answer = await client.post(
+        f"/api/webhook/{monitor['webhook_id']}",
+        data=body,
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status == 200, await answer.text()
+    events = await in_executor(hass, engine.events, "big")
+    assert events[0]["status"] == "failed", events[0]
+    assert events[0]["error"] == "at the very end"
+    await hass.config_entries.async_unload(entry.entry_id)
