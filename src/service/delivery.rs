@@ -196,10 +196,13 @@ impl Service {
         query: &str,
         caller: Caller,
     ) -> Result<Located<'a>, ServiceError> {
+        // `?create=1` (its first value, decoded), read only where a slug may create.
         let create = || {
-            let zone = jiff::tz::TimeZone::UTC;
-            let inbound = Inbound::new(&[], b"", &zone).with_query(query);
-            matches!(inbound.query_param("create"), Some("1" | "true"))
+            serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+                .unwrap_or_default()
+                .into_iter()
+                .find(|(name, _)| name == "create")
+                .is_some_and(|(_, value)| matches!(value.as_str(), "1" | "true"))
         };
         let by_id = |monitor| Located {
             monitor,
