@@ -366,6 +366,8 @@ impl Service {
         };
         let updated = self.store.update_monitor(monitor.id, changes).await?;
         tracing::info!(monitor = %monitor.key, "webhook ID rotated");
+        // Open pages show the new URL, and the integration moves its registration at once.
+        self.changed();
         Ok(updated)
     }
 

@@ -97,13 +97,17 @@ class Engine:
             text = err.read()
             return err.code, json.loads(text) if text else None
 
-    def rotate_key(self) -> str:
-        """Makes a new integration key, as the panel's button does; the new key."""
+    def post_form(self, path: str) -> None:
+        """A button of the panel (a form's POST, its redirect followed)."""
         request = urllib.request.Request(
-            f"http://127.0.0.1:{self.ui_port}/integration-key/rotate", data=b"", method="POST"
+            f"http://127.0.0.1:{self.ui_port}{path}", data=b"", method="POST"
         )
         with urllib.request.urlopen(request, timeout=10) as response:
             assert response.status == 200, "the panel after its redirect"
+
+    def rotate_key(self) -> str:
+        """Makes a new integration key, as the panel's button does; the new key."""
+        self.post_form("/integration-key/rotate")
         return self.key()
 
     def key(self) -> str:

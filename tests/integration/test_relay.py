@@ -167,3 +167,18 @@ async def test_a_large_report_arrives_whole(
     assert events[0]["status"] == "failed", events[0]
     assert events[0]["error"] == "at the very end"
     await hass.config_entries.async_unload(entry.entry_id)
+
+
+async def test_a_new_url_moves_the_registration(hass: HomeAssistant, engine: Engine) -> None:
+    """ "New URL" in the panel: the old ID stops answering and the new one answers."""
+    entry = await connected(hass, engine)
+    monitor = await in_executor(hass, engine.create_monitor, "Rotated")
+    old_id = monitor["webhook_id"]
+    await eventually("registered", lambda: registered(hass, old_id))
+    await in_executor(hass, engine.post_form, "/monitors/rotated/rotate")
+    _, rotated = await in_executor(hass, engine.api, "GET", "/api/monitors/rotated")
+    new_id = rotated["webhook_id"]
+    assert new_id != old_id
+    await eventually("the new ID registered", lambda: registered(hass, new_id))
+    assert not registered(hass, old_id), "the old URL stops at once"
+    await hass.config_entries.async_unload(entry.entry_id)
