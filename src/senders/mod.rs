@@ -124,6 +124,8 @@ pub struct Inbound<'a> {
     zone: &'a TimeZone,
     /// The URL's query string, undecoded (pings, pushes and ntfy read it).
     query: &'a str,
+    /// A ping's signal from its path (`/ping/<id>/start`), if the URL has one.
+    signal: Option<&'a str>,
     json: OnceCell<Option<serde_json::Value>>,
     query_pairs: OnceCell<Vec<(String, String)>>,
 }
@@ -135,6 +137,7 @@ impl<'a> Inbound<'a> {
             body,
             zone,
             query: "",
+            signal: None,
             json: OnceCell::new(),
             query_pairs: OnceCell::new(),
         }
@@ -148,6 +151,17 @@ impl<'a> Inbound<'a> {
 
     pub fn query(&self) -> &str {
         self.query
+    }
+
+    /// The same request with the signal its path names (`start`, `fail`, an exit status).
+    pub fn with_signal(mut self, signal: Option<&'a str>) -> Self {
+        self.signal = signal;
+        self
+    }
+
+    /// The signal the URL's path names, if any (else pings read `?event=`).
+    pub fn signal(&self) -> Option<&str> {
+        self.signal
     }
 
     /// The query's pairs, decoded; a query that does not decode has none.

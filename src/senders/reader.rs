@@ -8,11 +8,11 @@ use crate::domain::BackupEvent;
 
 /// How a request's body and query are read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Reader<'a> {
+pub enum Reader {
     /// Any sender's report, recognised by its content (`/api/webhook/…`).
     Report,
     /// A Healthchecks-style ping; the signal is the URL's last segment or `?event=`.
-    Ping { signal: Option<&'a str> },
+    Ping,
     /// Uptime Kuma's push: everything is in the query.
     Push,
     /// ntfy's publish API, the message in the body, headers or query.
@@ -41,7 +41,7 @@ pub struct Echo {
     pub priority: Option<i64>,
 }
 
-impl Reader<'_> {
+impl Reader {
     pub fn read(self, inbound: &Inbound<'_>) -> Result<Read, SenderError> {
         let from_notification = |notification: Notification| {
             let echo = Echo {
@@ -69,9 +69,10 @@ impl Reader<'_> {
                 not_understood: parsed.not_understood,
                 echo: None,
             }),
-            Self::Ping { signal } => {
+            Self::Ping => {
                 // Home Assistant's webhook URLs are one segment: `?event=start` there.
-                let signal = healthchecks::Signal::parse(signal.or(inbound.query_param("event")))?;
+                let signal =
+                    healthchecks::Signal::parse(inbound.signal().or(inbound.query_param("event")))?;
                 let rid = healthchecks::parse_rid(inbound.query_param("rid"))?;
                 Ok(one(healthchecks::ping_event(signal, rid, inbound.body())))
             }

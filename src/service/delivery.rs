@@ -103,7 +103,7 @@ pub enum BodyError {
 /// One request to deliver, as it arrived.
 pub struct Request<'a, B> {
     pub locate: Locate<'a>,
-    pub reader: Reader<'a>,
+    pub reader: Reader,
     pub headers: &'a [(String, String)],
     /// The URL's query string, undecoded.
     pub query: &'a str,
@@ -167,14 +167,10 @@ impl Service {
             }
         };
         let monitor = &located.monitor;
-        let inbound = Inbound::new(headers, &body, zone).with_query(query);
+        let inbound = Inbound::new(headers, &body, zone)
+            .with_query(query)
+            .with_signal(located.signal);
         self.authenticate(monitor, &inbound, caller)?;
-        let reader = match reader {
-            Reader::Ping { signal: None } => Reader::Ping {
-                signal: located.signal,
-            },
-            other => other,
-        };
         let read = reader
             .read(&inbound)
             .map_err(|e| self.refuse(monitor, caller, e.into(), &body))?;

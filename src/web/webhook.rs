@@ -111,7 +111,7 @@ enum Action<'a> {
 /// A URL shape that delivers: how it names its monitor, which reader, which answer.
 struct Route<'a> {
     locate: Locate<'a>,
-    reader: Reader<'a>,
+    reader: Reader,
     answer: Answer,
 }
 
@@ -154,7 +154,7 @@ impl<'a> Action<'a> {
             }
             WebhookPath::Ping(first, second, third) => deliver(
                 Locate::Ping(first, second, third),
-                Reader::Ping { signal: None },
+                Reader::Ping,
                 Answer::Ping,
             ),
             WebhookPath::Push(id) => deliver(Locate::Id(id), Reader::Push, Answer::Push),
@@ -194,12 +194,12 @@ fn relayed<'a>(id: &'a str, method: &Method, query: &str, has_body: bool) -> Rou
     let (reader, answer) = if has("status") {
         (Reader::Push, Answer::Push)
     } else if has("event") || method == Method::GET || method == Method::HEAD || !has_body {
-        (Reader::Ping { signal: None }, Answer::Ping)
+        (Reader::Ping, Answer::Ping)
     } else {
         (Reader::Report, Answer::Report)
     };
     let locate = match reader {
-        Reader::Ping { .. } => Locate::Ping(id, None, None),
+        Reader::Ping => Locate::Ping(id, None, None),
         _ => Locate::Id(id),
     };
     Route {
