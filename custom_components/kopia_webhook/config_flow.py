@@ -69,20 +69,26 @@ class KopiaWebhookConfigFlow(ConfigFlow, domain=DOMAIN):
             return {"base": "unknown"}
         return {}
 
+    async def _async_checked(
+        self, user_input: dict[str, Any]
+    ) -> tuple[dict[str, str] | None, dict[str, str]]:
+        """The form's address and key, tried on the add-on: the entry's data, or the errors."""
+        url = _normalized(user_input[CONF_URL])
+        if url is None:
+            return None, {CONF_URL: "invalid_url"}
+        key = user_input[CONF_KEY].strip()
+        errors = await self._async_errors(url, key)
+        return (None if errors else {CONF_URL: url, CONF_KEY: key}), errors
+
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """Set up by hand: the add-on's webhook address and the integration key."""
         errors: dict[str, str] = {}
         if user_input is not None:
-            url = _normalized(user_input[CONF_URL])
-            key = user_input[CONF_KEY].strip()
-            if url is None:
-                errors[CONF_URL] = "invalid_url"
-            else:
-                errors = await self._async_errors(url, key)
-            if not errors and url is not None:
+            data, errors = await self._async_checked(user_input)
+            if data is not None:
                 await self.async_set_unique_id(ENGINE_UNIQUE_ID)
                 self._abort_if_unique_id_configured()
-                return self.async_create_entry(title=TITLE, data={CONF_URL: url, CONF_KEY: key})
+                return self.async_create_entry(title=TITLE, data=data)
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(_SCHEMA, user_input),
@@ -145,16 +151,9 @@ class KopiaWebhookConfigFlow(ConfigFlow, domain=DOMAIN):
         entry = self._get_reconfigure_entry()
         errors: dict[str, str] = {}
         if user_input is not None:
-            url = _normalized(user_input[CONF_URL])
-            key = user_input[CONF_KEY].strip()
-            if url is None:
-                errors[CONF_URL] = "invalid_url"
-            else:
-                errors = await self._async_errors(url, key)
-            if not errors and url is not None:
-                return self.async_update_reload_and_abort(
-                    entry, data_updates={CONF_URL: url, CONF_KEY: key}
-                )
+            data, errors = await self._async_checked(user_input)
+            if data is not None:
+                return self.async_update_reload_and_abort(entry, data_updates=data)
         return self.async_show_form(
             step_id="reconfigure",
             data_schema=self.add_suggested_values_to_schema(

@@ -183,8 +183,7 @@ impl PingKey {
 
     /// Constant time: the key is a secret.
     pub fn matches(&self, candidate: &str) -> bool {
-        use subtle::ConstantTimeEq;
-        self.0.len() == candidate.len() && bool::from(self.0.as_bytes().ct_eq(candidate.as_bytes()))
+        key_matches(&self.0, candidate)
     }
 
     pub fn as_str(&self) -> &str {
@@ -192,7 +191,7 @@ impl PingKey {
     }
 
     pub fn masked(&self) -> String {
-        format!("{}…", &self.0[..4])
+        masked_key(&self.0)
     }
 }
 
@@ -200,6 +199,17 @@ impl fmt::Debug for PingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "PingKey({})", self.masked())
     }
+}
+
+/// Compares a secret key in constant time.
+fn key_matches(key: &str, candidate: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    key.len() == candidate.len() && bool::from(key.as_bytes().ct_eq(candidate.as_bytes()))
+}
+
+/// A key's first four characters: safe to log (keys are ASCII, so the slice is whole).
+fn masked_key(key: &str) -> String {
+    format!("{}…", &key[..4])
 }
 
 /// The key the companion Home Assistant integration presents: 256 random bits, URL-safe.
@@ -225,8 +235,7 @@ impl IntegrationKey {
 
     /// Constant time: the key is a secret.
     pub fn matches(&self, candidate: &str) -> bool {
-        use subtle::ConstantTimeEq;
-        self.0.len() == candidate.len() && bool::from(self.0.as_bytes().ct_eq(candidate.as_bytes()))
+        key_matches(&self.0, candidate)
     }
 
     pub fn as_str(&self) -> &str {
@@ -234,7 +243,7 @@ impl IntegrationKey {
     }
 
     pub fn masked(&self) -> String {
-        format!("{}…", &self.0[..4])
+        masked_key(&self.0)
     }
 }
 

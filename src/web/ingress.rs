@@ -117,19 +117,16 @@ pub async fn guard(
         Some(ip) == trusted || (loopback_ok && ip.is_loopback())
     });
     if !peer_allowed {
-        let response = HttpResponse::Forbidden()
-            .content_type("text/plain; charset=utf-8")
-            .body(
-                "This panel is only reachable through Home Assistant: open it from the sidebar.\n",
-            );
-        return Ok(req.into_response(response).map_into_right_body());
+        return Ok(forbidden(
+            req,
+            "This panel is only reachable through Home Assistant: open it from the sidebar.\n",
+        ));
     }
-    let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if changes_state && !same_origin(req.request()) {
-        let response = HttpResponse::Forbidden()
-            .content_type("text/plain; charset=utf-8")
-            .body("Refused: this request did not come from the add-on's own panel.\n");
-        return Ok(req.into_response(response).map_into_right_body());
+    if changes_state_from_elsewhere(&req) {
+        return Ok(forbidden(
+            req,
+            "Refused: this request did not come from the add-on's own panel.\n",
+        ));
     }
     next.call(req)
         .await
@@ -157,16 +154,29 @@ pub async fn integration_guard(
         let response = actix_web::ResponseError::error_response(&super::ApiError::from(error));
         return Ok(req.into_response(response).map_into_right_body());
     }
-    let changes_state = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if changes_state && !same_origin(req.request()) {
-        let response = HttpResponse::Forbidden()
-            .content_type("text/plain; charset=utf-8")
-            .body("Refused: this request did not come from the add-on's own panel.\n");
-        return Ok(req.into_response(response).map_into_right_body());
+    if changes_state_from_elsewhere(&req) {
+        return Ok(forbidden(
+            req,
+            "Refused: this request did not come from the add-on's own panel.\n",
+        ));
     }
     next.call(req)
         .await
         .map(ServiceResponse::map_into_left_body)
+}
+
+/// A POST (or any method that changes something) a browser sent from another page.
+fn changes_state_from_elsewhere(req: &ServiceRequest) -> bool {
+    !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        && !same_origin(req.request())
+}
+
+/// A plain-text 403 in place of the page.
+fn forbidden<B>(req: ServiceRequest, text: &'static str) -> ServiceResponse<EitherBody<B>> {
+    let response = HttpResponse::Forbidden()
+        .content_type("text/plain; charset=utf-8")
+        .body(text);
+    req.into_response(response).map_into_right_body()
 }
 
 /// Browsers say where a request comes from; other clients (curl, scripts) say nothing and
