@@ -188,6 +188,34 @@ impl Service {
             .map(|(_, urls)| urls.clone())
     }
 
+    /// Whether the integration called lately.
+    pub fn integration_connected(&self) -> bool {
+        self.integration
+            .seen
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < CONNECTED_FOR)
+    }
+
+    /// A monitor's URLs outside the house while the integration is connected: at Home
+    /// Assistant's own address, and its Home Assistant Cloud webhook (read in place: a list of
+    /// monitors asks once per monitor).
+    pub fn outside_urls(&self, webhook_id: &WebhookId) -> (Option<String>, Option<String>) {
+        let seen = self
+            .integration
+            .seen
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        match seen.as_ref().filter(|(at, _)| at.elapsed() < CONNECTED_FOR) {
+            Some((_, urls)) => (
+                urls.from_anywhere(webhook_id),
+                urls.cloud_webhook(webhook_id),
+            ),
+            None => (None, None),
+        }
+    }
+
     /// The integration hands over Home Assistant's connection (Core's URL as the add-on
     /// reaches it, and a token of a user it made): entities and events from now on, and at
     /// every start. Refused where the add-on has its own (the Supervisor's, or

@@ -193,7 +193,7 @@ pub async fn status(
         "ping_key": ping_key.as_str(),
         "integration_key": integration_key.as_str(),
         "integration": {
-            "connected": state.service.home_assistant_urls().is_some(),
+            "connected": state.service.integration_connected(),
             "home_assistant": state.service.home_assistant_urls(),
         },
         "unknown_requests": state.service.recent_unknown_requests(),

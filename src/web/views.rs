@@ -70,7 +70,8 @@ impl MonitorJson {
             summary,
             push,
         } = view;
-        let home_assistant = state.service.home_assistant_urls();
+        let (url_from_anywhere, cloud_webhook_url) =
+            state.service.outside_urls(&monitor.webhook_id);
         Self {
             key: monitor.key.to_string(),
             slug: monitor.slug.to_string(),
@@ -78,12 +79,8 @@ impl MonitorJson {
             name: monitor.name.as_str().to_owned(),
             webhook_id: monitor.webhook_id.as_str().to_owned(),
             webhook_url: state.webhook_url(req, &monitor.webhook_id),
-            url_from_anywhere: home_assistant
-                .as_ref()
-                .and_then(|urls| urls.from_anywhere(&monitor.webhook_id)),
-            cloud_webhook_url: home_assistant
-                .as_ref()
-                .and_then(|urls| urls.cloud_webhook(&monitor.webhook_id)),
+            url_from_anywhere,
+            cloud_webhook_url,
             entities: crate::ha::catalogue::entity_ids_on(
                 state.service.entities_status().path,
                 &monitor.key,

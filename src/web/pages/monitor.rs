@@ -248,20 +248,6 @@ async fn rejection_rows(
         .collect())
 }
 
-/// The monitor's URLs at Home Assistant's address and Home Assistant Cloud's (empty when
-/// there are none).
-fn outside_urls(
-    home_assistant: Option<&crate::service::HomeAssistantUrls>,
-    id: &crate::domain::WebhookId,
-) -> (String, String) {
-    home_assistant.map_or_else(Default::default, |urls| {
-        (
-            urls.from_anywhere(id).unwrap_or_default(),
-            urls.cloud_webhook(id).unwrap_or_default(),
-        )
-    })
-}
-
 pub async fn monitor_page(
     req: HttpRequest,
     layout: Layout,
@@ -287,8 +273,11 @@ pub async fn monitor_page(
     let entities = state.service.entities_status();
     let rejections = rejection_rows(&state, &monitor, now).await.map_err(fail)?;
     let base = state.webhook_base(&req);
-    let home_assistant = state.service.home_assistant_urls();
-    let (anywhere, cloud_webhook) = outside_urls(home_assistant.as_ref(), &monitor.webhook_id);
+    let (anywhere, cloud_webhook) = state.service.outside_urls(&monitor.webhook_id);
+    let (anywhere, cloud_webhook) = (
+        anywhere.unwrap_or_default(),
+        cloud_webhook.unwrap_or_default(),
+    );
     let id = monitor.webhook_id.as_str();
     let zone = &state.settings.options.timezone;
     let (size_chart, duration_chart) = charts_of(&summary.recent, zone);
@@ -347,7 +336,7 @@ pub async fn monitor_page(
         ),
         anywhere,
         cloud_webhook,
-        integration: home_assistant.is_some(),
+        integration: state.service.integration_connected(),
         waiting: summary.last_seen.is_none() && page.events.is_empty(),
         port_disabled: state.webhook_port_disabled(),
         has_secret: monitor.secret.is_some(),
