@@ -85,13 +85,6 @@ class KopiaHub:
             registered.add(webhook_id)
         self._registered = registered
 
-    @callback
-    def unregister_all(self) -> None:
-        """Home Assistant stops answering for every ID (the last entry was removed)."""
-        for webhook_id in self._registered:
-            webhook.async_unregister(self.hass, webhook_id)
-        self._registered = set()
-
     async def _async_handle(
         self, hass: HomeAssistant, webhook_id: str, request: web.Request
     ) -> web.Response:
