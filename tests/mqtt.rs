@@ -260,6 +260,7 @@ async fn a_device_per_monitor_with_unique_ids_states_events_and_availability() {
         })
         .await;
     assert!(attributes.get("friendly_name").is_none());
+    overview_device(&watcher, &core, &availability).await;
     for _ in 0..100 {
         if !watcher.events.lock().unwrap().is_empty() {
             break;
@@ -281,6 +282,53 @@ async fn a_device_per_monitor_with_unique_ids_states_events_and_availability() {
         start_app(dir.path(), &core, Some(&watcher_broker_user))
     })
     .await;
+}
+
+/// The add-on's own device: the overview of every monitor, its REST states of before removed.
+async fn overview_device(watcher: &Watcher, core: &MockServer, availability: &str) {
+    let install = availability
+        .strip_prefix("kopia_webhook/")
+        .and_then(|t| t.strip_suffix("/status"))
+        .unwrap();
+    let config = watcher
+        .wait_json(
+            &format!("homeassistant/device/kopia_webhook_{install}/config"),
+            "the add-on's device",
+            |v| v["dev"]["name"] == "Kopia Webhook Status",
+        )
+        .await;
+    assert_eq!(
+        config["cmps"]["backups_problem"]["def_ent_id"],
+        "binary_sensor.kopia_backups_problem"
+    );
+    assert_eq!(
+        config["cmps"]["backups"]["def_ent_id"],
+        "sensor.kopia_backups"
+    );
+    watcher
+        .wait_json(
+            &format!("kopia_webhook/{install}/overview/state"),
+            "a problem",
+            |v| v["backups_problem"] == "on" && v["backups"] == 1,
+        )
+        .await;
+    let attributes = watcher
+        .wait_json(
+            &format!("kopia_webhook/{install}/overview/attributes"),
+            "the failing monitor",
+            |v| v["failed"] == 1,
+        )
+        .await;
+    assert_eq!(attributes["problems"][0]["monitor"], "nas");
+    assert!(
+        core_got(
+            core,
+            "DELETE",
+            "/api/states/binary_sensor.kopia_backups_problem"
+        )
+        .await,
+        "the overview's REST state is removed so nothing is doubled"
+    );
 }
 
 /// Renaming the monitor renames its device. The add-on dies: the broker's last will marks
@@ -376,7 +424,8 @@ async fn a_broker_that_refuses_the_password_is_a_clear_message() {
     );
 }
 
-/// The device config topic of the one monitor, as the add-on published it.
+/// The device config topic of the one monitor, as the add-on published it (not the
+/// add-on's own device, `homeassistant/device/kopia_webhook_<install>/config`).
 async fn find_config_topic(watcher: &Watcher) -> String {
     for _ in 0..400 {
         let found = watcher
@@ -385,7 +434,9 @@ async fn find_config_topic(watcher: &Watcher) -> String {
             .unwrap()
             .keys()
             .find(|t| {
-                t.starts_with("homeassistant/device/kopia_webhook_") && t.ends_with("/config")
+                t.strip_prefix("homeassistant/device/kopia_webhook_")
+                    .and_then(|rest| rest.strip_suffix("/config"))
+                    .is_some_and(|device| device.contains('_'))
             })
             .cloned();
         if let Some(topic) = found {

@@ -125,6 +125,18 @@ async fn entities_reach_a_real_core_come_back_and_go() {
         .wait_for(&format!("binary_sensor.kopia_{key}_problem"), |_| true)
         .await;
     assert_eq!(problem["state"], "on");
+    // The add-on's overview names it.
+    let overview = core
+        .wait_for("binary_sensor.kopia_backups_problem", |s| {
+            s["attributes"]["problems"]
+                .as_array()
+                .is_some_and(|p| p.iter().any(|m| m["monitor"] == key.as_str()))
+        })
+        .await;
+    assert_eq!(overview["state"], "on");
+    assert_eq!(overview["attributes"]["device_class"], "problem");
+    let count = core.wait_for("sensor.kopia_backups", |_| true).await;
+    assert_eq!(count["attributes"]["unit_of_measurement"], "monitors");
 
     // Core loses the states (as after its restart): they come back without a webhook.
     for entity in monitor["entities"].as_array().unwrap() {

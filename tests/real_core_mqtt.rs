@@ -75,6 +75,7 @@ async fn a_device_per_monitor_in_the_real_cores_registries() {
         s["state"] == "on"
     })
     .await;
+    overview_on_the_addons_device(&core, &main, &key).await;
     let event = core
         .wait_for(&format!("event.kopia_{key}_runs"), |s| {
             s["attributes"]["event_type"].is_string()
@@ -198,6 +199,46 @@ async fn switching_from_rest_states_keeps_the_entity_ids() {
 }
 
 /// Every entity is in Core's registry with a unique ID, on the monitor's device: its ID.
+/// The add-on's own device: `binary_sensor.kopia_backups_problem` on, naming the monitor.
+async fn overview_on_the_addons_device(core: &Core, main: &str, key: &str) {
+    let main_entry = core.entity_entry(main).await.unwrap();
+    // `kopia_webhook_<install>_<monitor id>_status`
+    let unique = main_entry["unique_id"].as_str().unwrap();
+    let install = unique.split('_').nth(2).unwrap();
+    let mut entry = None;
+    for _ in 0..100 {
+        entry = core
+            .entity_by_unique_id(&format!("kopia_webhook_{install}_backups_problem"))
+            .await;
+        if entry.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let entry = entry.expect("the overview's problem sensor is registered");
+    let entity_id = entry["entity_id"].as_str().unwrap();
+    assert!(entity_id.starts_with("binary_sensor.kopia_backups_problem"));
+    let state = core
+        .wait_for(entity_id, |s| {
+            s["state"] == "on"
+                && s["attributes"]["problems"]
+                    .as_array()
+                    .is_some_and(|p| p.iter().any(|m| m["monitor"] == key))
+        })
+        .await;
+    println!("overview in the real Core: {state}");
+    let device = core
+        .device(entry["device_id"].as_str().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(device["name"], "Kopia Webhook Status");
+    let count = core
+        .entity_by_unique_id(&format!("kopia_webhook_{install}_backups"))
+        .await
+        .expect("the monitor count is registered");
+    assert_eq!(count["device_id"], entry["device_id"]);
+}
+
 async fn every_entity_on_its_device(core: &Core, key: &str, main: &str, name: &str) -> String {
     core.wait_for(main, |_| true).await;
     let main_entry = core

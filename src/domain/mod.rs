@@ -4,6 +4,7 @@
 mod alerts;
 mod event;
 mod monitor;
+mod overview;
 mod rhythm;
 mod schedule;
 mod status;
@@ -17,6 +18,7 @@ pub use monitor::{
     HistoryLimit, IntegrationKey, Monitor, MonitorChanges, MonitorKey, MonitorName, NewMonitor,
     Origin, PingKey, Slug, WebhookId, placeholder_in,
 };
+pub use overview::{OVERVIEW_KEY, Overview, OverviewEntry};
 pub use rhythm::{Rhythm, RunTime};
 pub use schedule::{Grace, Schedule, format_period, format_span, parse_period};
 pub use status::{

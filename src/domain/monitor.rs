@@ -330,6 +330,12 @@ impl MonitorKey {
         Self(format!("{}{suffix}", base.trim_end_matches('_')))
     }
 
+    /// Taken by the add-on's own entities (`sensor.kopia_backups`): a new monitor named
+    /// "Backups" becomes `backups_2`.
+    pub fn is_reserved(&self) -> bool {
+        self.0 == super::OVERVIEW_KEY
+    }
+
     pub fn parse(raw: &str) -> Result<Self, ParseError> {
         let valid = !raw.is_empty()
             && raw.len() <= Self::MAX_LEN

@@ -35,6 +35,15 @@ string_enum!(MonitorStatus {
 });
 
 impl MonitorStatus {
+    pub const ALL: [Self; 6] = [
+        Self::Success,
+        Self::Warning,
+        Self::Failed,
+        Self::Overdue,
+        Self::Running,
+        Self::Unknown,
+    ];
+
     /// The monitor's status is the worst of the latest run status of each of its sources.
     pub fn worst_of(latest_per_source: impl IntoIterator<Item = RunStatus>) -> Self {
         match latest_per_source.into_iter().max() {

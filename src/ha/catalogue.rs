@@ -1,10 +1,11 @@
 //! Every entity a monitor has, defined once: its ID, name, device class, unit and how its
 //! value is read from the monitor. Rendered to Core's REST states (`entities.rs`) and to
-//! MQTT discovery (`mqtt.rs`); adding an entity means adding one line here.
+//! MQTT discovery (`mqtt.rs`); adding an entity means adding one entry here. The add-on's
+//! own entities, the overview of every monitor, are defined the same way ([`OVERVIEW`]).
 
 use serde_json::Value;
 
-use crate::domain::{Monitor, MonitorKey, MonitorStatus, MonitorSummary};
+use crate::domain::{Monitor, MonitorKey, MonitorStatus, MonitorSummary, OVERVIEW_KEY, Overview};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Platform {
@@ -24,9 +25,10 @@ impl Platform {
     }
 }
 
-/// One entity of every monitor.
+/// One entity of every monitor (`S`: what its value is read from; the overview's entities
+/// read the [`Overview`]).
 #[derive(Debug)]
-pub struct EntityDef {
+pub struct EntityDef<S: 'static = MonitorSummary> {
     /// Stable: part of the unique ID and of the MQTT component ID.
     pub component: &'static str,
     pub platform: Platform,
@@ -39,7 +41,7 @@ pub struct EntityDef {
     pub state_class: Option<&'static str>,
     pub icon: Option<&'static str>,
     /// The state, as JSON: `null` when there is none yet (shown as unknown).
-    pub value: fn(&MonitorSummary) -> Value,
+    pub value: fn(&S) -> Value,
 }
 
 /// The main entity's component: the monitor's status, with every attribute.
@@ -144,12 +146,75 @@ pub const CATALOGUE: &[EntityDef] = &[
     },
 ];
 
-impl EntityDef {
+impl<S> EntityDef<S> {
     /// `sensor.kopia_server_one_size`.
     pub fn entity_id(&self, key: &MonitorKey) -> String {
         format!("{}.kopia_{key}{}", self.platform.as_str(), self.suffix)
     }
+}
 
+/// The overview's components: the monitors counted by status, and whether any has a problem.
+pub const OVERVIEW_COUNT: &str = "backups";
+pub const OVERVIEW_PROBLEM: &str = "backups_problem";
+
+/// The add-on's own entities, on a device of the add-on: every monitor at a glance.
+pub const OVERVIEW: &[EntityDef<Overview>] = &[
+    EntityDef {
+        component: OVERVIEW_COUNT,
+        platform: Platform::Sensor,
+        suffix: "",
+        name: Some("backups"),
+        device_class: None,
+        unit: Some("monitors"),
+        state_class: Some("measurement"),
+        icon: Some("mdi:backup-restore"),
+        value: |overview| Value::from(overview.len()),
+    },
+    EntityDef {
+        component: OVERVIEW_PROBLEM,
+        platform: Platform::BinarySensor,
+        suffix: "_problem",
+        name: Some("backup problem"),
+        device_class: Some("problem"),
+        unit: None,
+        state_class: None,
+        icon: None,
+        value: |overview| Value::from(if overview.has_problem() { "on" } else { "off" }),
+    },
+];
+
+impl EntityDef<Overview> {
+    /// `sensor.kopia_backups`, `binary_sensor.kopia_backups_problem`.
+    pub fn overview_entity_id(&self) -> String {
+        format!(
+            "{}.kopia_{OVERVIEW_KEY}{}",
+            self.platform.as_str(),
+            self.suffix
+        )
+    }
+
+    /// `kopia_webhook_3f9a_backups_problem`: on the add-on's device.
+    pub fn overview_unique_id(&self, install: &str) -> String {
+        format!("{}_{}", addon_device_id(install), self.component)
+    }
+
+    /// `Backup problem`: the device is the add-on, the name says the rest.
+    pub fn overview_name(&self) -> String {
+        let name = self.name.unwrap_or(self.component);
+        let mut chars = name.chars();
+        chars
+            .next()
+            .map(|c| c.to_uppercase().chain(chars).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The add-on's own device, as MQTT discovery names it: `kopia_webhook_3f9a`.
+pub fn addon_device_id(install: &str) -> String {
+    format!("kopia_webhook_{install}")
+}
+
+impl EntityDef {
     /// Stable across renames, never reused (monitor IDs are not), and apart from another
     /// install's (a reinstall starts its monitor IDs again at 1): `kopia_webhook_3f9a_7_size`.
     pub fn unique_id(&self, install: &str, monitor: &Monitor) -> String {

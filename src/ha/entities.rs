@@ -3,8 +3,8 @@
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::catalogue::{PROBLEM, STATUS, rest_entities};
-use crate::domain::{Monitor, MonitorKey, MonitorStatus, MonitorSummary, StoredEvent};
+use super::catalogue::{EntityDef, OVERVIEW, PROBLEM, STATUS, rest_entities};
+use crate::domain::{Monitor, MonitorKey, MonitorStatus, MonitorSummary, Overview, StoredEvent};
 
 /// Core's recorder drops all attributes of a state over 16 KiB; stay well below.
 pub const MAX_ATTRIBUTES_BYTES: usize = 8 * 1024;
@@ -27,31 +27,102 @@ pub fn render(monitor: &Monitor, summary: &MonitorSummary) -> Vec<(String, Entit
             if def.component == STATUS {
                 return (entity_id, main_sensor(monitor, summary));
             }
-            let state = match (def.value)(summary) {
-                Value::Null => "unknown".to_owned(),
-                Value::String(text) => text,
-                // `60`, not JSON's `60.0`, as before and as Core shows it.
-                Value::Number(n) if n.is_f64() => n.as_f64().unwrap_or_default().to_string(),
-                other => other.to_string(),
-            };
-            let mut attributes = Map::new();
-            attributes.insert("friendly_name".into(), json!(def.friendly_name(monitor)));
-            for (name, value) in [
-                ("device_class", def.device_class),
-                ("unit_of_measurement", def.unit),
-                ("state_class", def.state_class),
-                ("icon", def.icon),
-            ] {
-                if let Some(value) = value {
-                    attributes.insert(name.into(), json!(value));
-                }
-            }
+            let mut state = plain_state(def, (def.value)(summary), def.friendly_name(monitor));
             if def.component == PROBLEM {
-                attributes.insert("status".into(), json!(summary.status.as_str()));
+                state
+                    .attributes
+                    .insert("status".into(), json!(summary.status.as_str()));
             }
-            (entity_id, EntityState { state, attributes })
+            (entity_id, state)
         })
         .collect()
+}
+
+/// The add-on's own REST entities: `sensor.kopia_backups` and its problem sensor, each with
+/// the counts and the monitors that have a problem.
+pub fn render_overview(overview: &Overview) -> Vec<(String, EntityState)> {
+    let attributes = overview_attributes(overview);
+    OVERVIEW
+        .iter()
+        .map(|def| {
+            let mut state = plain_state(def, (def.value)(overview), def.overview_name());
+            state.attributes.extend(attributes.clone());
+            (def.overview_entity_id(), state)
+        })
+        .collect()
+}
+
+/// How many monitors are in each status, and which have a problem and why (worst first).
+pub fn overview_attributes(overview: &Overview) -> Map<String, Value> {
+    const MAX_PROBLEMS: usize = 30;
+    let mut attributes = Map::new();
+    for status in MonitorStatus::ALL {
+        attributes.insert(status.as_str().into(), json!(overview.count(status)));
+    }
+    let problems = overview.problems();
+    attributes.insert("problem_count".into(), json!(problems.len()));
+    let listed: Vec<Value> = problems
+        .iter()
+        .take(MAX_PROBLEMS)
+        .map(|e| {
+            json!({
+                "monitor": e.key.as_str(),
+                "name": e.name,
+                "entity_id": super::catalogue::main_entity_id(&e.key),
+                "status": e.status.as_str(),
+                "reason": e.reason.as_ref().map(|r| r.chars().take(HISTORY_ERROR_CHARS).collect::<String>()),
+            })
+        })
+        .collect();
+    attributes.insert("problems".into(), Value::Array(listed));
+    // "NAS: failed (disk full); Laptop: overdue": for a notification's message.
+    let said: Vec<String> = problems
+        .iter()
+        .take(MAX_PROBLEMS)
+        .map(|e| match &e.reason {
+            Some(reason) => format!("{}: {} ({reason})", e.name, e.status),
+            None => format!("{}: {}", e.name, e.status),
+        })
+        .collect();
+    attributes.insert("summary".into(), json!(said.join("; ")));
+    while encoded_len(&attributes) > MAX_ATTRIBUTES_BYTES {
+        let Some(Value::Array(items)) = attributes.get_mut("problems") else {
+            break;
+        };
+        if items.pop().is_none() {
+            break;
+        }
+    }
+    if encoded_len(&attributes) > MAX_ATTRIBUTES_BYTES
+        && let Some(Value::String(summary)) = attributes.get_mut("summary")
+    {
+        *summary = summary.chars().take(1000).collect();
+    }
+    attributes
+}
+
+/// A state and the catalogue's presentation attributes.
+fn plain_state<S>(def: &EntityDef<S>, value: Value, friendly_name: String) -> EntityState {
+    let state = match value {
+        Value::Null => "unknown".to_owned(),
+        Value::String(text) => text,
+        // `60`, not JSON's `60.0`, as before and as Core shows it.
+        Value::Number(n) if n.is_f64() => n.as_f64().unwrap_or_default().to_string(),
+        other => other.to_string(),
+    };
+    let mut attributes = Map::new();
+    attributes.insert("friendly_name".into(), json!(friendly_name));
+    for (name, value) in [
+        ("device_class", def.device_class),
+        ("unit_of_measurement", def.unit),
+        ("state_class", def.state_class),
+        ("icon", def.icon),
+    ] {
+        if let Some(value) = value {
+            attributes.insert(name.into(), json!(value));
+        }
+    }
+    EntityState { state, attributes }
 }
 
 fn icon(status: MonitorStatus) -> &'static str {

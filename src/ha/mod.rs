@@ -12,6 +12,9 @@ pub mod watch;
 
 pub use catalogue::entity_ids;
 pub use client::{CoreClient, CoreConfig, HaError};
-pub use entities::{EVENT_TYPE, EntityState, event_data, main_attributes, render};
+pub use entities::{
+    EVENT_TYPE, EntityState, event_data, main_attributes, overview_attributes, render,
+    render_overview,
+};
 pub use mqtt::MqttSetup;
 pub use supervisor::{SupervisorClient, WebhookAddress};

@@ -8,6 +8,9 @@
 //! - `kopia_webhook/<key>/state` and `…/attributes`: values and the main entity's
 //!   attributes (retained, so a Core restart needs nothing from the add-on);
 //! - `kopia_webhook/<key>/event`: one message per run for the event entity (never retained);
+//! - `homeassistant/device/kopia_webhook_<install>/config` and
+//!   `kopia_webhook/<install>/overview/{state,attributes}`: the add-on's own device, every
+//!   monitor at a glance (`sensor.kopia_backups`, `binary_sensor.kopia_backups_problem`);
 //! - `kopia_webhook/<install>/status`: `online`, and the broker's `offline` (last will) when
 //!   the add-on stops or dies.
 //!
@@ -24,10 +27,12 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
-use super::catalogue::{CATALOGUE, EVENT_TYPES, Platform, STATUS, STATUS_OPTIONS};
-use super::main_attributes;
+use super::catalogue::{CATALOGUE, EVENT_TYPES, OVERVIEW, Platform, STATUS, STATUS_OPTIONS};
+use super::{main_attributes, overview_attributes};
 use crate::config::BrokerSettings;
-use crate::domain::{EventKind, Monitor, MonitorKey, MonitorSummary, RunStatus, StoredEvent};
+use crate::domain::{
+    EventKind, Monitor, MonitorKey, MonitorSummary, Overview, RunStatus, StoredEvent,
+};
 
 pub const DISCOVERY_PREFIX: &str = "homeassistant";
 /// `kopia_webhook/<install>/status`: per install, so two add-ons on one broker (or an old
@@ -67,6 +72,8 @@ pub struct Mqtt {
     client: AsyncClient,
     link: Mutex<LinkStatus>,
     published: Mutex<HashMap<i64, Published>>,
+    /// What was last published for the add-on's own device.
+    overview: Mutex<Published>,
     /// When each monitor's device config was last sent (see [`DISCOVERY_SETTLE`]).
     announced: Mutex<HashMap<MonitorKey, std::time::Instant>>,
     /// `homeassistant://hassio/ingress/<slug>`: the device page's link to the panel.
@@ -128,6 +135,7 @@ impl Mqtt {
                 ..LinkStatus::default()
             }),
             published: Mutex::default(),
+            overview: Mutex::default(),
             announced: Mutex::default(),
             configuration_url: setup
                 .addon_slug
@@ -220,6 +228,42 @@ impl Mqtt {
             self.send(&state_topic(key), state, true);
         }
         drop(deleted);
+    }
+
+    /// Publishes the add-on's own device (every monitor at a glance), what changed of it.
+    pub fn publish_overview(&self, overview: &Overview) {
+        let config =
+            overview_discovery_config(&self.install, self.configuration_url.as_deref()).to_string();
+        let mut state = Map::new();
+        for def in OVERVIEW {
+            state.insert(def.component.into(), (def.value)(overview));
+        }
+        let state = Value::Object(state).to_string();
+        let attributes = Value::Object(overview_attributes(overview)).to_string();
+        let changes = {
+            let mut last = self.overview.lock().unwrap_or_else(|p| p.into_inner());
+            let changes = (
+                last.config != config,
+                last.attributes != attributes,
+                last.state != state,
+            );
+            *last = Published {
+                config: config.clone(),
+                state: state.clone(),
+                attributes: attributes.clone(),
+            };
+            changes
+        };
+        let topic = |what: &str| format!("kopia_webhook/{}/overview/{what}", self.install);
+        if changes.0 {
+            self.send(&overview_config_topic(&self.install), config, true);
+        }
+        if changes.1 {
+            self.send(&topic("attributes"), attributes, true);
+        }
+        if changes.2 {
+            self.send(&topic("state"), state, true);
+        }
     }
 
     /// Removes the monitor's device from Home Assistant and its retained values from the
@@ -340,6 +384,7 @@ impl Mqtt {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clear();
+        *self.overview.lock().unwrap_or_else(|p| p.into_inner()) = Published::default();
     }
 }
 
@@ -506,6 +551,67 @@ pub fn discovery_config(
         "o": {"name": "Kopia Webhook Status", "sw": env!("CARGO_PKG_VERSION"), "url": ORIGIN_URL},
         "avty": [{"t": availability_topic(install)}],
         "stat_t": state_topic(key),
+        "cmps": components,
+    })
+}
+
+/// The add-on's own device: the overview's entities, named after the add-on.
+pub fn overview_config_topic(install: &str) -> String {
+    format!(
+        "{DISCOVERY_PREFIX}/device/{}/config",
+        super::catalogue::addon_device_id(install)
+    )
+}
+
+/// The discovery message of the add-on's own device (see [`OVERVIEW`]).
+pub fn overview_discovery_config(install: &str, configuration_url: Option<&str>) -> Value {
+    let mut device = json!({
+        "ids": [super::catalogue::addon_device_id(install)],
+        "name": "Kopia Webhook Status",
+        "mf": "Kopia Webhook Status",
+        "mdl": "Every backup at a glance",
+        "sw": env!("CARGO_PKG_VERSION"),
+    });
+    if let Some(url) = configuration_url {
+        device["cu"] = json!(url);
+    }
+    let mut components = Map::new();
+    for def in OVERVIEW {
+        let mut c = Map::new();
+        c.insert("p".into(), json!(def.platform.as_str()));
+        c.insert("uniq_id".into(), json!(def.overview_unique_id(install)));
+        c.insert("def_ent_id".into(), json!(def.overview_entity_id()));
+        c.insert("name".into(), json!(def.overview_name()));
+        for (name, value) in [
+            ("dev_cla", def.device_class),
+            ("unit_of_meas", def.unit),
+            ("stat_cla", def.state_class),
+            ("ic", def.icon),
+        ] {
+            if let Some(value) = value {
+                c.insert(name.into(), json!(value));
+            }
+        }
+        c.insert("qos".into(), json!(1));
+        c.insert(
+            "val_tpl".into(),
+            json!(format!("{{{{ value_json.{} }}}}", def.component)),
+        );
+        if def.platform == Platform::BinarySensor {
+            c.insert("pl_on".into(), json!("on"));
+            c.insert("pl_off".into(), json!("off"));
+        }
+        c.insert(
+            "json_attr_t".into(),
+            json!(format!("kopia_webhook/{install}/overview/attributes")),
+        );
+        components.insert(def.component.into(), Value::Object(c));
+    }
+    json!({
+        "dev": device,
+        "o": {"name": "Kopia Webhook Status", "sw": env!("CARGO_PKG_VERSION"), "url": ORIGIN_URL},
+        "avty": [{"t": availability_topic(install)}],
+        "stat_t": format!("kopia_webhook/{install}/overview/state"),
         "cmps": components,
     })
 }

@@ -59,6 +59,7 @@ fn migration_steps() -> Vec<M<'static>> {
             dedup_keys_hashed,
         ),
         M::up(include_str!("migrations/013_core_events_cursor.sql")),
+        M::up(include_str!("migrations/014_overview_key.sql")),
     ]
 }
 
@@ -589,6 +590,30 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         assert!(migrations().validate().is_ok());
+    }
+
+    /// Migration 014: a monitor keyed `backups` (now the add-on's own entities) moves to the
+    /// first free `backups_<n>`; its URL stays.
+    #[tokio::test]
+    async fn a_monitor_keyed_backups_moves_aside() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::new(migration_steps().into_iter().take(13).collect())
+                .to_latest(&mut conn)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO monitors (key, name, webhook_id, history_limit, created_at, slug)
+                     VALUES ('backups', 'Backups', 'abcdefghijklmnopqrstuv', 10, 0, 'backups'),
+                            ('backups_2', 'Backups 2', 'bbcdefghijklmnopqrstuv', 10, 0, 'backups-2');",
+            )
+            .unwrap();
+        }
+        let store = Store::open(&path).unwrap();
+        let moved = store.monitor_by_id(1).await.unwrap().unwrap();
+        assert_eq!(moved.key.as_str(), "backups_3");
+        assert_eq!(moved.slug.as_str(), "backups", "its URLs stay");
     }
 
     /// Migration 013: events queued for Core before the cursor are still fired, in order; one

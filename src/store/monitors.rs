@@ -16,14 +16,15 @@ use crate::domain::{
 fn free_key(conn: &Connection, base: &MonitorKey) -> Result<MonitorKey, StoreError> {
     let mut key = base.clone();
     let mut n = 2;
-    while conn
-        .query_row(
-            "SELECT 1 FROM monitors WHERE key = ?1",
-            [key.as_str()],
-            |_| Ok(()),
-        )
-        .optional()?
-        .is_some()
+    while key.is_reserved()
+        || conn
+            .query_row(
+                "SELECT 1 FROM monitors WHERE key = ?1",
+                [key.as_str()],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some()
     {
         key = base.with_suffix(n);
         n += 1;
@@ -154,7 +155,11 @@ impl Store {
             }
             // Two monitors with one name (or names that differ only in case and punctuation)
             // would be told apart only by a silent `_2` in their entity IDs.
-            let key = MonitorKey::from_name(&new.name);
+            let mut key = MonitorKey::from_name(&new.name);
+            if key.is_reserved() {
+                // "Backups": `sensor.kopia_backups` is the add-on's overview.
+                key = free_key(conn, &key)?;
+            }
             if let Some(existing) = conn
                 .query_row("SELECT name FROM monitors WHERE key = ?1", [key.as_str()], |r| {
                     r.get::<_, String>(0)

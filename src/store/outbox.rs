@@ -222,6 +222,42 @@ impl Store {
         .await
     }
 
+    /// Records what the add-on's own entities (the overview) should show; returns how many
+    /// changed. They belong to no monitor.
+    pub async fn queue_overview_states(
+        &self,
+        states: Vec<(String, String)>,
+    ) -> Result<usize, StoreError> {
+        self.write(move |conn| {
+            let mut upsert = conn.prepare_cached(
+                "INSERT INTO entities (entity_id, monitor_id, desired) VALUES (?1, NULL, ?2)
+                 ON CONFLICT (entity_id) DO UPDATE
+                 SET desired = excluded.desired, monitor_id = NULL, attempts = 0,
+                     next_attempt_at = 0, last_error = NULL
+                 WHERE entities.desired IS NOT excluded.desired",
+            )?;
+            let mut changed = 0;
+            for (entity_id, desired) in &states {
+                changed += upsert.execute(params![entity_id, desired])?;
+            }
+            Ok(changed)
+        })
+        .await
+    }
+
+    /// Are REST states of entities that belong to no monitor (the overview's, deleted
+    /// monitors') still to be removed from Core?
+    pub async fn unowned_removals_pending(&self) -> Result<bool, StoreError> {
+        self.read(move |conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT 1 FROM entities WHERE monitor_id IS NULL AND desired IS NULL LIMIT 1",
+                )?
+                .exists([])?)
+        })
+        .await
+    }
+
     /// Are REST states of this monitor still to be removed from Core? (Its MQTT entities
     /// wait for that: Core would give them `_2` IDs while the old states hold the IDs.)
     pub async fn removals_pending(&self, monitor_id: i64) -> Result<bool, StoreError> {

@@ -547,3 +547,63 @@ async fn a_full_disk_refuses_reports_and_says_so_in_home_assistant() {
     assert!(shown["error"].as_str().unwrap().contains("disk is full"));
     app.stop().await;
 }
+
+/// The add-on's own entities: every monitor at a glance, which has a problem and why, and
+/// the count when a monitor goes.
+#[tokio::test]
+async fn one_overview_says_whether_all_is_well_and_which_monitor_is_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fake_core().await;
+    let app = spawn_app(dir.path(), Some(&core)).await;
+    wait_for_state(&core, "binary_sensor.kopia_backups_problem", |s| {
+        s["state"] == "off"
+    })
+    .await;
+    let nas = app.create_monitor(json!({"name": "NAS"})).await;
+    let laptop = app.create_monitor(json!({"name": "Laptop"})).await;
+    // A monitor named "Backups" does not take the overview's entity IDs.
+    let named_backups = app.create_monitor(json!({"name": "Backups"})).await;
+    assert_eq!(named_backups["key"], "backups_2");
+    app.post_webhook(&nas, r#"{"status":"success","source":"db"}"#)
+        .await;
+    app.post_webhook(
+        &laptop,
+        r#"{"status":"failed","source":"/home","error":"disk full"}"#,
+    )
+    .await;
+
+    let (_, problem) = wait_for_state(&core, "binary_sensor.kopia_backups_problem", |s| {
+        s["state"] == "on"
+    })
+    .await;
+    assert_eq!(problem["attributes"]["device_class"], "problem");
+    assert_eq!(problem["attributes"]["failed"], 1);
+    assert_eq!(problem["attributes"]["success"], 1);
+    assert_eq!(problem["attributes"]["problem_count"], 1);
+    let listed = &problem["attributes"]["problems"][0];
+    assert_eq!(listed["entity_id"], "sensor.kopia_laptop");
+    assert_eq!(listed["status"], "failed");
+    assert_eq!(listed["reason"], "/home: disk full");
+    assert_eq!(
+        problem["attributes"]["summary"],
+        "Laptop: failed (/home: disk full)"
+    );
+    let (_, count) = wait_for_state(&core, "sensor.kopia_backups", |s| s["state"] == "3").await;
+    assert_eq!(count["attributes"]["unit_of_measurement"], "monitors");
+    assert_eq!(count["attributes"]["unknown"], 1);
+
+    // The failing monitor goes: all is well again.
+    let deleted = app
+        .client
+        .delete(format!("{}/api/monitors/laptop", app.ui_base))
+        .send()
+        .await
+        .unwrap();
+    assert!(deleted.status().is_success(), "{}", deleted.status());
+    wait_for_state(&core, "binary_sensor.kopia_backups_problem", |s| {
+        s["state"] == "off" && s["attributes"]["success"] == 1
+    })
+    .await;
+    wait_for_state(&core, "sensor.kopia_backups", |s| s["state"] == "2").await;
+    app.stop().await;
+}

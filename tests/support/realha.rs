@@ -141,6 +141,17 @@ impl Core {
             .cloned()
     }
 
+    /// The registry entry of the entity with this unique ID (its entity ID may carry `_2`
+    /// where an earlier test's install took the plain one).
+    pub async fn entity_by_unique_id(&self, unique_id: &str) -> Option<Value> {
+        let entries = self.ws("config/entity_registry/list").await;
+        entries
+            .as_array()?
+            .iter()
+            .find(|e| e["unique_id"] == unique_id)
+            .cloned()
+    }
+
     pub async fn device(&self, device_id: &str) -> Option<Value> {
         let devices = self.ws("config/device_registry/list").await;
         devices

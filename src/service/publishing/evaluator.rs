@@ -12,9 +12,9 @@ use tokio::sync::Notify;
 use super::notices::{notification_id, problem_notice};
 use super::outbox::Wake;
 use super::{Alerting, EVALUATION_SETTLE, StorageHealth};
-use crate::domain::MonitorSummary;
+use crate::domain::{MonitorSummary, Overview, OverviewEntry};
 use crate::ha::mqtt::Mqtt;
-use crate::ha::{CoreClient, render};
+use crate::ha::{CoreClient, render, render_overview};
 use crate::store::{Store, StoreError};
 
 /// Recomputes the monitors the store marks due, when woken and when a monitor's next
@@ -60,6 +60,9 @@ pub(super) async fn evaluate_monitors(evaluator: Evaluator, due: Arc<Notify>, wa
         }
     }
     let mut expired: Vec<i64> = Vec::new();
+    // Every monitor's status, for the add-on's own entities; filled by the start-up round.
+    let mut entries: HashMap<i64, OverviewEntry> = HashMap::new();
+    let mut shown: Option<Overview> = None;
     loop {
         let mut todo: Vec<(i64, Option<i64>)> = match store.due_monitors().await {
             Ok(todo) => todo.into_iter().map(|(id, due)| (id, Some(due))).collect(),
@@ -78,14 +81,33 @@ pub(super) async fn evaluate_monitors(evaluator: Evaluator, due: Arc<Notify>, wa
         }
         for (id, seen) in todo {
             match evaluate(&evaluator, id, seen).await {
-                Ok(Some(changes_at)) => {
-                    deadlines.insert(id, changes_at);
-                }
-                Ok(None) => {
-                    deadlines.remove(&id);
+                Ok(evaluated) => {
+                    match evaluated.changes_at {
+                        Some(at) => deadlines.insert(id, at),
+                        None => deadlines.remove(&id),
+                    };
+                    match evaluated.entry {
+                        Some(entry) => entries.insert(id, entry),
+                        None => entries.remove(&id),
+                    };
                 }
                 Err(e) => {
                     tracing::error!(monitor = id, error = %crate::telemetry::ErrorChain(&e), "cannot work out a monitor's state")
+                }
+            }
+        }
+        let overview = Overview::new(entries.values().cloned().collect());
+        if shown.as_ref() != Some(&overview) {
+            match show_overview(&evaluator, &overview).await {
+                Ok(true) => shown = Some(overview),
+                Ok(false) => {
+                    deadlines.insert(
+                        OVERVIEW_AGAIN,
+                        Timestamp::now() + jiff::SignedDuration::from_secs(1),
+                    );
+                }
+                Err(e) => {
+                    tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot queue the overview entities")
                 }
             }
         }
@@ -115,13 +137,56 @@ pub(super) async fn evaluate_monitors(evaluator: Evaluator, due: Arc<Notify>, wa
     }
 }
 
+/// A monitor worked out: when its status changes next by itself, and what the overview
+/// shows of it (`None`: it was deleted).
+#[derive(Default)]
+struct Evaluated {
+    changes_at: Option<Timestamp>,
+    entry: Option<OverviewEntry>,
+}
+
+/// Not a monitor: the overview is to be shown again in a moment (the old REST states of the
+/// entities it takes over over MQTT are still being removed).
+const OVERVIEW_AGAIN: i64 = 0;
+
+/// The add-on's own entities: published over MQTT, or written to the outbox. `false`: not
+/// yet (REST states are still being removed).
+async fn show_overview(evaluator: &Evaluator, overview: &Overview) -> Result<bool, StoreError> {
+    if let Some(mqtt) = &evaluator.mqtt {
+        if evaluator.store.unowned_removals_pending().await? {
+            return Ok(false);
+        }
+        mqtt.publish_overview(overview);
+        return Ok(true);
+    }
+    let states: Vec<(String, String)> = render_overview(overview)
+        .into_iter()
+        .map(|(entity_id, state)| (entity_id, state.to_json()))
+        .collect();
+    match evaluator.store.queue_overview_states(states.clone()).await {
+        Ok(_) => Ok(true),
+        Err(e) if e.is_disk_full() => {
+            for (entity_id, state) in &states {
+                if let Err(e) = evaluator.client.set_state(entity_id, state).await {
+                    tracing::warn!(entity_id, error = %crate::telemetry::ErrorChain(&e), "cannot tell Home Assistant that the disk is full");
+                }
+            }
+            Ok(true)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// Writes the monitor's entities to the outbox (REST) or publishes them (MQTT); returns when
 /// its status changes next.
 async fn evaluate(
     evaluator: &Evaluator,
     id: i64,
     seen: Option<i64>,
-) -> Result<Option<Timestamp>, StoreError> {
+) -> Result<Evaluated, StoreError> {
+    if id == OVERVIEW_AGAIN {
+        return Ok(Evaluated::default());
+    }
     let Evaluator {
         store,
         mqtt,
@@ -129,7 +194,7 @@ async fn evaluate(
         ..
     } = evaluator;
     let Some(monitor) = store.monitor_by_id(id).await? else {
-        return Ok(None);
+        return Ok(Evaluated::default());
     };
     let runs = store
         .monitor_runs(monitor.id, monitor.history_limit.get())
@@ -138,6 +203,15 @@ async fn evaluate(
     if let Some(full) = evaluator.storage.of(monitor.id) {
         summary = summary.with_storage_full(full);
     }
+    let evaluated = Evaluated {
+        changes_at: summary.changes_at,
+        entry: Some(OverviewEntry {
+            key: monitor.key.clone(),
+            name: monitor.name.as_str().to_owned(),
+            status: summary.status,
+            reason: summary.reason(),
+        }),
+    };
     if alerting.notify {
         let notice = problem_notice(&monitor, &summary, alerting.panel.as_deref());
         if let Err(e) = store
@@ -151,12 +225,15 @@ async fn evaluate(
     if let Some(mqtt) = mqtt {
         if store.removals_pending(monitor.id).await? {
             // The old REST states still hold the entity IDs: look again in a moment.
-            return Ok(Some(Timestamp::now() + jiff::SignedDuration::from_secs(1)));
+            return Ok(Evaluated {
+                changes_at: Some(Timestamp::now() + jiff::SignedDuration::from_secs(1)),
+                ..evaluated
+            });
         }
         mqtt.publish_monitor(&monitor, &summary, &device_model(&summary));
         match store.queue_states(monitor.id, Vec::new(), seen).await {
             Err(e) if !e.is_disk_full() => return Err(e),
-            _ => return Ok(summary.changes_at),
+            _ => return Ok(evaluated),
         }
     }
     let states: Vec<(String, String)> = render(&monitor, &summary)
@@ -178,7 +255,7 @@ async fn evaluate(
         }
         Err(e) => return Err(e),
     }
-    Ok(summary.changes_at)
+    Ok(evaluated)
 }
 
 /// What the MQTT device page says reports to the monitor: "Duplicati reports".

@@ -197,6 +197,8 @@ impl Publisher {
         if let Some(mqtt) = &self.mqtt {
             mqtt.remove_monitor(monitor_id, key);
         }
+        // The overview counts it no more.
+        self.reevaluate(vec![monitor_id]);
     }
 
     pub fn is_enabled(&self) -> bool {
