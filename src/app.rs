@@ -120,6 +120,12 @@ impl Application {
         );
 
         tokio::spawn(prune_old_events(state.clone()));
+        if let Some(heartbeat) = settings.options.heartbeat.clone() {
+            let state = state.clone();
+            tokio::spawn(async move {
+                crate::service::send_heartbeats(&state.service, heartbeat).await
+            });
+        }
         if settings.supervisor.is_none()
             && settings.webhook_listen.ip().is_unspecified()
             && let Some(lan) = lan_address()

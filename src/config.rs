@@ -9,8 +9,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::domain::{
-    Grace, HistoryLimit, MonitorName, NewMonitor, NoSuccessAlert, ParseError, Schedule, ShrinkRule,
-    WebhookId,
+    Grace, HeartbeatUrl, HistoryLimit, MonitorName, NewMonitor, NoSuccessAlert, ParseError,
+    Schedule, ShrinkRule, WebhookId,
 };
 
 pub const ENV_PREFIX: &str = "KOPIA_WEBHOOK_";
@@ -164,6 +164,19 @@ pub struct AddonOptions {
     /// Options that were not valid and were replaced by a default: logged as errors once
     /// logging is set up.
     pub problems: Vec<String>,
+    /// Where the add-on says it is alive, and whether all is well (`heartbeat_url`).
+    pub heartbeat: Option<HeartbeatSettings>,
+}
+
+/// The `heartbeat_url` and `heartbeat_minutes` options.
+#[derive(Debug, Clone)]
+pub struct HeartbeatSettings {
+    pub url: HeartbeatUrl,
+    pub every: std::time::Duration,
+}
+
+impl HeartbeatSettings {
+    pub const DEFAULT_MINUTES: u64 = 5;
 }
 
 /// One entry of the `monitors` option, as the Supervisor passes it on.
@@ -251,6 +264,8 @@ struct RawOptions {
     webhook_base_url: Option<String>,
     timezone: Option<String>,
     monitors: Vec<serde_json::Value>,
+    heartbeat_url: Option<String>,
+    heartbeat_minutes: Option<i64>,
 }
 
 impl Default for RawOptions {
@@ -264,6 +279,8 @@ impl Default for RawOptions {
             webhook_base_url: None,
             timezone: None,
             monitors: Vec::new(),
+            heartbeat_url: None,
+            heartbeat_minutes: None,
         }
     }
 }
@@ -424,6 +441,26 @@ impl AddonOptions {
                     .and_then(|declared| declared.parse(history_limit, &timezone_name))
             })
             .collect();
+        let heartbeat = match raw.heartbeat_url.filter(|u| !u.trim().is_empty()) {
+            None => None,
+            // A typo must not stop the add-on: said, and no heartbeat until it is fixed (so
+            // the service behind the URL notices).
+            Some(text) => match HeartbeatUrl::parse(&text) {
+                Ok(url) => Some(HeartbeatSettings {
+                    url,
+                    every: std::time::Duration::from_secs(
+                        60 * raw
+                            .heartbeat_minutes
+                            .filter(|m| (1..=1440).contains(m))
+                            .map_or(HeartbeatSettings::DEFAULT_MINUTES, |m| m as u64),
+                    ),
+                }),
+                Err(ParseError(e)) => {
+                    problems.push(format!("heartbeat_url: {e}; no heartbeat is sent"));
+                    None
+                }
+            },
+        };
         let entities = match raw.entities.as_str() {
             "mqtt" => EntitiesMode::Mqtt,
             "rest" => EntitiesMode::Rest,
@@ -440,6 +477,7 @@ impl AddonOptions {
             webhook_base_url,
             timezone,
             timezone_name,
+            heartbeat,
         })
     }
 
@@ -478,6 +516,15 @@ fn overridden_by_env(
     }
     if let Some(v) = var("TIMEZONE") {
         raw.timezone = Some(v);
+    }
+    if let Some(v) = var("HEARTBEAT_URL") {
+        raw.heartbeat_url = Some(v);
+    }
+    if let Some(v) = var("HEARTBEAT_MINUTES") {
+        raw.heartbeat_minutes = Some(
+            v.parse()
+                .map_err(|e| invalid("KOPIA_WEBHOOK_HEARTBEAT_MINUTES", e))?,
+        );
     }
     if let Some(v) = var("ENTITIES") {
         if !matches!(v.as_str(), "auto" | "mqtt" | "rest") {
@@ -666,6 +713,30 @@ mod tests {
         assert_eq!(s.options.problems.len(), 1);
         assert!(
             s.options.problems[0].contains("Europe/Berln"),
+            "{:?}",
+            s.options.problems
+        );
+    }
+
+    #[test]
+    fn the_heartbeat_takes_its_url_and_period_and_a_broken_url_is_said_without_it() {
+        let s = load(&[
+            ("KOPIA_WEBHOOK_DATA_DIR", "/x"),
+            ("KOPIA_WEBHOOK_HEARTBEAT_URL", "https://hc-ping.com/uuid-1"),
+            ("KOPIA_WEBHOOK_HEARTBEAT_MINUTES", "15"),
+        ])
+        .unwrap();
+        let heartbeat = s.options.heartbeat.unwrap();
+        assert_eq!(heartbeat.every, std::time::Duration::from_secs(15 * 60));
+        let s = load(&[
+            ("KOPIA_WEBHOOK_DATA_DIR", "/x"),
+            ("KOPIA_WEBHOOK_HEARTBEAT_URL", "hc-ping.com/secret-uuid"),
+        ])
+        .expect("a broken heartbeat URL does not stop the add-on");
+        assert!(s.options.heartbeat.is_none());
+        assert_eq!(s.options.problems.len(), 1);
+        assert!(
+            !s.options.problems[0].contains("secret-uuid"),
             "{:?}",
             s.options.problems
         );

@@ -17,6 +17,9 @@ const CORE_TOKEN: &str = "core-token-that-must-never-be-logged-0123456789";
 const SECRET: &str = "monitor-secret-that-must-never-be-logged";
 const CHOSEN_ID: &str = "chosen-webhook-id-never-logged-42";
 const LEGACY_ID: &str = "legacy_entry_id_never_logged";
+/// A Healthchecks check's UUID in the heartbeat URL (nothing listens there: its error is
+/// logged too).
+const HEARTBEAT_UUID: &str = "heartbeat-uuid-never-logged-77";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_logs_even_at_trace_level() {
@@ -30,6 +33,10 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
             ("KOPIA_WEBHOOK_CORE_URL", &core.url),
             ("KOPIA_WEBHOOK_CORE_TOKEN", CORE_TOKEN),
             ("KOPIA_WEBHOOK_RECONCILE_SECS", "1"),
+            (
+                "KOPIA_WEBHOOK_HEARTBEAT_URL",
+                &format!("http://127.0.0.1:9/ping/{HEARTBEAT_UUID}"),
+            ),
         ],
     );
     let http = reqwest::Client::new();
@@ -105,6 +112,10 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
     let log = app.stop();
     assert!(log.contains("webhook stored"), "the scenario ran: {log}");
     assert!(log.contains("TRACE"), "trace logging was on");
+    assert!(
+        log.contains("the heartbeat URL did not take the ping"),
+        "the heartbeat's error was logged: {log}"
+    );
     assert_eq!(
         core.tokens.lock().unwrap().as_slice(),
         [CORE_TOKEN, CORE_TOKEN],
@@ -130,6 +141,7 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
         &integration_key,
         &mistyped_key,
         LEGACY_ID,
+        HEARTBEAT_UUID,
     ] {
         assert!(
             !log.contains(secret),

@@ -3,6 +3,7 @@
 
 mod alerts;
 mod event;
+mod heartbeat;
 mod monitor;
 mod overview;
 mod rhythm;
@@ -14,6 +15,7 @@ pub use alerts::{Figures, NoSuccessAlert, ShrinkRule};
 pub use event::{
     BackupEvent, EventKind, Progress, RunStatus, SenderKind, StoredEvent, human_size, printable,
 };
+pub use heartbeat::{Beat, HeartbeatKind, HeartbeatUrl, Ping};
 pub use monitor::{
     HistoryLimit, IntegrationKey, Monitor, MonitorChanges, MonitorKey, MonitorName, NewMonitor,
     Origin, PingKey, Slug, WebhookId, placeholder_in,

@@ -51,6 +51,24 @@ impl Overview {
         self.entries.iter().any(|e| e.status.is_problem())
     }
 
+    /// The monitors with a problem in one line, worst first, at most `max` of them:
+    /// `Laptop: failed (/home: disk full); NAS: overdue (…)`.
+    pub fn problems_said(&self, max: usize) -> String {
+        let problems = self.problems();
+        let mut said: Vec<String> = problems
+            .iter()
+            .take(max)
+            .map(|e| match &e.reason {
+                Some(reason) => format!("{}: {} ({reason})", e.name, e.status),
+                None => format!("{}: {}", e.name, e.status),
+            })
+            .collect();
+        if problems.len() > max {
+            said.push(format!("and {} more", problems.len() - max));
+        }
+        said.join("; ")
+    }
+
     /// How many monitors are in `status`.
     pub fn count(&self, status: MonitorStatus) -> usize {
         self.entries.iter().filter(|e| e.status == status).count()
@@ -92,6 +110,10 @@ mod tests {
         assert!(overview.has_problem());
         let keys: Vec<&str> = overview.problems().iter().map(|e| e.key.as_str()).collect();
         assert_eq!(keys, ["cloud", "phone", "laptop"]);
+        assert_eq!(
+            overview.problems_said(2),
+            "CLOUD: failed (cloud broke); PHONE: overdue (phone broke); and 1 more"
+        );
         assert_eq!(overview.count(MonitorStatus::Success), 1);
         assert_eq!(overview.count(MonitorStatus::Unknown), 0);
         assert_eq!(overview.len(), 5);

@@ -76,15 +76,10 @@ pub fn overview_attributes(overview: &Overview) -> Map<String, Value> {
         .collect();
     attributes.insert("problems".into(), Value::Array(listed));
     // "NAS: failed (disk full); Laptop: overdue": for a notification's message.
-    let said: Vec<String> = problems
-        .iter()
-        .take(MAX_PROBLEMS)
-        .map(|e| match &e.reason {
-            Some(reason) => format!("{}: {} ({reason})", e.name, e.status),
-            None => format!("{}: {}", e.name, e.status),
-        })
-        .collect();
-    attributes.insert("summary".into(), json!(said.join("; ")));
+    attributes.insert(
+        "summary".into(),
+        json!(overview.problems_said(MAX_PROBLEMS)),
+    );
     while encoded_len(&attributes) > MAX_ATTRIBUTES_BYTES {
         let Some(Value::Array(items)) = attributes.get_mut("problems") else {
             break;

@@ -11,6 +11,7 @@
 
 mod delivery;
 mod guard;
+mod heartbeat;
 mod integration;
 mod monitors;
 pub mod publishing;
@@ -20,6 +21,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use delivery::{Body, BodyError, Caller, Delivered, Locate, MAX_BODY, Request};
 pub use guard::UnknownRequest;
+pub use heartbeat::{HeartbeatSent, HeartbeatStatus, send_heartbeats};
 pub use integration::{HomeAssistantUrls, LegacyEntry};
 pub use monitors::{MonitorFields, MonitorSettings, MonitorView, TestOutcome};
 
@@ -129,6 +131,8 @@ pub struct Service {
     changes: Arc<tokio::sync::watch::Sender<u64>>,
     integration: integration::IntegrationLink,
     stopping: AtomicBool,
+    /// The last ping to the heartbeat URL, if one is set.
+    heartbeat: heartbeat::HeartbeatLog,
 }
 
 impl Service {
@@ -153,6 +157,7 @@ impl Service {
             changes: Arc::new(tokio::sync::watch::Sender::new(0)),
             integration: integration::IntegrationLink::default(),
             stopping: AtomicBool::new(false),
+            heartbeat: heartbeat::HeartbeatLog::default(),
         }
     }
 

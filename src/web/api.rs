@@ -205,6 +205,7 @@ pub async fn status(
         "timezone": state.settings.options.timezone_name,
         "monitors": monitors.len(),
         "by_status": by_status,
+        "heartbeat": state.service.heartbeat_status(),
     })))
 }
 

@@ -5,6 +5,7 @@ mod alerts;
 mod bad_input;
 mod clients;
 mod entities;
+mod heartbeat;
 mod helpers;
 mod integration;
 #[path = "../support/kopia.rs"]

@@ -68,6 +68,18 @@ struct Dashboard {
     /// Where the integration reaches the webhook listener, and its key.
     integration_address: String,
     integration_key: String,
+    /// The heartbeat to a URL outside, in words; `None`: no `heartbeat_url`.
+    heartbeat: Option<HeartbeatRow>,
+}
+
+/// The outbound heartbeat as the dashboard says it.
+struct HeartbeatRow {
+    /// `Healthchecks (https://hc-ping.com/…abcd), every 5 min`.
+    target: String,
+    /// `ok 2 min ago`, `problem 10 s ago: NAS: failed (…)`, `not sent yet`.
+    last: String,
+    /// The URL did not take the last ping: why.
+    error: String,
 }
 
 /// A request to a webhook ID no monitor has.
@@ -144,9 +156,33 @@ pub async fn dashboard(
                 .unwrap_or_default(),
             integration_address: base,
             integration_key: integration_key.as_str().to_owned(),
+            heartbeat: state
+                .service
+                .heartbeat_status()
+                .map(|h| heartbeat_row(h, now)),
         },
         &layout,
     )
+}
+
+fn heartbeat_row(status: crate::service::HeartbeatStatus, now: Timestamp) -> HeartbeatRow {
+    let last = status.last.as_ref();
+    HeartbeatRow {
+        target: format!(
+            "{} ({}), every {} min",
+            status.kind.display_name(),
+            status.url,
+            status.every_minutes
+        ),
+        last: last.map_or_else(
+            || "not sent yet".to_owned(),
+            |sent| match &sent.reason {
+                Some(reason) => format!("“problem” {}: {reason}", relative_time(sent.at, now)),
+                None => format!("“all fine” {}", relative_time(sent.at, now)),
+            },
+        ),
+        error: last.and_then(|sent| sent.error.clone()).unwrap_or_default(),
+    }
 }
 
 /// my.home-assistant.io's import dialog for the repository's blueprint.
