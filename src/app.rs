@@ -120,6 +120,7 @@ impl Application {
         );
 
         tokio::spawn(prune_old_events(state.clone()));
+        tokio::spawn(follow_home_assistant_backups(state.clone()));
         if let Some(heartbeat) = settings.options.heartbeat.clone() {
             let state = state.clone();
             tokio::spawn(async move {
@@ -440,6 +441,48 @@ async fn announce_to_home_assistant(client: SupervisorClient, state: web::Data<A
 
 /// Deletes old events a minute after start and then every six hours, in short
 /// transactions so webhooks are never held up for long.
+/// Home Assistant's own backups, followed over the websocket of whichever Core the add-on
+/// talks to (its own settings', or the one the integration hands over, which may change).
+async fn follow_home_assistant_backups(state: web::Data<AppState>) {
+    let mut version = 0;
+    loop {
+        let core = state.service.core();
+        let following = core.as_ref().and_then(|core| {
+            let url = crate::ha::watch::websocket_url(&core.url)?;
+            let state = state.clone();
+            Some(tokio::spawn(crate::ha::backups::follow_core_backups(
+                url,
+                core.token.clone(),
+                move |news| {
+                    let state = state.clone();
+                    async move { state.service.core_backup_news(news).await }
+                },
+            )))
+        });
+        loop {
+            version = state
+                .service
+                .next_change(version, Duration::from_secs(3600))
+                .await;
+            let now = state.service.core();
+            let same = match (&core, &now) {
+                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                (None, None) => true,
+                _ => false,
+            };
+            if state.service.is_stopping() || !same {
+                break;
+            }
+        }
+        if let Some(following) = following {
+            following.abort();
+        }
+        if state.service.is_stopping() {
+            return;
+        }
+    }
+}
+
 async fn prune_old_events(state: web::Data<AppState>) {
     tokio::time::sleep(Duration::from_secs(60)).await;
     let mut every = tokio::time::interval(Duration::from_secs(6 * 3600));

@@ -118,31 +118,39 @@ async fn no_secret_reaches_the_logs_even_at_trace_level() {
     );
     assert_eq!(
         core.tokens.lock().unwrap().as_slice(),
-        [CORE_TOKEN, CORE_TOKEN],
-        "both websockets were used (the watcher's and the events'), each authenticated once"
+        [CORE_TOKEN, CORE_TOKEN, CORE_TOKEN],
+        "the three websockets were used (the watcher's, the events' and the backups'), each authenticated once"
     );
     assert!(
         !core.socket_events.lock().unwrap().is_empty(),
         "events went over the websocket"
     );
+    assert_no_secret_in(
+        &log,
+        &[
+            CORE_TOKEN,
+            SECRET,
+            CHOSEN_ID,
+            &generated_id,
+            "another-secret-value-xyz",
+            &ping_key,
+            chosen["webhook_id"].as_str().unwrap(),
+            &integration_key,
+            &mistyped_key,
+            LEGACY_ID,
+            HEARTBEAT_UUID,
+        ],
+    );
+}
+
+/// None of `secrets` in the log, the Core token not even hex-encoded.
+fn assert_no_secret_in(log: &str, secrets: &[&str]) {
     let hex = |s: &str| s.bytes().map(|b| format!("{b:02x}")).collect::<String>();
     assert!(
         !log.contains(&hex(CORE_TOKEN)),
         "the Core token appears hex-encoded in the log:\n{log}"
     );
-    for secret in [
-        CORE_TOKEN,
-        SECRET,
-        CHOSEN_ID,
-        &generated_id,
-        "another-secret-value-xyz",
-        &ping_key,
-        chosen["webhook_id"].as_str().unwrap(),
-        &integration_key,
-        &mistyped_key,
-        LEGACY_ID,
-        HEARTBEAT_UUID,
-    ] {
+    for secret in secrets {
         assert!(
             !log.contains(secret),
             "{secret:?} appears in the log:\n{log}"

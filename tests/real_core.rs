@@ -382,3 +382,94 @@ async fn a_problem_notifies_by_itself_and_through_the_blueprint() {
     wait_for_notifications(&core, |ids| !ids.contains(&ours)).await;
     app.stop().await;
 }
+
+/// Home Assistant's own backups: a backup made through Core's API becomes a successful run of
+/// `sensor.kopia_home_assistant_backups` with its size; one Core cannot make, a failed run
+/// with Core's reason; the schedule follows Core's automatic-backup settings.
+#[tokio::test]
+#[ignore = "needs a real Home Assistant Core: see the module documentation"]
+async fn home_assistants_own_backups_are_a_monitor() {
+    let core = Core::from_env();
+    let entity = "sensor.kopia_home_assistant_backups";
+    core.forget(entity).await;
+    // Home Assistant's zone, not the add-on's, is the schedule's.
+    let zone = |tz: &str| json!({"type": "config/core/update", "time_zone": tz});
+    assert_eq!(
+        core.ws_answer(&core.token, zone("Europe/Berlin")).await["success"],
+        true
+    );
+    let app = App::start(&core, 60).await;
+    // Daily at 04:45: the monitor's schedule follows.
+    let updated = core
+        .ws_answer(
+            &core.token,
+            json!({"type": "backup/config/update",
+                   "schedule": {"recurrence": "daily", "time": "04:45"}}),
+        )
+        .await;
+    assert_eq!(updated["success"], true, "{updated}");
+
+    let name = format!("Kopia test {}", std::process::id());
+    let made = core
+        .ws_answer(
+            &core.token,
+            json!({"type": "backup/generate", "agent_ids": ["backup.local"], "name": name}),
+        )
+        .await;
+    assert_eq!(made["success"], true, "Core made the backup: {made}");
+    let state = core
+        .wait_for(entity, |s| {
+            s["state"] == "success"
+                && s["attributes"]["history"]
+                    .as_array()
+                    .is_some_and(|h| h.iter().any(|r| r["source"] == "manual"))
+        })
+        .await;
+    println!("after a backup: {state}");
+    assert_eq!(state["attributes"]["sender"], "home_assistant");
+    assert!(state["attributes"]["size_bytes"].as_u64().unwrap_or(0) > 0);
+    // Core's settings, read again after the backup: the monitor's schedule follows them.
+    let mut monitor = Value::Null;
+    for _ in 0..50 {
+        monitor = app
+            .http
+            .get(format!("{}/api/monitors/home_assistant_backups", app.ui))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if !monitor["schedule"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(monitor["schedule"]["cron"], "45 4 * * *", "{monitor}");
+    assert_eq!(monitor["schedule"]["tz"], "Europe/Berlin", "{monitor}");
+
+    // A backup to a location Core does not have fails: a failed run with Core's reason.
+    let refused = core
+        .ws_answer(
+            &core.token,
+            json!({"type": "backup/generate", "agent_ids": ["backup.nowhere"]}),
+        )
+        .await;
+    assert_eq!(refused["success"], false, "{refused}");
+    let failed = core.wait_for(entity, |s| s["state"] == "failed").await;
+    println!("after a failed backup: {failed}");
+    assert!(
+        failed["attributes"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("backup manager could not make the backup"),
+        "{failed}"
+    );
+    core.ws_answer(
+        &core.token,
+        json!({"type": "backup/config/update", "schedule": {"recurrence": "never"}}),
+    )
+    .await;
+    core.ws_answer(&core.token, zone("UTC")).await;
+    app.stop().await;
+}

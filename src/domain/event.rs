@@ -103,6 +103,8 @@ impl SenderKind {
     pub const PANEL: Self = Self("panel");
     /// A body no sender reads.
     pub const UNKNOWN: Self = Self("unknown");
+    /// Home Assistant's own backups, followed over Core's websocket.
+    pub const HOME_ASSISTANT: Self = Self("home_assistant");
     /// How many distinct stored names are taken back (a sane database has a dozen).
     const MAX_NAMES: usize = 256;
 

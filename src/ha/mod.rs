@@ -2,6 +2,7 @@
 //! Supervisor's API, and the entity catalogue with its renderings. What to show Home
 //! Assistant, and when, is decided in `service::publishing`.
 
+pub mod backups;
 pub mod catalogue;
 mod client;
 mod entities;

@@ -74,6 +74,7 @@ pub fn display_name(kind: SenderKind) -> &'static str {
     match SENDERS.iter().find(|s| s.kind == kind) {
         Some(sender) => sender.name,
         None if kind == SenderKind::PANEL => "Panel test",
+        None if kind == SenderKind::HOME_ASSISTANT => "Home Assistant",
         None if kind == SenderKind::UNKNOWN => "Unrecognised",
         None => kind.as_str(),
     }

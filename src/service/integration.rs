@@ -256,6 +256,7 @@ impl Service {
         let Some(starter) = self.core_starter.get() else {
             return;
         };
+        self.core.store(Some(Arc::new(core.clone())));
         let publisher = starter(core).await;
         self.publisher.swap(Arc::new(publisher)).stop();
         self.changed();
@@ -268,6 +269,7 @@ impl Service {
             return Ok(());
         }
         self.store.set_core_link(None).await?;
+        self.core.store(None);
         self.publisher
             .swap(Arc::new(super::publishing::Publisher::disabled()))
             .stop();

@@ -9,6 +9,7 @@
 //! - `guard`: throttling where abuse is (unknown IDs, wrong signatures, floods) and the
 //!   bounded record of refused requests.
 
+mod core_backups;
 mod delivery;
 mod guard;
 mod heartbeat;
@@ -133,6 +134,10 @@ pub struct Service {
     stopping: AtomicBool,
     /// The last ping to the heartbeat URL, if one is set.
     heartbeat: heartbeat::HeartbeatLog,
+    core_backups: core_backups::CoreBackupsState,
+    /// The Home Assistant the add-on talks to now (its own settings', or the one the
+    /// integration handed over).
+    core: arc_swap::ArcSwapOption<crate::config::CoreSettings>,
 }
 
 impl Service {
@@ -147,6 +152,7 @@ impl Service {
             Arc::clone(&guard),
             store.clone(),
         ));
+        let core = arc_swap::ArcSwapOption::new(settings.core.clone().map(Arc::new));
         Self {
             store,
             publisher: arc_swap::ArcSwap::from_pointee(publisher),
@@ -158,6 +164,8 @@ impl Service {
             integration: integration::IntegrationLink::default(),
             stopping: AtomicBool::new(false),
             heartbeat: heartbeat::HeartbeatLog::default(),
+            core_backups: core_backups::CoreBackupsState::default(),
+            core,
         }
     }
 
@@ -232,6 +240,11 @@ impl Service {
     /// Which way entities reach Home Assistant (MQTT or REST) and how that is going.
     pub fn entities_status(&self) -> crate::service::publishing::EntitiesStatus {
         self.publisher().entities_status()
+    }
+
+    /// The Home Assistant the add-on talks to now; `None`: none.
+    pub fn core(&self) -> Option<Arc<crate::config::CoreSettings>> {
+        self.core.load_full()
     }
 
     pub fn settings(&self) -> &Settings {

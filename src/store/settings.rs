@@ -119,6 +119,24 @@ impl Store {
         .await
     }
 
+    /// The monitor of Home Assistant's own backups, once the add-on made it (`None`: not yet).
+    /// Kept after the monitor is deleted: a deleted one is not made again.
+    pub async fn core_backups_monitor(&self) -> Result<Option<i64>, StoreError> {
+        self.read(|conn| {
+            Ok(conn
+                .prepare_cached("SELECT value FROM settings WHERE name = 'core_backups_monitor'")?
+                .query_row([], |r| r.get::<_, String>(0))
+                .optional()?
+                .and_then(|id| id.parse().ok()))
+        })
+        .await
+    }
+
+    pub async fn set_core_backups_monitor(&self, id: i64) -> Result<(), StoreError> {
+        self.write(move |conn| store(conn, "core_backups_monitor", &id.to_string()))
+            .await
+    }
+
     /// This install's ID (8 hex characters): MQTT devices and unique IDs carry it, so a
     /// reinstall does not take over the old ones.
     pub async fn install_id(&self) -> Result<String, StoreError> {

@@ -101,6 +101,10 @@ async fn websocket(stream: TcpStream, record: Record) {
                 );
                 serde_json::json!({"type": "auth_ok", "ha_version": "2026.11.0"})
             }
+            // A Core without the backup integration.
+            Some(kind) if kind.starts_with("backup/") => serde_json::json!({"id": value["id"],
+                "type": "result", "success": false,
+                "error": {"code": "unknown_command", "message": "Unknown command."}}),
             kind => {
                 if kind == Some("fire_event") {
                     record
