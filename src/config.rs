@@ -201,6 +201,8 @@ struct DeclaredMonitor {
     /// `auto`, `off` or a period such as `3d`.
     #[serde(default)]
     no_success_after: Option<String>,
+    #[serde(default)]
+    unusual_durations: Option<bool>,
 }
 
 impl DeclaredMonitor {
@@ -249,6 +251,7 @@ impl DeclaredMonitor {
             .map_err(context)?,
             no_success: NoSuccessAlert::parse(self.no_success_after.as_deref().unwrap_or(""))
                 .map_err(context)?,
+            unusual_durations: self.unusual_durations.unwrap_or(true),
         })
     }
 }

@@ -41,13 +41,15 @@ from .const import (
 from .engine import EngineLink
 from .hub import async_get_hub
 from .panel import async_hide_panel, async_setup_panel
+from .services import async_setup_services
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
 
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
-    """The sidebar panel's proxy, for an engine without a Supervisor."""
+    """The sidebar panel's proxy, and the pause and resume actions."""
     await async_setup_panel(hass)
+    await async_setup_services(hass)
     return True
 
 

@@ -6,6 +6,7 @@ Every call presents the integration key. The engine answers JSON; a wrong key is
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import quote
 
@@ -239,6 +240,23 @@ class EngineClient:
             message = data.get("error") if isinstance(data, dict) else None
             raise EngineError(message or f"the add-on answered {status}")
         return dict(data)
+
+    async def pause(self, monitor: str, duration: timedelta | None) -> None:
+        """Pauses the monitor for `duration`, or resumes it (`None`)."""
+        if duration is None:
+            status, data = await self._call(
+                "POST", "/api/integration/resume", json={"monitor": monitor}
+            )
+        else:
+            seconds = int(duration.total_seconds())
+            status, data = await self._call(
+                "POST",
+                "/api/integration/pause",
+                json={"monitor": monitor, "for": f"{seconds}s"},
+            )
+        if status != 200:
+            message = data.get("error") if isinstance(data, dict) else None
+            raise EngineError(message or f"the add-on answered {status}")
 
     async def panel(
         self,

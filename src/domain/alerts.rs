@@ -136,10 +136,12 @@ impl Default for ShrinkRule {
 }
 
 /// The figures a run reported, as kept per source to judge the next run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Figures {
     pub size: Option<i64>,
     pub files: Option<i64>,
+    /// How long it took, in milliseconds.
+    pub duration: Option<i64>,
 }
 
 impl Figures {
@@ -150,12 +152,70 @@ impl Figures {
         let figures = Self {
             size: run.size_bytes(),
             files: run.files(),
+            duration: run.duration_ms(),
         };
         (run.kind() == EventKind::Run
             && run.status() == RunStatus::Success
-            && (figures.size.is_some() || figures.files.is_some()))
+            && (figures.size.is_some() || figures.files.is_some() || figures.duration.is_some()))
         .then_some(figures)
     }
+}
+
+/// A successful run far longer or shorter than its source's usual (the median of its last
+/// runs, `runs` of them as the shrink rule counts): a warning that says so, the way a shrink
+/// is. Longer: more than three times the usual and 10 minutes more; shorter: under a quarter
+/// of it and 10 minutes less (a minute's jitter in a short job is nothing).
+pub fn judge_duration(run: &BackupEvent, earlier: &[Figures], runs: usize) -> Option<String> {
+    const SLACK_MS: i64 = 10 * 60 * 1000;
+    if run.kind() != EventKind::Run || run.status() != RunStatus::Success {
+        return None;
+    }
+    let now = run.duration_ms()?;
+    let mut before: Vec<i64> = earlier.iter().filter_map(|f| f.duration).collect();
+    before = before.split_off(before.len().saturating_sub(runs));
+    if before.len() < 3 {
+        return None;
+    }
+    before.sort_unstable();
+    let usual = median_of_sorted(&before);
+    let (low, high) = (before[0], before[before.len() - 1]);
+    let range = if super::human_duration(low) == super::human_duration(high) {
+        super::human_duration(low)
+    } else {
+        format!(
+            "{}–{}",
+            super::human_duration(low),
+            super::human_duration(high)
+        )
+    };
+    if now > usual.saturating_mul(3) && now - usual > SLACK_MS {
+        return Some(format!(
+            "took {}, far longer than usual ({range})",
+            super::human_duration(now)
+        ));
+    }
+    if now < usual / 4 && usual - now > SLACK_MS {
+        return Some(format!(
+            "took {}, far shorter than usual ({range}): did it back up everything?",
+            super::human_duration(now)
+        ));
+    }
+    None
+}
+
+/// The usual duration of the monitor's newest successful runs (the median of up to ten that
+/// report one, at least three): what a running backup is held against.
+pub fn usual_duration<'a>(recent: impl Iterator<Item = &'a BackupEvent>) -> Option<SignedDuration> {
+    let mut durations: Vec<i64> = recent
+        .filter(|e| e.kind() == EventKind::Run && e.status() == RunStatus::Success)
+        .filter_map(BackupEvent::duration_ms)
+        .take(10)
+        .collect();
+    if durations.len() < 3 {
+        return None;
+    }
+    durations.sort_unstable();
+    Some(SignedDuration::from_millis(median_of_sorted(&durations)))
 }
 
 fn median_of_sorted(values: &[i64]) -> i64 {
@@ -245,11 +305,57 @@ mod tests {
             .map(|&s| Figures {
                 size: Some(s),
                 files: Some(10_000),
+                duration: None,
             })
             .collect()
     }
 
     const GB: i64 = 1_000_000_000;
+
+    fn timed(ms: i64) -> BackupEvent {
+        BackupEvent::new(
+            SenderKind::named("kopia"),
+            EventKind::Run,
+            RunStatus::Success,
+        )
+        .with_duration_ms(ms)
+    }
+
+    #[test]
+    fn a_run_far_longer_or_shorter_than_usual_is_named() {
+        const MIN: i64 = 60_000;
+        let earlier: Vec<Figures> = [20 * MIN, 22 * MIN, 25 * MIN, 21 * MIN]
+            .into_iter()
+            .map(|d| Figures {
+                duration: Some(d),
+                ..Figures::default()
+            })
+            .collect();
+        assert_eq!(
+            judge_duration(&timed(130 * MIN), &earlier, 5).unwrap(),
+            "took 2 h 10 min, far longer than usual (20 min 0 s–25 min 0 s)"
+        );
+        assert!(
+            judge_duration(&timed(MIN), &earlier, 5)
+                .unwrap()
+                .starts_with("took 1 min 0 s, far shorter than usual")
+        );
+        assert_eq!(judge_duration(&timed(30 * MIN), &earlier, 5), None);
+        // A short job's jitter is nothing.
+        let quick: Vec<Figures> = [2_000, 2_500, 3_000]
+            .into_iter()
+            .map(|d| Figures {
+                duration: Some(d),
+                ..Figures::default()
+            })
+            .collect();
+        assert_eq!(judge_duration(&timed(20_000), &quick, 5), None);
+        assert_eq!(
+            judge_duration(&timed(130 * MIN), &earlier[..2], 5),
+            None,
+            "two runs are no habit"
+        );
+    }
 
     #[test]
     fn a_drop_beyond_the_threshold_is_named_with_the_usual_range() {

@@ -2,6 +2,16 @@ use std::fmt;
 
 use jiff::Timestamp;
 
+/// `850 ms`, `1.1 s`, `2 min 5 s`, `1 h 2 min`.
+pub fn human_duration(ms: i64) -> String {
+    match ms {
+        ..1_000 => format!("{ms} ms"),
+        1_000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
+        60_000..3_600_000 => format!("{} min {} s", ms / 60_000, ms % 60_000 / 1000),
+        _ => format!("{} h {} min", ms / 3_600_000, ms % 3_600_000 / 60_000),
+    }
+}
+
 /// `456 B`, `1.2 MB`, `3.4 GB`: decimal units, as Kopia and most tools print them.
 pub fn human_size(bytes: i64) -> String {
     const UNITS: [&str; 6] = ["kB", "MB", "GB", "TB", "PB", "EB"];

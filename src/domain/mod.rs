@@ -6,14 +6,16 @@ mod event;
 mod heartbeat;
 mod monitor;
 mod overview;
+mod pause;
 mod rhythm;
 mod schedule;
 mod status;
 mod words;
 
-pub use alerts::{Figures, NoSuccessAlert, ShrinkRule};
+pub use alerts::{Figures, NoSuccessAlert, ShrinkRule, judge_duration, usual_duration};
 pub use event::{
-    BackupEvent, EventKind, Progress, RunStatus, SenderKind, StoredEvent, human_size, printable,
+    BackupEvent, EventKind, Progress, RunStatus, SenderKind, StoredEvent, human_duration,
+    human_size, printable,
 };
 pub use heartbeat::{Beat, HeartbeatKind, HeartbeatUrl, Ping};
 pub use monitor::{
@@ -21,6 +23,7 @@ pub use monitor::{
     Origin, PingKey, Slug, WebhookId, placeholder_in,
 };
 pub use overview::{OVERVIEW_KEY, Overview, OverviewEntry};
+pub use pause::{MaintenanceWindow, Pause};
 pub use rhythm::{Rhythm, RunTime};
 pub use schedule::{Grace, Schedule, format_period, format_span, parse_period};
 pub use status::{

@@ -424,6 +424,7 @@ pub struct NewMonitor {
     pub grace: Grace,
     pub shrink: ShrinkRule,
     pub no_success: NoSuccessAlert,
+    pub unusual_durations: bool,
 }
 
 impl NewMonitor {
@@ -440,6 +441,7 @@ impl NewMonitor {
             grace: Grace::DEFAULT,
             shrink: ShrinkRule::DEFAULT,
             no_success: NoSuccessAlert::Auto,
+            unusual_durations: true,
         }
     }
 }
@@ -481,6 +483,10 @@ pub struct Monitor {
     pub shrink: ShrinkRule,
     /// When going without a successful run is a problem by itself.
     pub no_success: NoSuccessAlert,
+    /// A successful run far longer or shorter than usual is a warning.
+    pub unusual_durations: bool,
+    /// Paused until a time, and a maintenance window.
+    pub pause: super::Pause,
 }
 
 /// What an edit may change; `None` leaves a field as it is.
@@ -494,6 +500,11 @@ pub struct MonitorChanges {
     pub schedule: Option<Option<Schedule>>,
     pub grace: Option<Grace>,
     pub shrink: Option<ShrinkRule>,
+    pub unusual_durations: Option<bool>,
+    /// `Some(None)` resumes a paused monitor.
+    pub paused_until: Option<Option<Timestamp>>,
+    /// `Some(None)` removes the maintenance window.
+    pub maintenance: Option<Option<super::MaintenanceWindow>>,
     pub no_success: Option<NoSuccessAlert>,
     /// Rotating the ID makes the old webhook URL stop working at once.
     pub webhook_id: Option<WebhookId>,

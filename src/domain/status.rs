@@ -7,8 +7,8 @@ use jiff::{SignedDuration, Timestamp};
 
 use super::event::string_enum;
 use super::{
-    BackupEvent, EventKind, Grace, Monitor, NoSuccessAlert, Rhythm, RunStatus, RunTime, Schedule,
-    StoredEvent, format_period, format_span,
+    BackupEvent, EventKind, Grace, Monitor, NoSuccessAlert, Pause, Rhythm, RunStatus, RunTime,
+    Schedule, StoredEvent, format_period, format_span, human_duration, usual_duration,
 };
 
 /// What Home Assistant shows for a monitor.
@@ -23,6 +23,8 @@ pub enum MonitorStatus {
     Running,
     /// Nothing received yet, or only results nobody could read.
     Unknown,
+    /// Paused by hand or in a maintenance window: nothing is a problem until it resumes.
+    Paused,
 }
 
 string_enum!(MonitorStatus {
@@ -32,16 +34,18 @@ string_enum!(MonitorStatus {
     Overdue => "overdue",
     Running => "running",
     Unknown => "unknown",
+    Paused => "paused",
 });
 
 impl MonitorStatus {
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Success,
         Self::Warning,
         Self::Failed,
         Self::Overdue,
         Self::Running,
         Self::Unknown,
+        Self::Paused,
     ];
 
     /// The monitor's status is the worst of the latest run status of each of its sources.
@@ -113,6 +117,7 @@ pub struct Expectations<'a> {
     pub no_success: NoSuccessAlert,
     /// Where a rhythm is learned: Home Assistant's time zone.
     pub zone: &'a TimeZone,
+    pub pause: Option<&'a Pause>,
 }
 
 impl<'a> Expectations<'a> {
@@ -123,6 +128,31 @@ impl<'a> Expectations<'a> {
             watching_since: monitor.created_at,
             no_success: monitor.no_success,
             zone,
+            pause: Some(&monitor.pause),
+        }
+    }
+}
+
+/// How long without a success is a problem (the alert's own period, or `auto`'s: two runs
+/// missed after the last success, and grace — the gap being waited through, so a weekday
+/// job's weekend is not two missed days).
+fn no_success_limit(
+    expect: &Expectations<'_>,
+    rhythm: Option<&Rhythm>,
+    since: Option<Timestamp>,
+) -> Option<SignedDuration> {
+    match expect.no_success {
+        NoSuccessAlert::Off => None,
+        NoSuccessAlert::After(limit) => Some(limit),
+        NoSuccessAlert::Auto => {
+            let learned = rhythm.map(|r| r.schedule(expect.zone.iana_name().unwrap_or("UTC")));
+            let from = since.unwrap_or(expect.watching_since);
+            expect
+                .schedule
+                .or(learned.as_ref())
+                .and_then(|s| s.next_after(s.next_after(from)?))
+                .and_then(|second| second.checked_add(expect.grace.duration()).ok())
+                .map(|deadline| deadline.duration_since(from))
         }
     }
 }
@@ -169,6 +199,12 @@ pub struct MonitorSummary {
     pub progress: Option<LiveProgress>,
     /// Reports of this monitor were refused because the add-on's disk is full.
     pub storage_full: Option<StorageFull>,
+    /// The usual duration of a successful run, learned from the newest ones.
+    pub usual_duration: Option<SignedDuration>,
+    /// How long the running backup has been running (at the time worked out).
+    pub running_for: Option<SignedDuration>,
+    /// Paused (by hand or in a maintenance window) until this time.
+    pub paused_until: Option<Timestamp>,
 }
 
 /// Reports refused because the disk the add-on stores into is full.
@@ -196,6 +232,12 @@ impl MonitorSummary {
             None => Rhythm::learn(&runs.run_times, expect.zone),
             Some(_) => None,
         };
+        let usual = usual_duration(runs.recent.iter().map(|e| &e.event));
+        // A pause that ended counts as the last word: runs missed during it are not overdue.
+        let resumed_at = expect
+            .pause
+            .and_then(|p| p.until)
+            .filter(|until| *until <= now);
         let newest_run = runs.recent.first().map(|r| (r.id, r.received_at));
         // A live progress report newer than the newest run: running, and overdue only when
         // the reports stop for longer than grace (a long backup that reports is fine).
@@ -208,25 +250,35 @@ impl MonitorSummary {
             .as_ref()
             .filter(|start| newest_run.is_none_or(|(id, _)| start.id > id))
             .map(|start| start.received_at);
-        let (running_since, alive_at) = match &progress {
+        let grace = expect.grace.duration();
+        // A start without progress reports may run for several times its usual duration
+        // (never less than grace); with reports, grace after the newest.
+        let (running_since, alive_at, run_limit) = match &progress {
             Some(p) => (
                 Some(p.started_at.unwrap_or(p.reported_at)),
                 Some(p.reported_at),
+                grace,
             ),
-            None => (started, started),
+            None => (
+                started,
+                started,
+                usual.map_or(grace, |u| grace.max(u.saturating_mul(4))),
+            ),
         };
         let mut summary = Self::from_runs(runs);
         if running_since.is_some() {
             summary.status = MonitorStatus::Running;
         }
         summary.progress = progress;
-        let next_expected = expect
-            .schedule
-            .and_then(|s| s.next_after(newest_run.map_or(expect.watching_since, |(_, at)| at)));
-        let grace = expect.grace.duration();
+        summary.usual_duration = usual;
+        summary.running_for = running_since.map(|since| now.duration_since(since));
+        let base = newest_run
+            .map_or(expect.watching_since, |(_, at)| at)
+            .max(resumed_at.unwrap_or(Timestamp::MIN));
+        let next_expected = expect.schedule.and_then(|s| s.next_after(base));
         let deadline = [
             next_expected.and_then(|t| t.checked_add(grace).ok()),
-            alive_at.and_then(|t| t.checked_add(grace).ok()),
+            alive_at.and_then(|t| t.checked_add(run_limit).ok()),
         ]
         .into_iter()
         .flatten()
@@ -238,29 +290,12 @@ impl MonitorSummary {
             None => {}
         }
         let since = summary.last_success.as_ref().map(|e| e.received_at);
-        let limit = match expect.no_success {
-            NoSuccessAlert::Off => None,
-            NoSuccessAlert::After(limit) => Some(limit),
-            // Two runs missed after the last success, and grace: the gap being waited
-            // through (a weekday job's weekend is not two missed days).
-            NoSuccessAlert::Auto => {
-                let learned = rhythm
-                    .as_ref()
-                    .map(|r| r.schedule(expect.zone.iana_name().unwrap_or("UTC")));
-                let from = since.unwrap_or(expect.watching_since);
-                expect
-                    .schedule
-                    .or(learned.as_ref())
-                    .and_then(|s| s.next_after(s.next_after(from)?))
-                    .and_then(|second| second.checked_add(grace).ok())
-                    .map(|deadline| deadline.duration_since(from))
-            }
-        };
+        let limit = no_success_limit(&expect, rhythm.as_ref(), since);
+        let from = since
+            .unwrap_or(expect.watching_since)
+            .max(resumed_at.unwrap_or(Timestamp::MIN));
         if let Some(limit) = limit
-            && let Some(at) = since
-                .unwrap_or(expect.watching_since)
-                .checked_add(limit)
-                .ok()
+            && let Some(at) = from.checked_add(limit).ok()
         {
             if now >= at {
                 summary.no_success = Some(NoSuccess {
@@ -283,6 +318,13 @@ impl MonitorSummary {
         summary.changes_at = changes_at;
         summary.rhythm = rhythm;
         summary.no_success_limit = limit;
+        if let Some(until) = expect.pause.and_then(|p| p.paused_until(now)) {
+            // Nothing is a problem while paused; it is worked out again when it resumes.
+            summary.status = MonitorStatus::Paused;
+            summary.no_success = None;
+            summary.paused_until = Some(until);
+            summary.changes_at = Some(until);
+        }
         summary
     }
 
@@ -322,7 +364,18 @@ impl MonitorSummary {
                 (Some(_), None) if self.progress.is_some() => {
                     "the running backup stopped reporting its progress".to_owned()
                 }
-                (Some(_), None) => "the run that started has not finished in time".to_owned(),
+                (Some(_), None) => match (self.running_for, self.usual_duration) {
+                    (Some(running), Some(usual)) => format!(
+                        "running for {} (usually {})",
+                        human_duration(running.as_millis() as i64),
+                        human_duration(usual.as_millis() as i64)
+                    ),
+                    (Some(running), None) => format!(
+                        "running for {} without finishing",
+                        human_duration(running.as_millis() as i64)
+                    ),
+                    _ => "the run that started has not finished in time".to_owned(),
+                },
                 (None, None) => "the expected run did not arrive in time".to_owned(),
             });
         }
@@ -430,6 +483,9 @@ impl MonitorSummary {
             no_success: None,
             progress: None,
             storage_full: None,
+            usual_duration: None,
+            running_for: None,
+            paused_until: None,
         }
     }
 
@@ -563,6 +619,7 @@ mod summary_tests {
             watching_since: at(0),
             no_success: NoSuccessAlert::Off,
             zone: &UTC,
+            pause: None,
         }
     }
 
@@ -716,6 +773,76 @@ mod summary_tests {
         assert_eq!(stuck.status, MonitorStatus::Overdue);
         let finished = MonitorSummary::compute(runs(6), expect(None), at(5 + 3600));
         assert_eq!(finished.status, MonitorStatus::Success);
+    }
+
+    /// Successful runs of 20 minutes each, the newest ending at `ended`.
+    fn twenty_minute_runs(ended: i64) -> Vec<StoredEvent> {
+        (0..5)
+            .map(|i| {
+                let at = ended - i * 86_400;
+                StoredEvent::from_row(
+                    at,
+                    Timestamp::from_second(at).unwrap(),
+                    SenderKind::named("kopia"),
+                    EventKind::Run,
+                    RunStatus::Success,
+                    Some("/a".into()),
+                    None,
+                    None,
+                    Some(20 * 60_000),
+                    None,
+                    None,
+                    None,
+                    None,
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_run_that_hangs_is_a_problem_after_several_times_its_usual_duration() {
+        let recent = twenty_minute_runs(1_000_000);
+        let start = stored(1_050_000, EventKind::Start, Some("/a"), RunStatus::Unknown);
+        let runs = || MonitorRuns {
+            latest_per_source: vec![recent[0].clone()],
+            recent: recent.clone(),
+            last_start: Some(start.clone()),
+            ..Default::default()
+        };
+        // Usually 20 min: 4 × 20 min = 80 min, more than grace (1 h).
+        let at_70_min = MonitorSummary::compute(runs(), expect(None), at(1_050_000 + 70 * 60));
+        assert_eq!(at_70_min.status, MonitorStatus::Running);
+        assert_eq!(at_70_min.changes_at, Some(at(1_050_000 + 80 * 60)));
+        let hung = MonitorSummary::compute(runs(), expect(None), at(1_050_000 + 5 * 3600));
+        assert_eq!(hung.status, MonitorStatus::Overdue);
+        assert_eq!(
+            hung.reason().unwrap(),
+            "running for 5 h 0 min (usually 20 min 0 s)"
+        );
+    }
+
+    #[test]
+    fn a_paused_monitor_is_no_problem_and_resumes_by_itself() {
+        let schedule = daily();
+        let runs = || MonitorRuns {
+            latest_per_source: vec![run(100, Some("/a"), RunStatus::Failed)],
+            recent: vec![run(100, Some("/a"), RunStatus::Failed)],
+            ..Default::default()
+        };
+        let pause = Pause {
+            until: Some(at(200_000)),
+            window: None,
+        };
+        let mut paused = expect(Some(&schedule));
+        paused.pause = Some(&pause);
+        let during = MonitorSummary::compute(runs(), paused, at(100_000));
+        assert_eq!(during.status, MonitorStatus::Paused);
+        assert!(!during.status.is_problem());
+        assert_eq!(during.changes_at, Some(at(200_000)), "it resumes by itself");
+        // Resumed: the failure shows again; the runs the pause covered are not overdue.
+        let after = MonitorSummary::compute(runs(), paused, at(200_001));
+        assert_eq!(after.status, MonitorStatus::Failed);
+        assert_eq!(after.next_expected, Some(at(200_000 + 86_400)));
     }
 
     #[test]

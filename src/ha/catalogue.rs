@@ -50,7 +50,9 @@ pub const STATUS: &str = "status";
 pub const PROBLEM: &str = "problem";
 
 /// The states of the status sensor (an enum sensor over MQTT). "Nothing yet" is no state.
-pub const STATUS_OPTIONS: &[&str] = &["success", "warning", "failed", "overdue", "running"];
+pub const STATUS_OPTIONS: &[&str] = &[
+    "success", "warning", "failed", "overdue", "running", "paused",
+];
 
 /// What the event entity fires: each run's outcome, and a start.
 pub const EVENT_TYPES: &[&str] = &["success", "warning", "failed", "started"];

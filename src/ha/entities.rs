@@ -128,6 +128,7 @@ fn icon(status: MonitorStatus) -> &'static str {
         MonitorStatus::Overdue => "mdi:clock-alert",
         MonitorStatus::Running => "mdi:progress-upload",
         MonitorStatus::Unknown => "mdi:help-circle",
+        MonitorStatus::Paused => "mdi:pause-circle",
     }
 }
 
@@ -188,6 +189,10 @@ pub fn main_attributes(
     attributes.insert(
         "next_expected".into(),
         json!(summary.next_expected.map(|t| t.to_string())),
+    );
+    attributes.insert(
+        "paused_until".into(),
+        json!(summary.paused_until.map(|t| t.to_string())),
     );
     // While a backup reports its progress (Duplicati's live status): percent and phase.
     if let Some(progress) = &summary.progress {
@@ -330,6 +335,8 @@ mod tests {
             grace: crate::domain::Grace::DEFAULT,
             shrink: crate::domain::ShrinkRule::DEFAULT,
             no_success: crate::domain::NoSuccessAlert::Auto,
+            unusual_durations: true,
+            pause: crate::domain::Pause::default(),
         }
     }
 

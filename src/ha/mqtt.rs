@@ -654,6 +654,8 @@ mod tests {
             grace: crate::domain::Grace::DEFAULT,
             shrink: crate::domain::ShrinkRule::DEFAULT,
             no_success: crate::domain::NoSuccessAlert::Auto,
+            unusual_durations: true,
+            pause: crate::domain::Pause::default(),
         }
     }
 

@@ -473,6 +473,7 @@ impl Service {
             events,
             fire_core_events: self.publisher().is_enabled(),
             shrink: monitor.shrink,
+            unusual_durations: monitor.unusual_durations,
         };
         let publisher = self.publisher.load_full();
         let changes = Arc::clone(&self.changes);

@@ -323,6 +323,7 @@ impl Service {
                 schedule: None,
                 grace: Grace::DEFAULT,
                 shrink: ShrinkRule::DEFAULT,
+                unusual_durations: true,
                 no_success: NoSuccessAlert::Auto,
             };
             match self.store.create_monitor(new, Origin::Ui).await {

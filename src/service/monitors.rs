@@ -5,9 +5,9 @@ use serde::Deserialize;
 
 use super::{EventPage, PushStatus, Rejection, Service, ServiceError};
 use crate::domain::{
-    BackupEvent, EventKind, Grace, HistoryLimit, Monitor, MonitorChanges, MonitorKey, MonitorName,
-    MonitorSummary, NewMonitor, NoSuccessAlert, Origin, ParseError, RunStatus, Schedule,
-    SenderKind, ShrinkRule, WebhookId,
+    BackupEvent, EventKind, Grace, HistoryLimit, MaintenanceWindow, Monitor, MonitorChanges,
+    MonitorKey, MonitorName, MonitorSummary, NewMonitor, NoSuccessAlert, Origin, ParseError,
+    RunStatus, Schedule, SenderKind, ShrinkRule, WebhookId,
 };
 
 /// A monitor with what it shows now.
@@ -54,6 +54,13 @@ pub struct MonitorFields {
     /// `auto`, `off` or a period such as `3d`.
     #[serde(default)]
     pub no_success_after: Option<String>,
+    /// A successful run far longer or shorter than usual is a warning (default on).
+    #[serde(default)]
+    pub unusual_durations: Option<bool>,
+    /// A weekly window `{"cron": "0 2 * * 6", "tz": "Europe/Berlin", "for": "3h"}`, or
+    /// `null` for none.
+    #[serde(default, deserialize_with = "present")]
+    pub maintenance: Option<serde_json::Value>,
 }
 
 /// [`MonitorFields`], parsed: what the use cases take. `None`: not given.
@@ -70,6 +77,9 @@ pub struct MonitorSettings {
     pub shrink_percent: Option<i64>,
     pub shrink_runs: Option<i64>,
     pub no_success: Option<NoSuccessAlert>,
+    pub unusual_durations: Option<bool>,
+    /// `Some(None)`: no maintenance window.
+    pub maintenance: Option<Option<MaintenanceWindow>>,
 }
 
 impl MonitorFields {
@@ -101,7 +111,20 @@ impl MonitorFields {
             }
             Some(other) => Some(Some(Schedule::from_json(&other, zone_name)?)),
         };
+        let maintenance = match self.maintenance {
+            None => None,
+            Some(serde_json::Value::Null) => Some(None),
+            Some(window) => {
+                let mut window = window;
+                if window.get("tz").is_none_or(serde_json::Value::is_null) {
+                    window["tz"] = serde_json::json!(zone_name);
+                }
+                Some(Some(MaintenanceWindow::from_json(&window)?))
+            }
+        };
         Ok(MonitorSettings {
+            unusual_durations: self.unusual_durations,
+            maintenance,
             name: self.name.as_deref().map(MonitorName::parse).transpose()?,
             webhook_id,
             history_limit: self.history_limit.map(HistoryLimit::parse).transpose()?,
@@ -187,10 +210,21 @@ impl Service {
                     grace,
                     shrink,
                     no_success,
+                    unusual_durations: new.unusual_durations.unwrap_or(true),
                 },
                 Origin::Ui,
             )
             .await?;
+        let monitor = match new.maintenance.flatten() {
+            Some(window) => {
+                let changes = MonitorChanges {
+                    maintenance: Some(Some(window)),
+                    ..MonitorChanges::default()
+                };
+                self.store.update_monitor(monitor.id, changes).await?
+            }
+            None => monitor,
+        };
         tracing::info!(monitor = %monitor.key, "monitor created");
         self.publisher().entities_due();
         self.changed();
@@ -217,6 +251,8 @@ impl Service {
             schedule: edit.schedule,
             grace: edit.grace,
             no_success: edit.no_success,
+            unusual_durations: edit.unusual_durations,
+            maintenance: edit.maintenance,
             ..MonitorChanges::default()
         };
         if edit.shrink_percent.is_some() || edit.shrink_runs.is_some() {
@@ -227,6 +263,39 @@ impl Service {
         }
         let updated = self.store.update_monitor(monitor.id, changes).await?;
         tracing::info!(monitor = %updated.key, "monitor updated");
+        self.publisher().entities_due();
+        self.changed();
+        Ok(updated)
+    }
+
+    /// Pauses the monitor until `until` (nothing is a problem meanwhile), or resumes it
+    /// (`None`). Works for monitors declared in the options too: a pause is no setting.
+    pub async fn pause_monitor(
+        &self,
+        monitor: &Monitor,
+        until: Option<jiff::Timestamp>,
+    ) -> Result<Monitor, ServiceError> {
+        if let Some(until) = until {
+            let now = jiff::Timestamp::now();
+            if until <= now {
+                return Err(ParseError::new("the pause would end before it starts: give a time in the future, or a period such as 2h").into());
+            }
+            if until.duration_since(now) > jiff::SignedDuration::from_hours(24 * 366) {
+                return Err(ParseError::new(
+                    "a pause lasts at most a year; delete the monitor if it is not needed",
+                )
+                .into());
+            }
+        }
+        let changes = MonitorChanges {
+            paused_until: Some(until),
+            ..MonitorChanges::default()
+        };
+        let updated = self.store.update_monitor(monitor.id, changes).await?;
+        match until {
+            Some(until) => tracing::info!(monitor = %updated.key, until = %until, "monitor paused"),
+            None => tracing::info!(monitor = %updated.key, "monitor resumed"),
+        }
         self.publisher().entities_due();
         self.changed();
         Ok(updated)

@@ -7,7 +7,9 @@ use jiff::Timestamp;
 use rusqlite::{CachedStatement, Connection, OptionalExtension, params};
 
 use super::{Store, StoreError, from_ms, to_ms};
-use crate::domain::{BackupEvent, EventKind, Figures, Progress, RunStatus, ShrinkRule};
+use crate::domain::{
+    BackupEvent, EventKind, Figures, Progress, RunStatus, ShrinkRule, judge_duration,
+};
 
 /// The events of one delivery, stored in one write.
 #[derive(Debug)]
@@ -20,6 +22,8 @@ pub struct Delivery {
     pub fire_core_events: bool,
     /// The monitor's rule for successful runs that backed up far less than usual.
     pub shrink: ShrinkRule,
+    /// Successful runs far longer or shorter than usual are warnings.
+    pub unusual_durations: bool,
 }
 
 /// What became of a delivery.
@@ -68,6 +72,7 @@ impl Store {
             events,
             fire_core_events: false,
             shrink: ShrinkRule::DEFAULT,
+            unusual_durations: true,
         };
         self.write(move |conn| ingest_in(conn, delivery)).await
     }
@@ -94,6 +99,7 @@ struct DeliveryWrite<'c> {
     received_ms: i64,
     fire_core_events: bool,
     shrink: ShrinkRule,
+    unusual_durations: bool,
     known: PreparedOnce<'c>,
     open_start: PreparedOnce<'c>,
     close_start: PreparedOnce<'c>,
@@ -113,6 +119,7 @@ impl<'c> DeliveryWrite<'c> {
             received_ms: to_ms(delivery.received_at),
             fire_core_events: delivery.fire_core_events,
             shrink: delivery.shrink,
+            unusual_durations: delivery.unusual_durations,
             known: statement("SELECT 1 FROM events WHERE monitor_id = ?1 AND dedup_key = ?2"),
             open_start: statement(
                 "SELECT received_at, source FROM open_starts WHERE monitor_id = ?1 AND run_key = ?2",
@@ -179,6 +186,10 @@ impl<'c> DeliveryWrite<'c> {
         if figures.is_some() {
             usual = self.usual_figures(&event)?;
             if let Some(why) = self.shrink.judge(&event, &usual) {
+                event = event.with_warning(why);
+            } else if self.unusual_durations
+                && let Some(why) = judge_duration(&event, &usual, self.shrink.runs() as usize)
+            {
                 event = event.with_warning(why);
             }
         }
@@ -403,30 +414,47 @@ fn live_progress(
     Ok(())
 }
 
-/// Figures as kept in `latest_runs.figures`: 16 bytes a run, size then files, little-endian
-/// `i64`, `i64::MIN` for a figure the run did not report. A blob, not JSON: it is read and
-/// rewritten by every successful run, on the writer thread.
+/// Figures as kept in `latest_runs.figures`: a version byte (2), then 24 bytes a run — size,
+/// files and duration (ms), little-endian `i64`, `i64::MIN` for a figure the run did not
+/// report. Blobs written before durations were kept hold 16 bytes a run and no version byte
+/// (an even length; the new ones' is odd). A blob, not JSON: it is read and rewritten by
+/// every successful run, on the writer thread.
 fn encode_figures(figures: &[Figures]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(figures.len() * 16);
+    let mut out = Vec::with_capacity(1 + figures.len() * 24);
+    out.push(FIGURES_WITH_DURATIONS);
     for f in figures {
-        out.extend_from_slice(&f.size.unwrap_or(i64::MIN).to_le_bytes());
-        out.extend_from_slice(&f.files.unwrap_or(i64::MIN).to_le_bytes());
+        for value in [f.size, f.files, f.duration] {
+            out.extend_from_slice(&value.unwrap_or(i64::MIN).to_le_bytes());
+        }
     }
     out
 }
+
+const FIGURES_WITH_DURATIONS: u8 = 2;
 
 fn decode_figures(bytes: &[u8]) -> Vec<Figures> {
     let value = |chunk: &[u8]| {
         let n = i64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
         (n != i64::MIN).then_some(n)
     };
-    bytes
-        .chunks_exact(16)
-        .map(|run| Figures {
-            size: value(&run[..8]),
-            files: value(&run[8..]),
-        })
-        .collect()
+    match bytes.split_first() {
+        Some((&FIGURES_WITH_DURATIONS, runs)) if bytes.len() % 2 == 1 => runs
+            .chunks_exact(24)
+            .map(|run| Figures {
+                size: value(&run[..8]),
+                files: value(&run[8..16]),
+                duration: value(&run[16..]),
+            })
+            .collect(),
+        _ => bytes
+            .chunks_exact(16)
+            .map(|run| Figures {
+                size: value(&run[..8]),
+                files: value(&run[8..]),
+                duration: None,
+            })
+            .collect(),
+    }
 }
 
 #[cfg(test)]
@@ -445,13 +473,26 @@ mod tests {
             Figures {
                 size: Some(1_500_000_000),
                 files: None,
+                duration: Some(1_200_000),
             },
             Figures {
                 size: None,
                 files: Some(0),
+                duration: None,
             },
         ];
         assert_eq!(decode_figures(&encode_figures(&figures)), figures);
+        // Kept before durations were: 16 bytes a run.
+        let mut old = Vec::new();
+        old.extend_from_slice(&7_i64.to_le_bytes());
+        old.extend_from_slice(&i64::MIN.to_le_bytes());
+        assert_eq!(
+            decode_figures(&old),
+            [Figures {
+                size: Some(7),
+                ..Figures::default()
+            }]
+        );
         assert!(
             decode_figures(&[1, 2, 3]).is_empty(),
             "a torn value is no value"
@@ -498,6 +539,7 @@ mod tests {
             events,
             fire_core_events: true,
             shrink: ShrinkRule::DEFAULT,
+            unusual_durations: true,
         }
     }
 

@@ -60,6 +60,7 @@ fn migration_steps() -> Vec<M<'static>> {
         ),
         M::up(include_str!("migrations/013_core_events_cursor.sql")),
         M::up(include_str!("migrations/014_overview_key.sql")),
+        M::up(include_str!("migrations/015_durations_pauses.sql")),
     ]
 }
 
@@ -688,6 +689,7 @@ mod tests {
                     events: vec![resend],
                     fire_core_events: false,
                     shrink: crate::domain::ShrinkRule::default(),
+                    unusual_durations: true,
                 },
                 |_| {},
             )

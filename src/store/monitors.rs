@@ -8,8 +8,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{Store, StoreError, from_ms, to_ms};
 use crate::domain::{
-    Grace, HistoryLimit, Monitor, MonitorChanges, MonitorKey, MonitorName, NewMonitor,
-    NoSuccessAlert, Origin, Schedule, ShrinkRule, Slug, WebhookId,
+    Grace, HistoryLimit, MaintenanceWindow, Monitor, MonitorChanges, MonitorKey, MonitorName,
+    NewMonitor, NoSuccessAlert, Origin, Pause, Schedule, ShrinkRule, Slug, WebhookId,
 };
 
 /// The slug itself if free, else the first free `slug_2`, `slug_3`…
@@ -58,8 +58,8 @@ fn insert_monitor(
     }
     conn.execute(
         "INSERT INTO monitors (id, key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s,
-             slug, unseen, shrink_percent, shrink_runs, no_success_after)
-         VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?13, ?14, ?15)",
+             slug, unseen, shrink_percent, shrink_runs, no_success_after, unusual_durations)
+         VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?13, ?14, ?15, ?16)",
         params![
             key.as_str(),
             new.name.as_str(),
@@ -76,13 +76,15 @@ fn insert_monitor(
             new.shrink.percent(),
             new.shrink.runs(),
             new.no_success.to_text(),
+            new.unusual_durations,
         ],
     )?;
     Ok(id)
 }
 
 const COLUMNS: &str = "id, key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s, \
-                       slug, unseen, shrink_percent, shrink_runs, no_success_after";
+                       slug, unseen, shrink_percent, shrink_runs, no_success_after, unusual_durations, \
+                       paused_until, maintenance";
 
 fn schedule_json(schedule: Option<&Schedule>) -> Option<String> {
     schedule.map(|s| s.to_json().to_string())
@@ -117,6 +119,18 @@ fn monitor_from_row(row: &Row<'_>) -> Result<Monitor, StoreError> {
         unseen: row.get(11)?,
         shrink: ShrinkRule::new(row.get(12)?, row.get(13)?).map_err(corrupt)?,
         no_success: NoSuccessAlert::parse(&row.get::<_, String>(14)?).map_err(corrupt)?,
+        unusual_durations: row.get(15)?,
+        pause: Pause {
+            until: row.get::<_, Option<i64>>(16)?.map(from_ms).transpose()?,
+            window: row
+                .get::<_, Option<String>>(17)?
+                .map(|text| {
+                    let value = serde_json::from_str(&text)
+                        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                    MaintenanceWindow::from_json(&value).map_err(corrupt)
+                })
+                .transpose()?,
+        },
     })
 }
 
@@ -186,6 +200,8 @@ impl Store {
                 grace: new.grace,
                 shrink: new.shrink,
                 no_success: new.no_success,
+                unusual_durations: new.unusual_durations,
+                pause: Pause::default(),
             })
         })
         .await
@@ -216,7 +232,7 @@ impl Store {
                         conn.execute(
                             "UPDATE monitors SET name = ?2, history_limit = ?3, secret = ?4, schedule = ?5,
                                  grace_s = ?6, shrink_percent = ?7, shrink_runs = ?8, no_success_after = ?9,
-                                 origin = 'options', entities_due = entities_due + 1
+                                 unusual_durations = ?10, origin = 'options', entities_due = entities_due + 1
                              WHERE id = ?1",
                             params![
                                 id,
@@ -228,6 +244,7 @@ impl Store {
                                 new.shrink.percent(),
                                 new.shrink.runs(),
                                 new.no_success.to_text(),
+                                new.unusual_durations,
                             ],
                         )?;
                         let key = MonitorKey::parse(&key).map_err(|e| StoreError::Corrupt(e.0))?;
@@ -325,6 +342,24 @@ impl Store {
                 conn.execute(
                     "UPDATE monitors SET shrink_percent = ?2, shrink_runs = ?3 WHERE id = ?1",
                     params![id, shrink.percent(), shrink.runs()],
+                )?;
+            }
+            if let Some(on) = changes.unusual_durations {
+                conn.execute(
+                    "UPDATE monitors SET unusual_durations = ?2 WHERE id = ?1",
+                    params![id, on],
+                )?;
+            }
+            if let Some(until) = changes.paused_until {
+                conn.execute(
+                    "UPDATE monitors SET paused_until = ?2 WHERE id = ?1",
+                    params![id, until.map(to_ms)],
+                )?;
+            }
+            if let Some(window) = &changes.maintenance {
+                conn.execute(
+                    "UPDATE monitors SET maintenance = ?2 WHERE id = ?1",
+                    params![id, window.as_ref().map(|w| w.to_json().to_string())],
                 )?;
             }
             if let Some(no_success) = changes.no_success {

@@ -537,6 +537,7 @@ mod tests {
             events: vec![test_run(Some(source), RunStatus::Success)],
             fire_core_events: true,
             shrink: ShrinkRule::DEFAULT,
+            unusual_durations: true,
         };
         store.ingest(delivery, |_| {}).await.unwrap();
     }

@@ -168,6 +168,66 @@ pub async fn retire_source(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// `{"for": "2h"}` or `{"until": "2026-12-24T18:00:00Z"}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PauseBody {
+    #[serde(rename = "for")]
+    pub for_: Option<String>,
+    pub until: Option<String>,
+}
+
+impl PauseBody {
+    /// When the pause ends.
+    pub fn until(&self) -> Result<jiff::Timestamp, ApiError> {
+        match (&self.for_, &self.until) {
+            (Some(period), None) => {
+                let period = crate::domain::parse_period(period, "for")?;
+                Ok(jiff::Timestamp::now() + period)
+            }
+            (None, Some(until)) => until.trim().parse().map_err(|_| {
+                ApiError::BadRequest(format!(
+                    "until {until:?} is not a time: use RFC 3339 with a zone, e.g. 2026-12-24T18:00:00Z"
+                ))
+            }),
+            _ => Err(ApiError::BadRequest(
+                "send {\"for\": \"2h\"} or {\"until\": \"2026-12-24T18:00:00Z\"}".into(),
+            )),
+        }
+    }
+}
+
+/// Pauses a monitor: nothing is overdue, a problem or notified until it resumes by itself.
+pub async fn pause_monitor(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    body: web::Bytes,
+) -> Result<HttpResponse, ApiError> {
+    let monitor = find(&state, &key).await?;
+    let body: PauseBody = serde_json::from_slice(&body).map_err(|e| {
+        ApiError::BadRequest(format!(
+            "the body is not valid ({e}); send {{\"for\": \"2h\"}} or {{\"until\": \"2026-12-24T18:00:00Z\"}}"
+        ))
+    })?;
+    let paused = state
+        .service
+        .pause_monitor(&monitor, Some(body.until()?))
+        .await?;
+    Ok(HttpResponse::Ok().json(monitor_json(&state, &req, &paused).await?))
+}
+
+/// Ends a pause now (a maintenance window still opens when its time comes).
+pub async fn resume_monitor(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
+    let monitor = find(&state, &key).await?;
+    let resumed = state.service.pause_monitor(&monitor, None).await?;
+    Ok(HttpResponse::Ok().json(monitor_json(&state, &req, &resumed).await?))
+}
+
 /// The add-on at a glance: version, Home Assistant updates, monitors by status.
 pub async fn status(
     req: HttpRequest,

@@ -8,6 +8,8 @@
 //! - `POST /api/integration/legacy`: takes over an entry of the replaced integration.
 //! - `PUT|DELETE /api/integration/core`: Home Assistant's connection handed over by the
 //!   integration (no token to paste in Home Assistant Container), or taken back.
+//! - `POST /api/integration/pause` (`{"monitor": "nas", "for": "2h"}` or `"until"`) and
+//!   `POST /api/integration/resume` (`{"monitor": "nas"}`): Home Assistant's actions.
 //! - `/api/integration/panel/…`: the panel's pages, for the integration's proxy in Home
 //!   Assistant's sidebar (routed in `web::webhook_routes`, guarded by the key).
 
@@ -82,7 +84,24 @@ async fn answer(
                 HttpResponse::Ok().json(json)
             })
         }
-        ("monitors" | "home-assistant" | "legacy" | "core", _) => {
+        ("pause" | "resume", &Method::POST) => {
+            let body: PauseCall = json_body(payload).await?;
+            let monitor = super::api::find(state, &body.monitor).await?;
+            let until = match call {
+                "pause" => Some(
+                    super::api::PauseBody {
+                        for_: body.for_,
+                        until: body.until,
+                    }
+                    .until()?,
+                ),
+                _ => None,
+            };
+            let monitor = state.service.pause_monitor(&monitor, until).await?;
+            let view = state.service.view(monitor, 1).await?;
+            Ok(HttpResponse::Ok().json(MonitorJson::new(state, req, &view)))
+        }
+        ("monitors" | "home-assistant" | "legacy" | "core" | "pause" | "resume", _) => {
             Err(ApiError::BadRequest(format!(
                 "{} is not answered at /api/integration/{call}",
                 req.method()
@@ -92,6 +111,18 @@ async fn answer(
             "the add-on has no /api/integration/{call}: update the integration and the add-on to the same release"
         ))),
     }
+}
+
+/// A pause or resume asked for in Home Assistant.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseCall {
+    /// The monitor's key (`nas`).
+    monitor: String,
+    #[serde(rename = "for", default)]
+    for_: Option<String>,
+    #[serde(default)]
+    until: Option<String>,
 }
 
 /// Home Assistant's connection, as the integration hands it over.

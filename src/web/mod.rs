@@ -109,6 +109,10 @@ fn panel_pages(cfg: &mut web::ServiceConfig) {
             web::post().to(pages::apply_learned_schedule),
         )
         .route(
+            "/monitors/{key}/pause",
+            web::post().to(pages::pause_monitor),
+        )
+        .route(
             "/ping-key/rotate",
             web::get().to(pages::confirm_rotate_ping_key),
         )
@@ -144,6 +148,14 @@ fn panel_pages(cfg: &mut web::ServiceConfig) {
         .route(
             "/api/monitors/{key}/learned-schedule",
             web::post().to(api::apply_learned_schedule),
+        )
+        .route(
+            "/api/monitors/{key}/pause",
+            web::post().to(api::pause_monitor),
+        )
+        .route(
+            "/api/monitors/{key}/resume",
+            web::post().to(api::resume_monitor),
         )
         .default_service(web::to(pages::not_found));
 }

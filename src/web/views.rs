@@ -61,6 +61,14 @@ pub struct MonitorJson {
     pub push: Option<PushStatus>,
     /// `mqtt` (discovery, with unique IDs and a device), `rest`, or `off`.
     pub entities_path: crate::ha::catalogue::EntitiesPath,
+    /// A successful run far longer or shorter than usual is a warning.
+    pub unusual_durations: bool,
+    /// Paused until this time (by hand or in the maintenance window); `null`: not paused.
+    pub paused_until: Option<Timestamp>,
+    /// `{"cron": "0 2 * * 6", "tz": "Europe/Berlin", "for": "3h"}`, or `null`.
+    pub maintenance: Option<serde_json::Value>,
+    /// The usual duration of a successful run, in seconds, once learned.
+    pub usual_duration_s: Option<f64>,
 }
 
 impl MonitorJson {
@@ -135,6 +143,10 @@ impl MonitorJson {
             }),
             push: state.service.pushes_enabled().then(|| push.clone()),
             entities_path: state.service.entities_status().path,
+            unusual_durations: monitor.unusual_durations,
+            paused_until: summary.paused_until,
+            maintenance: monitor.pause.window.as_ref().map(|w| w.to_json()),
+            usual_duration_s: summary.usual_duration.map(|d| d.as_secs_f64()),
         }
     }
 }
@@ -222,15 +234,7 @@ pub fn progress_text(progress: &crate::domain::LiveProgress) -> String {
     parts.join(" · ")
 }
 
-/// `850 ms`, `1.1 s`, `2 min 5 s`, `1 h 2 min`.
-pub fn human_duration(ms: i64) -> String {
-    match ms {
-        ..1_000 => format!("{ms} ms"),
-        1_000..60_000 => format!("{:.1} s", ms as f64 / 1000.0),
-        60_000..3_600_000 => format!("{} min {} s", ms / 60_000, ms % 60_000 / 1000),
-        _ => format!("{} h {} min", ms / 3_600_000, ms % 3_600_000 / 60_000),
-    }
-}
+pub use crate::domain::human_duration;
 
 /// `just now`, `5 minutes ago`, `in 3 hours`, `3 days ago`, or the date when far away.
 pub fn relative_time(then: Timestamp, now: Timestamp) -> String {

@@ -425,3 +425,129 @@ async fn without_the_option_nothing_is_notified() {
     );
     app.stop().await;
 }
+
+/// A successful run five times longer than usual is a warning that says so; turned off per
+/// monitor, the same run is a success.
+#[tokio::test]
+async fn a_run_far_longer_than_usual_is_a_warning_unless_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor = app.create_monitor(json!({"name": "Timed"})).await;
+    for _ in 0..4 {
+        app.post_webhook(
+            &monitor,
+            r#"{"status":"success","source":"db","duration_s":1200}"#,
+        )
+        .await;
+    }
+    app.post_webhook(
+        &monitor,
+        r#"{"status":"success","source":"db","duration_s":6000}"#,
+    )
+    .await;
+    let api: Value = app.get_json("/api/monitors/timed").await;
+    assert_eq!(api["status"], "warning", "{api}");
+    assert_eq!(
+        api["error"],
+        "db: took 1 h 40 min, far longer than usual (20 min 0 s)"
+    );
+    assert_eq!(api["usual_duration_s"], 1200.0);
+    assert_eq!(api["unusual_durations"], true);
+
+    let off = app
+        .client
+        .patch(format!("{}/api/monitors/timed", app.ui_base))
+        .json(&json!({"unusual_durations": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(off.status().as_u16(), 200);
+    app.post_webhook(
+        &monitor,
+        r#"{"status":"success","source":"db","duration_s":9000}"#,
+    )
+    .await;
+    let api: Value = app.get_json("/api/monitors/timed").await;
+    assert_eq!(api["status"], "success", "{api}");
+    app.stop().await;
+}
+
+/// Paused: a failing monitor shows `paused` in Home Assistant and is no problem; resumed,
+/// the failure shows again. A maintenance window is set like any other field.
+#[tokio::test]
+async fn a_paused_monitor_shows_paused_and_resumes() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fake_core().await;
+    let app = spawn_app(dir.path(), Some(&core)).await;
+    let monitor = app.create_monitor(json!({"name": "Maint"})).await;
+    app.post_webhook(
+        &monitor,
+        r#"{"status":"failed","source":"db","error":"disk full"}"#,
+    )
+    .await;
+    wait_for_state(&core, "binary_sensor.kopia_maint_problem", |s| {
+        s["state"] == "on"
+    })
+    .await;
+
+    let paused: Value = app
+        .client
+        .post(format!("{}/api/monitors/maint/pause", app.ui_base))
+        .json(&json!({"for": "2h"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(paused["status"], "paused", "{paused}");
+    let until: Timestamp = paused["paused_until"].as_str().unwrap().parse().unwrap();
+    let left = until.duration_since(Timestamp::now());
+    assert!(left > SignedDuration::from_mins(119) && left <= SignedDuration::from_hours(2));
+    let (_, state) = wait_for_state(&core, "sensor.kopia_maint", |s| s["state"] == "paused").await;
+    assert!(state["attributes"]["paused_until"].is_string());
+    wait_for_state(&core, "binary_sensor.kopia_maint_problem", |s| {
+        s["state"] == "off"
+    })
+    .await;
+
+    let refused = app
+        .client
+        .post(format!("{}/api/monitors/maint/pause", app.ui_base))
+        .json(&json!({"until": "yesterday"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status().as_u16(), 400);
+    assert!(refused.text().await.unwrap().contains("RFC 3339"));
+
+    let resumed: Value = app
+        .client
+        .post(format!("{}/api/monitors/maint/resume", app.ui_base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(resumed["status"], "failed");
+    wait_for_state(&core, "binary_sensor.kopia_maint_problem", |s| {
+        s["state"] == "on"
+    })
+    .await;
+
+    let window = app
+        .client
+        .patch(format!("{}/api/monitors/maint", app.ui_base))
+        .json(&json!({"maintenance": {"cron": "0 2 * * 6", "tz": "Europe/Berlin", "for": "3h"}}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(window.status().as_u16(), 200);
+    let api: Value = app.get_json("/api/monitors/maint").await;
+    assert_eq!(
+        api["maintenance"],
+        json!({"cron": "0 2 * * 6", "tz": "Europe/Berlin", "for": "3h"})
+    );
+    app.stop().await;
+}

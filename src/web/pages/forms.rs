@@ -25,12 +25,27 @@ pub struct MonitorForm {
     shrink_percent: String,
     shrink_runs: String,
     no_success_after: String,
+    /// `on` when ticked (an unticked box is not sent).
+    unusual_durations: String,
+    /// The maintenance window's start (cron) and length; both empty: none.
+    maintenance_cron: String,
+    maintenance_for: String,
     /// `keep`, `generate`, `set` or `remove` (edit); `generate` or `set` (new).
     secret_action: String,
     secret: String,
 }
 
 impl MonitorForm {
+    /// The maintenance window as the API takes it (`null`: none), in the schedule's zone.
+    fn maintenance(&self) -> serde_json::Value {
+        let cron = self.maintenance_cron.trim();
+        if cron.is_empty() && self.maintenance_for.trim().is_empty() {
+            return serde_json::Value::Null;
+        }
+        let zone = Some(self.schedule_tz.trim()).filter(|z| !z.is_empty());
+        serde_json::json!({ "cron": cron, "for": self.maintenance_for.trim(), "tz": zone })
+    }
+
     /// The schedule as the API takes it: a cron expression keeps its time zone.
     fn schedule(&self) -> serde_json::Value {
         let text = self.schedule.trim();
@@ -142,6 +157,7 @@ pub async fn new_monitor_form(
         shrink_percent: ShrinkRule::DEFAULT.percent().to_string(),
         shrink_runs: ShrinkRule::DEFAULT.runs().to_string(),
         no_success_after: NoSuccessAlert::Auto.to_text(),
+        unusual_durations: "on".into(),
         ..MonitorForm::default()
     };
     html(&MonitorFormPage::new(&layout, &state, None, form), &layout)
@@ -166,6 +182,8 @@ pub async fn create_monitor(
             shrink_percent: number("shrink_percent", &form.shrink_percent)?,
             shrink_runs: number("shrink_runs", &form.shrink_runs)?,
             no_success_after: Some(form.no_success_after.clone()),
+            unusual_durations: Some(form.unusual_durations == "on"),
+            maintenance: Some(form.maintenance()),
         };
         let new = fields.parse(&state.settings.options.timezone_name)?;
         Ok::<_, ApiError>((state.service.create_monitor(new).await?, secret))
@@ -243,12 +261,25 @@ pub async fn edit_form(
         shrink_percent: monitor.shrink.percent().to_string(),
         shrink_runs: monitor.shrink.runs().to_string(),
         no_success_after: monitor.no_success.to_text(),
+        unusual_durations: if monitor.unusual_durations { "on" } else { "" }.into(),
+        maintenance_cron: window_json(&monitor, "cron"),
+        maintenance_for: window_json(&monitor, "for"),
         secret_action: "keep".into(),
         ..MonitorForm::default()
     };
     let mut page = MonitorFormPage::new(&layout, &state, Some(monitor.key.to_string()), form);
     page.has_secret = monitor.secret.is_some();
     html(&page, &layout)
+}
+
+/// A field of the monitor's maintenance window, for the edit form.
+fn window_json(monitor: &crate::domain::Monitor, field: &str) -> String {
+    monitor
+        .pause
+        .window
+        .as_ref()
+        .and_then(|w| w.to_json()[field].as_str().map(str::to_owned))
+        .unwrap_or_default()
 }
 
 /// The short form the edit field takes back: `1d`, or the cron expression.
@@ -283,6 +314,8 @@ pub async fn save_edit(
             shrink_percent: number("shrink_percent", &form.shrink_percent)?,
             shrink_runs: number("shrink_runs", &form.shrink_runs)?,
             no_success_after: Some(form.no_success_after.clone()),
+            unusual_durations: Some(form.unusual_durations == "on"),
+            maintenance: Some(form.maintenance()),
         };
         Ok::<_, ApiError>((
             state
@@ -451,6 +484,44 @@ pub async fn retire_source(
     Ok(see_other(
         &layout,
         &format!("monitors/{}?notice=retired", monitor.key),
+    ))
+}
+
+/// The pause form: a period, or empty to resume.
+#[derive(Debug, Deserialize)]
+pub struct PauseForm {
+    #[serde(rename = "for", default)]
+    for_: String,
+}
+
+/// Pauses the monitor for the chosen period, or resumes it.
+pub async fn pause_monitor(
+    layout: Layout,
+    state: web::Data<AppState>,
+    key: web::Path<String>,
+    form: web::Form<PauseForm>,
+) -> Result<HttpResponse, PageError> {
+    let monitor = api::find(&state, &key).await.map_err(layout.fail())?;
+    let until = match form.for_.trim() {
+        "" => None,
+        period => Some(
+            api::PauseBody {
+                for_: Some(period.to_owned()),
+                until: None,
+            }
+            .until()
+            .map_err(layout.fail())?,
+        ),
+    };
+    state
+        .service
+        .pause_monitor(&monitor, until)
+        .await
+        .map_err(layout.fail())?;
+    let notice = if until.is_some() { "paused" } else { "resumed" };
+    Ok(see_other(
+        &layout,
+        &format!("monitors/{}?notice={notice}", monitor.key),
     ))
 }
 

@@ -12,8 +12,8 @@ use jiff::Timestamp;
 pub use forms::{
     apply_learned_schedule, confirm_delete, confirm_rotate, confirm_rotate_integration_key,
     confirm_rotate_ping_key, create_monitor, delete_monitor, edit_form, new_monitor_form,
-    retire_source, rotate_integration_key, rotate_ping_key, rotate_webhook_id, save_edit,
-    send_test_event,
+    pause_monitor, retire_source, rotate_integration_key, rotate_ping_key, rotate_webhook_id,
+    save_edit, send_test_event,
 };
 pub use monitor::monitor_page;
 

@@ -192,6 +192,10 @@ struct MonitorPage {
     alerts: String,
     /// While a backup reports how far it is: what it says, and the fraction for a bar.
     progress: Option<(String, f64)>,
+    /// "Paused until Sat 6 Dec 14:00 (in 2 hours)"; empty when not paused.
+    paused: String,
+    /// Paused by hand (a window cannot be resumed early).
+    resumable: bool,
 }
 
 /// A schedule learned from the history, offered to a monitor without one.
@@ -220,6 +224,10 @@ fn notice_text(notice: Option<&str>) -> Option<&'static str> {
             "A test event was stored; it was not sent to Home Assistant (pushes are off: no Supervisor token and no KOPIA_WEBHOOK_CORE_URL).",
         ),
         "retired" => Some("That source no longer counts towards the status; its history stays."),
+        "paused" => {
+            Some("Paused: nothing is overdue, a problem or notified until it resumes by itself.")
+        }
+        "resumed" => Some("Resumed: the monitor is watched again."),
         "scheduled" => Some(
             "The schedule is set: the monitor turns overdue when a run is later than its grace period. Change it with Edit.",
         ),
@@ -355,6 +363,14 @@ pub async fn monitor_page(
         older: page.next_before,
         is_first_page: query.before.is_none(),
         notice: notice_text(query.notice.as_deref()),
+        paused: summary.paused_until.map_or_else(String::new, |until| {
+            format!(
+                "Paused until {} ({})",
+                display_time(until, zone),
+                relative_time(until, now)
+            )
+        }),
+        resumable: monitor.pause.until.is_some_and(|u| u > now),
     };
     html(&view, &layout)
 }
