@@ -50,6 +50,10 @@ pub enum EventKind {
     /// How far a running backup is (Duplicati's live status): kept as the monitor's live
     /// progress, not as a history row.
     Progress,
+    /// A check of the backups rather than a backup (borgmatic's `check`, a Proxmox Backup
+    /// Server verify job, Backrest's check, Kopia's maintenance): its own clock, "last
+    /// verified"; a failed one is a failure of the monitor.
+    Check,
 }
 
 /// How far a running backup has got, as its tool reports it while it runs.
@@ -171,6 +175,7 @@ string_enum!(EventKind {
     Test => "test",
     Unrecognized => "unrecognized",
     Progress => "progress",
+    Check => "check",
 });
 string_enum!(RunStatus {
     Success => "success",

@@ -487,6 +487,8 @@ pub struct Monitor {
     pub unusual_durations: bool,
     /// Paused until a time, and a maintenance window.
     pub pause: super::Pause,
+    /// No passing check for longer than this is a problem (opt-in).
+    pub not_verified_after: Option<jiff::SignedDuration>,
 }
 
 /// What an edit may change; `None` leaves a field as it is.
@@ -505,6 +507,8 @@ pub struct MonitorChanges {
     pub paused_until: Option<Option<Timestamp>>,
     /// `Some(None)` removes the maintenance window.
     pub maintenance: Option<Option<super::MaintenanceWindow>>,
+    /// `Some(None)` turns the "not verified" alert off.
+    pub not_verified_after: Option<Option<jiff::SignedDuration>>,
     pub no_success: Option<NoSuccessAlert>,
     /// Rotating the ID makes the old webhook URL stop working at once.
     pub webhook_id: Option<WebhookId>,

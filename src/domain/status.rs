@@ -80,6 +80,9 @@ pub struct MonitorRuns {
     pub last_test: Option<StoredEvent>,
     /// The newest `start` event; the job is running if it is newer than the newest run.
     pub last_start: Option<StoredEvent>,
+    /// The newest check of the backups, and the newest that passed.
+    pub last_check: Option<StoredEvent>,
+    pub last_verified: Option<StoredEvent>,
     /// When the newest runs (up to [`MonitorRuns::RUN_TIMES`]) began and arrived, to learn
     /// the job's rhythm from.
     pub run_times: Vec<RunTime>,
@@ -118,6 +121,8 @@ pub struct Expectations<'a> {
     /// Where a rhythm is learned: Home Assistant's time zone.
     pub zone: &'a TimeZone,
     pub pause: Option<&'a Pause>,
+    /// Not verified (no passing check) for longer than this is a problem; `None`: off.
+    pub not_verified_after: Option<SignedDuration>,
 }
 
 impl<'a> Expectations<'a> {
@@ -129,6 +134,7 @@ impl<'a> Expectations<'a> {
             no_success: monitor.no_success,
             zone,
             pause: Some(&monitor.pause),
+            not_verified_after: monitor.not_verified_after,
         }
     }
 }
@@ -205,6 +211,16 @@ pub struct MonitorSummary {
     pub running_for: Option<SignedDuration>,
     /// Paused (by hand or in a maintenance window) until this time.
     pub paused_until: Option<Timestamp>,
+    /// The newest check of the backups, if any ever arrived.
+    pub last_check: Option<StoredEvent>,
+    /// When a check last passed.
+    pub last_verified: Option<Timestamp>,
+    /// A failed check that still counts (no check or run since): why.
+    pub failed_check: Option<String>,
+    /// Not verified for longer than the monitor allows: since when (`None`: never), the limit.
+    pub not_verified: Option<(Option<Timestamp>, SignedDuration)>,
+    /// A run was expected, or a started one should have ended, and the time has passed.
+    pub late: bool,
 }
 
 /// Reports refused because the disk the add-on stores into is full.
@@ -233,6 +249,7 @@ impl MonitorSummary {
             Some(_) => None,
         };
         let usual = usual_duration(runs.recent.iter().map(|e| &e.event));
+        let checks = (runs.last_check.clone(), runs.last_verified.clone());
         // A pause that ended counts as the last word: runs missed during it are not overdue.
         let resumed_at = expect
             .pause
@@ -245,10 +262,14 @@ impl MonitorSummary {
             .progress
             .clone()
             .filter(|p| newest_run.is_none_or(|(_, at)| p.reported_at > at));
+        // A start is ended by a newer run, or by a newer check (a check-only run's start).
+        let newest_end = newest_run
+            .map(|(id, _)| id)
+            .max(runs.last_check.as_ref().map(|c| c.id));
         let started = runs
             .last_start
             .as_ref()
-            .filter(|start| newest_run.is_none_or(|(id, _)| start.id > id))
+            .filter(|start| newest_end.is_none_or(|id| start.id > id))
             .map(|start| start.received_at);
         let grace = expect.grace.duration();
         // A start without progress reports may run for several times its usual duration
@@ -285,7 +306,10 @@ impl MonitorSummary {
         .min();
         let mut changes_at = None;
         match deadline {
-            Some(deadline) if now >= deadline => summary.status = MonitorStatus::Overdue,
+            Some(deadline) if now >= deadline => {
+                summary.status = MonitorStatus::Overdue;
+                summary.late = true;
+            }
             Some(deadline) => changes_at = Some(deadline),
             None => {}
         }
@@ -318,6 +342,7 @@ impl MonitorSummary {
         summary.changes_at = changes_at;
         summary.rhythm = rhythm;
         summary.no_success_limit = limit;
+        summary.apply_checks(checks, newest_run.map(|(id, _)| id), &expect, now);
         if let Some(until) = expect.pause.and_then(|p| p.paused_until(now)) {
             // Nothing is a problem while paused; it is worked out again when it resumes.
             summary.status = MonitorStatus::Paused;
@@ -328,6 +353,46 @@ impl MonitorSummary {
         summary
     }
 
+    /// Checks of the backups: the newest failed one is a failure until a newer check or run
+    /// arrives; no passing check for longer than the monitor allows is `overdue`.
+    fn apply_checks(
+        &mut self,
+        (last_check, last_verified): (Option<StoredEvent>, Option<StoredEvent>),
+        newest_run: Option<i64>,
+        expect: &Expectations<'_>,
+        now: Timestamp,
+    ) {
+        self.last_verified = last_verified.as_ref().map(|c| c.received_at);
+        if let Some(check) = &last_check
+            && check.event.status() == RunStatus::Failed
+            && newest_run.is_none_or(|run| check.id > run)
+        {
+            let why = check
+                .event
+                .error()
+                .unwrap_or("the check of the backups failed, without a reason given");
+            self.failed_check = Some(why.lines().next().unwrap_or(why).to_owned());
+            self.status = MonitorStatus::Failed;
+        }
+        self.last_check = last_check;
+        let Some(limit) = expect.not_verified_after else {
+            return;
+        };
+        let from = self.last_verified.unwrap_or(expect.watching_since);
+        match from.checked_add(limit).ok() {
+            Some(at) if now >= at => {
+                self.not_verified = Some((self.last_verified, limit));
+                if !matches!(self.status, MonitorStatus::Failed | MonitorStatus::Warning) {
+                    self.status = MonitorStatus::Overdue;
+                }
+            }
+            Some(at) => {
+                self.changes_at = Some(self.changes_at.map_or(at, |c| c.min(at)));
+            }
+            None => {}
+        }
+    }
+
     /// [`MonitorSummary::compute`] for a stored monitor, as of now.
     pub fn of(monitor: &Monitor, runs: MonitorRuns, zone: &TimeZone) -> Self {
         Self::compute(runs, Expectations::of(monitor, zone), Timestamp::now())
@@ -336,6 +401,25 @@ impl MonitorSummary {
     /// Why the monitor is not fine, in words, naming the sources concerned:
     /// `/home: unable to open repository`. `None` when there is nothing to say.
     pub fn reason(&self) -> Option<String> {
+        let mut parts: Vec<String> = self.runs_reason().into_iter().collect();
+        if let Some(why) = &self.failed_check {
+            parts.push(why.clone());
+        }
+        if let Some((since, limit)) = self.not_verified {
+            parts.push(match since {
+                Some(at) => format!(
+                    "not verified since {} UTC (alert after {})",
+                    at.strftime("%Y-%m-%d %H:%M"),
+                    format_span(limit)
+                ),
+                None => format!("never verified (alert after {})", format_span(limit)),
+            });
+        }
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
+    /// [`MonitorSummary::reason`] from the backups' runs and times alone.
+    fn runs_reason(&self) -> Option<String> {
         if let Some(full) = self.storage_full {
             let reports = if full.refused == 1 {
                 "report"
@@ -359,6 +443,10 @@ impl MonitorSummary {
             }
         });
         if self.status == MonitorStatus::Overdue {
+            if !self.late && no_success.is_none() {
+                // Overdue for its checks alone: said by the caller.
+                return None;
+            }
             return Some(match (self.running_since, no_success) {
                 (_, Some(no_success)) => no_success,
                 (Some(_), None) if self.progress.is_some() => {
@@ -486,6 +574,11 @@ impl MonitorSummary {
             usual_duration: None,
             running_for: None,
             paused_until: None,
+            last_check: None,
+            last_verified: None,
+            failed_check: None,
+            not_verified: None,
+            late: false,
         }
     }
 
@@ -620,6 +713,7 @@ mod summary_tests {
             no_success: NoSuccessAlert::Off,
             zone: &UTC,
             pause: None,
+            not_verified_after: None,
         }
     }
 

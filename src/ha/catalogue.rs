@@ -42,6 +42,8 @@ pub struct EntityDef<S: 'static = MonitorSummary> {
     pub icon: Option<&'static str>,
     /// The state, as JSON: `null` when there is none yet (shown as unknown).
     pub value: fn(&S) -> Value,
+    /// Only for some: `None`, every one has it.
+    pub shown_if: Option<fn(&S) -> bool>,
 }
 
 /// The main entity's component: the monitor's status, with every attribute.
@@ -71,6 +73,7 @@ pub const CATALOGUE: &[EntityDef] = &[
             MonitorStatus::Unknown => Value::Null,
             status => Value::from(status.as_str()),
         },
+        shown_if: None,
     },
     EntityDef {
         component: "last_success",
@@ -87,6 +90,7 @@ pub const CATALOGUE: &[EntityDef] = &[
                 .as_ref()
                 .map_or(Value::Null, |e| Value::from(iso_with_offset(e.ended_at())))
         },
+        shown_if: None,
     },
     EntityDef {
         component: "size",
@@ -102,6 +106,7 @@ pub const CATALOGUE: &[EntityDef] = &[
                 .last_good(|e| e.size_bytes())
                 .map_or(Value::Null, Value::from)
         },
+        shown_if: None,
     },
     EntityDef {
         component: "duration",
@@ -117,6 +122,24 @@ pub const CATALOGUE: &[EntityDef] = &[
                 .last_good(|e| e.duration_ms())
                 .map_or(Value::Null, |ms| Value::from(ms as f64 / 1000.0))
         },
+        shown_if: None,
+    },
+    EntityDef {
+        component: "last_verified",
+        platform: Platform::Sensor,
+        suffix: "_last_verified",
+        name: Some("last verified"),
+        device_class: Some("timestamp"),
+        unit: None,
+        state_class: None,
+        icon: Some("mdi:shield-check"),
+        value: |summary| {
+            summary
+                .last_verified
+                .map_or(Value::Null, |at| Value::from(iso_with_offset(at)))
+        },
+        // Only where checks of the backups arrive (verify jobs, borgmatic's check).
+        shown_if: Some(|summary| summary.last_check.is_some()),
     },
     EntityDef {
         component: PROBLEM,
@@ -134,6 +157,7 @@ pub const CATALOGUE: &[EntityDef] = &[
                 "off"
             })
         },
+        shown_if: None,
     },
     EntityDef {
         component: "runs",
@@ -145,6 +169,7 @@ pub const CATALOGUE: &[EntityDef] = &[
         state_class: None,
         icon: Some("mdi:history"),
         value: |_| Value::Null,
+        shown_if: None,
     },
 ];
 
@@ -171,6 +196,7 @@ pub const OVERVIEW: &[EntityDef<Overview>] = &[
         state_class: Some("measurement"),
         icon: Some("mdi:backup-restore"),
         value: |overview| Value::from(overview.len()),
+        shown_if: None,
     },
     EntityDef {
         component: OVERVIEW_PROBLEM,
@@ -182,6 +208,7 @@ pub const OVERVIEW: &[EntityDef<Overview>] = &[
         state_class: None,
         icon: None,
         value: |overview| Value::from(if overview.has_problem() { "on" } else { "off" }),
+        shown_if: None,
     },
 ];
 
@@ -232,6 +259,13 @@ impl EntityDef {
     }
 }
 
+impl<S> EntityDef<S> {
+    /// Whether this entity belongs to what `subject` shows.
+    pub fn is_shown(&self, subject: &S) -> bool {
+        self.shown_if.is_none_or(|shown| shown(subject))
+    }
+}
+
 /// The entities Core's REST API can hold (no event entities there).
 pub fn rest_entities() -> impl Iterator<Item = &'static EntityDef> {
     CATALOGUE.iter().filter(|d| d.platform != Platform::Event)
@@ -242,9 +276,12 @@ pub fn device_id(install: &str, monitor_id: i64) -> String {
     format!("kopia_webhook_{install}_{monitor_id}")
 }
 
-/// Every entity ID a monitor owns in REST mode.
-pub fn entity_ids(key: &MonitorKey) -> Vec<String> {
-    rest_entities().map(|d| d.entity_id(key)).collect()
+/// Every entity ID a monitor shows in REST mode.
+pub fn entity_ids(key: &MonitorKey, summary: &MonitorSummary) -> Vec<String> {
+    rest_entities()
+        .filter(|d| d.is_shown(summary))
+        .map(|d| d.entity_id(key))
+        .collect()
 }
 
 /// The way entities reach Home Assistant.
@@ -269,11 +306,19 @@ impl EntitiesPath {
     }
 }
 
-/// Every entity ID a monitor owns on this path (MQTT adds the event entity).
-pub fn entity_ids_on(path: EntitiesPath, key: &MonitorKey) -> Vec<String> {
+/// Every entity ID a monitor shows on this path (MQTT adds the event entity).
+pub fn entity_ids_on(
+    path: EntitiesPath,
+    key: &MonitorKey,
+    summary: &MonitorSummary,
+) -> Vec<String> {
     match path {
-        EntitiesPath::Mqtt => CATALOGUE.iter().map(|d| d.entity_id(key)).collect(),
-        EntitiesPath::Rest | EntitiesPath::Off => entity_ids(key),
+        EntitiesPath::Mqtt => CATALOGUE
+            .iter()
+            .filter(|d| d.is_shown(summary))
+            .map(|d| d.entity_id(key))
+            .collect(),
+        EntitiesPath::Rest | EntitiesPath::Off => entity_ids(key, summary),
     }
 }
 

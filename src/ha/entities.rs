@@ -22,6 +22,7 @@ const MAX_SOURCES: usize = 20;
 /// All of a monitor's REST entities, in the catalogue's order.
 pub fn render(monitor: &Monitor, summary: &MonitorSummary) -> Vec<(String, EntityState)> {
     rest_entities()
+        .filter(|def| def.is_shown(summary))
         .map(|def| {
             let entity_id = def.entity_id(&monitor.key);
             if def.component == STATUS {
@@ -337,6 +338,7 @@ mod tests {
             no_success: crate::domain::NoSuccessAlert::Auto,
             unusual_durations: true,
             pause: crate::domain::Pause::default(),
+            not_verified_after: None,
         }
     }
 
@@ -441,7 +443,7 @@ mod tests {
         let m = monitor(10);
         let entities = render(&m, &summary);
         let ids: Vec<_> = entities.iter().map(|(id, _)| id.clone()).collect();
-        assert_eq!(ids, crate::ha::entity_ids(&m.key));
+        assert_eq!(ids, crate::ha::entity_ids(&m.key, &summary));
         let by_id = |id: &str| &entities.iter().find(|(e, _)| e == id).unwrap().1;
         let last_success = by_id("sensor.kopia_server_one_last_success");
         assert_eq!(last_success.state, "2023-11-14T22:14:20.000+00:00");

@@ -192,6 +192,7 @@ impl Mqtt {
         let config = discovery_config(
             &self.install,
             monitor,
+            summary,
             model,
             self.configuration_url.as_deref(),
         )
@@ -482,6 +483,7 @@ fn event_topic(key: &MonitorKey) -> String {
 pub fn discovery_config(
     install: &str,
     monitor: &Monitor,
+    summary: &MonitorSummary,
     model: &str,
     configuration_url: Option<&str>,
 ) -> Value {
@@ -497,7 +499,7 @@ pub fn discovery_config(
         device["cu"] = json!(url);
     }
     let mut components = Map::new();
-    for def in CATALOGUE {
+    for def in CATALOGUE.iter().filter(|d| d.is_shown(summary)) {
         let mut c = Map::new();
         c.insert("p".into(), json!(def.platform.as_str()));
         c.insert("uniq_id".into(), json!(def.unique_id(install, monitor)));
@@ -656,6 +658,7 @@ mod tests {
             no_success: crate::domain::NoSuccessAlert::Auto,
             unusual_durations: true,
             pause: crate::domain::Pause::default(),
+            not_verified_after: None,
         }
     }
 
@@ -665,6 +668,7 @@ mod tests {
         let config = discovery_config(
             "3f9a",
             &monitor(),
+            &summary,
             "Kopia reports",
             Some("homeassistant://hassio/ingress/x_kopia_webhook"),
         );
@@ -672,7 +676,11 @@ mod tests {
         assert_eq!(config["dev"]["name"], "NAS");
         assert_eq!(config["o"]["name"], "Kopia Webhook Status");
         let components = config["cmps"].as_object().unwrap();
-        assert_eq!(components.len(), CATALOGUE.len());
+        assert_eq!(
+            components.len(),
+            CATALOGUE.len() - 1,
+            "every entity but last verified: no check arrived"
+        );
         let status = &components["status"];
         assert_eq!(status["def_ent_id"], "sensor.kopia_nas");
         assert_eq!(status["uniq_id"], "kopia_webhook_3f9a_7_status");

@@ -78,6 +78,17 @@ impl Summary {
     /// The kind and status its `Event:` line names.
     pub fn outcome(&self) -> (EventKind, RunStatus) {
         let event = self.event.as_deref().unwrap_or_default();
+        // `check success`, `check error`: the repository's check, its own clock (its start
+        // is no backup running).
+        if event.contains("check") {
+            return if event.contains("error") || self.error.is_some() {
+                (EventKind::Check, RunStatus::Failed)
+            } else if event.contains("success") {
+                (EventKind::Check, RunStatus::Success)
+            } else {
+                (EventKind::Log, RunStatus::Unknown)
+            };
+        }
         if event.contains("error") || self.error.is_some() {
             (EventKind::Run, RunStatus::Failed)
         } else if event.contains("warning") {

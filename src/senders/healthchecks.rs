@@ -86,6 +86,13 @@ pub fn ping_event(signal: Signal, rid: Option<String>, body: &[u8]) -> BackupEve
         Signal::Start => (EventKind::Start, RunStatus::Unknown),
         Signal::Log => (EventKind::Log, RunStatus::Unknown),
     };
+    let kind = match summary.as_ref().map(Summary::outcome) {
+        // Backrest's check: its own clock, and its start is no backup running.
+        Some((EventKind::Check, _)) if kind == EventKind::Run => EventKind::Check,
+        Some((EventKind::Log, _)) if kind == EventKind::Start => EventKind::Log,
+        Some(_) => kind,
+        None => super::run_or_check(kind, &text),
+    };
     let mut event = BackupEvent::new(sender, kind, status);
     if let Some(summary) = &summary {
         event = summary.apply(event);

@@ -29,6 +29,10 @@ impl Sender for Jvs {
         let (kind, status) = match (operation, phase) {
             ("snapshot", "created") => (EventKind::Run, RunStatus::Success),
             ("snapshot", _) => (EventKind::Log, RunStatus::Unknown),
+            // A verify checks the backups: its own clock; its start is no backup running.
+            ("verify", "complete") => (EventKind::Check, RunStatus::Success),
+            ("verify", "failed") => (EventKind::Check, RunStatus::Failed),
+            ("verify", _) => (EventKind::Log, RunStatus::Unknown),
             (_, "start") => (EventKind::Start, RunStatus::Unknown),
             (_, "complete") => (EventKind::Run, RunStatus::Success),
             (_, "failed") => (EventKind::Run, RunStatus::Failed),

@@ -28,7 +28,7 @@ use std::cell::OnceCell;
 
 use jiff::tz::TimeZone;
 
-use crate::domain::{BackupEvent, RunStatus, SenderKind};
+use crate::domain::{BackupEvent, EventKind, RunStatus, SenderKind};
 
 /// A sender's parser.
 pub trait Sender: Sync {
@@ -77,6 +77,21 @@ pub fn display_name(kind: SenderKind) -> &'static str {
         None if kind == SenderKind::HOME_ASSISTANT => "Home Assistant",
         None if kind == SenderKind::UNKNOWN => "Unrecognised",
         None => kind.as_str(),
+    }
+}
+
+/// A run whose log says it only checked the backups: borgmatic's `check` action logs
+/// "Running consistency checks", its `create` "Creating archive" (a plain `borgmatic` run
+/// does both, and is a backup).
+pub(crate) fn checked_only(log: &str) -> bool {
+    log.contains("Running consistency checks") && !log.contains("Creating archive")
+}
+
+/// `kind`, or a check where the log says the run only checked the backups.
+pub(crate) fn run_or_check(kind: EventKind, log: &str) -> EventKind {
+    match kind {
+        EventKind::Run if checked_only(log) => EventKind::Check,
+        other => other,
     }
 }
 

@@ -97,6 +97,7 @@ impl Notification {
                 )),
             ),
         };
+        let kind = super::run_or_check(kind, &self.message);
         let mut event = BackupEvent::new(self.sender, kind, status);
         if status == RunStatus::Failed || status == RunStatus::Warning {
             let reason = match status {

@@ -47,6 +47,8 @@ impl Sender for Proxmox {
         });
         let job_type = json_text(json, &["fields", "type"]);
         let kind = match job_type.as_deref() {
+            // Backup Server's verify jobs check the backups rather than make one.
+            Some("verify" | "verification") => EventKind::Check,
             Some(t) if JOBS.contains(&t) => EventKind::Run,
             None => EventKind::Run,
             Some(_) => EventKind::Log,

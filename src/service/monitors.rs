@@ -61,6 +61,9 @@ pub struct MonitorFields {
     /// `null` for none.
     #[serde(default, deserialize_with = "present")]
     pub maintenance: Option<serde_json::Value>,
+    /// No passing check for this long is a problem (`7d`); `off` (default) or empty: none.
+    #[serde(default)]
+    pub not_verified_after: Option<String>,
 }
 
 /// [`MonitorFields`], parsed: what the use cases take. `None`: not given.
@@ -80,6 +83,8 @@ pub struct MonitorSettings {
     pub unusual_durations: Option<bool>,
     /// `Some(None)`: no maintenance window.
     pub maintenance: Option<Option<MaintenanceWindow>>,
+    /// `Some(None)`: no "not verified" alert.
+    pub not_verified_after: Option<Option<jiff::SignedDuration>>,
 }
 
 impl MonitorFields {
@@ -122,7 +127,16 @@ impl MonitorFields {
                 Some(Some(MaintenanceWindow::from_json(&window)?))
             }
         };
+        let not_verified_after = match self.not_verified_after.as_deref().map(str::trim) {
+            None => None,
+            Some("" | "off") => Some(None),
+            Some(period) => Some(Some(crate::domain::parse_period(
+                period,
+                "not_verified_after",
+            )?)),
+        };
         Ok(MonitorSettings {
+            not_verified_after,
             unusual_durations: self.unusual_durations,
             maintenance,
             name: self.name.as_deref().map(MonitorName::parse).transpose()?,
@@ -215,15 +229,17 @@ impl Service {
                 Origin::Ui,
             )
             .await?;
-        let monitor = match new.maintenance.flatten() {
-            Some(window) => {
-                let changes = MonitorChanges {
-                    maintenance: Some(Some(window)),
-                    ..MonitorChanges::default()
-                };
-                self.store.update_monitor(monitor.id, changes).await?
-            }
-            None => monitor,
+        let (maintenance, not_verified_after) =
+            (new.maintenance.flatten(), new.not_verified_after.flatten());
+        let monitor = if maintenance.is_some() || not_verified_after.is_some() {
+            let changes = MonitorChanges {
+                maintenance: Some(maintenance),
+                not_verified_after: Some(not_verified_after),
+                ..MonitorChanges::default()
+            };
+            self.store.update_monitor(monitor.id, changes).await?
+        } else {
+            monitor
         };
         tracing::info!(monitor = %monitor.key, "monitor created");
         self.publisher().entities_due();
@@ -253,6 +269,7 @@ impl Service {
             no_success: edit.no_success,
             unusual_durations: edit.unusual_durations,
             maintenance: edit.maintenance,
+            not_verified_after: edit.not_verified_after,
             ..MonitorChanges::default()
         };
         if edit.shrink_percent.is_some() || edit.shrink_runs.is_some() {

@@ -208,7 +208,8 @@ impl<'c> DeliveryWrite<'c> {
         event: &BackupEvent,
         run_key: &str,
     ) -> Result<Option<i64>, StoreError> {
-        if event.kind() != EventKind::Run {
+        // A check ends its start too (borgmatic pings `start` before a check-only run).
+        if !matches!(event.kind(), EventKind::Run | EventKind::Check) {
             return Ok(None);
         }
         let start = self
@@ -312,7 +313,8 @@ impl<'c> DeliveryWrite<'c> {
                     figures
                 ])?;
             }
-            EventKind::Log | EventKind::Test | EventKind::Progress => {}
+            // A check has its own clock (the newest check is read when needed).
+            EventKind::Log | EventKind::Test | EventKind::Progress | EventKind::Check => {}
         }
         Ok(())
     }

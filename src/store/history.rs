@@ -119,6 +119,8 @@ fn runs_of(conn: &Connection, monitor_id: i64, recent: usize) -> Result<MonitorR
         last_success: newest("kind = 'run' AND status = 'success'")?,
         last_test: newest("kind = 'test'")?,
         last_start: newest("kind = 'start'")?,
+        last_check: newest("kind = 'check'")?,
+        last_verified: newest("kind = 'check' AND status = 'success'")?,
         run_times,
         progress: progress_of(conn, monitor_id)?,
     })
@@ -292,6 +294,10 @@ impl Store {
             })?;
             each(&newest("kind = 'test'"), &mut |runs, event| runs.last_test = Some(event))?;
             each(&newest("kind = 'start'"), &mut |runs, event| runs.last_start = Some(event))?;
+            each(&newest("kind = 'check'"), &mut |runs, event| runs.last_check = Some(event))?;
+            each(&newest("kind = 'check' AND status = 'success'"), &mut |runs, event| {
+                runs.last_verified = Some(event)
+            })?;
             let mut times = conn.prepare_cached(
                 "SELECT e.monitor_id, e.received_at, e.started_at FROM monitors m JOIN events e
                  ON e.id IN (SELECT id FROM events WHERE monitor_id = m.id AND kind = 'run'

@@ -61,6 +61,7 @@ fn migration_steps() -> Vec<M<'static>> {
         M::up(include_str!("migrations/013_core_events_cursor.sql")),
         M::up(include_str!("migrations/014_overview_key.sql")),
         M::up(include_str!("migrations/015_durations_pauses.sql")),
+        M::up_with_hook(include_str!("migrations/016_checks.sql"), checks_kept),
     ]
 }
 
@@ -117,6 +118,30 @@ fn checks_as_comparisons(tx: &rusqlite::Transaction) -> HookResult {
     tx.pragma_update(None, "writable_schema", false)?;
     // The new text must parse: a statement on the table is prepared against it.
     tx.prepare("SELECT kind, status FROM events LIMIT 0")?;
+    Ok(())
+}
+
+/// Migration 016: events may be checks (`kind = 'check'`), by the same procedure as 011.
+fn checks_kept(tx: &rusqlite::Transaction) -> HookResult {
+    let kinds = EVENT_CHECKS[0].1;
+    let with_checks = format!("{kinds} OR kind = 'check'");
+    let table_sql = "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'events'";
+    let sql: String = tx.query_row(table_sql, [], |r| r.get(0))?;
+    if !sql.contains(kinds) {
+        return Err(HookError::Hook(format!(
+            "the events table has no CHECK ({kinds}) to extend"
+        )));
+    }
+    let rewritten = sql.replace(kinds, &with_checks);
+    let version: i64 = tx.pragma_query_value(None, "schema_version", |r| r.get(0))?;
+    tx.pragma_update(None, "writable_schema", true)?;
+    tx.execute(
+        "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = 'events'",
+        [&rewritten],
+    )?;
+    tx.pragma_update(None, "schema_version", version + 1)?;
+    tx.pragma_update(None, "writable_schema", false)?;
+    tx.prepare("SELECT kind FROM events LIMIT 0")?;
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use super::{Store, StoreError, from_ms, to_ms};
 use crate::domain::{
     Grace, HistoryLimit, MaintenanceWindow, Monitor, MonitorChanges, MonitorKey, MonitorName,
     NewMonitor, NoSuccessAlert, Origin, Pause, Schedule, ShrinkRule, Slug, WebhookId,
+    format_period, parse_period,
 };
 
 /// The slug itself if free, else the first free `slug_2`, `slug_3`…
@@ -84,7 +85,7 @@ fn insert_monitor(
 
 const COLUMNS: &str = "id, key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s, \
                        slug, unseen, shrink_percent, shrink_runs, no_success_after, unusual_durations, \
-                       paused_until, maintenance";
+                       paused_until, maintenance, not_verified_after";
 
 fn schedule_json(schedule: Option<&Schedule>) -> Option<String> {
     schedule.map(|s| s.to_json().to_string())
@@ -131,6 +132,10 @@ fn monitor_from_row(row: &Row<'_>) -> Result<Monitor, StoreError> {
                 })
                 .transpose()?,
         },
+        not_verified_after: row
+            .get::<_, Option<String>>(18)?
+            .map(|text| parse_period(&text, "not_verified_after").map_err(corrupt))
+            .transpose()?,
     })
 }
 
@@ -202,6 +207,7 @@ impl Store {
                 no_success: new.no_success,
                 unusual_durations: new.unusual_durations,
                 pause: Pause::default(),
+                not_verified_after: None,
             })
         })
         .await
@@ -360,6 +366,12 @@ impl Store {
                 conn.execute(
                     "UPDATE monitors SET maintenance = ?2 WHERE id = ?1",
                     params![id, window.as_ref().map(|w| w.to_json().to_string())],
+                )?;
+            }
+            if let Some(after) = changes.not_verified_after {
+                conn.execute(
+                    "UPDATE monitors SET not_verified_after = ?2 WHERE id = ?1",
+                    params![id, after.map(format_period)],
                 )?;
             }
             if let Some(no_success) = changes.no_success {

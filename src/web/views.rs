@@ -69,6 +69,10 @@ pub struct MonitorJson {
     pub maintenance: Option<serde_json::Value>,
     /// The usual duration of a successful run, in seconds, once learned.
     pub usual_duration_s: Option<f64>,
+    /// When a check of the backups (a verify job, borgmatic's check) last passed.
+    pub last_verified: Option<Timestamp>,
+    /// No passing check for this long is a problem (`7d`), or `off`.
+    pub not_verified_after: String,
 }
 
 impl MonitorJson {
@@ -92,6 +96,7 @@ impl MonitorJson {
             entities: crate::ha::catalogue::entity_ids_on(
                 state.service.entities_status().path,
                 &monitor.key,
+                summary,
             ),
             history_limit: monitor.history_limit.get(),
             has_secret: monitor.secret.is_some(),
@@ -147,6 +152,10 @@ impl MonitorJson {
             paused_until: summary.paused_until,
             maintenance: monitor.pause.window.as_ref().map(|w| w.to_json()),
             usual_duration_s: summary.usual_duration.map(|d| d.as_secs_f64()),
+            last_verified: summary.last_verified,
+            not_verified_after: monitor
+                .not_verified_after
+                .map_or_else(|| "off".to_owned(), crate::domain::format_period),
         }
     }
 }

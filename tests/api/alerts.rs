@@ -551,3 +551,84 @@ async fn a_paused_monitor_shows_paused_and_resumes() {
     );
     app.stop().await;
 }
+
+/// Checks of the backups are their own clock: `kind: check` (and a Proxmox Backup Server
+/// verify job) sets "last verified" and its entity; a failed check is a failure; with
+/// `not_verified_after`, going without a passing check is a problem.
+#[tokio::test]
+async fn checks_keep_their_own_clock() {
+    let dir = tempfile::tempdir().unwrap();
+    let core = fake_core().await;
+    let app = spawn_app(dir.path(), Some(&core)).await;
+    let monitor = app.create_monitor(json!({"name": "Repo"})).await;
+    app.post_webhook(&monitor, r#"{"status":"success","source":"/home"}"#)
+        .await;
+    let before: Value = app.get_json("/api/monitors/repo").await;
+    assert!(before["last_verified"].is_null());
+    assert!(
+        !before["entities"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("sensor.kopia_repo_last_verified")),
+        "no check yet: no last-verified entity"
+    );
+
+    app.post_webhook(
+        &monitor,
+        r#"{"kind":"check","status":"success","source":"repo"}"#,
+    )
+    .await;
+    let (_, verified) = wait_for_state(&core, "sensor.kopia_repo_last_verified", |s| {
+        s["state"] != "unknown"
+    })
+    .await;
+    assert_eq!(verified["attributes"]["device_class"], "timestamp");
+    let api: Value = app.get_json("/api/monitors/repo").await;
+    assert_eq!(api["status"], "success");
+    let passed = api["last_verified"].clone();
+    assert!(passed.is_string());
+
+    // Proxmox Backup Server's verify job fails: the monitor fails, saying why.
+    let pbs = app
+        .client
+        .post(app.webhook_path(&monitor))
+        .header("Content-Type", "application/json")
+        .body(std::fs::read("tests/fixtures/proxmox/verify-failed.json").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pbs.status().as_u16(), 200);
+    let api: Value = app.get_json("/api/monitors/repo").await;
+    assert_eq!(api["status"], "failed", "{api}");
+    assert_eq!(api["error"], "Verify Datastore 'store1' Failed");
+    let events = app.events("repo", "").await;
+    assert_eq!(events[0]["kind"], "check");
+    assert_eq!(
+        api["last_verified"], passed,
+        "a failed check is no verification"
+    );
+
+    // A passing check again, then an alert after a second without one.
+    app.post_webhook(
+        &monitor,
+        r#"{"kind":"check","status":"success","source":"repo"}"#,
+    )
+    .await;
+    let set = app
+        .client
+        .patch(format!("{}/api/monitors/repo", app.ui_base))
+        .json(&json!({"not_verified_after": "1s"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(set.status().as_u16(), 200);
+    let (_, late) = wait_for_state(&core, "sensor.kopia_repo", |s| s["state"] == "overdue").await;
+    assert!(
+        late["attributes"]["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("not verified since"),
+        "{late}"
+    );
+    app.stop().await;
+}

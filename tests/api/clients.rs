@@ -208,6 +208,11 @@ ntfy:
 }
 
 async fn borgmatic(dir: &Path, config: &str) -> Output {
+    borgmatic_action(dir, config, &["create"]).await
+}
+
+/// borgmatic with its `action` arguments (`create`; `check --force`).
+async fn borgmatic_action(dir: &Path, config: &str, action: &[&str]) -> Output {
     let path = dir.join("config.yaml");
     std::fs::write(&path, config).unwrap();
     let home = dir.join("home");
@@ -226,13 +231,11 @@ async fn borgmatic(dir: &Path, config: &str) -> Output {
     ];
     run(
         "borgmatic",
-        vec![
-            "--config".into(),
-            path.display().to_string(),
-            "create".into(),
-            "--verbosity".into(),
-            "1".into(),
-        ],
+        vec!["--config".into(), path.display().to_string()]
+            .into_iter()
+            .chain(action.iter().map(|a| a.to_string()))
+            .chain(["--verbosity".into(), "1".into()])
+            .collect(),
         env,
     )
     .await
@@ -290,6 +293,26 @@ async fn borgmatic_reports_through_its_apprise_and_ntfy_hooks() {
         let monitor: Value = app.get_json(&format!("/api/monitors/{key}")).await;
         assert_eq!(monitor["status"], "success", "{key}");
     }
+
+    // `borgmatic check`: a check of the backups, its own clock ("last verified").
+    let output = borgmatic_action(dir.path(), &good, &["check", "--force"]).await;
+    assert!(
+        output.status.success(),
+        "borgmatic check: {}",
+        said(&output)
+    );
+    let checked = app.events("borg_apprise", "").await.remove(0);
+    assert_eq!(
+        (checked["kind"].as_str(), checked["status"].as_str()),
+        (Some("check"), Some("success")),
+        "{checked:#}"
+    );
+    let monitor: Value = app.get_json("/api/monitors/borg_apprise").await;
+    assert!(monitor["last_verified"].is_string(), "{monitor}");
+    assert_eq!(
+        monitor["status"], "success",
+        "the check's start ended: {monitor}"
+    );
 
     let missing = dir.path().join("missing-repo");
     let bad = borgmatic_config(dir.path(), &missing, &apprise_url, (&ntfy_server, topic));

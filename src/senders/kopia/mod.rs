@@ -110,7 +110,13 @@ fn generic_error(subject: &str, body: &str, inbound: &Inbound<'_>) -> BackupEven
         "" => format!("{operation} failed"),
         text => format!("{operation} failed: {text}"),
     };
-    let event = BackupEvent::new(KIND, EventKind::Run, RunStatus::Failed)
+    // Maintenance checks and tidies the repository: its error is a failed check.
+    let kind = if operation.to_ascii_lowercase().contains("maintenance") {
+        EventKind::Check
+    } else {
+        EventKind::Run
+    };
+    let event = BackupEvent::new(KIND, kind, RunStatus::Failed)
         .with_times(started, finished)
         .with_error(&error);
     match host_of(subject) {

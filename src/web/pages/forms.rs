@@ -30,6 +30,8 @@ pub struct MonitorForm {
     /// The maintenance window's start (cron) and length; both empty: none.
     maintenance_cron: String,
     maintenance_for: String,
+    /// `7d`, or empty for none.
+    not_verified_after: String,
     /// `keep`, `generate`, `set` or `remove` (edit); `generate` or `set` (new).
     secret_action: String,
     secret: String,
@@ -184,6 +186,7 @@ pub async fn create_monitor(
             no_success_after: Some(form.no_success_after.clone()),
             unusual_durations: Some(form.unusual_durations == "on"),
             maintenance: Some(form.maintenance()),
+            not_verified_after: Some(form.not_verified_after.clone()),
         };
         let new = fields.parse(&state.settings.options.timezone_name)?;
         Ok::<_, ApiError>((state.service.create_monitor(new).await?, secret))
@@ -264,6 +267,10 @@ pub async fn edit_form(
         unusual_durations: if monitor.unusual_durations { "on" } else { "" }.into(),
         maintenance_cron: window_json(&monitor, "cron"),
         maintenance_for: window_json(&monitor, "for"),
+        not_verified_after: monitor
+            .not_verified_after
+            .map(crate::domain::format_period)
+            .unwrap_or_default(),
         secret_action: "keep".into(),
         ..MonitorForm::default()
     };
@@ -316,6 +323,7 @@ pub async fn save_edit(
             no_success_after: Some(form.no_success_after.clone()),
             unusual_durations: Some(form.unusual_durations == "on"),
             maintenance: Some(form.maintenance()),
+            not_verified_after: Some(form.not_verified_after.clone()),
         };
         Ok::<_, ApiError>((
             state

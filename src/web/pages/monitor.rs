@@ -349,7 +349,7 @@ pub async fn monitor_page(
         port_disabled: state.webhook_port_disabled(),
         has_secret: monitor.secret.is_some(),
         read_only: monitor.origin == Origin::Options,
-        entities: crate::ha::catalogue::entity_ids_on(entities.path, &monitor.key),
+        entities: crate::ha::catalogue::entity_ids_on(entities.path, &monitor.key, &summary),
         size_chart,
         duration_chart,
         chart_width: charts::WIDTH,
