@@ -37,7 +37,7 @@ impl HistoryRow {
     fn new(stored: &StoredEvent, zone: &jiff::tz::TimeZone) -> Self {
         let e = &stored.event;
         let status = match e.kind() {
-            EventKind::Run | EventKind::Test => e.status().as_str(),
+            EventKind::Run | EventKind::Test | EventKind::Check => e.status().as_str(),
             EventKind::Start => "running",
             _ => "info",
         };
@@ -163,6 +163,8 @@ struct MonitorPage {
     headline_error: String,
     sources: Vec<SourceRow>,
     last_seen: String,
+    /// "Verified: 2 days ago" where checks arrive; empty otherwise.
+    verified: String,
     expected: String,
     push: String,
     urls: Urls,
@@ -307,6 +309,11 @@ pub async fn monitor_page(
         last_seen: summary
             .last_seen
             .map_or_else(|| "nothing received yet".into(), |t| relative_time(t, now)),
+        verified: match (&summary.last_check, summary.last_verified) {
+            (None, _) => String::new(),
+            (Some(_), Some(at)) => relative_time(at, now),
+            (Some(_), None) => "never (no check has passed)".into(),
+        },
         expected: match (&monitor.schedule, summary.next_expected, &summary.rhythm) {
             (Some(schedule), Some(next), _) => format!(
                 "{} ({schedule}, grace {})",
@@ -400,7 +407,29 @@ fn alerts_text(monitor: &crate::domain::Monitor, summary: &MonitorSummary) -> St
             monitor.shrink.runs()
         )
     };
-    format!("{no_success} · {shrink}")
+    let durations = if monitor.unusual_durations {
+        " · a warning when a backup takes far longer or shorter than usual"
+    } else {
+        ""
+    };
+    let verify = monitor
+        .not_verified_after
+        .map_or_else(String::new, |limit| {
+            format!(
+                " · a problem when not verified for {}",
+                format_period(limit)
+            )
+        });
+    let window = monitor.pause.window.as_ref().map_or_else(String::new, |w| {
+        let json = w.to_json();
+        format!(
+            " · paused for {} from each “{}” ({})",
+            json["for"].as_str().unwrap_or_default(),
+            json["cron"].as_str().unwrap_or_default(),
+            json["tz"].as_str().unwrap_or_default()
+        )
+    });
+    format!("{no_success} · {shrink}{durations}{verify}{window}")
 }
 
 /// Size and duration over the recent runs that report them, oldest first.
