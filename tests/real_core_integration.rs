@@ -269,6 +269,35 @@ async fn reports_to_cores_own_url_reach_the_addon_as_sent() {
     assert_eq!(events[0]["status"], "failed");
     assert_eq!(events[0]["error"], "disk full");
 
+    // Home Assistant's action pauses the monitor (a script, a dashboard button).
+    let kuma_key = kuma["key"].as_str().unwrap();
+    let (status, answer) = core
+        .call(
+            Method::POST,
+            "/api/services/kopia_webhook/pause",
+            Some(json!({"monitor": format!("sensor.kopia_{kuma_key}"), "duration": "02:00:00"})),
+        )
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    let paused = addon.get(&format!("/api/monitors/{kuma_key}")).await;
+    assert_eq!(paused["status"], "paused", "{paused}");
+    println!(
+        "paused through Core's action: until {}",
+        paused["paused_until"]
+    );
+    let (status, _) = core
+        .call(
+            Method::POST,
+            "/api/services/kopia_webhook/resume",
+            Some(json!({"monitor": kuma_key})),
+        )
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        addon.get(&format!("/api/monitors/{kuma_key}")).await["status"],
+        "failed"
+    );
+
     core.remove_config_entry(&entry_id).await;
     addon.stop().await;
 }

@@ -309,11 +309,7 @@ pub async fn monitor_page(
         last_seen: summary
             .last_seen
             .map_or_else(|| "nothing received yet".into(), |t| relative_time(t, now)),
-        verified: match (&summary.last_check, summary.last_verified) {
-            (None, _) => String::new(),
-            (Some(_), Some(at)) => relative_time(at, now),
-            (Some(_), None) => "never (no check has passed)".into(),
-        },
+        verified: verified_text(&summary, now),
         expected: match (&monitor.schedule, summary.next_expected, &summary.rhythm) {
             (Some(schedule), Some(next), _) => format!(
                 "{} ({schedule}, grace {})",
@@ -380,6 +376,15 @@ pub async fn monitor_page(
         resumable: monitor.pause.until.is_some_and(|u| u > now),
     };
     html(&view, &layout)
+}
+
+/// When a check last passed, where checks arrive; empty where none ever did.
+fn verified_text(summary: &MonitorSummary, now: Timestamp) -> String {
+    match (&summary.last_check, summary.last_verified) {
+        (None, _) => String::new(),
+        (Some(_), Some(at)) => relative_time(at, now),
+        (Some(_), None) => "never (no check has passed)".into(),
+    }
 }
 
 /// "A problem after 2d 1h without a success (auto: two runs missed, plus grace) ·
