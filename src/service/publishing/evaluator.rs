@@ -63,6 +63,8 @@ pub(super) async fn evaluate_monitors(evaluator: Evaluator, due: Arc<Notify>, wa
     // Every monitor's status, for the add-on's own entities; filled by the start-up round.
     let mut entries: HashMap<i64, OverviewEntry> = HashMap::new();
     let mut shown: Option<Overview> = None;
+    // Shown again then: over MQTT it waits for the old REST states to be removed.
+    let mut overview_again: Option<Timestamp> = None;
     loop {
         let mut todo: Vec<(i64, Option<i64>)> = match store.due_monitors().await {
             Ok(todo) => todo.into_iter().map(|(id, due)| (id, Some(due))).collect(),
@@ -98,13 +100,11 @@ pub(super) async fn evaluate_monitors(evaluator: Evaluator, due: Arc<Notify>, wa
         }
         let overview = Overview::new(entries.values().cloned().collect());
         if shown.as_ref() != Some(&overview) {
+            overview_again = None;
             match show_overview(&evaluator, &overview).await {
                 Ok(true) => shown = Some(overview),
                 Ok(false) => {
-                    deadlines.insert(
-                        OVERVIEW_AGAIN,
-                        Timestamp::now() + jiff::SignedDuration::from_secs(1),
-                    );
+                    overview_again = Some(Timestamp::now() + jiff::SignedDuration::from_secs(1));
                 }
                 Err(e) => {
                     tracing::error!(error = %crate::telemetry::ErrorChain(&e), "cannot queue the overview entities")
@@ -115,6 +115,7 @@ pub(super) async fn evaluate_monitors(evaluator: Evaluator, due: Arc<Notify>, wa
 
         let sleep = deadlines
             .values()
+            .chain(overview_again.iter())
             .min()
             .map(|next| until(*next))
             .unwrap_or(Duration::from_secs(3600));
@@ -144,10 +145,6 @@ struct Evaluated {
     changes_at: Option<Timestamp>,
     entry: Option<OverviewEntry>,
 }
-
-/// Not a monitor: the overview is to be shown again in a moment (the old REST states of the
-/// entities it takes over over MQTT are still being removed).
-const OVERVIEW_AGAIN: i64 = 0;
 
 /// The add-on's own entities: published over MQTT, or written to the outbox. `false`: not
 /// yet (REST states are still being removed).
@@ -184,9 +181,6 @@ async fn evaluate(
     id: i64,
     seen: Option<i64>,
 ) -> Result<Evaluated, StoreError> {
-    if id == OVERVIEW_AGAIN {
-        return Ok(Evaluated::default());
-    }
     let Evaluator {
         store,
         mqtt,
