@@ -444,9 +444,9 @@ async fn announce_to_home_assistant(client: SupervisorClient, state: web::Data<A
 /// Home Assistant's own backups, followed over the websocket of whichever Core the add-on
 /// talks to (its own settings', or the one the integration hands over, which may change).
 async fn follow_home_assistant_backups(state: web::Data<AppState>) {
-    let mut version = 0;
+    let mut changes = state.service.core_changes();
     loop {
-        let core = state.service.core();
+        let core = changes.borrow_and_update().clone();
         let following = core.as_ref().and_then(|core| {
             let url = crate::ha::watch::websocket_url(&core.url)?;
             let state = state.clone();
@@ -459,25 +459,11 @@ async fn follow_home_assistant_backups(state: web::Data<AppState>) {
                 },
             )))
         });
-        loop {
-            version = state
-                .service
-                .next_change(version, Duration::from_secs(3600))
-                .await;
-            let now = state.service.core();
-            let same = match (&core, &now) {
-                (Some(a), Some(b)) => Arc::ptr_eq(a, b),
-                (None, None) => true,
-                _ => false,
-            };
-            if state.service.is_stopping() || !same {
-                break;
-            }
-        }
+        let changed = changes.changed().await;
         if let Some(following) = following {
             following.abort();
         }
-        if state.service.is_stopping() {
+        if changed.is_err() {
             return;
         }
     }

@@ -256,7 +256,7 @@ impl Service {
         let Some(starter) = self.core_starter.get() else {
             return;
         };
-        self.core.store(Some(Arc::new(core.clone())));
+        self.core.send_replace(Some(Arc::new(core.clone())));
         let publisher = starter(core).await;
         self.publisher.swap(Arc::new(publisher)).stop();
         self.changed();
@@ -269,7 +269,7 @@ impl Service {
             return Ok(());
         }
         self.store.set_core_link(None).await?;
-        self.core.store(None);
+        self.core.send_replace(None);
         self.publisher
             .swap(Arc::new(super::publishing::Publisher::disabled()))
             .stop();

@@ -137,7 +137,7 @@ pub struct Service {
     core_backups: core_backups::CoreBackupsState,
     /// The Home Assistant the add-on talks to now (its own settings', or the one the
     /// integration handed over).
-    core: arc_swap::ArcSwapOption<crate::config::CoreSettings>,
+    core: tokio::sync::watch::Sender<Option<Arc<crate::config::CoreSettings>>>,
 }
 
 impl Service {
@@ -152,7 +152,7 @@ impl Service {
             Arc::clone(&guard),
             store.clone(),
         ));
-        let core = arc_swap::ArcSwapOption::new(settings.core.clone().map(Arc::new));
+        let core = tokio::sync::watch::Sender::new(settings.core.clone().map(Arc::new));
         Self {
             store,
             publisher: arc_swap::ArcSwap::from_pointee(publisher),
@@ -244,7 +244,15 @@ impl Service {
 
     /// The Home Assistant the add-on talks to now; `None`: none.
     pub fn core(&self) -> Option<Arc<crate::config::CoreSettings>> {
-        self.core.load_full()
+        self.core.borrow().clone()
+    }
+
+    /// Follows which Home Assistant the add-on talks to (the integration hands it over, or
+    /// takes it back): a receiver that sees each change, and nothing else.
+    pub fn core_changes(
+        &self,
+    ) -> tokio::sync::watch::Receiver<Option<Arc<crate::config::CoreSettings>>> {
+        self.core.subscribe()
     }
 
     pub fn settings(&self) -> &Settings {
