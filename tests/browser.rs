@@ -275,6 +275,30 @@ async fn a_learned_schedule_is_one_click_and_a_shrink_is_explained() {
             .is_err()
     );
     screenshot(&browser, "12-scheduled").await;
+
+    // Paused for a day from its page: `paused`, and it says until when; resumed in one click.
+    click_then_wait(
+        &browser,
+        Locator::Css("form.inline-pause button"),
+        Locator::Css(".notice"),
+    )
+    .await;
+    assert!(text(&browser, ".notice").await.contains("Paused:"));
+    assert_eq!(text(&browser, "h1 .pill").await, "paused");
+    assert!(
+        text(&browser, "p.notice + p.notice, p.notice ~ p.notice")
+            .await
+            .starts_with("Paused until"),
+    );
+    screenshot(&browser, "17-paused").await;
+    click_then_wait(
+        &browser,
+        Locator::XPath("//button[text()='Resume']"),
+        Locator::Css(".notice"),
+    )
+    .await;
+    assert!(text(&browser, ".notice").await.contains("Resumed"));
+    assert_ne!(text(&browser, "h1 .pill").await, "paused");
     browser.goto(&panel).await.unwrap();
     screenshot(&browser, "13-dashboard-notify").await;
     assert!(
