@@ -96,9 +96,10 @@ mod tests {
             ("restore.failed", EventKind::Run, RunStatus::Failed),
             ("gc.start", EventKind::Start, RunStatus::Unknown),
             ("gc.complete", EventKind::Run, RunStatus::Success),
-            ("verify.start", EventKind::Start, RunStatus::Unknown),
-            ("verify.complete", EventKind::Run, RunStatus::Success),
-            ("verify.failed", EventKind::Run, RunStatus::Failed),
+            // A verify checks the backups: its own clock, its start no backup running.
+            ("verify.start", EventKind::Log, RunStatus::Unknown),
+            ("verify.complete", EventKind::Check, RunStatus::Success),
+            ("verify.failed", EventKind::Check, RunStatus::Failed),
         ] {
             let body = format!(
                 r#"{{"event":"{name}","timestamp":"2024-02-23T10:00:00Z","repo_id":"r1","error":"boom"}}"#
