@@ -97,16 +97,26 @@ const EVENT_CHECKS: [(&str, &str); 2] = [
 /// table (<https://sqlite.org/lang_altertable.html#otheralter>): rewrite the table's SQL in
 /// `sqlite_schema` and bump `schema_version`, in the migration's transaction.
 fn checks_as_comparisons(tx: &rusqlite::Transaction) -> HookResult {
+    rewrite_events_checks(tx, &EVENT_CHECKS)
+}
+
+/// Migration 016: events may be checks (`kind = 'check'`), by the same procedure as 011.
+fn checks_kept(tx: &rusqlite::Transaction) -> HookResult {
+    let kinds = EVENT_CHECKS[0].1;
+    rewrite_events_checks(tx, &[(kinds, &format!("{kinds} OR kind = 'check'"))])
+}
+
+/// Replaces each CHECK text of the events table by its new text, in `sqlite_schema`.
+fn rewrite_events_checks(tx: &rusqlite::Transaction, changes: &[(&str, &str)]) -> HookResult {
     let table_sql = "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'events'";
-    let sql: String = tx.query_row(table_sql, [], |r| r.get(0))?;
-    let mut rewritten = sql.clone();
-    for (list, comparisons) in EVENT_CHECKS {
-        if !rewritten.contains(list) {
+    let mut rewritten: String = tx.query_row(table_sql, [], |r| r.get(0))?;
+    for (old, new) in changes {
+        if !rewritten.contains(old) {
             return Err(HookError::Hook(format!(
-                "the events table has no CHECK ({list}) to rewrite"
+                "the events table has no CHECK ({old}) to rewrite"
             )));
         }
-        rewritten = rewritten.replace(list, comparisons);
+        rewritten = rewritten.replace(old, new);
     }
     let version: i64 = tx.pragma_query_value(None, "schema_version", |r| r.get(0))?;
     tx.pragma_update(None, "writable_schema", true)?;
@@ -118,30 +128,6 @@ fn checks_as_comparisons(tx: &rusqlite::Transaction) -> HookResult {
     tx.pragma_update(None, "writable_schema", false)?;
     // The new text must parse: a statement on the table is prepared against it.
     tx.prepare("SELECT kind, status FROM events LIMIT 0")?;
-    Ok(())
-}
-
-/// Migration 016: events may be checks (`kind = 'check'`), by the same procedure as 011.
-fn checks_kept(tx: &rusqlite::Transaction) -> HookResult {
-    let kinds = EVENT_CHECKS[0].1;
-    let with_checks = format!("{kinds} OR kind = 'check'");
-    let table_sql = "SELECT sql FROM sqlite_schema WHERE type = 'table' AND name = 'events'";
-    let sql: String = tx.query_row(table_sql, [], |r| r.get(0))?;
-    if !sql.contains(kinds) {
-        return Err(HookError::Hook(format!(
-            "the events table has no CHECK ({kinds}) to extend"
-        )));
-    }
-    let rewritten = sql.replace(kinds, &with_checks);
-    let version: i64 = tx.pragma_query_value(None, "schema_version", |r| r.get(0))?;
-    tx.pragma_update(None, "writable_schema", true)?;
-    tx.execute(
-        "UPDATE sqlite_schema SET sql = ?1 WHERE type = 'table' AND name = 'events'",
-        [&rewritten],
-    )?;
-    tx.pragma_update(None, "schema_version", version + 1)?;
-    tx.pragma_update(None, "writable_schema", false)?;
-    tx.prepare("SELECT kind FROM events LIMIT 0")?;
     Ok(())
 }
 

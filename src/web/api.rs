@@ -55,7 +55,7 @@ pub async fn update_monitor(
     let monitor = find(&state, &key).await?;
     let fields: MonitorFields = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
-            "the body is not a valid edit ({e}); send any of name, history_limit, secret, schedule, grace, no_success_after, shrink_percent, shrink_runs"
+            "the body is not a valid edit ({e}); send any of name, history_limit, secret, schedule, grace, no_success_after, shrink_percent, shrink_runs, unusual_durations, maintenance, not_verified_after"
         ))
     })?;
     let edit = fields.parse(&state.settings.options.timezone_name)?;
