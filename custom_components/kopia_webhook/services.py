@@ -37,9 +37,7 @@ RESUME_SCHEMA = vol.Schema({vol.Required(ATTR_MONITOR): _MONITOR})
 
 def monitor_key(monitor: str) -> str:
     """`sensor.kopia_nas` (any of its entities) or `nas`: the monitor's key."""
-    name = monitor.strip().split(".", 1)[-1]
-    for prefix in ("kopia_",):
-        name = name.removeprefix(prefix)
+    name = monitor.strip().split(".", 1)[-1].removeprefix("kopia_")
     for suffix in ("_problem", "_last_success", "_size", "_duration", "_runs"):
         name = name.removesuffix(suffix)
     return name
