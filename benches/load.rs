@@ -9,7 +9,10 @@
 //! `KW_BENCH_IDLE_SECS` (default 600) sets how long idle CPU is measured; `KW_BENCH_QUICK`
 //! stops after the loads on an empty store, `KW_BENCH_HISTORY` runs only the 1M/1k
 //! comparison (for trying a change, not for the README), `KW_BENCH_INSTRUCTIONS` only idle RSS
-//! and the instructions per request (for comparing two commits).
+//! and the instructions per request (for comparing two commits), and with `KW_BENCH_RSS` too
+//! only idle RSS (a number: seconds to keep the add-on running, to read its smaps).
+//! `KW_BENCH_BINARY` runs another build of the add-on than the one cargo built for the bench;
+//! `KW_BENCH_CALLGRIND_KEEP=<dir>` keeps callgrind's profiles there (`callgrind_annotate`).
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -106,13 +109,14 @@ impl Server {
 
     /// The add-on, pushing to `core` if given, under `wrapper` (valgrind) if given.
     fn app_with(data_dir: &Path, core: Option<&str>, wrapper: Option<&[String]>) -> Self {
+        let binary = add_on_binary();
         let mut command = match wrapper {
             Some([program, args @ ..]) => {
                 let mut command = Command::new(program);
-                command.args(args).arg(env!("CARGO_BIN_EXE_kopia-webhook"));
+                command.args(args).arg(binary);
                 command
             }
-            _ => Command::new(env!("CARGO_BIN_EXE_kopia-webhook")),
+            _ => Command::new(binary),
         };
         if let Some(core) = core {
             command
@@ -222,13 +226,30 @@ impl Server {
     }
 
     fn rss_kib(&self) -> u64 {
+        self.status_kib("VmRSS:")
+    }
+
+    /// One `… kB` line of `/proc/<pid>/status`.
+    fn status_kib(&self, field: &str) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         status
             .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .find_map(|l| l.strip_prefix(field))
             .and_then(|v| v.split_whitespace().next()?.parse().ok())
             .unwrap_or(0)
+    }
+
+    /// Idle RSS and what it is made of: pages of the binary file (shared with the page
+    /// cache) and the process's own memory.
+    fn rss_text(&self) -> String {
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        format!(
+            "{:.1} MiB (file {:.1}, anon {:.1})",
+            mib(self.rss_kib()),
+            mib(self.status_kib("RssFile:")),
+            mib(self.status_kib("RssAnon:"))
+        )
     }
 }
 
@@ -369,36 +390,44 @@ async fn seed(store: &Store, name: &str, count: usize) -> String {
 /// start-up and shutdown cancel out; the no-op counted the same way.
 async fn instruction_rows(one_snapshot: &str, core: &str) {
     const N: u64 = 200;
-    let once = instructions(Counted::NoOp, "api/webhook", Some(one_snapshot), N).await;
-    let twice = instructions(Counted::NoOp, "api/webhook", Some(one_snapshot), 2 * N).await;
+    let report = ("api/webhook", Some(one_snapshot));
+    let once = instructions(Counted::NoOp, report, N, &[]).await;
+    let twice = instructions(Counted::NoOp, report, 2 * N, &[]).await;
     row(
         "instructions per no-op request (callgrind)",
         format!("{}", twice.saturating_sub(once) / N),
     );
     // With a Core: the event fired and the entities pushed for each report count too.
-    for (what, path, body, core) in [
-        ("Kopia report", "api/webhook", Some(one_snapshot), None),
-        ("ping", "ping", None, None),
-        (
-            "Kopia report",
-            "api/webhook",
-            Some(one_snapshot),
-            Some(core),
-        ),
+    for (only, what) in [
+        (&[][..], ""),
+        (&HANDLER_AND_WRITER[..], ", handler and writer"),
     ] {
-        let counted = Counted::Fresh { core };
-        let once = instructions(counted, path, body, N).await;
-        let twice = instructions(counted, path, body, 2 * N).await;
-        let core = if core.is_some() {
-            "Core connected"
-        } else {
-            "Core off"
-        };
-        row(
-            &format!("instructions per {what} (callgrind, {core})"),
-            format!("{}", twice.saturating_sub(once) / N),
-        );
+        for (kind, request, core) in [
+            ("Kopia report", report, None),
+            ("ping", ("ping", None), None),
+            ("Kopia report", report, Some(core)),
+        ] {
+            let counted = Counted::Fresh { core };
+            let once = instructions(counted, request, N, only).await;
+            let twice = instructions(counted, request, 2 * N, only).await;
+            let core = if core.is_some() {
+                "Core connected"
+            } else {
+                "Core off"
+            };
+            row(
+                &format!("instructions per {kind} (callgrind, {core}{what})"),
+                format!("{}", twice.saturating_sub(once) / N),
+            );
+        }
     }
+}
+
+/// The add-on's binary: the one cargo built for this bench, or `KW_BENCH_BINARY` (another
+/// build of it, such as `--profile profiling` or other linker flags, to compare).
+fn add_on_binary() -> std::ffi::OsString {
+    std::env::var_os("KW_BENCH_BINARY")
+        .unwrap_or_else(|| env!("CARGO_BIN_EXE_kopia-webhook").into())
 }
 
 fn row(what: &str, value: String) {
@@ -420,10 +449,15 @@ async fn run() {
         let idle = tempfile::tempdir().unwrap();
         let app = Server::app_with(idle.path(), Some(&core.url), None);
         tokio::time::sleep(Duration::from_secs(2)).await;
-        row(
-            "idle RSS",
-            format!("{:.1} MiB", app.rss_kib() as f64 / 1024.0),
-        );
+        row("idle RSS", app.rss_text());
+        if let Some(rss) = std::env::var_os("KW_BENCH_RSS") {
+            // A number: keep it running that many seconds, to read its /proc/<pid>/smaps.
+            if let Some(secs) = rss.to_str().and_then(|s| s.parse().ok()) {
+                println!("pid {}", app.child.id());
+                tokio::time::sleep(Duration::from_secs(secs)).await;
+            }
+            return;
+        }
         drop(app);
         instruction_rows(&one_snapshot, &core.url).await;
         return;
@@ -492,8 +526,9 @@ async fn run() {
             db: &from.join("kopia_webhook.db"),
             id: &id,
         };
-        let once = instructions(copy, "api/webhook", Some(&one_snapshot), N).await;
-        let twice = instructions(copy, "api/webhook", Some(&one_snapshot), 2 * N).await;
+        let report = ("api/webhook", Some(one_snapshot.as_str()));
+        let once = instructions(copy, report, N, &[]).await;
+        let twice = instructions(copy, report, 2 * N, &[]).await;
         row(
             &format!("instructions per Kopia report, {stored} stored events"),
             format!("{}", twice.saturating_sub(once) / N),
@@ -503,9 +538,16 @@ async fn run() {
         return;
     }
 
-    let binary = std::fs::metadata(env!("CARGO_BIN_EXE_kopia-webhook"))
-        .unwrap()
-        .len();
+    // The bench's build keeps its symbols; the release build strips them.
+    let stripped = work.path().join("stripped");
+    let status = Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(add_on_binary())
+        .status()
+        .expect("binutils' strip");
+    assert!(status.success());
+    let binary = std::fs::metadata(&stripped).unwrap().len();
     row(
         "binary size (release, stripped)",
         format!("{:.1} MiB", binary as f64 / 1024.0 / 1024.0),
@@ -527,10 +569,7 @@ async fn empty_store_loads(
     let empty = tempfile::tempdir().unwrap();
     let app = Server::app_with(empty.path(), Some(&core.url), None);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    row(
-        "idle RSS",
-        format!("{:.1} MiB", app.rss_kib() as f64 / 1024.0),
-    );
+    row("idle RSS", app.rss_text());
     let id = create_monitor(http, app.ui_port, "Bench").await;
     let base = format!("http://127.0.0.1:{}", app.port);
     let loads = [
@@ -966,16 +1005,36 @@ enum Counted<'a> {
     },
 }
 
+/// The functions whose instructions (with all they call) make "the handler and the writer":
+/// the webhook port's delivery of a request, from its route to its answer, and the SQLite
+/// writer thread. Not counted: HTTP parsing, the runtime's scheduling, the evaluator, Core's
+/// events and pushes, the checkpoint thread and timers, whose share under callgrind changes
+/// from run to run.
+const HANDLER_AND_WRITER: [&str; 2] = [
+    "kopia_webhook::web::webhook::deliver::*",
+    "kopia_webhook::store::run_writer*",
+];
+
 /// The instructions a server executes to start, take `count` requests to `/<path>/<id>`
-/// one at a time (a POST of `body`, or a GET), and stop, under callgrind.
-async fn instructions(counted: Counted<'_>, path: &str, body: Option<&str>, count: u64) -> u64 {
+/// one at a time (a POST of `body`, or a GET), and stop, under callgrind; with `only`, the
+/// instructions inside those functions (callgrind's `--toggle-collect` patterns).
+async fn instructions(
+    counted: Counted<'_>,
+    (path, body): (&str, Option<&str>),
+    count: u64,
+    only: &[&str],
+) -> u64 {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("callgrind.out");
-    let wrapper = vec![
+    let mut wrapper = vec![
         "valgrind".to_owned(),
         "--tool=callgrind".to_owned(),
         format!("--callgrind-out-file={}", out.display()),
     ];
+    if !only.is_empty() {
+        wrapper.push("--collect-atstart=no".to_owned());
+        wrapper.extend(only.iter().map(|f| format!("--toggle-collect={f}")));
+    }
     let http = reqwest::Client::new();
     let (app, id) = match counted {
         Counted::Fresh { core } => {
@@ -1010,15 +1069,33 @@ async fn instructions(counted: Counted<'_>, path: &str, body: Option<&str>, coun
         assert_eq!(response.status().as_u16(), 200);
     }
     app.terminate();
+    // `KW_BENCH_CALLGRIND_KEEP=<dir>`: keep each profile there, for callgrind_annotate.
+    if let Some(keep) = std::env::var_os("KW_BENCH_CALLGRIND_KEEP") {
+        let name = format!(
+            "{}-{count}-{}{}.out",
+            path.replace('/', "_"),
+            if only.is_empty() { "all" } else { "only" },
+            match counted {
+                Counted::Fresh { core: Some(_) } => "-core",
+                _ => "",
+            }
+        );
+        std::fs::copy(&out, Path::new(&keep).join(name)).expect("a folder to keep profiles in");
+    }
     let counts = std::fs::read_to_string(&out).expect("callgrind wrote its counts");
-    counts
+    let total = counts
         .lines()
         .find_map(|l| {
             l.strip_prefix("summary:")
                 .or_else(|| l.strip_prefix("totals:"))
         })
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .expect("callgrind's summary line")
+        .expect("callgrind's summary line");
+    assert!(
+        total > 0,
+        "no instructions inside {only:?}: was a function renamed or inlined (nm -C)?"
+    );
+    total
 }
 
 /// Copies the WAL of the database in `dir` into it and empties the WAL.

@@ -30,6 +30,13 @@ repo=$PWD
 echo "+ (in the COPY'd context) $build_cmd"
 (cd "$stage" && export CARGO_TARGET_DIR="$repo/target" && eval "$build_cmd")
 [[ "$run_line" == *"cp target/release/kopia-webhook /kopia-webhook"* ]] || fail "the build stage does not put the binary at /kopia-webhook"
+# build.rs packs the relative relocations (1.7 MiB less idle RSS) where the binary's libc
+# reads them: always for the image's musl, for glibc from 2.36 (this machine's, here).
+glibc=$(getconf GNU_LIBC_VERSION 2>/dev/null | sed 's/^glibc //')
+if [ -n "$glibc" ] && [ "$(printf '2.36\n%s\n' "$glibc" | sort -V | head -1)" = 2.36 ]; then
+  readelf -d target/release/kopia-webhook | grep -q '(RELR)' || fail "the binary's relative relocations are not packed (build.rs)"
+  echo "packed relocations ok (glibc $glibc)"
+fi
 
 # 3. The runtime layout: the binary where CMD and backup_pre expect it.
 root=$(mktemp -d)

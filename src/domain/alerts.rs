@@ -97,14 +97,13 @@ impl ShrinkRule {
         if before.len() < 3 {
             return None;
         }
-        before.sort_unstable();
-        let median = median_of_sorted(&before);
+        let median = median(&mut before);
         if median <= 0 {
             return None;
         }
         // Worded only for a shrunk run: this runs for every successful backup.
         let usual = || {
-            let (low, high) = (before[0], before[before.len() - 1]);
+            let (low, high) = low_and_high(&before);
             if low == high {
                 format!("usually {}", show(low))
             } else {
@@ -171,33 +170,35 @@ pub fn judge_duration(run: &BackupEvent, earlier: &[Figures], runs: usize) -> Op
         return None;
     }
     let now = run.duration_ms()?;
-    let mut before: Vec<i64> = earlier.iter().filter_map(|f| f.duration).collect();
-    before = before.split_off(before.len().saturating_sub(runs));
+    // The newest `runs` that report a duration.
+    let mut before = Vec::with_capacity(runs.min(earlier.len()));
+    before.extend(earlier.iter().rev().filter_map(|f| f.duration).take(runs));
     if before.len() < 3 {
         return None;
     }
-    before.sort_unstable();
-    let usual = median_of_sorted(&before);
-    let (low, high) = (before[0], before[before.len() - 1]);
-    let range = if super::human_duration(low) == super::human_duration(high) {
-        super::human_duration(low)
-    } else {
-        format!(
-            "{}–{}",
-            super::human_duration(low),
-            super::human_duration(high)
-        )
+    let usual = median(&mut before);
+    // Worded only for a run that is unusual: every report of a monitor is judged.
+    let range = || {
+        let (low, high) = low_and_high(&before);
+        let (low, high) = (super::human_duration(low), super::human_duration(high));
+        if low == high {
+            low
+        } else {
+            format!("{low}–{high}")
+        }
     };
     if now > usual.saturating_mul(3) && now - usual > SLACK_MS {
         return Some(format!(
-            "took {}, far longer than usual ({range})",
-            super::human_duration(now)
+            "took {}, far longer than usual ({})",
+            super::human_duration(now),
+            range()
         ));
     }
     if now < usual / 4 && usual - now > SLACK_MS {
         return Some(format!(
-            "took {}, far shorter than usual ({range}): did it back up everything?",
-            super::human_duration(now)
+            "took {}, far shorter than usual ({}): did it back up everything?",
+            super::human_duration(now),
+            range()
         ));
     }
     None
@@ -214,17 +215,26 @@ pub fn usual_duration<'a>(recent: impl Iterator<Item = &'a BackupEvent>) -> Opti
     if durations.len() < 3 {
         return None;
     }
-    durations.sort_unstable();
-    Some(SignedDuration::from_millis(median_of_sorted(&durations)))
+    Some(SignedDuration::from_millis(median(&mut durations)))
 }
 
-fn median_of_sorted(values: &[i64]) -> i64 {
-    let mid = values.len() / 2;
-    if values.len() % 2 == 1 {
-        values[mid]
-    } else {
-        ((i128::from(values[mid - 1]) + i128::from(values[mid])) / 2) as i64
+/// The median of `values` (not empty), which it reorders: a selection, not a sort, since
+/// each successful report is judged against up to fifty earlier runs.
+fn median(values: &mut [i64]) -> i64 {
+    let odd = values.len() % 2 == 1;
+    let (lower, &mut upper, _) = values.select_nth_unstable(values.len() / 2);
+    if odd {
+        return upper;
     }
+    let below = lower.iter().copied().max().unwrap_or(upper);
+    ((i128::from(below) + i128::from(upper)) / 2) as i64
+}
+
+/// The smallest and the largest of `values` (not empty).
+fn low_and_high(values: &[i64]) -> (i64, i64) {
+    values.iter().fold((i64::MAX, i64::MIN), |(low, high), &v| {
+        (low.min(v), high.max(v))
+    })
 }
 
 /// `12345` -> `12,345`.
@@ -282,6 +292,15 @@ impl fmt::Display for NoSuccessAlert {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_of_unsorted_values() {
+        assert_eq!(median(&mut [5, 1, 3]), 3);
+        assert_eq!(median(&mut [40, 10, 30, 20]), 25);
+        assert_eq!(median(&mut [7]), 7);
+        assert_eq!(median(&mut [i64::MAX, i64::MAX]), i64::MAX);
+        assert_eq!(low_and_high(&[4, -2, 9, 0]), (-2, 9));
+    }
     use crate::domain::SenderKind;
 
     fn run(size: Option<i64>, files: Option<i64>) -> BackupEvent {

@@ -10,6 +10,7 @@ use futures_util::{SinkExt, StreamExt};
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
 use super::HaError;
 
@@ -162,7 +163,11 @@ fn answer_of(message: &Value) -> Result<(), HaError> {
 pub(super) async fn connect(url: &str, token: &SecretString) -> Result<Socket, SocketError> {
     // Without TCP_NODELAY a batch's last command waits for the delayed ACK of the one
     // before: 40 ms a batch, 2,500 events a second at most.
-    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url, None, true)
+    // tungstenite zero-fills its whole read buffer before each read: 128 KiB resident per
+    // connection by default, three connections. Core's messages are small; a bigger one
+    // grows the buffer as it arrives.
+    let config = WebSocketConfig::default().read_buffer_size(16 * 1024);
+    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(url, Some(config), true)
         .await
         .map_err(SocketError::Connect)?;
     let hello = read_json(&mut socket).await?;

@@ -62,6 +62,10 @@ fn migration_steps() -> Vec<M<'static>> {
         M::up(include_str!("migrations/014_overview_key.sql")),
         M::up(include_str!("migrations/015_durations_pauses.sql")),
         M::up_with_hook(include_str!("migrations/016_checks.sql"), checks_kept),
+        M::up_with_hook(
+            include_str!("migrations/017_figures_compact.sql"),
+            figures_compact,
+        ),
     ]
 }
 
@@ -104,6 +108,50 @@ fn checks_as_comparisons(tx: &rusqlite::Transaction) -> HookResult {
 fn checks_kept(tx: &rusqlite::Transaction) -> HookResult {
     let kinds = EVENT_CHECKS[0].1;
     rewrite_events_checks(tx, &[(kinds, &format!("{kinds} OR kind = 'check'"))])
+}
+
+/// Migration 017: each source's usual figures in the compact form of
+/// `delivery::encode_figures`, from the two fixed-width forms before it.
+fn figures_compact(tx: &rusqlite::Transaction) -> HookResult {
+    let rows: Vec<(i64, String, Vec<u8>)> = tx
+        .prepare("SELECT monitor_id, source, figures FROM latest_runs WHERE figures IS NOT NULL")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut update =
+        tx.prepare("UPDATE latest_runs SET figures = ?1 WHERE monitor_id = ?2 AND source = ?3")?;
+    for (monitor_id, source, blob) in rows {
+        let figures = delivery::encode_figures(&fixed_width_figures(&blob));
+        update.execute(rusqlite::params![figures, monitor_id, source])?;
+    }
+    Ok(())
+}
+
+/// Figures as kept before migration 017: little-endian `i64`s, `i64::MIN` for a figure not
+/// reported. Version 2: a version byte (2), then size, files and duration (24 bytes a run:
+/// an odd length). Before it: size and files (16 bytes a run: an even length).
+fn fixed_width_figures(bytes: &[u8]) -> Vec<crate::domain::Figures> {
+    let value = |chunk: &[u8]| {
+        let n = i64::from_le_bytes(chunk.try_into().unwrap_or([0; 8]));
+        (n != i64::MIN).then_some(n)
+    };
+    match bytes.split_first() {
+        Some((2, runs)) if bytes.len() % 2 == 1 => runs
+            .chunks_exact(24)
+            .map(|run| crate::domain::Figures {
+                size: value(&run[..8]),
+                files: value(&run[8..16]),
+                duration: value(&run[16..]),
+            })
+            .collect(),
+        _ => bytes
+            .chunks_exact(16)
+            .map(|run| crate::domain::Figures {
+                size: value(&run[..8]),
+                files: value(&run[8..]),
+                duration: None,
+            })
+            .collect(),
+    }
 }
 
 /// Replaces each CHECK text of the events table by its new text, in `sqlite_schema`.
@@ -443,6 +491,8 @@ fn statement(conn: &Connection, sql: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+// Never inlined: the bench counts the writer's instructions by this function's name.
+#[inline(never)]
 fn run_writer(
     conn: Connection,
     mut jobs: bounded::Receiver<Box<dyn WriteJob>>,
@@ -602,6 +652,66 @@ mod tests {
     #[test]
     fn migrations_are_valid() {
         assert!(migrations().validate().is_ok());
+    }
+
+    /// Migration 017: usual figures kept in either fixed-width form read the same after it.
+    #[tokio::test]
+    async fn usual_figures_are_kept_compact() {
+        use crate::domain::Figures;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t.db");
+        let fixed =
+            |values: &[i64]| -> Vec<u8> { values.iter().flat_map(|v| v.to_le_bytes()).collect() };
+        // Before durations: size and files. Version 2: a version byte, then with durations.
+        let first = fixed(&[7, i64::MIN, 9, 3]);
+        let mut second = vec![2];
+        second.extend(fixed(&[1_500_000_000, 12, 60_000]));
+        {
+            let mut conn = Connection::open(&path).unwrap();
+            Migrations::new(migration_steps().into_iter().take(16).collect())
+                .to_latest(&mut conn)
+                .unwrap();
+            conn.execute_batch(
+                "INSERT INTO monitors (key, name, webhook_id, history_limit, created_at)
+                     VALUES ('a', 'A', 'abcdefghijklmnopqrstuv', 10, 0);
+                 INSERT INTO events (id, monitor_id, received_at, sender, kind, status, source)
+                     VALUES (1, 1, 0, 'generic', 'run', 'success', 'x');",
+            )
+            .unwrap();
+            for (source, blob) in [("first", &first), ("second", &second)] {
+                conn.execute(
+                    "INSERT INTO latest_runs (monitor_id, source, event_id, figures)
+                         VALUES (1, ?1, 1, ?2)",
+                    rusqlite::params![source, blob],
+                )
+                .unwrap();
+            }
+        }
+        drop(Store::open(&path).unwrap());
+        let conn = Connection::open(&path).unwrap();
+        let kept = |source: &str| {
+            let blob: Vec<u8> = conn
+                .query_row(
+                    "SELECT figures FROM latest_runs WHERE source = ?1",
+                    [source],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            delivery::decode_figures(&blob)
+        };
+        let run = |size, files, duration| Figures {
+            size,
+            files,
+            duration,
+        };
+        assert_eq!(
+            kept("first"),
+            [run(Some(7), None, None), run(Some(9), Some(3), None)]
+        );
+        assert_eq!(
+            kept("second"),
+            [run(Some(1_500_000_000), Some(12), Some(60_000))]
+        );
     }
 
     /// Migration 014: a monitor keyed `backups` (now the add-on's own entities) moves to the
