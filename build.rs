@@ -2,8 +2,8 @@
 //!
 //! A position-independent binary carries one 24-byte record per pointer to fix up at start:
 //! 0.57 MB of the release build, read from the file at every start and kept in memory as
-//! pages of it. Packed, they take 11 kB: the bench's idle RSS (three cold starts, twice)
-//! went from 12.6 to 12.1 MiB (medians), and the file from 12.0 to 11.5 MB. The image's
+//! pages of it. Packed, they take 11 kB: the bench's idle RSS (medians of three cold
+//! starts) went from 12.2–12.7 to 11.8–12.2 MiB, the file from 12.0 to 11.5 MB. The image's
 //! static musl binary is relocated by musl's own start-up code, which reads the packed form
 //! since musl 1.2.4. A glibc binary needs glibc 2.36 to start, so it is packed only when built
 //! for the machine building it and that machine's glibc is new enough (`cargo run` on an

@@ -30,6 +30,12 @@ async fn click_then_wait(client: &Client, target: Locator<'_>, on_next_page: Loc
     client.wait().for_element(on_next_page).await.unwrap();
 }
 
+/// Clicks `target` (a form's button) and answers the notice of the page it leads to.
+async fn notice_after(client: &Client, target: Locator<'_>) -> String {
+    click_then_wait(client, target, Locator::Css(".notice")).await;
+    text(client, ".notice").await
+}
+
 async fn current_path(client: &Client) -> String {
     client.current_url().await.unwrap().path().to_owned()
 }
@@ -250,17 +256,8 @@ async fn a_learned_schedule_is_one_click_and_a_shrink_is_explained() {
         "the shrink is explained on the page"
     );
     screenshot(&browser, "11-suggested-schedule").await;
-    click_then_wait(
-        &browser,
-        Locator::Css("section.suggestion button"),
-        Locator::Css(".notice"),
-    )
-    .await;
-    assert!(
-        text(&browser, ".notice")
-            .await
-            .contains("The schedule is set")
-    );
+    let notice = notice_after(&browser, Locator::Css("section.suggestion button")).await;
+    assert!(notice.contains("The schedule is set"), "{notice}");
     assert!(
         text(&browser, "p.muted")
             .await
@@ -277,13 +274,8 @@ async fn a_learned_schedule_is_one_click_and_a_shrink_is_explained() {
     screenshot(&browser, "12-scheduled").await;
 
     // Paused for a day from its page: `paused`, and it says until when; resumed in one click.
-    click_then_wait(
-        &browser,
-        Locator::Css("form.inline-pause button"),
-        Locator::Css(".notice"),
-    )
-    .await;
-    assert!(text(&browser, ".notice").await.contains("Paused:"));
+    let notice = notice_after(&browser, Locator::Css("form.inline-pause button")).await;
+    assert!(notice.contains("Paused:"), "{notice}");
     assert_eq!(text(&browser, "h1 .pill").await, "paused");
     assert!(
         text(&browser, "p.notice + p.notice, p.notice ~ p.notice")
@@ -291,13 +283,8 @@ async fn a_learned_schedule_is_one_click_and_a_shrink_is_explained() {
             .starts_with("Paused until"),
     );
     screenshot(&browser, "17-paused").await;
-    click_then_wait(
-        &browser,
-        Locator::XPath("//button[text()='Resume']"),
-        Locator::Css(".notice"),
-    )
-    .await;
-    assert!(text(&browser, ".notice").await.contains("Resumed"));
+    let notice = notice_after(&browser, Locator::XPath("//button[text()='Resume']")).await;
+    assert!(notice.contains("Resumed"), "{notice}");
     assert_ne!(text(&browser, "h1 .pill").await, "paused");
     browser.goto(&panel).await.unwrap();
     screenshot(&browser, "13-dashboard-notify").await;
@@ -378,17 +365,12 @@ async fn other_pages_and_a_test_event(browser: &Client, panel: &str) {
         .goto(&format!("{panel}monitors/server_one"))
         .await
         .unwrap();
-    click_then_wait(
-        browser,
-        Locator::Css("form[action$='/test'] button"),
-        Locator::Css(".notice"),
-    )
-    .await;
+    let notice = notice_after(browser, Locator::Css("form[action$='/test'] button")).await;
     assert_eq!(
         current_path(browser).await,
         format!("/api/hassio_ingress/{TOKEN}/monitors/server_one")
     );
-    assert!(text(browser, ".notice").await.contains("test event"));
+    assert!(notice.contains("test event"), "{notice}");
 }
 
 /// The add-on's settings for a test run in `dir`, on free ports, with `extra`.

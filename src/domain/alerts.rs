@@ -292,6 +292,7 @@ impl fmt::Display for NoSuccessAlert {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::SenderKind;
 
     #[test]
     fn the_median_of_unsorted_values() {
@@ -301,7 +302,6 @@ mod tests {
         assert_eq!(median(&mut [i64::MAX, i64::MAX]), i64::MAX);
         assert_eq!(low_and_high(&[4, -2, 9, 0]), (-2, 9));
     }
-    use crate::domain::SenderKind;
 
     fn run(size: Option<i64>, files: Option<i64>) -> BackupEvent {
         let mut e = BackupEvent::new(

@@ -425,9 +425,9 @@ fn live_progress(
 pub(super) fn encode_figures<'a>(figures: impl IntoIterator<Item = &'a Figures>) -> Vec<u8> {
     let figures = figures.into_iter();
     let narrow = |value: Option<i64>| {
-        value
-            .and_then(|n| u32::try_from(n.max(0)).ok().or(Some(u32::MAX - 1)))
-            .unwrap_or(u32::MAX)
+        value.map_or(u32::MAX, |n| {
+            u32::try_from(n.max(0)).map_or(u32::MAX - 1, |n| n.min(u32::MAX - 1))
+        })
     };
     let mut out = Vec::with_capacity(1 + figures.size_hint().0 * 16);
     out.push(FIGURES_VERSION);
@@ -492,11 +492,18 @@ mod tests {
                 files: Some(-5),
                 duration: Some(60 * 24 * 3_600_000),
             },
+            Figures {
+                size: Some(0),
+                files: Some(i64::from(u32::MAX)),
+                duration: Some(i64::from(u32::MAX - 1)),
+            },
         ];
         let mut expected = figures.clone();
-        // No negative count; a duration of 60 days is kept as the longest one, 49 days.
+        // No negative count; a duration of 60 days is kept as the longest one, 49 days; the
+        // largest u32 stays a count, not "not reported".
         expected[2].files = Some(0);
         expected[2].duration = Some(i64::from(u32::MAX - 1));
+        expected[3].files = Some(i64::from(u32::MAX - 1));
         assert_eq!(decode_figures(&encode_figures(&figures)), expected);
         assert!(decode_figures(&[]).is_empty());
         assert_eq!(

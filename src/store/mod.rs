@@ -649,6 +649,15 @@ pub(crate) fn test_run(
 mod tests {
     use super::*;
 
+    /// A database at `path` with only its first `steps` migrations: what an older add-on left.
+    fn migrated_through(path: &Path, steps: usize) -> Connection {
+        let mut conn = Connection::open(path).unwrap();
+        Migrations::new(migration_steps().into_iter().take(steps).collect())
+            .to_latest(&mut conn)
+            .unwrap();
+        conn
+    }
+
     #[test]
     fn migrations_are_valid() {
         assert!(migrations().validate().is_ok());
@@ -667,10 +676,7 @@ mod tests {
         let mut second = vec![2];
         second.extend(fixed(&[1_500_000_000, 12, 60_000]));
         {
-            let mut conn = Connection::open(&path).unwrap();
-            Migrations::new(migration_steps().into_iter().take(16).collect())
-                .to_latest(&mut conn)
-                .unwrap();
+            let conn = migrated_through(&path, 16);
             conn.execute_batch(
                 "INSERT INTO monitors (key, name, webhook_id, history_limit, created_at)
                      VALUES ('a', 'A', 'abcdefghijklmnopqrstuv', 10, 0);
@@ -721,10 +727,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         {
-            let mut conn = Connection::open(&path).unwrap();
-            Migrations::new(migration_steps().into_iter().take(13).collect())
-                .to_latest(&mut conn)
-                .unwrap();
+            let conn = migrated_through(&path, 13);
             conn.execute_batch(
                 "INSERT INTO monitors (key, name, webhook_id, history_limit, created_at, slug)
                      VALUES ('backups', 'Backups', 'abcdefghijklmnopqrstuv', 10, 0, 'backups'),
@@ -745,10 +748,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         {
-            let mut conn = Connection::open(&path).unwrap();
-            Migrations::new(migration_steps().into_iter().take(12).collect())
-                .to_latest(&mut conn)
-                .unwrap();
+            let conn = migrated_through(&path, 12);
             conn.execute_batch(
                 "INSERT INTO monitors (key, name, webhook_id, history_limit, created_at)
                      VALUES ('a', 'A', 'abcdefghijklmnopqrstuv', 10, 0);
@@ -783,10 +783,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
         {
-            let mut conn = Connection::open(&path).unwrap();
-            Migrations::new(migration_steps().into_iter().take(11).collect())
-                .to_latest(&mut conn)
-                .unwrap();
+            let conn = migrated_through(&path, 11);
             conn.execute_batch(
                 "INSERT INTO monitors (key, name, webhook_id, history_limit, created_at)
                      VALUES ('a', 'A', 'abcdefghijklmnopqrstuv', 10, 0);
@@ -825,11 +822,8 @@ mod tests {
     fn event_checks_are_comparisons() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
-        let mut conn = Connection::open(&path).unwrap();
         let before_011 = 10;
-        Migrations::new(migration_steps().into_iter().take(before_011).collect())
-            .to_latest(&mut conn)
-            .unwrap();
+        let mut conn = migrated_through(&path, before_011);
         conn.execute_batch(
             "INSERT INTO monitors (key, name, webhook_id, history_limit, created_at)
                  VALUES ('a', 'A', 'abcdefghijklmnopqrstuv', 10, 0);
