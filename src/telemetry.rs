@@ -1,6 +1,8 @@
 //! Logging set-up: `RUST_LOG` if set, else the add-on's `log_level` option.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Libraries whose detailed logs print what goes over the wire (tungstenite logs every
 /// websocket frame, the Core token in the first): held at `info` whatever level is asked
@@ -19,17 +21,30 @@ const PINNED: &[&str] = &[
 ];
 
 pub fn init(default_level: &str) {
-    let mut filter =
-        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_level));
+    let asked = std::env::var("RUST_LOG").ok();
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_target(false))
+        .with(filter(asked.as_deref(), default_level))
+        .try_init();
+}
+
+/// `RUST_LOG`'s `target=level` list (`warn,kopia_webhook::app=debug`), else `default_level`,
+/// with [`PINNED`] over both. A `Targets` filter rather than `EnvFilter`: the add-on filters
+/// by target only, and `EnvFilter`'s span and field matching brings a regex engine (about
+/// 0.3 MB of code, resident in every start).
+fn filter(asked: Option<&str>, default_level: &str) -> Targets {
+    let parsed = asked
+        .filter(|asked| !asked.trim().is_empty())
+        .and_then(|asked| asked.parse::<Targets>().ok());
+    let mut filter = parsed.unwrap_or_else(|| default_level.parse().unwrap_or_default());
     for directive in PINNED {
-        if let Ok(directive) = directive.parse() {
-            filter = filter.add_directive(directive);
+        if let Some((target, level)) = directive.split_once('=')
+            && let Ok(level) = level.parse::<tracing::level_filters::LevelFilter>()
+        {
+            filter = filter.with_target(target, level);
         }
     }
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
-        .try_init();
+    filter
 }
 
 /// An error with its causes, `outer: inner: innermost`, for logs and answers.
@@ -44,5 +59,64 @@ impl std::fmt::Display for ErrorChain<'_> {
             source = cause.source();
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filter;
+    use tracing::Level;
+
+    #[test]
+    fn the_log_level_applies_where_rust_log_is_not_set() {
+        let targets = filter(None, "warn");
+        assert!(targets.would_enable("kopia_webhook::app", &Level::WARN));
+        assert!(!targets.would_enable("kopia_webhook::app", &Level::INFO));
+    }
+
+    #[test]
+    fn rust_log_names_levels_by_target() {
+        let targets = filter(Some("warn,kopia_webhook::app=debug"), "info");
+        assert!(targets.would_enable("kopia_webhook::app::start", &Level::DEBUG));
+        assert!(!targets.would_enable("kopia_webhook::store", &Level::INFO));
+        // Empty or unreadable: the log level, as if it were not set.
+        for asked in ["", "  ", "kopia_webhook=loud"] {
+            let targets = filter(Some(asked), "info");
+            assert!(
+                targets.would_enable("kopia_webhook::store", &Level::INFO),
+                "{asked:?}"
+            );
+            assert!(
+                !targets.would_enable("kopia_webhook::store", &Level::DEBUG),
+                "{asked:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn wire_logging_libraries_stay_quiet_at_any_level() {
+        for (asked, level) in [
+            (None, "trace"),
+            (Some("trace"), "info"),
+            (Some("tungstenite=trace"), "info"),
+        ] {
+            let targets = filter(asked, level);
+            assert!(
+                !targets.would_enable("tungstenite::protocol", &Level::DEBUG),
+                "{asked:?}"
+            );
+            assert!(
+                !targets.would_enable("reqwest::connect", &Level::DEBUG),
+                "{asked:?}"
+            );
+            assert!(
+                !targets.would_enable("actix_server::worker", &Level::INFO),
+                "{asked:?}"
+            );
+            assert!(
+                targets.would_enable("kopia_webhook::app", &Level::TRACE)
+                    == (level == "trace" || asked == Some("trace"))
+            );
+        }
     }
 }
