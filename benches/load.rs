@@ -937,7 +937,9 @@ fn measure(
 const THREAD_GROUPS: &[(&str, &str)] = &[
     ("actix-server wo", "HTTP"),
     ("sqlite-writer", "writer"),
-    ("tokio-rt-worker", "async (Core, evaluator, reads)"),
+    // The async side runs on the main thread, which keeps the process's name.
+    ("kopia-webhook", "async (Core, evaluator)"),
+    ("tokio-rt-worker", "reads"),
     ("sqlite-checkpoi", "checkpoints"),
 ];
 
