@@ -9,8 +9,8 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::domain::{
-    Grace, HeartbeatUrl, HistoryLimit, MonitorName, NewMonitor, NoSuccessAlert, ParseError,
-    Schedule, ShrinkRule, WebhookId,
+    Grace, HeartbeatUrl, HistoryLimit, MaintenanceWindow, MonitorName, NewMonitor, NoSuccessAlert,
+    ParseError, Schedule, ShrinkRule, WebhookId, parse_period,
 };
 
 pub const ENV_PREFIX: &str = "KOPIA_WEBHOOK_";
@@ -203,6 +203,15 @@ struct DeclaredMonitor {
     no_success_after: Option<String>,
     #[serde(default)]
     unusual_durations: Option<bool>,
+    /// A maintenance window's start, a cron expression in the `timezone` option's zone; it
+    /// lasts `maintenance_for`.
+    #[serde(default)]
+    maintenance: Option<String>,
+    #[serde(default)]
+    maintenance_for: Option<String>,
+    /// `off` (default) or a period such as `7d`.
+    #[serde(default)]
+    not_verified_after: Option<String>,
 }
 
 impl DeclaredMonitor {
@@ -252,7 +261,35 @@ impl DeclaredMonitor {
             no_success: NoSuccessAlert::parse(self.no_success_after.as_deref().unwrap_or(""))
                 .map_err(context)?,
             unusual_durations: self.unusual_durations.unwrap_or(true),
+            maintenance: self.maintenance_window(zone_name).map_err(context)?,
+            not_verified_after: match self.not_verified_after.as_deref().map(str::trim) {
+                None | Some("" | "off") => None,
+                Some(period) => Some(parse_period(period, "not_verified_after").map_err(context)?),
+            },
         })
+    }
+
+    /// `maintenance` with `maintenance_for`: both, or neither.
+    fn maintenance_window(&self, zone_name: &str) -> Result<Option<MaintenanceWindow>, ParseError> {
+        let given = |field: &Option<String>| {
+            field
+                .as_deref()
+                .map(str::trim)
+                .filter(|text| !text.is_empty())
+                .map(str::to_owned)
+        };
+        match (given(&self.maintenance), given(&self.maintenance_for)) {
+            (None, None) => Ok(None),
+            (Some(cron), Some(length)) => {
+                MaintenanceWindow::parse(&cron, zone_name, &length).map(Some)
+            }
+            (Some(_), None) => Err(ParseError::new(
+                "maintenance needs maintenance_for, how long the window lasts (such as 3h)",
+            )),
+            (None, Some(_)) => Err(ParseError::new(
+                "maintenance_for needs maintenance, when the window opens (a cron expression such as 0 2 * * 6)",
+            )),
+        }
     }
 }
 
@@ -676,7 +713,10 @@ mod tests {
                 "problem_notifications":true,
                 "monitors":[{"name":"NAS","webhook_id":"nas-backup-webhook-1","schedule":"0 3 * * *","grace":"2h",
                              "no_success_after":"3d","shrink_percent":30,"shrink_runs":10},
-                            {"name":"Bad","webhook_id":"short"}]}"#,
+                            {"name":"Bad","webhook_id":"short"},
+                            {"name":"Window","webhook_id":"window-webhook-id-1","maintenance":"0 2 * * 6",
+                             "maintenance_for":"3h","not_verified_after":"7d"},
+                            {"name":"Half a window","webhook_id":"window-webhook-id-2","maintenance":"0 2 * * 6"}]}"#,
         )
         .unwrap();
         let data = dir.path().to_str().unwrap();
@@ -690,7 +730,7 @@ mod tests {
         assert_eq!(s.options.timezone_name, "Europe/Berlin");
         assert_eq!(s.options.tracing_filter(), "debug");
         let declared = &s.options.monitors;
-        assert_eq!(declared.len(), 2);
+        assert_eq!(declared.len(), 4);
         let nas = declared[0].as_ref().unwrap();
         assert_eq!(nas.history_limit.get(), 7, "the default limit applies");
         assert_eq!(
@@ -702,6 +742,19 @@ mod tests {
         assert_eq!((nas.shrink.percent(), nas.shrink.runs()), (30, 10));
         assert!(s.options.problem_notifications);
         assert!(declared[1].as_ref().unwrap_err().contains("\"Bad\""));
+        let window = declared[2].as_ref().unwrap();
+        assert_eq!(
+            window.maintenance.as_ref().map(|w| w.to_json()),
+            Some(serde_json::json!({"cron": "0 2 * * 6", "tz": "Europe/Berlin", "for": "3h"}))
+        );
+        assert_eq!(
+            window.not_verified_after,
+            Some(jiff::SignedDuration::from_hours(7 * 24))
+        );
+        assert_eq!(nas.maintenance.as_ref().map(|w| w.to_json()), None);
+        assert_eq!(nas.not_verified_after, None);
+        let half = declared[3].as_ref().unwrap_err();
+        assert!(half.contains("maintenance needs maintenance_for"), "{half}");
     }
 
     #[test]

@@ -425,6 +425,9 @@ pub struct NewMonitor {
     pub shrink: ShrinkRule,
     pub no_success: NoSuccessAlert,
     pub unusual_durations: bool,
+    pub maintenance: Option<super::MaintenanceWindow>,
+    /// No passing check for this long is a problem; `None`: checks are not expected.
+    pub not_verified_after: Option<jiff::SignedDuration>,
 }
 
 impl NewMonitor {
@@ -442,6 +445,8 @@ impl NewMonitor {
             shrink: ShrinkRule::DEFAULT,
             no_success: NoSuccessAlert::Auto,
             unusual_durations: true,
+            maintenance: None,
+            not_verified_after: None,
         }
     }
 }

@@ -12,8 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{Caller, Service, ServiceError};
 use crate::config::CoreSettings;
 use crate::domain::{
-    Grace, HistoryLimit, IntegrationKey, Monitor, MonitorName, NewMonitor, NoSuccessAlert, Origin,
-    ShrinkRule, WebhookId,
+    HistoryLimit, IntegrationKey, Monitor, MonitorName, NewMonitor, Origin, WebhookId,
 };
 use crate::store::StoreError;
 
@@ -314,17 +313,8 @@ impl Service {
                 n => MonitorName::parse(&format!("{wanted} {n}"))?,
             };
             let new = NewMonitor {
-                slug: None,
-                unseen: false,
-                name,
-                webhook_id: webhook_id.clone(),
                 history_limit,
-                secret: None,
-                schedule: None,
-                grace: Grace::DEFAULT,
-                shrink: ShrinkRule::DEFAULT,
-                unusual_durations: true,
-                no_success: NoSuccessAlert::Auto,
+                ..NewMonitor::new(name, webhook_id.clone())
             };
             match self.store.create_monitor(new, Origin::Ui).await {
                 Err(StoreError::Conflict(_)) if attempt < 10 => attempt += 1,

@@ -225,22 +225,12 @@ impl Service {
                     shrink,
                     no_success,
                     unusual_durations: new.unusual_durations.unwrap_or(true),
+                    maintenance: new.maintenance.flatten(),
+                    not_verified_after: new.not_verified_after.flatten(),
                 },
                 Origin::Ui,
             )
             .await?;
-        let (maintenance, not_verified_after) =
-            (new.maintenance.flatten(), new.not_verified_after.flatten());
-        let monitor = if maintenance.is_some() || not_verified_after.is_some() {
-            let changes = MonitorChanges {
-                maintenance: Some(maintenance),
-                not_verified_after: Some(not_verified_after),
-                ..MonitorChanges::default()
-            };
-            self.store.update_monitor(monitor.id, changes).await?
-        } else {
-            monitor
-        };
         tracing::info!(monitor = %monitor.key, "monitor created");
         self.publisher().entities_due();
         self.changed();

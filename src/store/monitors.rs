@@ -59,8 +59,9 @@ fn insert_monitor(
     }
     conn.execute(
         "INSERT INTO monitors (id, key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s,
-             slug, unseen, shrink_percent, shrink_runs, no_success_after, unusual_durations)
-         VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?13, ?14, ?15, ?16)",
+             slug, unseen, shrink_percent, shrink_runs, no_success_after, unusual_durations, maintenance,
+             not_verified_after)
+         VALUES (?10, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)",
         params![
             key.as_str(),
             new.name.as_str(),
@@ -78,9 +79,15 @@ fn insert_monitor(
             new.shrink.runs(),
             new.no_success.to_text(),
             new.unusual_durations,
+            maintenance_json(new.maintenance.as_ref()),
+            new.not_verified_after.map(format_period),
         ],
     )?;
     Ok(id)
+}
+
+fn maintenance_json(window: Option<&MaintenanceWindow>) -> Option<String> {
+    window.map(|w| w.to_json().to_string())
 }
 
 const COLUMNS: &str = "id, key, name, webhook_id, secret, history_limit, origin, created_at, schedule, grace_s, \
@@ -238,7 +245,8 @@ impl Store {
                         conn.execute(
                             "UPDATE monitors SET name = ?2, history_limit = ?3, secret = ?4, schedule = ?5,
                                  grace_s = ?6, shrink_percent = ?7, shrink_runs = ?8, no_success_after = ?9,
-                                 unusual_durations = ?10, origin = 'options', entities_due = entities_due + 1
+                                 unusual_durations = ?10, maintenance = ?11, not_verified_after = ?12,
+                                 origin = 'options', entities_due = entities_due + 1
                              WHERE id = ?1",
                             params![
                                 id,
@@ -251,6 +259,8 @@ impl Store {
                                 new.shrink.runs(),
                                 new.no_success.to_text(),
                                 new.unusual_durations,
+                                maintenance_json(new.maintenance.as_ref()),
+                                new.not_verified_after.map(format_period),
                             ],
                         )?;
                         let key = MonitorKey::parse(&key).map_err(|e| StoreError::Corrupt(e.0))?;
@@ -365,7 +375,7 @@ impl Store {
             if let Some(window) = &changes.maintenance {
                 conn.execute(
                     "UPDATE monitors SET maintenance = ?2 WHERE id = ?1",
-                    params![id, window.as_ref().map(|w| w.to_json().to_string())],
+                    params![id, maintenance_json(window.as_ref())],
                 )?;
             }
             if let Some(after) = changes.not_verified_after {

@@ -427,6 +427,37 @@ async fn monitors_from_the_add_on_options_are_created_and_read_only() {
 }
 
 #[tokio::test]
+async fn a_declared_monitor_takes_a_maintenance_window_and_a_check_period_from_the_options() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = |extra: &str| {
+        format!(
+            r#"{{"timezone":"Europe/Berlin","monitors":[{{"name":"Declared","webhook_id":"declared-webhook-id-0002"{extra}}}]}}"#
+        )
+    };
+    std::fs::write(
+        dir.path().join("options.json"),
+        options(r#","maintenance":"0 2 * * 6","maintenance_for":"3h","not_verified_after":"7d""#),
+    )
+    .unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor: Value = app.get_json("/api/monitors/declared").await;
+    assert_eq!(
+        monitor["maintenance"],
+        json!({"cron": "0 2 * * 6", "tz": "Europe/Berlin", "for": "3h"})
+    );
+    assert_eq!(monitor["not_verified_after"], "7d");
+    app.stop().await;
+
+    // Taken out of the options: gone at the next start, as any other declared setting.
+    std::fs::write(dir.path().join("options.json"), options("")).unwrap();
+    let app = spawn_app(dir.path(), None).await;
+    let monitor: Value = app.get_json("/api/monitors/declared").await;
+    assert_eq!(monitor["maintenance"], Value::Null);
+    assert_eq!(monitor["not_verified_after"], "off");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_refused_token_is_shown_as_the_push_error() {
     let dir = tempfile::tempdir().unwrap();
     let core = MockServer::start().await;
