@@ -37,6 +37,12 @@ if [ -n "$glibc" ] && [ "$(printf '2.36\n%s\n' "$glibc" | sort -V | head -1)" = 
   readelf -d target/release/kopia-webhook | grep -q '(RELR)' || fail "the binary's relative relocations are not packed (build.rs)"
   echo "packed relocations ok (glibc $glibc)"
 fi
+# .cargo/config.toml leaves SQLite's full-text search and R*Tree out: their SQL functions'
+# names are not in the binary.
+if grep -aq -e fts5_source_id -e rtreenode target/release/kopia-webhook; then
+  fail "SQLite was built with FTS5 or R*Tree: the build did not read .cargo/config.toml"
+fi
+echo "SQLite options ok (.cargo/config.toml)"
 
 # 3. The runtime layout: the binary where CMD and backup_pre expect it.
 root=$(mktemp -d)
