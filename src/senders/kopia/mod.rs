@@ -247,11 +247,15 @@ fn block_to_event(
     let start = block
         .start
         .as_deref()
-        .and_then(|s| parse_time(s, inbound.zone()))
-        // A snapshot that failed before it began reports the zero time and zero sizes.
-        .filter(|t| *t != Timestamp::UNIX_EPOCH);
-    if let Some(start) = start {
-        event = event.with_times(Some(start), None);
+        .and_then(|s| parse_time(s, inbound.zone()));
+    // A snapshot that failed before it began reports the zero time and zero sizes. A start
+    // that does not read (not Kopia's own format) leaves the run without times, not
+    // without its figures.
+    let has_figures = block.start.is_some() && start != Some(Timestamp::UNIX_EPOCH);
+    if has_figures {
+        if let Some(start) = start {
+            event = event.with_times(Some(start), None);
+        }
         if let Some(ms) = block.duration.as_deref().and_then(parse_go_duration_ms) {
             event = event.with_duration_ms(ms);
         }
@@ -408,6 +412,25 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!(events[0].kind(), EventKind::Test);
+    }
+
+    #[test]
+    fn a_start_that_does_not_read_keeps_the_snapshots_figures() {
+        let zone = TimeZone::UTC;
+        // Written by hand: 2 January 2026 was a Friday, not a Thursday.
+        let body = b"Path: /data\n\n  Status:      success\n  Start:       Thu, 02 Jan 2026 03:04:05 +0000\n  \
+                     Duration:    1m2.5s\n  Size:        45.6 GB (+56 MB)\n  Files:       123456 (+23)\n  \
+                     Directories: 3300 (+3)\n\nGenerated at Thu, 02 Jan 2026 03:05:08 +0000 by Kopia v0.23.1.";
+        let events = Kopia
+            .parse(&Inbound::new(&[], body, &zone))
+            .unwrap()
+            .unwrap();
+        let event = &events[0];
+        assert_eq!(event.status(), RunStatus::Success);
+        assert_eq!(event.started_at(), None);
+        assert_eq!(event.size_bytes(), Some(45_600_000_000));
+        assert_eq!(event.files(), Some(123_456));
+        assert_eq!(event.duration_ms(), Some(62_500));
     }
 
     #[test]
