@@ -202,13 +202,19 @@ impl Server {
         )
     }
 
-    /// CPU time so far of each group of threads with the same name.
+    /// CPU time so far of each group of threads with the same name; the main thread (named
+    /// after whichever binary runs, `KW_BENCH_BINARY`) as `main`.
     fn cpu_by_thread(&self) -> std::collections::HashMap<String, Duration> {
         let mut by_name = std::collections::HashMap::new();
-        let tasks = format!("/proc/{}/task", self.child.id());
+        let pid = self.child.id().to_string();
+        let tasks = format!("/proc/{pid}/task");
         for task in std::fs::read_dir(tasks).into_iter().flatten().flatten() {
             let path = task.path();
-            let name = std::fs::read_to_string(path.join("comm")).unwrap_or_default();
+            let name = if task.file_name().to_str() == Some(pid.as_str()) {
+                "main".to_owned()
+            } else {
+                std::fs::read_to_string(path.join("comm")).unwrap_or_default()
+            };
             let stat = std::fs::read_to_string(path.join("stat")).unwrap_or_default();
             *by_name
                 .entry(name.trim().to_owned())
@@ -937,8 +943,8 @@ fn measure(
 const THREAD_GROUPS: &[(&str, &str)] = &[
     ("actix-server wo", "HTTP"),
     ("sqlite-writer", "writer"),
-    // The async side runs on the main thread, which keeps the process's name.
-    ("kopia-webhook", "async (Core, evaluator)"),
+    // The async side runs on the main thread.
+    ("main", "async (Core, evaluator)"),
     ("tokio-rt-worker", "reads"),
     ("sqlite-checkpoi", "checkpoints"),
 ];

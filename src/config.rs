@@ -10,7 +10,7 @@ use serde::Deserialize;
 
 use crate::domain::{
     Grace, HeartbeatUrl, HistoryLimit, MaintenanceWindow, MonitorName, NewMonitor, NoSuccessAlert,
-    ParseError, Schedule, ShrinkRule, WebhookId, parse_period,
+    ParseError, Schedule, ShrinkRule, WebhookId, parse_period_or_off,
 };
 
 pub const ENV_PREFIX: &str = "KOPIA_WEBHOOK_";
@@ -262,10 +262,11 @@ impl DeclaredMonitor {
                 .map_err(context)?,
             unusual_durations: self.unusual_durations.unwrap_or(true),
             maintenance: self.maintenance_window(zone_name).map_err(context)?,
-            not_verified_after: match self.not_verified_after.as_deref().map(str::trim) {
-                None | Some("" | "off") => None,
-                Some(period) => Some(parse_period(period, "not_verified_after").map_err(context)?),
-            },
+            not_verified_after: parse_period_or_off(
+                self.not_verified_after.as_deref().unwrap_or(""),
+                "not_verified_after",
+            )
+            .map_err(context)?,
         })
     }
 

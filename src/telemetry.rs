@@ -23,22 +23,33 @@ const PINNED: &[(&str, LevelFilter)] = &[
 
 pub fn init(default_level: &str) {
     let asked = std::env::var("RUST_LOG").ok();
+    let (targets, unreadable) = filter(asked.as_deref(), default_level);
     let _ = tracing_subscriber::registry()
         .with(tracing_subscriber::fmt::layer().with_target(false))
-        .with(filter(asked.as_deref(), default_level))
+        .with(targets)
         .try_init();
+    if unreadable {
+        tracing::warn!(
+            "RUST_LOG {:?} is not a list of levels by target (such as warn,kopia_webhook::app=debug): logging at {default_level} instead",
+            asked.unwrap_or_default()
+        );
+    }
 }
 
 /// `RUST_LOG`'s `target=level` list (`warn,kopia_webhook::app=debug`), else `default_level`,
 /// with [`PINNED`] over both. A `Targets` filter rather than `EnvFilter`: the add-on filters
 /// by target only, and `EnvFilter`'s span and field matching brings a regex engine (0.5 MB
-/// of the binary).
-fn filter(asked: Option<&str>, default_level: &str) -> Targets {
+/// of the binary). Also whether `RUST_LOG` was given but could not be read.
+fn filter(asked: Option<&str>, default_level: &str) -> (Targets, bool) {
     let parsed = asked
         .filter(|asked| !asked.trim().is_empty())
-        .and_then(|asked| asked.parse::<Targets>().ok());
-    let filter = parsed.unwrap_or_else(|| default_level.parse().unwrap_or_default());
-    filter.with_targets(PINNED.iter().copied())
+        .map(str::parse::<Targets>);
+    let unreadable = matches!(parsed, Some(Err(_)));
+    let targets = match parsed {
+        Some(Ok(targets)) => targets,
+        _ => default_level.parse().unwrap_or_default(),
+    };
+    (targets.with_targets(PINNED.iter().copied()), unreadable)
 }
 
 /// An error with its causes, `outer: inner: innermost`, for logs and answers.
@@ -63,19 +74,21 @@ mod tests {
 
     #[test]
     fn the_log_level_applies_where_rust_log_is_not_set() {
-        let targets = filter(None, "warn");
+        let (targets, _) = filter(None, "warn");
         assert!(targets.would_enable("kopia_webhook::app", &Level::WARN));
         assert!(!targets.would_enable("kopia_webhook::app", &Level::INFO));
     }
 
     #[test]
     fn rust_log_names_levels_by_target() {
-        let targets = filter(Some("warn,kopia_webhook::app=debug"), "info");
+        let (targets, unreadable) = filter(Some("warn,kopia_webhook::app=debug"), "info");
+        assert!(!unreadable);
         assert!(targets.would_enable("kopia_webhook::app::start", &Level::DEBUG));
         assert!(!targets.would_enable("kopia_webhook::store", &Level::INFO));
         // Empty or unreadable: the log level, as if it were not set.
-        for asked in ["", "  ", "kopia_webhook=loud"] {
-            let targets = filter(Some(asked), "info");
+        for (asked, said) in [("", false), ("  ", false), ("kopia_webhook=loud", true)] {
+            let (targets, unreadable) = filter(Some(asked), "info");
+            assert_eq!(unreadable, said, "{asked:?}");
             assert!(
                 targets.would_enable("kopia_webhook::store", &Level::INFO),
                 "{asked:?}"
@@ -94,7 +107,7 @@ mod tests {
             (Some("trace"), "info"),
             (Some("tungstenite=trace"), "info"),
         ] {
-            let targets = filter(asked, level);
+            let (targets, _) = filter(asked, level);
             assert!(
                 !targets.would_enable("tungstenite::protocol", &Level::DEBUG),
                 "{asked:?}"

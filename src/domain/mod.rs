@@ -25,7 +25,9 @@ pub use monitor::{
 pub use overview::{OVERVIEW_KEY, Overview, OverviewEntry};
 pub use pause::{MaintenanceWindow, Pause};
 pub use rhythm::{Rhythm, RunTime};
-pub use schedule::{Grace, Schedule, format_period, format_span, parse_period};
+pub use schedule::{
+    Grace, Schedule, format_period, format_span, parse_period, parse_period_or_off,
+};
 pub use status::{
     Expectations, LiveProgress, MonitorRuns, MonitorStatus, MonitorSummary, StorageFull,
 };

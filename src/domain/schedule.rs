@@ -46,6 +46,15 @@ pub fn parse_period(text: &str, what: &str) -> Result<SignedDuration, ParseError
     Ok(duration)
 }
 
+/// `off` or nothing: `None`; else a period as [`parse_period`] reads it. For alerts that are
+/// off unless asked for (`not_verified_after`).
+pub fn parse_period_or_off(text: &str, what: &str) -> Result<Option<SignedDuration>, ParseError> {
+    match text.trim() {
+        "" | "off" => Ok(None),
+        period => parse_period(period, what).map(Some),
+    }
+}
+
 /// `1d`, `12h`, `1h 30m`, `90s`: the shortest friendly spelling.
 pub fn format_period(duration: SignedDuration) -> String {
     let mut secs = duration.as_secs();
@@ -280,6 +289,13 @@ mod tests {
         assert!(parse_period("0s", "x").is_err());
         assert!(parse_period("soon", "x").unwrap_err().0.contains("90s"));
         assert!(parse_period("2y", "x").is_err());
+        assert_eq!(parse_period_or_off(" off ", "x").unwrap(), None);
+        assert_eq!(parse_period_or_off("", "x").unwrap(), None);
+        assert_eq!(
+            parse_period_or_off("7d", "x").unwrap(),
+            Some(SignedDuration::from_hours(168))
+        );
+        assert!(parse_period_or_off("weekly", "x").is_err());
         assert_eq!(
             format_period(SignedDuration::from_secs(90_061)),
             "1d 1h 1m 1s"

@@ -127,14 +127,11 @@ impl MonitorFields {
                 Some(Some(MaintenanceWindow::from_json(&window)?))
             }
         };
-        let not_verified_after = match self.not_verified_after.as_deref().map(str::trim) {
-            None => None,
-            Some("" | "off") => Some(None),
-            Some(period) => Some(Some(crate::domain::parse_period(
-                period,
-                "not_verified_after",
-            )?)),
-        };
+        let not_verified_after = self
+            .not_verified_after
+            .as_deref()
+            .map(|text| crate::domain::parse_period_or_off(text, "not_verified_after"))
+            .transpose()?;
         Ok(MonitorSettings {
             not_verified_after,
             unusual_durations: self.unusual_durations,
